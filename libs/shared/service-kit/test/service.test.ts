@@ -1,0 +1,53 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import request from 'supertest';
+import { Type } from 'typebox';
+import { createRegistry } from '@mr/observability';
+import { createError } from '@mr/errors';
+import { createService, checkBind } from '../src/index.ts';
+
+const ERR_TEAPOT = createError<[string]>('MR_ERR_TEAPOT', 'no coffee: %s', 418);
+
+async function build(token?: string) {
+  const app = await createService({ name: 'test', token, registry: createRegistry({ service: 'test', defaultMetrics: false }), logLevel: false, bodyLimit: 1024 });
+  app.post('/echo', { schema: { body: Type.Object({ n: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }), response: { 200: Type.Object({ n: Type.Integer() }) } } }, async (req) => ({ n: (req.body as { n: number }).n, secret: 'filtered' }));
+  app.get('/teapot', async () => { throw ERR_TEAPOT('decaf'); });
+  app.get('/boom', async () => { throw new Error('db password is hunter2'); });
+  await app.ready();
+  return app;
+}
+
+test('healthz and metrics are open, routes need the token', async (t) => {
+  const app = await build('s3cret');
+  t.after(() => app.close());
+  await request(app.server).get('/healthz').expect(200, { status: 'ok', service: 'test' });
+  const m = await request(app.server).get('/metrics').expect(200);
+  assert.match(m.text, /http_request_duration_seconds/);
+  const r = await request(app.server).post('/echo').send({ n: 2 }).expect(401);
+  assert.equal(r.body.code, 'MR_ERR_UNAUTHORIZED');
+  await request(app.server).post('/echo').set('authorization', 'Bearer wrong!').send({ n: 2 }).expect(401);
+  await request(app.server).post('/echo').set('authorization', 'Bearer s3cret').send({ n: 2 }).expect(200, { n: 2 });
+});
+
+test('schema errors, coded errors, hidden internal errors, 404s, oversized bodies', async (t) => {
+  const app = await build();
+  t.after(() => app.close());
+  const bad = await request(app.server).post('/echo').send({ n: 0 }).expect(400);
+  assert.equal(bad.body.code, 'MR_ERR_BAD_REQUEST');
+  assert.match(bad.body.message, /n/);
+  await request(app.server).post('/echo').send({ n: 1, extra: true }).expect(400);
+  const tea = await request(app.server).get('/teapot').expect(418);
+  assert.deepEqual(tea.body, { statusCode: 418, code: 'MR_ERR_TEAPOT', error: 'Error', message: 'no coffee: decaf' });
+  const boom = await request(app.server).get('/boom').expect(500);
+  assert.doesNotMatch(boom.text, /hunter2/);
+  const nf = await request(app.server).get('/nope').expect(404);
+  assert.equal(nf.body.code, 'MR_ERR_ROUTE_NOT_FOUND');
+  const big = await request(app.server).post('/echo').set('content-type', 'application/json').send(JSON.stringify({ n: 1, pad: 'x'.repeat(5000) })).expect(413);
+  assert.equal(big.body.statusCode, 413);
+});
+
+test('no token means loopback only', () => {
+  assert.equal(checkBind('127.0.0.1', undefined), undefined);
+  assert.match(checkBind('0.0.0.0', undefined)!, /MR_TOKEN/);
+  assert.equal(checkBind('0.0.0.0', 'tok'), undefined);
+});
