@@ -1,0 +1,267 @@
+/**
+ * Wire contracts of the MapReduce coordinator: the job API (users, the `mr`
+ * CLI) and the worker protocol (workers polling over HTTP). TypeBox schemas
+ * with their Static<> types. Additive changes only: users script against these.
+ */
+import { Type, type Static } from 'typebox';
+
+// ---------------------------------------------------------------- common
+
+export const ErrorReply = Type.Object({
+  statusCode: Type.Integer(),
+  code: Type.String(),
+  error: Type.String(),
+  message: Type.String(),
+});
+export type ErrorReply = Static<typeof ErrorReply>;
+
+export const JobState = Type.Union([
+  Type.Literal('queued'),
+  Type.Literal('running'),
+  Type.Literal('succeeded'),
+  Type.Literal('failed'),
+  Type.Literal('cancelled'),
+]);
+export type JobState = Static<typeof JobState>;
+
+export const TaskPhase = Type.Union([Type.Literal('map'), Type.Literal('reduce')]);
+export type TaskPhase = Static<typeof TaskPhase>;
+
+/** Limits the coordinator enforces on a job submission. */
+export const LIMITS = {
+  maxInputs: 10_000,
+  maxReduces: 10_000,
+  maxPathLength: 4096,
+  maxOptions: 32,
+  maxOptionLength: 4096,
+} as const;
+
+// ---------------------------------------------------------------- job API
+
+export const JobOptions = Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_-]{0,63}$' }), Type.String({ maxLength: LIMITS.maxOptionLength }), {
+  maxProperties: LIMITS.maxOptions,
+});
+export type JobOptions = Static<typeof JobOptions>;
+
+/** POST /v1/jobs */
+export const JobSubmit = Type.Object(
+  {
+    app: Type.String({ minLength: 1, maxLength: 64 }),
+    inputs: Type.Array(Type.String({ minLength: 1, maxLength: LIMITS.maxPathLength }), { minItems: 1, maxItems: LIMITS.maxInputs }),
+    reduces: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.maxReduces, default: 10 })),
+    /** Absolute output directory; default: a directory under the coordinator's data dir. */
+    output: Type.Optional(Type.String({ minLength: 1, maxLength: LIMITS.maxPathLength })),
+    /** App options, e.g. {"pattern": "whale"} for grep. */
+    options: Type.Optional(JobOptions),
+    /** A label for people. */
+    name: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+export type JobSubmit = Static<typeof JobSubmit>;
+
+export const PhaseCounts = Type.Object({
+  total: Type.Integer(),
+  pending: Type.Integer(),
+  running: Type.Integer(),
+  done: Type.Integer(),
+});
+export type PhaseCounts = Static<typeof PhaseCounts>;
+
+export const JobView = Type.Object({
+  id: Type.String(),
+  name: Type.Optional(Type.String()),
+  app: Type.String(),
+  state: JobState,
+  reduces: Type.Integer(),
+  inputs: Type.Integer(),
+  output: Type.String(),
+  options: Type.Optional(JobOptions),
+  submittedAt: Type.String(),
+  startedAt: Type.Optional(Type.String()),
+  finishedAt: Type.Optional(Type.String()),
+  tasks: Type.Object({ map: PhaseCounts, reduce: PhaseCounts }),
+  /** Attempts started, re-issued after a lease expired, and failed. */
+  attempts: Type.Object({ started: Type.Integer(), reissued: Type.Integer(), failed: Type.Integer() }),
+  /** App and framework counters (map input records, output keys, ...). */
+  counters: Type.Record(Type.String(), Type.Number()),
+  /** Output files (absolute paths), once the job succeeded. */
+  outputFiles: Type.Array(Type.String()),
+  error: Type.Optional(Type.String()),
+});
+export type JobView = Static<typeof JobView>;
+
+export const JobCreated = Type.Object({ id: Type.String(), state: JobState });
+export type JobCreated = Static<typeof JobCreated>;
+
+export const JobList = Type.Object({ jobs: Type.Array(JobView) });
+export type JobList = Static<typeof JobList>;
+
+export const JobIdParams = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }) });
+export type JobIdParams = Static<typeof JobIdParams>;
+
+/** One server-sent event of GET /v1/jobs/:id/events (the data field, JSON). */
+export const JobEvent = Type.Object({
+  type: Type.Union([Type.Literal('progress'), Type.Literal('state')]),
+  job: JobView,
+});
+export type JobEvent = Static<typeof JobEvent>;
+
+// ---------------------------------------------------------------- workers
+
+export const TaskRef = Type.Object({
+  jobId: Type.String(),
+  taskId: Type.String(),
+  attempt: Type.Integer({ minimum: 1 }),
+});
+export type TaskRef = Static<typeof TaskRef>;
+
+export const WorkerView = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  pid: Type.Integer(),
+  host: Type.String(),
+  slots: Type.Integer(),
+  registeredAt: Type.String(),
+  lastContactAt: Type.String(),
+  tasks: Type.Array(TaskRef),
+});
+export type WorkerView = Static<typeof WorkerView>;
+
+export const WorkerList = Type.Object({ workers: Type.Array(WorkerView) });
+export type WorkerList = Static<typeof WorkerList>;
+
+/** POST /v1/workers */
+export const WorkerRegister = Type.Object(
+  {
+    name: Type.Optional(Type.String({ maxLength: 200 })),
+    pid: Type.Integer({ minimum: 0 }),
+    host: Type.String({ maxLength: 255 }),
+    slots: Type.Integer({ minimum: 1, maximum: 64 }),
+  },
+  { additionalProperties: false },
+);
+export type WorkerRegister = Static<typeof WorkerRegister>;
+
+export const WorkerRegistered = Type.Object({
+  workerId: Type.String(),
+  /** How long the coordinator holds a poll open before answering "wait". */
+  pollTimeoutMs: Type.Integer(),
+  /** How often the worker should send a heartbeat while it runs tasks. */
+  heartbeatIntervalMs: Type.Integer(),
+});
+export type WorkerRegistered = Static<typeof WorkerRegistered>;
+
+export const WorkerIdParams = Type.Object({ workerId: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }) });
+export type WorkerIdParams = Static<typeof WorkerIdParams>;
+
+/** POST /v1/workers/:workerId/poll: long-poll for a task. */
+export const PollRequest = Type.Object(
+  {
+    /** Free slots on the worker (default 1). */
+    free: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+  },
+  { additionalProperties: false },
+);
+export type PollRequest = Static<typeof PollRequest>;
+
+const AssignmentCommon = {
+  jobId: Type.String(),
+  taskId: Type.String(),
+  /** Task number within its phase (map: input index; reduce: partition). */
+  index: Type.Integer({ minimum: 0 }),
+  /** Fencing token: report it back with the completion. */
+  attempt: Type.Integer({ minimum: 1 }),
+  app: Type.String(),
+  options: JobOptions,
+  reduces: Type.Integer({ minimum: 1 }),
+  /** The lease: the task is handed to another worker after this long. */
+  leaseMs: Type.Integer(),
+  /** W3C trace context of the job's span, so task spans join the job's trace. */
+  traceparent: Type.Optional(Type.String()),
+  tracestate: Type.Optional(Type.String()),
+};
+
+export const MapAssignment = Type.Object({
+  type: Type.Literal('map'),
+  ...AssignmentCommon,
+  /** Absolute input file. */
+  input: Type.String(),
+  /** Directory (absolute, attempt-private) to write mr-<map>-<reduce> files into. */
+  outputDir: Type.String(),
+});
+export type MapAssignment = Static<typeof MapAssignment>;
+
+export const ReduceAssignment = Type.Object({
+  type: Type.Literal('reduce'),
+  ...AssignmentCommon,
+  /** The winning map attempts' intermediate files for this partition (absolute). */
+  inputs: Type.Array(Type.String()),
+  /** Job output directory: write mr-out-<index> there (temp file + rename). */
+  outputDir: Type.String(),
+});
+export type ReduceAssignment = Static<typeof ReduceAssignment>;
+
+export const PollReply = Type.Union([
+  MapAssignment,
+  ReduceAssignment,
+  /** Nothing to do right now: poll again. */
+  Type.Object({ type: Type.Literal('wait') }),
+  /** All work is done (or the coordinator is shutting down): exit. */
+  Type.Object({ type: Type.Literal('exit'), reason: Type.String() }),
+]);
+export type PollReply = Static<typeof PollReply>;
+
+/** POST /v1/workers/:workerId/complete */
+export const TaskComplete = Type.Object(
+  {
+    ...TaskRef.properties,
+    durationMs: Type.Number({ minimum: 0 }),
+    /** Files the attempt produced (absolute). */
+    files: Type.Array(Type.String(), { maxItems: LIMITS.maxReduces }),
+    counters: Type.Optional(Type.Record(Type.String(), Type.Number())),
+  },
+  { additionalProperties: false },
+);
+export type TaskComplete = Static<typeof TaskComplete>;
+
+/** POST /v1/workers/:workerId/fail */
+export const TaskFail = Type.Object(
+  {
+    ...TaskRef.properties,
+    error: Type.String({ maxLength: 4096 }),
+    /** False when retrying cannot help (bad input, unknown app): the job fails. */
+    retryable: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+export type TaskFail = Static<typeof TaskFail>;
+
+/** Answer to complete/fail: a stale attempt is answered as data, not an error. */
+export const TaskAck = Type.Object({
+  accepted: Type.Boolean(),
+  reason: Type.Optional(Type.Union([Type.Literal('stale-attempt'), Type.Literal('already-done'), Type.Literal('job-not-running'), Type.Literal('unknown-task')])),
+});
+export type TaskAck = Static<typeof TaskAck>;
+
+/** POST /v1/workers/:workerId/heartbeat */
+export const Heartbeat = Type.Object({ tasks: Type.Array(TaskRef, { maxItems: 64 }) }, { additionalProperties: false });
+export type Heartbeat = Static<typeof Heartbeat>;
+
+export const HeartbeatReply = Type.Object({
+  /** Tasks the worker should abandon (job cancelled, task already done elsewhere). */
+  abandon: Type.Array(TaskRef),
+});
+export type HeartbeatReply = Static<typeof HeartbeatReply>;
+
+/** Paths of the HTTP API, in one place for clients. */
+export const ROUTES = {
+  jobs: '/v1/jobs',
+  job: (id: string) => `/v1/jobs/${encodeURIComponent(id)}`,
+  jobEvents: (id: string) => `/v1/jobs/${encodeURIComponent(id)}/events`,
+  workers: '/v1/workers',
+  poll: (w: string) => `/v1/workers/${encodeURIComponent(w)}/poll`,
+  complete: (w: string) => `/v1/workers/${encodeURIComponent(w)}/complete`,
+  fail: (w: string) => `/v1/workers/${encodeURIComponent(w)}/fail`,
+  heartbeat: (w: string) => `/v1/workers/${encodeURIComponent(w)}/heartbeat`,
+} as const;
