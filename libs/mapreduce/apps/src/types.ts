@@ -30,6 +30,11 @@ export interface MrApp {
    * written. Must be such that reduce(combine(parts)) == reduce(all values).
    */
   combine?(key: string, values: string[]): string[];
+  /**
+   * Optional partitioner (the paper's user-defined partitioning function),
+   * returning 0..reduces-1. Default: partitionOf (the lab's ihash % reduces).
+   */
+  partition?(key: string, reduces: number): number;
 }
 
 export interface MapTaskSpec {

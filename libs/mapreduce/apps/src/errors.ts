@@ -1,0 +1,9 @@
+import { createError } from '@mr/errors';
+
+export const ERR_INPUT_NOT_FOUND = createError<[string]>('MR_INPUT_NOT_FOUND', 'input file not found: %s', 400, { retryable: false });
+export const ERR_INPUT_UNREADABLE = createError<[string, string]>('MR_INPUT_UNREADABLE', 'cannot read input %s: %s', 400, { retryable: false });
+export const ERR_BAD_OPTIONS = createError<[string]>('MR_BAD_OPTIONS', '%s', 400, { retryable: false });
+export const ERR_BAD_PARTITION = createError<[string, string, string]>('MR_BAD_PARTITION', 'app %s put key %s in partition %s, outside 0..reduces-1', 500, { retryable: false });
+export const ERR_BAD_INTERMEDIATE = createError<[string, string]>('MR_BAD_INTERMEDIATE', 'corrupt intermediate file %s: %s', 500, { retryable: true });
+export const ERR_UNKNOWN_APP = createError<[string, string]>('MR_UNKNOWN_APP', 'unknown app "%s" (known: %s)', 400, { retryable: false });
+export const ERR_BAD_PLUGIN = createError<[string, string]>('MR_BAD_PLUGIN', 'plugin %s: %s', 500, { retryable: false });
