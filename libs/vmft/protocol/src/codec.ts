@@ -1,0 +1,348 @@
+/**
+ * Binary, length-prefixed codec for the log channel.
+ *
+ *   frame   := u32be bodyLength | body          (bodyLength >= 1)
+ *   body    := u8 type | fields
+ *   entry   (type 1) := u8 kind | u64 seq | u64 icount | payload
+ *     interrupt (1): u32 vector
+ *     nic       (2): packet bytes (the rest of the body)
+ *     disk      (3): u32 reqId | data bytes (the rest)
+ *     clock     (4): u64 value
+ *     random    (5): u32 value
+ *     progress  (6): (nothing)
+ *   ack     (type 2) := u32 epoch | u64 seq | u64 icount
+ *   hello   (type 3) := u32 epoch | u64 seq | u16 len | vmId utf8 | u16 len | nodeId utf8
+ *   snapshot(type 4) := u32 epoch | u64 seq | u64 icount | state bytes (the rest)
+ *
+ * All integers are big-endian; u64 fields carry safe integers (< 2^53).
+ * The decoder accepts any chunking of the byte stream and rejects anything
+ * malformed with a coded error (FT_ERR_BAD_FRAME, FT_ERR_FRAME_TOO_LARGE,
+ * FT_ERR_TRUNCATED); after an error it stays failed (close the stream).
+ */
+import { FT_ERR_BAD_FRAME, FT_ERR_BAD_VALUE, FT_ERR_FRAME_TOO_LARGE, FT_ERR_TRUNCATED } from './errors.ts';
+import type { Frame, LogEntry } from './frames.ts';
+
+const T_ENTRY = 1, T_ACK = 2, T_HELLO = 3, T_SNAPSHOT = 4;
+const KIND_CODE = { interrupt: 1, nic: 2, disk: 3, clock: 4, random: 5, progress: 6 } as const;
+const CODE_KIND = ['', 'interrupt', 'nic', 'disk', 'clock', 'random', 'progress'] as const;
+const ENTRY_HEAD = 1 + 1 + 8 + 8;
+const TWO32 = 4294967296;
+
+/** Default cap on one frame's body (snapshots are the big ones). */
+export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+/** Cap on vmId / nodeId in a hello frame. */
+export const MAX_ID_BYTES = 256;
+
+const utf8 = new TextEncoder();
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+
+function checkU32(name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 0 || v >= TWO32) throw FT_ERR_BAD_VALUE(`${name}=${v} is not a u32`);
+}
+function checkU64(name: string, v: number): void {
+  if (!Number.isSafeInteger(v) || v < 0) throw FT_ERR_BAD_VALUE(`${name}=${v} is not a non-negative safe integer`);
+}
+function putU64(dv: DataView, at: number, v: number): void {
+  dv.setUint32(at, Math.floor(v / TWO32));
+  dv.setUint32(at + 4, v >>> 0);
+}
+function getU64(dv: DataView, at: number, name: string): number {
+  const hi = dv.getUint32(at);
+  if (hi >= 1 << 21) throw FT_ERR_BAD_FRAME(`${name} exceeds 2^53`);
+  return hi * TWO32 + dv.getUint32(at + 4);
+}
+
+/** Body size of a frame's encoding (without the 4-byte prefix). */
+function bodySize(f: Frame, ids?: { vm: Uint8Array; node: Uint8Array }): number {
+  switch (f.type) {
+    case 'entry': {
+      const e = f.entry;
+      switch (e.kind) {
+        case 'interrupt':
+        case 'random':
+          return ENTRY_HEAD + 4;
+        case 'clock':
+          return ENTRY_HEAD + 8;
+        case 'progress':
+          return ENTRY_HEAD;
+        case 'nic':
+          return ENTRY_HEAD + e.packet.byteLength;
+        case 'disk':
+          return ENTRY_HEAD + 4 + e.data.byteLength;
+      }
+      throw FT_ERR_BAD_VALUE(`unknown entry kind ${(e as { kind: string }).kind}`);
+    }
+    case 'ack':
+      return 1 + 4 + 8 + 8;
+    case 'hello':
+      return 1 + 4 + 8 + 2 + ids!.vm.byteLength + 2 + ids!.node.byteLength;
+    case 'snapshot':
+      return 1 + 4 + 8 + 8 + f.state.byteLength;
+  }
+  throw FT_ERR_BAD_VALUE(`unknown frame type ${(f as { type: string }).type}`);
+}
+
+/** Bytes one entry takes on the wire, prefix included (for byte accounting and limits). */
+export function entryWireSize(e: LogEntry): number {
+  return 4 + bodySize({ type: 'entry', entry: e });
+}
+
+/** Encodes one frame, length prefix included. Throws FT_ERR_BAD_VALUE for out-of-range fields. */
+export function encodeFrame(f: Frame): Uint8Array {
+  let ids: { vm: Uint8Array; node: Uint8Array } | undefined;
+  if (f.type === 'hello') {
+    ids = { vm: utf8.encode(f.vmId), node: utf8.encode(f.nodeId) };
+    if (ids.vm.byteLength > MAX_ID_BYTES || ids.node.byteLength > MAX_ID_BYTES) throw FT_ERR_BAD_VALUE('hello id too long');
+  }
+  const size = bodySize(f, ids);
+  const out = new Uint8Array(4 + size);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, size);
+  let p = 4;
+  switch (f.type) {
+    case 'entry': {
+      const e = f.entry;
+      checkU64('seq', e.seq);
+      checkU64('icount', e.icount);
+      out[p++] = T_ENTRY;
+      out[p++] = KIND_CODE[e.kind];
+      putU64(dv, p, e.seq);
+      putU64(dv, p + 8, e.icount);
+      p += 16;
+      switch (e.kind) {
+        case 'interrupt':
+          checkU32('vector', e.vector);
+          dv.setUint32(p, e.vector);
+          break;
+        case 'random':
+          checkU32('value', e.value);
+          dv.setUint32(p, e.value);
+          break;
+        case 'clock':
+          checkU64('value', e.value);
+          putU64(dv, p, e.value);
+          break;
+        case 'nic':
+          out.set(e.packet, p);
+          break;
+        case 'disk':
+          checkU32('reqId', e.reqId);
+          dv.setUint32(p, e.reqId);
+          out.set(e.data, p + 4);
+          break;
+        case 'progress':
+          break;
+      }
+      break;
+    }
+    case 'ack':
+      checkU32('epoch', f.epoch);
+      checkU64('seq', f.seq);
+      checkU64('icount', f.icount);
+      out[p++] = T_ACK;
+      dv.setUint32(p, f.epoch);
+      putU64(dv, p + 4, f.seq);
+      putU64(dv, p + 12, f.icount);
+      break;
+    case 'hello':
+      checkU32('epoch', f.epoch);
+      checkU64('seq', f.seq);
+      out[p++] = T_HELLO;
+      dv.setUint32(p, f.epoch);
+      putU64(dv, p + 4, f.seq);
+      p += 12;
+      dv.setUint16(p, ids!.vm.byteLength);
+      out.set(ids!.vm, p + 2);
+      p += 2 + ids!.vm.byteLength;
+      dv.setUint16(p, ids!.node.byteLength);
+      out.set(ids!.node, p + 2);
+      break;
+    case 'snapshot':
+      checkU32('epoch', f.epoch);
+      checkU64('seq', f.seq);
+      checkU64('icount', f.icount);
+      out[p++] = T_SNAPSHOT;
+      dv.setUint32(p, f.epoch);
+      putU64(dv, p + 4, f.seq);
+      putU64(dv, p + 12, f.icount);
+      out.set(f.state, p + 20);
+      break;
+  }
+  return out;
+}
+
+/** Encodes several frames into one buffer. */
+export function encodeFrames(frames: readonly Frame[]): Uint8Array {
+  const parts = frames.map(encodeFrame);
+  const out = new Uint8Array(parts.reduce((n, b) => n + b.byteLength, 0));
+  let p = 0;
+  for (const b of parts) {
+    out.set(b, p);
+    p += b.byteLength;
+  }
+  return out;
+}
+
+function need(len: number, want: number, what: string): void {
+  if (len !== want) throw FT_ERR_BAD_FRAME(`${what} body is ${len} bytes, expected ${want}`);
+}
+function atLeast(len: number, want: number, what: string): void {
+  if (len < want) throw FT_ERR_BAD_FRAME(`${what} body is ${len} bytes, expected at least ${want}`);
+}
+
+/** Decodes one frame body (without its prefix). Throws coded errors only. */
+export function decodeBody(body: Uint8Array): Frame {
+  const dv = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const len = body.byteLength;
+  if (len < 1) throw FT_ERR_BAD_FRAME('empty frame');
+  switch (body[0]) {
+    case T_ENTRY: {
+      atLeast(len, ENTRY_HEAD, 'entry');
+      const code = body[1]!;
+      const kind = CODE_KIND[code];
+      if (!kind) throw FT_ERR_BAD_FRAME(`unknown entry kind ${code}`);
+      const seq = getU64(dv, 2, 'seq');
+      const icount = getU64(dv, 10, 'icount');
+      const p = ENTRY_HEAD;
+      let entry: LogEntry;
+      switch (kind) {
+        case 'interrupt':
+          need(len, p + 4, 'interrupt entry');
+          entry = { kind, seq, icount, vector: dv.getUint32(p) };
+          break;
+        case 'random':
+          need(len, p + 4, 'random entry');
+          entry = { kind, seq, icount, value: dv.getUint32(p) };
+          break;
+        case 'clock':
+          need(len, p + 8, 'clock entry');
+          entry = { kind, seq, icount, value: getU64(dv, p, 'clock value') };
+          break;
+        case 'progress':
+          need(len, p, 'progress entry');
+          entry = { kind, seq, icount };
+          break;
+        case 'nic':
+          entry = { kind, seq, icount, packet: body.slice(p) };
+          break;
+        case 'disk':
+          atLeast(len, p + 4, 'disk entry');
+          entry = { kind, seq, icount, reqId: dv.getUint32(p), data: body.slice(p + 4) };
+          break;
+      }
+      return { type: 'entry', entry };
+    }
+    case T_ACK:
+      need(len, 21, 'ack');
+      return { type: 'ack', epoch: dv.getUint32(1), seq: getU64(dv, 5, 'seq'), icount: getU64(dv, 13, 'icount') };
+    case T_HELLO: {
+      atLeast(len, 15, 'hello');
+      const epoch = dv.getUint32(1);
+      const seq = getU64(dv, 5, 'seq');
+      let p = 13;
+      const vmLen = dv.getUint16(p);
+      p += 2;
+      if (vmLen > MAX_ID_BYTES) throw FT_ERR_BAD_FRAME('hello vmId too long');
+      atLeast(len, p + vmLen + 2, 'hello');
+      const vmId = text(body.subarray(p, p + vmLen));
+      p += vmLen;
+      const nodeLen = dv.getUint16(p);
+      p += 2;
+      if (nodeLen > MAX_ID_BYTES) throw FT_ERR_BAD_FRAME('hello nodeId too long');
+      need(len, p + nodeLen, 'hello');
+      const nodeId = text(body.subarray(p, p + nodeLen));
+      return { type: 'hello', epoch, seq, vmId, nodeId };
+    }
+    case T_SNAPSHOT:
+      atLeast(len, 21, 'snapshot');
+      return {
+        type: 'snapshot',
+        epoch: dv.getUint32(1),
+        seq: getU64(dv, 5, 'seq'),
+        icount: getU64(dv, 13, 'icount'),
+        state: body.slice(21),
+      };
+    default:
+      throw FT_ERR_BAD_FRAME(`unknown frame type ${body[0]}`);
+  }
+}
+
+function text(b: Uint8Array): string {
+  try {
+    return utf8Strict.decode(b);
+  } catch {
+    throw FT_ERR_BAD_FRAME('invalid utf-8 in hello');
+  }
+}
+
+/** Decodes a buffer holding whole frames only (e.g. a test fixture). */
+export function decodeFrames(bytes: Uint8Array, opts: { maxFrameBytes?: number } = {}): Frame[] {
+  const d = new FrameDecoder(opts);
+  const out = d.push(bytes);
+  d.end();
+  return out;
+}
+
+/**
+ * Incremental decoder: push() any chunk of the stream, get the frames it
+ * completed. Malformed input throws a coded error and poisons the decoder.
+ */
+export class FrameDecoder {
+  readonly maxFrameBytes: number;
+  #buf: Uint8Array = new Uint8Array(0);
+  #error: Error | undefined;
+  #bytes = 0;
+
+  constructor(opts: { maxFrameBytes?: number } = {}) {
+    this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  }
+
+  /** Bytes received but not yet part of a complete frame. */
+  get pending(): number {
+    return this.#buf.byteLength;
+  }
+  /** Total bytes pushed. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  push(chunk: Uint8Array): Frame[] {
+    if (this.#error) throw this.#error;
+    this.#bytes += chunk.byteLength;
+    let buf: Uint8Array;
+    if (this.#buf.byteLength === 0) buf = chunk;
+    else {
+      buf = new Uint8Array(this.#buf.byteLength + chunk.byteLength);
+      buf.set(this.#buf, 0);
+      buf.set(chunk, this.#buf.byteLength);
+    }
+    const frames: Frame[] = [];
+    let p = 0;
+    try {
+      while (buf.byteLength - p >= 4) {
+        const size = ((buf[p]! << 24) >>> 0) + (buf[p + 1]! << 16) + (buf[p + 2]! << 8) + buf[p + 3]!;
+        if (size > this.maxFrameBytes) throw FT_ERR_FRAME_TOO_LARGE(size, this.maxFrameBytes);
+        if (size === 0) throw FT_ERR_BAD_FRAME('empty frame');
+        if (buf.byteLength - p - 4 < size) break;
+        frames.push(decodeBody(buf.subarray(p + 4, p + 4 + size)));
+        p += 4 + size;
+      }
+    } catch (err) {
+      this.#error = err as Error;
+      this.#buf = new Uint8Array(0);
+      throw err;
+    }
+    // Keep only the tail, copied so the caller's chunk may be reused.
+    this.#buf = p === buf.byteLength ? new Uint8Array(0) : buf.slice(p);
+    return frames;
+  }
+
+  /** The stream ended: throws FT_ERR_TRUNCATED if it ended inside a frame. */
+  end(): void {
+    if (this.#error) throw this.#error;
+    if (this.#buf.byteLength > 0) {
+      this.#error = FT_ERR_TRUNCATED(this.#buf.byteLength);
+      throw this.#error;
+    }
+  }
+}

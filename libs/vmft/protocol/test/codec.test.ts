@@ -1,0 +1,136 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { isCodedError } from '@mr/errors';
+import { encodeFrame, encodeFrames, decodeFrames, FrameDecoder, entryWireSize, type Frame, type LogEntry } from '../src/index.ts';
+
+const u64 = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+const u32 = fc.integer({ min: 0, max: 0xffffffff });
+const bytes = fc.uint8Array({ maxLength: 300 });
+const id = fc.string({ maxLength: 40 });
+
+const plain = <T extends object>(a: fc.Arbitrary<T>): fc.Arbitrary<T> => a.map((r) => ({ ...r }));
+const entry: fc.Arbitrary<LogEntry> = fc.oneof(
+  plain(fc.record({ kind: fc.constant('interrupt' as const), seq: u64, icount: u64, vector: u32 })),
+  plain(fc.record({ kind: fc.constant('nic' as const), seq: u64, icount: u64, packet: bytes })),
+  plain(fc.record({ kind: fc.constant('disk' as const), seq: u64, icount: u64, reqId: u32, data: bytes })),
+  plain(fc.record({ kind: fc.constant('clock' as const), seq: u64, icount: u64, value: u64 })),
+  plain(fc.record({ kind: fc.constant('random' as const), seq: u64, icount: u64, value: u32 })),
+  plain(fc.record({ kind: fc.constant('progress' as const), seq: u64, icount: u64 })),
+);
+const frame: fc.Arbitrary<Frame> = fc.oneof(
+  entry.map((e) => ({ type: 'entry' as const, entry: e })),
+  plain(fc.record({ type: fc.constant('ack' as const), epoch: u32, seq: u64, icount: u64 })),
+  plain(fc.record({ type: fc.constant('hello' as const), epoch: u32, seq: u64, vmId: id, nodeId: id })),
+  plain(fc.record({ type: fc.constant('snapshot' as const), epoch: u32, seq: u64, icount: u64, state: bytes })),
+);
+
+/** Splits `buf` at the given cut points (any order, duplicates allowed). */
+function chunk(buf: Uint8Array, cuts: number[]): Uint8Array[] {
+  const points = [...new Set(cuts.map((c) => c % (buf.byteLength + 1)))].sort((a, b) => a - b);
+  const out: Uint8Array[] = [];
+  let prev = 0;
+  for (const p of points) {
+    out.push(buf.subarray(prev, p));
+    prev = p;
+  }
+  out.push(buf.subarray(prev));
+  return out;
+}
+
+test('encode/decode round trip under any chunking', () => {
+  fc.assert(
+    fc.property(fc.array(frame, { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 30 }), (frames, cuts) => {
+      const buf = encodeFrames(frames);
+      const d = new FrameDecoder();
+      const got: Frame[] = [];
+      for (const c of chunk(buf, cuts)) got.push(...d.push(c));
+      d.end();
+      assert.deepEqual(got, frames);
+      assert.equal(d.pending, 0);
+      assert.equal(d.bytes, buf.byteLength);
+    }),
+    { numRuns: 400 },
+  );
+});
+
+test('entryWireSize is the encoded size', () => {
+  fc.assert(
+    fc.property(entry, (e) => {
+      assert.equal(entryWireSize(e), encodeFrame({ type: 'entry', entry: e }).byteLength);
+    }),
+  );
+});
+
+test('garbage gives a coded error or frames, never another kind of throw', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 200 }), fc.array(fc.nat(), { maxLength: 10 }), (junk, cuts) => {
+      const d = new FrameDecoder({ maxFrameBytes: 1024 });
+      try {
+        for (const c of chunk(junk, cuts)) d.push(c);
+        d.end();
+      } catch (err) {
+        assert.ok(isCodedError(err), `not a coded error: ${String(err)}`);
+        assert.match((err as { code: string }).code, /^FT_ERR_(BAD_FRAME|FRAME_TOO_LARGE|TRUNCATED)$/);
+        // A failed decoder stays failed with the same error.
+        assert.throws(() => d.push(new Uint8Array([0, 0, 0, 1, 6])), (e) => e === err);
+      }
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('a valid stream with one corrupted byte never crashes the decoder', () => {
+  fc.assert(
+    fc.property(fc.array(frame, { minLength: 1, maxLength: 5 }), fc.nat(), fc.integer({ min: 0, max: 255 }), (frames, at, v) => {
+      const buf = encodeFrames(frames).slice();
+      buf[at % buf.byteLength] = v;
+      try {
+        decodeFrames(buf);
+      } catch (err) {
+        assert.ok(isCodedError(err), `not a coded error: ${String(err)}`);
+      }
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+test('malformed frames are refused with the code that says why', () => {
+  const code = (bytes: number[], max?: number): string => {
+    try {
+      decodeFrames(new Uint8Array(bytes), { maxFrameBytes: max });
+      return 'ok';
+    } catch (err) {
+      return (err as { code: string }).code;
+    }
+  };
+  assert.equal(code([0, 0, 0, 0]), 'FT_ERR_BAD_FRAME'); // empty body
+  assert.equal(code([0, 0, 0, 1, 9]), 'FT_ERR_BAD_FRAME'); // unknown type
+  assert.equal(code([0, 0, 0, 2, 1, 6]), 'FT_ERR_BAD_FRAME'); // entry too short
+  assert.equal(code([0, 0, 1, 0, 1], 100), 'FT_ERR_FRAME_TOO_LARGE');
+  assert.equal(code([0, 0, 0, 5, 1]), 'FT_ERR_TRUNCATED');
+  const progress = encodeFrame({ type: 'entry', entry: { kind: 'progress', seq: 1, icount: 2 } });
+  assert.equal(code([...progress]), 'ok');
+  const bad = [...progress];
+  bad[5] = 42; // unknown entry kind
+  assert.equal(code(bad), 'FT_ERR_BAD_FRAME');
+  const big = [...progress];
+  big[6] = 0xff; // seq above 2^53
+  assert.equal(code(big), 'FT_ERR_BAD_FRAME');
+  // A fixed-size entry with trailing bytes.
+  const trailing = [0, 0, 0, progress.byteLength - 4 + 1, ...progress.slice(4), 0];
+  assert.equal(code(trailing), 'FT_ERR_BAD_FRAME');
+});
+
+test('encoding refuses out-of-range fields with FT_ERR_BAD_VALUE', () => {
+  assert.throws(() => encodeFrame({ type: 'entry', entry: { kind: 'progress', seq: -1, icount: 0 } }), { code: 'FT_ERR_BAD_VALUE' });
+  assert.throws(() => encodeFrame({ type: 'entry', entry: { kind: 'random', seq: 1, icount: 0, value: 2 ** 32 } }), { code: 'FT_ERR_BAD_VALUE' });
+  assert.throws(() => encodeFrame({ type: 'ack', epoch: 1, seq: 2 ** 53, icount: 0 }), { code: 'FT_ERR_BAD_VALUE' });
+});
+
+test('decoded payloads do not alias the pushed chunk', () => {
+  const buf = encodeFrame({ type: 'entry', entry: { kind: 'nic', seq: 1, icount: 5, packet: new Uint8Array([1, 2, 3]) } });
+  const [f] = new FrameDecoder().push(buf);
+  buf.fill(0);
+  assert.deepEqual(f, { type: 'entry', entry: { kind: 'nic', seq: 1, icount: 5, packet: new Uint8Array([1, 2, 3]) } });
+});
