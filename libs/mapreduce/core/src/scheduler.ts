@@ -1,0 +1,645 @@
+/**
+ * The MapReduce scheduler as a pure, deterministic state machine.
+ *
+ *   core.step(input); const fx = core.ready(); <persist fx.persist durably>;
+ *   <send fx.replies, record fx.events>; core.advance();
+ *
+ * No I/O, no clock: time arrives as 'tick' inputs and everything is counted
+ * in ticks. The shell must make fx.persist durable before it sends any of
+ * that step's replies.
+ */
+import type { JobState, MapAssignment, PollReply, ReduceAssignment, TaskAck, TaskPhase, TaskRef } from '@mr/mapreduce-protocol';
+import { reduceInputs } from './partition.ts';
+import {
+  ATTEMPT_EPOCH,
+  DEFAULT_CONFIG,
+  type CoreJobView,
+  type CoreWorkerView,
+  type Effects,
+  type JobSpec,
+  type PersistRecord,
+  type PhaseCountsView,
+  type ReplyBody,
+  type SchedulerConfig,
+  type SchedulerEvent,
+  type SchedulerInput,
+  type WorkerInfo,
+} from './types.ts';
+
+type TaskState = 'pending' | 'leased' | 'done';
+
+interface Lease {
+  jobId: string;
+  taskId: string;
+  attempt: number;
+  workerId: string;
+  expiresAtTick: number;
+}
+
+interface Task {
+  phase: TaskPhase;
+  index: number;
+  id: string;
+  state: TaskState;
+  /** Highest attempt number handed out (the fencing token a completion must carry). */
+  lastAttempt: number;
+  /** Attempts handed out in this boot and earlier ones (counts toward maxAttempts). */
+  attemptsIssued: number;
+  lease?: Lease | undefined;
+  winner?: { attempt: number; files: string[] } | undefined;
+}
+
+interface Job {
+  id: string;
+  seq: number;
+  spec: JobSpec;
+  state: JobState;
+  maps: Task[];
+  reduces: Task[];
+  counts: { map: PhaseCountsView; reduce: PhaseCountsView };
+  attempts: { started: number; reissued: number; failed: number };
+  counters: Record<string, number>;
+  error?: string | undefined;
+}
+
+interface Worker {
+  id: string;
+  info: WorkerInfo;
+  registeredTick: number;
+  lastContactTick: number;
+  leases: Map<string, Lease>;
+}
+
+interface Parked {
+  requestId: string;
+  workerId: string;
+  sinceTick: number;
+}
+
+export class SchedulerAssertion extends Error {
+  override name = 'SchedulerAssertion';
+}
+
+function assert(cond: unknown, msg: string): asserts cond {
+  if (!cond) throw new SchedulerAssertion(msg);
+}
+
+export function validateConfig(c: SchedulerConfig): string | undefined {
+  const pos = ['tickMs', 'leaseTicks', 'heartbeatTimeoutTicks', 'heartbeatIntervalTicks', 'pollTimeoutTicks', 'maxAttempts', 'maxActiveJobs', 'maxWorkers'] as const;
+  for (const k of pos) if (!Number.isInteger(c[k]) || c[k] < 1) return `${k} must be a positive integer, got ${c[k]}`;
+  if (c.maxAttempts >= ATTEMPT_EPOCH) return `maxAttempts must be below ${ATTEMPT_EPOCH}`;
+  if (c.heartbeatIntervalTicks >= c.heartbeatTimeoutTicks) return 'heartbeatIntervalTicks must be below heartbeatTimeoutTicks';
+  return undefined;
+}
+
+const key = (jobId: string, taskId: string): string => `${jobId}/${taskId}`;
+const terminal = (s: JobState): boolean => s === 'succeeded' || s === 'failed' || s === 'cancelled';
+
+export class Scheduler {
+  readonly config: SchedulerConfig;
+  readonly boot: number;
+  #tick = 0;
+  #jobSeq = 0;
+  #workerSeq = 0;
+  #jobs = new Map<string, Job>();
+  /** FIFO of jobs not yet finished, in submission order. */
+  #active: Job[] = [];
+  #workers = new Map<string, Worker>();
+  #parked: Parked[] = [];
+  #shuttingDown: string | undefined;
+  #allDoneAnnounced = false;
+  #fx: Effects = { replies: [], persist: [], events: [] };
+
+  constructor(config: Partial<SchedulerConfig> = {}, boot = 1) {
+    this.config = { ...DEFAULT_CONFIG, ...config };
+    const problem = validateConfig(this.config);
+    if (problem) throw new RangeError(`scheduler config: ${problem}`);
+    this.boot = boot;
+    this.#fx.persist.push({ type: 'boot', boot });
+  }
+
+  /**
+   * Rebuilds the state from persisted records (a journal) and starts a new
+   * boot: every accepted job is known again, committed tasks stay committed,
+   * and tasks of unfinished jobs that had not committed run again.
+   */
+  static restore(config: Partial<SchedulerConfig>, records: Iterable<PersistRecord>): Scheduler {
+    let boots = 0;
+    const list: PersistRecord[] = [];
+    for (const r of records) {
+      if (r.type === 'boot') boots = Math.max(boots, r.boot);
+      else list.push(r);
+    }
+    const s = new Scheduler(config, boots + 1);
+    for (const r of list) s.#replay(r);
+    // A job whose every reduce committed but whose finish record was lost finishes now.
+    for (const job of [...s.#active]) if (job.counts.reduce.done === job.counts.reduce.total) s.#finish(job, 'succeeded');
+    return s;
+  }
+
+  #replay(r: PersistRecord): void {
+    switch (r.type) {
+      case 'job-accepted':
+        this.#addJob(r.jobId, r.job);
+        return;
+      case 'job-started': {
+        const job = this.#jobs.get(r.jobId);
+        if (job && job.state === 'queued') job.state = 'running';
+        return;
+      }
+      case 'task-committed': {
+        const job = this.#jobs.get(r.jobId);
+        assert(job, `journal: task-committed for unknown job ${r.jobId}`);
+        const task = this.#task(job, r.taskId);
+        assert(task, `journal: task-committed for unknown task ${r.jobId}/${r.taskId}`);
+        if (task.state === 'done') return;
+        if (job.state === 'queued') job.state = 'running';
+        task.lastAttempt = Math.max(task.lastAttempt, r.attempt);
+        this.#setState(job, task, 'done');
+        task.winner = { attempt: r.attempt, files: r.files };
+        this.#addCounters(job, r.counters);
+        return;
+      }
+      case 'job-finished': {
+        const job = this.#jobs.get(r.jobId);
+        assert(job, `journal: job-finished for unknown job ${r.jobId}`);
+        job.state = r.state;
+        job.error = r.error;
+        this.#active = this.#active.filter((j) => j !== job);
+        return;
+      }
+      case 'boot':
+        return;
+    }
+  }
+
+  // ------------------------------------------------------------ the three verbs
+
+  step(input: SchedulerInput): void {
+    switch (input.type) {
+      case 'tick':
+        this.#onTick();
+        break;
+      case 'submit':
+        this.#onSubmit(input.requestId, input.job);
+        break;
+      case 'cancel':
+        this.#onCancel(input.requestId, input.jobId);
+        break;
+      case 'register':
+        this.#onRegister(input.requestId, input.worker);
+        break;
+      case 'poll':
+        this.#onPoll(input.requestId, input.workerId);
+        break;
+      case 'poll-gone':
+        this.#parked = this.#parked.filter((p) => p.requestId !== input.requestId);
+        break;
+      case 'complete':
+        this.#onComplete(input);
+        break;
+      case 'fail':
+        this.#onFail(input);
+        break;
+      case 'heartbeat':
+        this.#onHeartbeat(input.requestId, input.workerId, input.tasks);
+        break;
+      case 'shutdown':
+        this.#shuttingDown = input.reason;
+        break;
+    }
+    this.#dispatch();
+  }
+
+  ready(): Effects {
+    return this.#fx;
+  }
+
+  advance(): void {
+    this.#fx = { replies: [], persist: [], events: [] };
+  }
+
+  // ------------------------------------------------------------ reads
+
+  get tick(): number {
+    return this.#tick;
+  }
+
+  jobIds(): string[] {
+    return [...this.#jobs.keys()];
+  }
+
+  job(id: string): CoreJobView | undefined {
+    const job = this.#jobs.get(id);
+    return job ? this.#view(job) : undefined;
+  }
+
+  jobs(): CoreJobView[] {
+    return [...this.#jobs.values()].map((j) => this.#view(j));
+  }
+
+  workers(): CoreWorkerView[] {
+    const parked = new Set(this.#parked.map((p) => p.workerId));
+    return [...this.#workers.values()].map((w) => ({
+      id: w.id,
+      name: w.info.name,
+      pid: w.info.pid,
+      host: w.info.host,
+      slots: w.info.slots,
+      registeredTick: w.registeredTick,
+      lastContactTick: w.lastContactTick,
+      parked: parked.has(w.id),
+      tasks: [...w.leases.values()].map((l) => ({ jobId: l.jobId, taskId: l.taskId, attempt: l.attempt })),
+    }));
+  }
+
+  parkedPolls(): number {
+    return this.#parked.length;
+  }
+
+  /** True once exit-when-done applies: at least one job, all finished. */
+  allDone(): boolean {
+    return this.#jobs.size > 0 && this.#active.length === 0;
+  }
+
+  // ------------------------------------------------------------ inputs
+
+  #reply(requestId: string, body: ReplyBody): void {
+    this.#fx.replies.push({ requestId, body });
+  }
+
+  #event(e: SchedulerEvent): void {
+    this.#fx.events.push(e);
+  }
+
+  #persist(r: PersistRecord): void {
+    this.#fx.persist.push(r);
+  }
+
+  #addJob(id: string, spec: JobSpec): Job {
+    const seq = Number(id.slice(1));
+    if (Number.isInteger(seq)) this.#jobSeq = Math.max(this.#jobSeq, seq);
+    const mk = (phase: TaskPhase, index: number): Task => ({
+      phase,
+      index,
+      id: `${phase}-${index}`,
+      state: 'pending',
+      lastAttempt: (this.boot - 1) * ATTEMPT_EPOCH,
+      attemptsIssued: 0,
+    });
+    const job: Job = {
+      id,
+      seq,
+      spec,
+      state: 'queued',
+      maps: spec.inputs.map((_, i) => mk('map', i)),
+      reduces: Array.from({ length: spec.reduces }, (_, i) => mk('reduce', i)),
+      counts: {
+        map: { total: spec.inputs.length, pending: spec.inputs.length, running: 0, done: 0 },
+        reduce: { total: spec.reduces, pending: spec.reduces, running: 0, done: 0 },
+      },
+      attempts: { started: 0, reissued: 0, failed: 0 },
+      counters: {},
+    };
+    this.#jobs.set(id, job);
+    this.#active.push(job);
+    return job;
+  }
+
+  #onSubmit(requestId: string, spec: JobSpec): void {
+    if (this.#shuttingDown !== undefined) {
+      return this.#reply(requestId, { kind: 'refused', code: 'shutting-down', message: `coordinator is shutting down: ${this.#shuttingDown}` });
+    }
+    if (this.#active.length >= this.config.maxActiveJobs) {
+      return this.#reply(requestId, {
+        kind: 'refused',
+        code: 'too-many-jobs',
+        message: `too many unfinished jobs (limit ${this.config.maxActiveJobs}); wait for some to finish`,
+      });
+    }
+    assert(spec.inputs.length >= 1 && spec.reduces >= 1, 'submit: a job needs inputs and reduces');
+    const id = `j${this.#jobSeq + 1}`;
+    this.#addJob(id, spec);
+    this.#allDoneAnnounced = false;
+    this.#persist({ type: 'job-accepted', jobId: id, job: spec });
+    this.#event({ type: 'job-accepted', jobId: id });
+    this.#reply(requestId, { kind: 'created', jobId: id, state: 'queued' });
+  }
+
+  #onCancel(requestId: string, jobId: string): void {
+    const job = this.#jobs.get(jobId);
+    if (!job) return this.#reply(requestId, { kind: 'refused', code: 'not-found', message: `no job ${jobId}` });
+    if (!terminal(job.state)) this.#finish(job, 'cancelled', 'cancelled by request');
+    this.#reply(requestId, { kind: 'cancelled', jobId, state: job.state });
+  }
+
+  #newWorker(id: string, info: WorkerInfo): Worker {
+    const w: Worker = { id, info, registeredTick: this.#tick, lastContactTick: this.#tick, leases: new Map() };
+    this.#workers.set(id, w);
+    this.#event({ type: 'worker-registered', workerId: id });
+    return w;
+  }
+
+  #onRegister(requestId: string, info: WorkerInfo): void {
+    if (this.#workers.size >= this.config.maxWorkers) {
+      return this.#reply(requestId, { kind: 'refused', code: 'too-many-workers', message: `too many workers (limit ${this.config.maxWorkers})` });
+    }
+    const n = ++this.#workerSeq;
+    const id = this.boot === 1 ? `w${n}` : `w${n}-b${this.boot}`;
+    this.#newWorker(id, info);
+    this.#reply(requestId, { kind: 'registered', workerId: id });
+  }
+
+  /** A contact from a worker; one this boot does not know (restart, declared lost) is registered again. */
+  #touch(workerId: string): Worker {
+    const w = this.#workers.get(workerId) ?? this.#newWorker(workerId, { name: workerId, pid: 0, host: 'unknown', slots: 1 });
+    w.lastContactTick = this.#tick;
+    return w;
+  }
+
+  #onPoll(requestId: string, workerId: string): void {
+    const w = this.#touch(workerId);
+    // One parked poll per worker: a newer poll supersedes an older one.
+    const old = this.#parked.findIndex((p) => p.workerId === workerId);
+    if (old >= 0) {
+      const [p] = this.#parked.splice(old, 1);
+      this.#reply(p!.requestId, { kind: 'poll', reply: { type: 'wait' } });
+    }
+    const exit = this.#exitReason();
+    if (exit !== undefined) return this.#reply(requestId, { kind: 'poll', reply: { type: 'exit', reason: exit } });
+    const t = this.#nextTask();
+    if (t) return this.#reply(requestId, { kind: 'poll', reply: this.#assign(t.job, t.task, w) });
+    this.#parked.push({ requestId, workerId, sinceTick: this.#tick });
+  }
+
+  #lookup(jobId: string, taskId: string): { job: Job; task: Task } | { ack: TaskAck } {
+    const job = this.#jobs.get(jobId);
+    if (!job) return { ack: { accepted: false, reason: 'unknown-task' } };
+    const task = this.#task(job, taskId);
+    if (!task) return { ack: { accepted: false, reason: 'unknown-task' } };
+    return { job, task };
+  }
+
+  #onComplete(i: Extract<SchedulerInput, { type: 'complete' }>): void {
+    this.#touch(i.workerId);
+    const found = this.#lookup(i.jobId, i.taskId);
+    if ('ack' in found) return this.#reply(i.requestId, { kind: 'ack', ack: found.ack });
+    const { job, task } = found;
+    const stale = (reason: TaskAck['reason'] & string, accepted = false): void => {
+      if (!accepted) this.#event({ type: 'stale-completion', jobId: job.id, taskId: task.id, attempt: i.attempt, workerId: i.workerId, reason });
+      this.#reply(i.requestId, { kind: 'ack', ack: accepted ? { accepted: true } : { accepted: false, reason } });
+    };
+    if (task.state === 'done') {
+      // A duplicate of the winning completion is answered as accepted (idempotent).
+      return stale('already-done', task.winner?.attempt === i.attempt);
+    }
+    if (job.state !== 'running') return stale('job-not-running');
+    if (i.attempt !== task.lastAttempt) return stale('stale-attempt');
+    // First completion of the current attempt wins.
+    this.#dropLease(task);
+    this.#setState(job, task, 'done');
+    const counters = i.counters ?? {};
+    task.winner = { attempt: i.attempt, files: i.files };
+    this.#addCounters(job, counters);
+    this.#persist({ type: 'task-committed', jobId: job.id, taskId: task.id, attempt: i.attempt, files: i.files, counters });
+    this.#event({ type: 'task-committed', jobId: job.id, taskId: task.id, phase: task.phase, attempt: i.attempt, workerId: i.workerId, durationMs: i.durationMs });
+    this.#reply(i.requestId, { kind: 'ack', ack: { accepted: true } });
+    if (job.counts.reduce.done === job.counts.reduce.total) this.#finish(job, 'succeeded');
+    else this.#event({ type: 'job-progress', jobId: job.id });
+  }
+
+  #onFail(i: Extract<SchedulerInput, { type: 'fail' }>): void {
+    this.#touch(i.workerId);
+    const found = this.#lookup(i.jobId, i.taskId);
+    if ('ack' in found) return this.#reply(i.requestId, { kind: 'ack', ack: found.ack });
+    const { job, task } = found;
+    if (task.state === 'done') return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'already-done' } });
+    if (job.state !== 'running') return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'job-not-running' } });
+    if (i.attempt !== task.lastAttempt) return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'stale-attempt' } });
+    job.attempts.failed++;
+    this.#event({ type: 'task-failed', jobId: job.id, taskId: task.id, phase: task.phase, attempt: i.attempt, workerId: i.workerId, error: i.error, retryable: i.retryable });
+    this.#reply(i.requestId, { kind: 'ack', ack: { accepted: true } });
+    this.#release(job, task, i.retryable ? undefined : `${task.id} failed and cannot be retried: ${i.error}`, i.error);
+  }
+
+  #onHeartbeat(requestId: string, workerId: string, tasks: TaskRef[]): void {
+    this.#touch(workerId);
+    const abandon: TaskRef[] = [];
+    for (const ref of tasks) {
+      const job = this.#jobs.get(ref.jobId);
+      const task = job && this.#task(job, ref.taskId);
+      if (!job || !task || job.state !== 'running' || task.state === 'done' || task.lastAttempt !== ref.attempt) abandon.push(ref);
+    }
+    this.#reply(requestId, { kind: 'heartbeat', reply: { abandon } });
+  }
+
+  #onTick(): void {
+    this.#tick++;
+    const now = this.#tick;
+    // Leases past their deadline go back to the queue (the 10-second rule).
+    for (const w of this.#workers.values()) {
+      for (const lease of [...w.leases.values()]) {
+        if (lease.expiresAtTick > now) continue;
+        const job = this.#jobs.get(lease.jobId)!;
+        const task = this.#task(job, lease.taskId)!;
+        this.#event({ type: 'lease-expired', jobId: job.id, taskId: task.id, phase: task.phase, attempt: lease.attempt, workerId: w.id });
+        this.#release(job, task, undefined, 'lease expired');
+      }
+    }
+    // Workers silent past the heartbeat timeout (and not parked) are lost: release their leases at once.
+    const parked = new Set(this.#parked.map((p) => p.workerId));
+    for (const w of [...this.#workers.values()]) {
+      if (parked.has(w.id) || now - w.lastContactTick <= this.config.heartbeatTimeoutTicks) continue;
+      const leases = [...w.leases.values()];
+      for (const lease of leases) {
+        const job = this.#jobs.get(lease.jobId)!;
+        this.#release(job, this.#task(job, lease.taskId)!, undefined, `worker ${w.id} lost`);
+      }
+      this.#workers.delete(w.id);
+      this.#event(leases.length ? { type: 'worker-lost', workerId: w.id, released: leases.length } : { type: 'worker-gone', workerId: w.id });
+    }
+    // Parked polls past the poll timeout are answered 'wait'.
+    const keep: Parked[] = [];
+    for (const p of this.#parked) {
+      if (now - p.sinceTick >= this.config.pollTimeoutTicks) {
+        this.#reply(p.requestId, { kind: 'poll', reply: { type: 'wait' } });
+        const w = this.#workers.get(p.workerId);
+        if (w) w.lastContactTick = now;
+      } else keep.push(p);
+    }
+    this.#parked = keep;
+  }
+
+  // ------------------------------------------------------------ scheduling
+
+  #task(job: Job, taskId: string): Task | undefined {
+    const dash = taskId.indexOf('-');
+    const phase = taskId.slice(0, dash);
+    const idx = Number(taskId.slice(dash + 1));
+    if (!Number.isInteger(idx) || idx < 0 || `${phase}-${idx}` !== taskId) return undefined;
+    if (phase === 'map') return job.maps[idx];
+    if (phase === 'reduce') return job.reduces[idx];
+    return undefined;
+  }
+
+  #setState(job: Job, task: Task, to: TaskState): void {
+    const c = job.counts[task.phase];
+    const field = (s: TaskState): 'pending' | 'running' | 'done' => (s === 'leased' ? 'running' : s);
+    c[field(task.state)]--;
+    c[field(to)]++;
+    task.state = to;
+  }
+
+  #addCounters(job: Job, counters: Record<string, number>): void {
+    for (const [k, v] of Object.entries(counters)) job.counters[k] = (job.counters[k] ?? 0) + v;
+  }
+
+  /** The first pending task, jobs in FIFO order, a job's reduces only once all its maps are done. */
+  #nextTask(): { job: Job; task: Task } | undefined {
+    if (this.#shuttingDown !== undefined) return undefined;
+    for (const job of this.#active) {
+      if (job.counts.map.pending > 0) {
+        const task = job.maps.find((t) => t.state === 'pending');
+        assert(task, `job ${job.id}: pending count without a pending map`);
+        return { job, task };
+      }
+      if (job.counts.map.done < job.counts.map.total) continue;
+      if (job.counts.reduce.pending > 0) {
+        const task = job.reduces.find((t) => t.state === 'pending');
+        assert(task, `job ${job.id}: pending count without a pending reduce`);
+        return { job, task };
+      }
+    }
+    return undefined;
+  }
+
+  #assign(job: Job, task: Task, w: Worker): PollReply {
+    assert(task.state === 'pending', `assign: ${job.id}/${task.id} is ${task.state}`);
+    if (job.state === 'queued') {
+      job.state = 'running';
+      this.#event({ type: 'job-started', jobId: job.id });
+    }
+    const reissue = task.attemptsIssued > 0;
+    task.lastAttempt++;
+    task.attemptsIssued++;
+    job.attempts.started++;
+    if (reissue) job.attempts.reissued++;
+    const lease: Lease = { jobId: job.id, taskId: task.id, attempt: task.lastAttempt, workerId: w.id, expiresAtTick: this.#tick + this.config.leaseTicks };
+    task.lease = lease;
+    w.leases.set(key(job.id, task.id), lease);
+    w.lastContactTick = this.#tick;
+    this.#setState(job, task, 'leased');
+    this.#event({ type: 'task-assigned', jobId: job.id, taskId: task.id, phase: task.phase, attempt: lease.attempt, workerId: w.id, reissue });
+    this.#event({ type: 'job-progress', jobId: job.id });
+    const common = {
+      jobId: job.id,
+      taskId: task.id,
+      index: task.index,
+      attempt: lease.attempt,
+      app: job.spec.app,
+      options: job.spec.options,
+      reduces: job.spec.reduces,
+      leaseMs: this.config.leaseTicks * this.config.tickMs,
+    };
+    if (task.phase === 'map') {
+      const a: MapAssignment = {
+        type: 'map',
+        ...common,
+        input: job.spec.inputs[task.index]!,
+        outputDir: `${job.spec.workDir}/m${task.index}-a${lease.attempt}`,
+      };
+      return a;
+    }
+    const a: ReduceAssignment = {
+      type: 'reduce',
+      ...common,
+      inputs: reduceInputs(
+        job.maps.map((m) => m.winner!.files),
+        task.index,
+        job.spec.reduces,
+      ),
+      outputDir: job.spec.output,
+    };
+    return a;
+  }
+
+  #dropLease(task: Task): void {
+    const lease = task.lease;
+    if (!lease) return;
+    this.#workers.get(lease.workerId)?.leases.delete(key(lease.jobId, lease.taskId));
+    task.lease = undefined;
+  }
+
+  /**
+   * Takes a leased task back (lease expired, worker lost, attempt failed).
+   * With `fatal` set, or when the task used up its attempts, the job fails.
+   */
+  #release(job: Job, task: Task, fatal: string | undefined, why: string): void {
+    this.#dropLease(task);
+    if (task.state === 'leased') this.#setState(job, task, 'pending');
+    if (fatal !== undefined) return this.#finish(job, 'failed', fatal);
+    if (task.attemptsIssued >= this.config.maxAttempts) {
+      return this.#finish(job, 'failed', `${task.id} gave up after ${task.attemptsIssued} attempts (last: ${why})`);
+    }
+    this.#event({ type: 'job-progress', jobId: job.id });
+  }
+
+  #finish(job: Job, state: 'succeeded' | 'failed' | 'cancelled', error?: string): void {
+    assert(!terminal(job.state), `finish: ${job.id} already ${job.state}`);
+    for (const t of [...job.maps, ...job.reduces]) {
+      if (t.state === 'leased') {
+        this.#dropLease(t);
+        this.#setState(job, t, 'pending');
+      }
+    }
+    job.state = state;
+    job.error = state === 'succeeded' ? undefined : error;
+    this.#active = this.#active.filter((j) => j !== job);
+    this.#persist({ type: 'job-finished', jobId: job.id, state, ...(job.error !== undefined ? { error: job.error } : {}) });
+    this.#event({ type: 'job-finished', jobId: job.id, state, ...(job.error !== undefined ? { error: job.error } : {}) });
+  }
+
+  #exitReason(): string | undefined {
+    if (this.#shuttingDown !== undefined) return `coordinator shutting down: ${this.#shuttingDown}`;
+    if (this.config.exitWhenDone && this.allDone()) return 'all jobs done';
+    return undefined;
+  }
+
+  /** Hands ready tasks to parked polls (oldest first); answers them all 'exit' when work is over. */
+  #dispatch(): void {
+    const exit = this.#exitReason();
+    if (exit !== undefined) {
+      for (const p of this.#parked) this.#reply(p.requestId, { kind: 'poll', reply: { type: 'exit', reason: exit } });
+      this.#parked = [];
+    }
+    while (this.#parked.length > 0) {
+      const t = this.#nextTask();
+      if (!t) break;
+      const p = this.#parked.shift()!;
+      const w = this.#workers.get(p.workerId) ?? this.#touch(p.workerId);
+      this.#reply(p.requestId, { kind: 'poll', reply: this.#assign(t.job, t.task, w) });
+    }
+    if (this.allDone() && !this.#allDoneAnnounced) {
+      this.#allDoneAnnounced = true;
+      this.#event({ type: 'all-done' });
+    }
+  }
+
+  #view(job: Job): CoreJobView {
+    return {
+      id: job.id,
+      ...(job.spec.name !== undefined ? { name: job.spec.name } : {}),
+      app: job.spec.app,
+      state: job.state,
+      reduces: job.spec.reduces,
+      inputs: job.spec.inputs.length,
+      output: job.spec.output,
+      options: job.spec.options,
+      tasks: { map: { ...job.counts.map }, reduce: { ...job.counts.reduce } },
+      attempts: { ...job.attempts },
+      counters: { ...job.counters },
+      outputFiles: job.state === 'succeeded' ? job.reduces.map((t) => `${job.spec.output}/mr-out-${t.index}`) : [],
+      ...(job.error !== undefined ? { error: job.error } : {}),
+    };
+  }
+}

@@ -1,0 +1,162 @@
+import type { HeartbeatReply, JobState, PollReply, TaskAck, TaskPhase, TaskRef } from '@mr/mapreduce-protocol';
+
+/** Plain-object config with explicit limits; see validateConfig(). Units go last. */
+export interface SchedulerConfig {
+  /** Milliseconds per tick (only used to tell workers their lease in ms). */
+  tickMs: number;
+  /** A task not finished this many ticks after it was handed out goes to another worker. */
+  leaseTicks: number;
+  /** A worker silent for longer than this (and not parked in a poll) is declared lost. */
+  heartbeatTimeoutTicks: number;
+  /** How often workers should heartbeat while they run tasks (told at registration). */
+  heartbeatIntervalTicks: number;
+  /** A parked poll is answered 'wait' after this many ticks. */
+  pollTimeoutTicks: number;
+  /** Attempts per task before the job fails (lease expiries and failures count). */
+  maxAttempts: number;
+  /** Answer polls with 'exit' once at least one job was submitted and every job finished. */
+  exitWhenDone: boolean;
+  /** Jobs not yet finished that the scheduler accepts at once. */
+  maxActiveJobs: number;
+  /** Workers in the registry. */
+  maxWorkers: number;
+}
+
+export const DEFAULT_CONFIG: SchedulerConfig = {
+  tickMs: 100,
+  leaseTicks: 100,
+  heartbeatTimeoutTicks: 50,
+  heartbeatIntervalTicks: 10,
+  pollTimeoutTicks: 100,
+  maxAttempts: 10,
+  exitWhenDone: false,
+  maxActiveJobs: 1000,
+  maxWorkers: 10_000,
+};
+
+/** Attempt numbers of boot b start above (b-1) * ATTEMPT_EPOCH, so a restart never reuses one. */
+export const ATTEMPT_EPOCH = 1000;
+
+/** What the shell hands over for a validated submission. */
+export interface JobSpec {
+  app: string;
+  /** Absolute, validated input files. */
+  inputs: string[];
+  reduces: number;
+  /** Absolute output directory (reduce outputs mr-out-<r>). */
+  output: string;
+  /** Per-job work directory; map attempts write into <workDir>/m<idx>-a<attempt>. */
+  workDir: string;
+  options: Record<string, string>;
+  name?: string | undefined;
+}
+
+export interface WorkerInfo {
+  name: string;
+  pid: number;
+  host: string;
+  slots: number;
+}
+
+export type SchedulerInput =
+  | { type: 'tick' }
+  | { type: 'submit'; requestId: string; job: JobSpec }
+  | { type: 'cancel'; requestId: string; jobId: string }
+  | { type: 'register'; requestId: string; worker: WorkerInfo }
+  | { type: 'poll'; requestId: string; workerId: string; free?: number | undefined }
+  /** The client of a parked poll went away: forget it without answering. */
+  | { type: 'poll-gone'; requestId: string }
+  | {
+      type: 'complete';
+      requestId: string;
+      workerId: string;
+      jobId: string;
+      taskId: string;
+      attempt: number;
+      durationMs: number;
+      files: string[];
+      counters?: Record<string, number> | undefined;
+    }
+  | { type: 'fail'; requestId: string; workerId: string; jobId: string; taskId: string; attempt: number; error: string; retryable: boolean }
+  | { type: 'heartbeat'; requestId: string; workerId: string; tasks: TaskRef[] }
+  /** The coordinator is closing: answer every parked poll with 'exit' and refuse new work. */
+  | { type: 'shutdown'; reason: string };
+
+export type ReplyBody =
+  | { kind: 'poll'; reply: PollReply }
+  | { kind: 'ack'; ack: TaskAck }
+  | { kind: 'heartbeat'; reply: HeartbeatReply }
+  | { kind: 'registered'; workerId: string }
+  | { kind: 'created'; jobId: string; state: JobState }
+  | { kind: 'cancelled'; jobId: string; state: JobState }
+  | { kind: 'refused'; code: 'not-found' | 'too-many-jobs' | 'too-many-workers' | 'shutting-down'; message: string };
+
+export interface Reply {
+  requestId: string;
+  body: ReplyBody;
+}
+
+/** Durable records: the shell writes them (fsync) before it sends the step's replies. */
+export type PersistRecord =
+  | { type: 'boot'; boot: number }
+  | { type: 'job-accepted'; jobId: string; job: JobSpec }
+  | { type: 'job-started'; jobId: string }
+  | { type: 'task-committed'; jobId: string; taskId: string; attempt: number; files: string[]; counters: Record<string, number> }
+  | { type: 'job-finished'; jobId: string; state: 'succeeded' | 'failed' | 'cancelled'; error?: string | undefined };
+
+export type SchedulerEvent =
+  | { type: 'job-accepted'; jobId: string }
+  | { type: 'job-started'; jobId: string }
+  | { type: 'job-progress'; jobId: string }
+  | { type: 'job-finished'; jobId: string; state: 'succeeded' | 'failed' | 'cancelled'; error?: string | undefined }
+  | { type: 'task-assigned'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string; reissue: boolean }
+  | { type: 'task-committed'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string; durationMs: number }
+  | { type: 'task-failed'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string; error: string; retryable: boolean }
+  | { type: 'lease-expired'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string }
+  | { type: 'stale-completion'; jobId: string; taskId: string; attempt: number; workerId: string; reason: string }
+  | { type: 'worker-registered'; workerId: string }
+  | { type: 'worker-lost'; workerId: string; released: number }
+  | { type: 'worker-gone'; workerId: string }
+  | { type: 'all-done' };
+
+export interface Effects {
+  replies: Reply[];
+  persist: PersistRecord[];
+  events: SchedulerEvent[];
+}
+
+export interface PhaseCountsView {
+  total: number;
+  pending: number;
+  running: number;
+  done: number;
+}
+
+/** The core's part of a JobView (the shell adds wall-clock timestamps). */
+export interface CoreJobView {
+  id: string;
+  name?: string | undefined;
+  app: string;
+  state: JobState;
+  reduces: number;
+  inputs: number;
+  output: string;
+  options: Record<string, string>;
+  tasks: { map: PhaseCountsView; reduce: PhaseCountsView };
+  attempts: { started: number; reissued: number; failed: number };
+  counters: Record<string, number>;
+  outputFiles: string[];
+  error?: string | undefined;
+}
+
+export interface CoreWorkerView {
+  id: string;
+  name: string;
+  pid: number;
+  host: string;
+  slots: number;
+  registeredTick: number;
+  lastContactTick: number;
+  parked: boolean;
+  tasks: TaskRef[];
+}

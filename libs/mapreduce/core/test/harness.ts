@@ -1,0 +1,234 @@
+/**
+ * Transcript harness for the scheduler: one handler per command, effects
+ * printed one per line.
+ *
+ *   config lease=5 hb=3 poll=4 max=3 exit=true    new scheduler (ticks)
+ *   submit maps=2 reduces=1 [app=wc] [name=x]
+ *   register [name=x]                            register a worker
+ *   poll w1                                      long-poll (maybe parked)
+ *   complete w1 j1 map-0 attempt=1 [files=a,b] [counters=k:1,l:2]
+ *   fail w1 j1 map-0 attempt=1 [retryable=false] [error=boom]
+ *   heartbeat w1 j1/map-0/1 ...
+ *   tick [n]  |  cancel j1  |  shutdown  |  gone <requestId>
+ *   restart                                      rebuild from every persisted record
+ *   jobs  |  workers                             views
+ */
+import type { PollReply } from '@mr/mapreduce-protocol';
+import type { TranscriptCommand } from '@mr/sim';
+import { Scheduler, type Effects, type PersistRecord, type ReplyBody, type SchedulerConfig, type SchedulerInput } from '../src/index.ts';
+
+export function formatBody(b: ReplyBody): string {
+  switch (b.kind) {
+    case 'poll':
+      return formatPoll(b.reply);
+    case 'ack':
+      return b.ack.accepted ? 'ack accepted' : `ack refused ${b.ack.reason}`;
+    case 'heartbeat':
+      return `heartbeat abandon=[${b.reply.abandon.map((r) => `${r.jobId}/${r.taskId}/${r.attempt}`).join(' ')}]`;
+    case 'registered':
+      return `registered ${b.workerId}`;
+    case 'created':
+      return `created ${b.jobId} ${b.state}`;
+    case 'cancelled':
+      return `cancelled ${b.jobId} ${b.state}`;
+    case 'refused':
+      return `refused ${b.code}: ${b.message}`;
+  }
+}
+
+export function formatPoll(r: PollReply): string {
+  switch (r.type) {
+    case 'wait':
+      return 'wait';
+    case 'exit':
+      return `exit (${r.reason})`;
+    case 'map':
+      return `map ${r.jobId}/${r.taskId} attempt=${r.attempt} input=${r.input} dir=${r.outputDir} lease=${r.leaseMs}ms`;
+    case 'reduce':
+      return `reduce ${r.jobId}/${r.taskId} attempt=${r.attempt} inputs=[${r.inputs.join(' ')}] dir=${r.outputDir}`;
+  }
+}
+
+export function formatPersist(p: PersistRecord): string {
+  switch (p.type) {
+    case 'boot':
+      return `persist boot ${p.boot}`;
+    case 'job-accepted':
+      return `persist job-accepted ${p.jobId} app=${p.job.app} maps=${p.job.inputs.length} reduces=${p.job.reduces}`;
+    case 'job-started':
+      return `persist job-started ${p.jobId}`;
+    case 'task-committed':
+      return `persist task-committed ${p.jobId}/${p.taskId} attempt=${p.attempt} files=${p.files.length}`;
+    case 'job-finished':
+      return `persist job-finished ${p.jobId} ${p.state}${p.error ? ` (${p.error})` : ''}`;
+  }
+}
+
+export function formatEffects(fx: Effects): string[] {
+  const out: string[] = [];
+  for (const p of fx.persist) out.push(formatPersist(p));
+  for (const r of fx.replies) out.push(`reply ${r.requestId} ${formatBody(r.body)}`);
+  for (const e of fx.events) {
+    if (e.type === 'job-progress') continue;
+    const { type, ...rest } = e;
+    out.push(`event ${type} ${Object.entries(rest).map(([k, v]) => `${k}=${v}`).join(' ')}`.trimEnd());
+  }
+  return out;
+}
+
+export class Harness {
+  core: Scheduler;
+  config: Partial<SchedulerConfig> = { tickMs: 100, leaseTicks: 10, heartbeatTimeoutTicks: 5, heartbeatIntervalTicks: 1, pollTimeoutTicks: 8 };
+  journal: PersistRecord[] = [];
+  #req = 0;
+  /** Map attempt -> its output dir (for default completion files). */
+  dirs = new Map<string, { dir: string; index: number; reduces: number }>();
+
+  constructor() {
+    this.core = new Scheduler(this.config);
+    this.#drain();
+  }
+
+  run(input: SchedulerInput): string[] {
+    this.core.step(input);
+    const fx = this.core.ready();
+    this.journal.push(...fx.persist);
+    for (const r of fx.replies) {
+      if (r.body.kind === 'poll' && r.body.reply.type === 'map') {
+        const a = r.body.reply;
+        this.dirs.set(`${a.jobId}/${a.taskId}/${a.attempt}`, { dir: a.outputDir, index: a.index, reduces: a.reduces });
+      }
+    }
+    const out = formatEffects(fx);
+    this.core.advance();
+    return out;
+  }
+
+  nextRequest(): string {
+    return `#${++this.#req}`;
+  }
+
+  handle = (cmd: TranscriptCommand): string[] => {
+    const kv = cmd.kv;
+    switch (cmd.name) {
+      case 'config': {
+        const num = (k: string, d: number | undefined): number | undefined => (kv[k] !== undefined ? Number(kv[k]) : d);
+        this.config = {
+          tickMs: 100,
+          leaseTicks: num('lease', 10)!,
+          heartbeatTimeoutTicks: num('hb', 5)!,
+          heartbeatIntervalTicks: 1,
+          pollTimeoutTicks: num('poll', 8)!,
+          maxAttempts: num('max', 10)!,
+          exitWhenDone: kv['exit'] === 'true',
+          maxActiveJobs: num('jobs', 1000)!,
+        };
+        this.core = new Scheduler(this.config);
+        this.journal = [];
+        this.#req = 0;
+        return this.#drain();
+      }
+      case 'submit': {
+        const maps = Number(kv['maps'] ?? 1);
+        const reduces = Number(kv['reduces'] ?? 1);
+        const n = this.core.jobIds().length + 1;
+        return this.run({
+          type: 'submit',
+          requestId: this.nextRequest(),
+          job: {
+            app: kv['app'] ?? 'wc',
+            inputs: Array.from({ length: maps }, (_, i) => `/in/${i}`),
+            reduces,
+            output: `/out/${kv['name'] ?? `job${n}`}`,
+            workDir: `/data/jobs/j${n}/work`,
+            options: {},
+            name: kv['name'],
+          },
+        });
+      }
+      case 'register':
+        return this.run({ type: 'register', requestId: this.nextRequest(), worker: { name: kv['name'] ?? 'w', pid: 1, host: 'h', slots: 1 } });
+      case 'poll': {
+        const requestId = this.nextRequest();
+        const out = this.run({ type: 'poll', requestId, workerId: cmd.args[0]! });
+        return out.some((l) => l.startsWith(`reply ${requestId} `)) ? out : [`parked ${requestId}`, ...out];
+      }
+      case 'gone':
+        return this.run({ type: 'poll-gone', requestId: cmd.args[0]! });
+      case 'complete': {
+        const [workerId, jobId, taskId] = cmd.args as [string, string, string];
+        const attempt = Number(kv['attempt']);
+        let files: string[];
+        if (kv['files'] !== undefined) files = kv['files'] === '' ? [] : kv['files'].split(',');
+        else {
+          const d = this.dirs.get(`${jobId}/${taskId}/${attempt}`);
+          files = d ? Array.from({ length: d.reduces }, (_, r) => `${d.dir}/mr-${d.index}-${r}`) : [`/out/mr-out-${taskId.split('-')[1]}`];
+        }
+        const counters: Record<string, number> = {};
+        for (const kvp of (kv['counters'] ?? '').split(',').filter(Boolean)) {
+          const [k, v] = kvp.split(':');
+          counters[k!] = Number(v);
+        }
+        return this.run({ type: 'complete', requestId: this.nextRequest(), workerId, jobId, taskId, attempt, durationMs: 5, files, counters });
+      }
+      case 'fail': {
+        const [workerId, jobId, taskId] = cmd.args as [string, string, string];
+        return this.run({
+          type: 'fail',
+          requestId: this.nextRequest(),
+          workerId,
+          jobId,
+          taskId,
+          attempt: Number(kv['attempt']),
+          error: kv['error'] ?? 'boom',
+          retryable: kv['retryable'] !== 'false',
+        });
+      }
+      case 'heartbeat': {
+        const tasks = cmd.args.slice(1).map((s) => {
+          const [jobId, taskId, attempt] = s.split('/');
+          return { jobId: jobId!, taskId: taskId!, attempt: Number(attempt) };
+        });
+        return this.run({ type: 'heartbeat', requestId: this.nextRequest(), workerId: cmd.args[0]!, tasks });
+      }
+      case 'tick': {
+        const n = Number(cmd.args[0] ?? 1);
+        const out: string[] = [];
+        for (let i = 0; i < n; i++) {
+          const lines = this.run({ type: 'tick' });
+          if (lines.length) out.push(`@${this.core.tick}`, ...lines.map((l) => `  ${l}`));
+        }
+        return out;
+      }
+      case 'cancel':
+        return this.run({ type: 'cancel', requestId: this.nextRequest(), jobId: cmd.args[0]! });
+      case 'shutdown':
+        return this.run({ type: 'shutdown', reason: kv['reason'] ?? 'signal' });
+      case 'restart':
+        this.core = Scheduler.restore(this.config, this.journal);
+        return this.#drain();
+      case 'jobs':
+        return this.core.jobs().map(
+          (j) =>
+            `${j.id} ${j.state} map=${j.tasks.map.pending}/${j.tasks.map.running}/${j.tasks.map.done} reduce=${j.tasks.reduce.pending}/${j.tasks.reduce.running}/${j.tasks.reduce.done} ` +
+            `attempts=${j.attempts.started}/${j.attempts.reissued}/${j.attempts.failed} counters=${JSON.stringify(j.counters)}` +
+            (j.outputFiles.length ? ` out=${j.outputFiles.join(',')}` : '') +
+            (j.error ? ` error=${j.error}` : ''),
+        );
+      case 'workers':
+        return this.core.workers().map(
+          (w) => `${w.id} last=${w.lastContactTick}${w.parked ? ' parked' : ''} tasks=[${w.tasks.map((t) => `${t.jobId}/${t.taskId}/${t.attempt}`).join(' ')}]`,
+        );
+      default:
+        throw new Error(`unknown command ${cmd.name}`);
+    }
+  };
+
+  #drain(): string[] {
+    const fx = this.core.ready();
+    this.journal.push(...fx.persist);
+    const out = formatEffects(fx);
+    this.core.advance();
+    return out;
+  }
+}
