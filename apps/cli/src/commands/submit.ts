@@ -1,0 +1,141 @@
+import { resolve } from 'node:path';
+import { EXIT, type CliContext } from '../context.ts';
+import { parse, UsageError } from '../args.ts';
+import type { JobCreated, JobSubmit, JobView } from '@mr/mapreduce-protocol';
+
+export const summary = 'submit a MapReduce job (and optionally wait for it)';
+
+export const usage = `usage: mr submit --coordinator URL --app NAME [--reduces 10] [--output DIR]
+                 [--option KEY=VALUE]... [--name LABEL] [--wait] FILE...
+
+Submits a job over FILE... (resolved against the current directory) and
+prints its id. With --wait, follows the job with a progress bar (plain
+progress lines when not on a terminal) and exits 0 only if it succeeded.
+
+options:
+  --coordinator URL      coordinator base URL, e.g. http://127.0.0.1:7070 (required)
+  --app NAME             the app: wc, indexer, grep, sort, ... (required)
+  --reduces N            reduce tasks = output files mr-out-0..N-1 (default 10)
+  --output DIR           output directory (default: chosen by the coordinator)
+  --option KEY=VALUE     an app option, e.g. --option pattern=whale for grep (repeatable)
+  --name LABEL           a label for people
+  --wait                 wait for the job to finish
+
+exit codes: 0 submitted (with --wait: succeeded), 1 job failed or was cancelled,
+            2 bad usage or request refused (the coordinator's message is shown),
+            3 coordinator unreachable or token refused.
+environment: MR_TOKEN (bearer token).`;
+
+export async function run(argv: string[], ctx: CliContext): Promise<number> {
+  const args = parse(
+    'submit',
+    argv,
+    {
+      coordinator: { type: 'string' },
+      app: { type: 'string' },
+      reduces: { type: 'string' },
+      output: { type: 'string' },
+      option: { type: 'string', multiple: true },
+      name: { type: 'string' },
+      wait: { type: 'boolean' },
+    },
+    true,
+  );
+  if (!args) {
+    ctx.stdout.write(`${usage}\n`);
+    return EXIT.OK;
+  }
+  const v = args.values;
+  if (!v.coordinator) throw new UsageError('mr submit: --coordinator URL is required');
+  if (!v.app) throw new UsageError('mr submit: --app NAME is required');
+  if (args.positionals.length === 0) throw new UsageError('mr submit: give at least one input FILE');
+  const body: JobSubmit = { app: v.app, inputs: args.positionals.map((f) => resolve(f)) };
+  if (v.reduces !== undefined) {
+    // Range checks are the coordinator's: its message says what is allowed.
+    if (!/^-?\d+$/.test(v.reduces.trim())) throw new UsageError(`mr submit: --reduces: expected an integer, got "${v.reduces}"`);
+    body.reduces = Number(v.reduces);
+  }
+  if (v.output !== undefined) body.output = resolve(v.output);
+  if (v.name !== undefined) body.name = v.name;
+  if (v.option?.length) {
+    const options: Record<string, string> = {};
+    for (const o of v.option) {
+      const i = o.indexOf('=');
+      if (i <= 0) throw new UsageError(`mr submit: --option expects KEY=VALUE, got "${o}"`);
+      options[o.slice(0, i)] = o.slice(i + 1);
+    }
+    body.options = options;
+  }
+
+  const { startTelemetry } = await import('@mr/observability');
+  const telemetry = await startTelemetry({ serviceName: 'mr-cli', env: ctx.env });
+  const { Api, ApiError } = await import('../http.ts');
+  const { ROUTES } = await import('@mr/mapreduce-protocol');
+  let api: InstanceType<typeof Api>;
+  try {
+    api = new Api(v.coordinator, ctx.env['MR_TOKEN']);
+  } catch (err) {
+    throw new UsageError(`mr submit: --coordinator: ${(err as Error).message}`);
+  }
+  try {
+    const created = await api.post<JobCreated>(ROUTES.jobs, body);
+    ctx.stdout.write(`${created.id}\n`);
+    if (!v.wait) return EXIT.OK;
+    const job = await follow(api, created.id, ctx);
+    return report(job, ctx);
+  } catch (err) {
+    if (err instanceof ApiError) {
+      ctx.stderr.write(`mr submit: ${err.message}\n`);
+      return err.exitCode;
+    }
+    throw err;
+  } finally {
+    await api.close();
+    await telemetry.shutdown();
+  }
+}
+
+async function follow(api: import('../http.ts').Api, id: string, ctx: CliContext): Promise<JobView> {
+  const { watchJob, progressOf, describeProgress } = await import('../job-watch.ts');
+  const started = Date.now();
+  if (ctx.stderr.isTTY) {
+    const { SingleBar, Presets } = (await import('cli-progress')).default;
+    const bar = new SingleBar(
+      { format: ' {bar} {percentage}% | {value}/{total} tasks | {phase} | {duration_formatted}', stream: ctx.stderr, hideCursor: true, clearOnComplete: false },
+      Presets.shades_classic,
+    );
+    let startedBar = false;
+    try {
+      return await watchJob(api, id, (job) => {
+        const { done, total } = progressOf(job);
+        const phase = job.state !== 'running' ? job.state : job.tasks.map.done < job.tasks.map.total ? 'map' : 'reduce';
+        if (!startedBar) {
+          bar.start(total || 1, done, { phase });
+          startedBar = true;
+        } else {
+          bar.setTotal(total || 1);
+          bar.update(done, { phase });
+        }
+      });
+    } finally {
+      if (startedBar) bar.stop();
+    }
+  }
+  let lastLine = '';
+  return watchJob(api, id, (job) => {
+    const line = describeProgress(job);
+    if (line === lastLine) return;
+    lastLine = line;
+    ctx.stderr.write(`job ${id} ${line} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+  });
+}
+
+function report(job: JobView, ctx: CliContext): number {
+  const secs = job.startedAt && job.finishedAt ? ((Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000).toFixed(2) : undefined;
+  if (job.state === 'succeeded') {
+    ctx.stdout.write(`job ${job.id} succeeded${secs ? ` in ${secs} s` : ''}; output in ${job.output} (${job.outputFiles.length} files)\n`);
+    return EXIT.OK;
+  }
+  ctx.stderr.write(`job ${job.id} ${job.state}${job.error ? `: ${job.error}` : ''}\n`);
+  return EXIT.FAILED;
+}

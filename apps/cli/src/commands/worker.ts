@@ -1,0 +1,97 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { EXIT, type CliContext } from '../context.ts';
+import { parse, durationMs, intOption, UsageError } from '../args.ts';
+
+export const summary = 'run a MapReduce worker that polls a coordinator for tasks';
+
+export const usage = `usage: mr worker --coordinator URL [--slots 1] [--work-dir DIR] [options]
+
+Registers with the coordinator, long-polls it for map and reduce tasks and
+runs them. Exits 0 when the coordinator says all work is done, 1 when the
+coordinator has been unreachable for --unreachable (default 5s).
+
+options:
+  --coordinator URL     coordinator base URL, e.g. http://127.0.0.1:7070 (required)
+  --slots N             tasks run at once (default 1, max 64)
+  --work-dir DIR        directory the apps' side files go to (default: the current directory)
+  --unreachable DUR     exit after the coordinator was unreachable this long (default 5s)
+  --name NAME           a label shown in 'mr status'
+  --plugins DIR         load user apps from the modules in DIR (default: $MR_PLUGIN_DIR)
+  -v, --verbose         log every task (default: only warnings and errors)
+
+environment: MR_TOKEN (bearer token), OTEL_EXPORTER_OTLP_ENDPOINT (traces).`;
+
+export async function run(argv: string[], ctx: CliContext): Promise<number> {
+  const args = parse('worker', argv, {
+    coordinator: { type: 'string' },
+    slots: { type: 'string' },
+    'work-dir': { type: 'string' },
+    unreachable: { type: 'string' },
+    name: { type: 'string' },
+    plugins: { type: 'string' },
+    verbose: { type: 'boolean', short: 'v' },
+  });
+  if (!args) {
+    ctx.stdout.write(`${usage}\n`);
+    return EXIT.OK;
+  }
+  const v = args.values;
+  if (!v.coordinator) throw new UsageError('mr worker: --coordinator URL is required');
+  const slots = intOption(v.slots, '--slots', 1, 1, 64);
+  const unreachableMs = v.unreachable === undefined ? 5000 : durationMs(v.unreachable, '--unreachable');
+  let cwd = process.cwd();
+  if (v['work-dir']) {
+    cwd = resolve(v['work-dir']);
+    mkdirSync(cwd, { recursive: true });
+    process.chdir(cwd);
+  }
+
+  const { startTelemetry } = await import('@mr/observability');
+  const telemetry = await startTelemetry({ serviceName: 'mr-worker', env: ctx.env });
+  const { Worker, stderrLog, hasWorkerConfigError } = await loadWorker();
+  const pluginDir = v.plugins ?? ctx.env['MR_PLUGIN_DIR'];
+  if (pluginDir) {
+    const apps = await import('@mr/mapreduce-apps');
+    try {
+      await apps.loadPluginApps(resolve(pluginDir));
+    } catch (err) {
+      ctx.stderr.write(`mr worker: ${String((err as { message?: unknown }).message)}\n`);
+      await telemetry.shutdown();
+      return EXIT.USAGE;
+    }
+  }
+
+  let worker;
+  try {
+    worker = new Worker({
+      coordinator: v.coordinator,
+      token: ctx.env['MR_TOKEN'],
+      slots,
+      cwd,
+      unreachableMs,
+      ...(v.name ? { name: v.name } : {}),
+      log: stderrLog(v.verbose ? 'debug' : 'warn', `mr worker ${process.pid}`),
+    });
+  } catch (err) {
+    if (hasWorkerConfigError(err)) throw new UsageError(`mr worker: ${String((err as { message?: unknown }).message)}`);
+    throw err;
+  }
+  const onSignal = (sig: string) => void worker.stop(`interrupted by ${sig}`);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const exit = await worker.run();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  if (v.verbose) ctx.stderr.write(`mr worker ${process.pid}: exiting (${exit.reason}); ${worker.tasksDone} task(s) run\n`);
+  await telemetry.shutdown();
+  // App code of an abandoned task (e.g. a sleeping lab app) must not keep the process alive.
+  setTimeout(() => process.exit(exit.code), 500).unref();
+  return exit.code;
+}
+
+async function loadWorker() {
+  const m = await import('@mr/worker');
+  const { hasCode } = await import('@mr/errors');
+  return { Worker: m.Worker, stderrLog: m.stderrLog, hasWorkerConfigError: (e: unknown) => hasCode(e, m.ERR_WORKER_CONFIG.code) };
+}

@@ -1,0 +1,161 @@
+/**
+ * A small JSON client for the CLI commands (submit, status, local): one
+ * undici Agent, the MR_TOKEN bearer, and errors sorted into what the exit
+ * codes need: unreachable / unauthorized (3), rejected 4xx (2), server 5xx.
+ * Import it dynamically, after startTelemetry().
+ */
+import { Agent, request, type Dispatcher } from 'undici';
+import { EXIT } from './context.ts';
+
+export type ApiErrorKind = 'unreachable' | 'unauthorized' | 'rejected' | 'server';
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    readonly kind: ApiErrorKind,
+    message: string,
+    readonly statusCode?: number,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+
+  get exitCode(): number {
+    if (this.kind === 'rejected') return EXIT.USAGE;
+    if (this.kind === 'server') return EXIT.FAILED;
+    return EXIT.UNREACHABLE;
+  }
+}
+
+export function normalizeBase(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ApiError('rejected', `not a URL: "${url}" (expected e.g. http://127.0.0.1:7070)`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ApiError('rejected', `not an http(s) URL: "${url}"`);
+  return u.origin + u.pathname.replace(/\/+$/, '');
+}
+
+export class Api {
+  readonly base: string;
+  readonly #token: string | undefined;
+  readonly #agent = new Agent({ connectTimeout: 3000, keepAliveTimeout: 10_000 });
+
+  constructor(base: string, token: string | undefined) {
+    this.base = normalizeBase(base);
+    this.#token = token || undefined;
+  }
+
+  headers(extra: Record<string, string> = {}): Record<string, string> {
+    const h: Record<string, string> = { accept: 'application/json', ...extra };
+    if (this.#token) h['authorization'] = `Bearer ${this.#token}`;
+    return h;
+  }
+
+  async get<T>(path: string): Promise<T> {
+    return (await this.#json('GET', path)) as T;
+  }
+
+  async post<T>(path: string, body: unknown): Promise<T> {
+    return (await this.#json('POST', path, body)) as T;
+  }
+
+  async delete<T>(path: string): Promise<T> {
+    return (await this.#json('DELETE', path)) as T;
+  }
+
+  /** Opens a streaming GET (server-sent events). The caller consumes res.body. */
+  async stream(path: string, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(this.base + path, {
+        method: 'GET',
+        headers: this.headers({ accept: 'text/event-stream' }),
+        dispatcher: this.#agent,
+        headersTimeout: 10_000,
+        bodyTimeout: 0,
+        signal,
+      });
+    } catch (err) {
+      throw this.#network(err);
+    }
+    if (res.statusCode >= 300) {
+      const text = await res.body.text().catch(() => '');
+      throw this.#httpError(res.statusCode, text, 'GET', path);
+    }
+    return res;
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close().catch(() => {});
+  }
+
+  async #json(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
+    let res: Dispatcher.ResponseData;
+    let text: string;
+    try {
+      res = await request(this.base + path, {
+        method,
+        headers: this.headers(body === undefined ? {} : { 'content-type': 'application/json' }),
+        body: body === undefined ? undefined : JSON.stringify(body),
+        dispatcher: this.#agent,
+        headersTimeout: 15_000,
+        bodyTimeout: 15_000,
+      });
+      text = await res.body.text();
+    } catch (err) {
+      throw this.#network(err);
+    }
+    if (res.statusCode >= 300) throw this.#httpError(res.statusCode, text, method, path);
+    try {
+      return text ? (JSON.parse(text) as unknown) : undefined;
+    } catch {
+      throw new ApiError('server', `${method} ${path}: the coordinator answered ${res.statusCode} with something that is not JSON`);
+    }
+  }
+
+  #network(err: unknown): ApiError {
+    const e = err as { code?: string; message?: string; cause?: { code?: string } };
+    const why = e?.code ?? e?.cause?.code ?? e?.message ?? String(err);
+    return new ApiError('unreachable', `cannot reach ${this.base}: ${why}`);
+  }
+
+  #httpError(status: number, text: string, method: string, path: string): ApiError {
+    let message = text.trim().slice(0, 2000) || `HTTP ${status}`;
+    let code: string | undefined;
+    try {
+      const j = JSON.parse(text) as { message?: unknown; code?: unknown };
+      if (typeof j.message === 'string') message = j.message;
+      if (typeof j.code === 'string') code = j.code;
+    } catch {
+      // plain text
+    }
+    if (status === 401 || status === 403) return new ApiError('unauthorized', `${this.base} refused the token (set MR_TOKEN): ${message}`, status, code);
+    if (status >= 500) return new ApiError('server', `${method} ${path}: ${status} ${message}`, status, code);
+    return new ApiError('rejected', message, status, code);
+  }
+}
+
+/** Parses a server-sent-events byte stream into the data fields of its events. */
+export async function* sseData(body: AsyncIterable<Buffer | string>): AsyncGenerator<string> {
+  let buf = '';
+  let data: string[] = [];
+  const decoder = new TextDecoder();
+  for await (const chunk of body) {
+    buf += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i).replace(/\r$/, '');
+      buf = buf.slice(i + 1);
+      if (line === '') {
+        if (data.length) yield data.join('\n');
+        data = [];
+      } else if (line.startsWith('data:')) {
+        data.push(line.slice(5).replace(/^ /, ''));
+      }
+    }
+  }
+  if (data.length) yield data.join('\n');
+}

@@ -1,0 +1,204 @@
+import { Pool, interceptors, errors as undiciErrors, type Dispatcher } from 'undici';
+import type {
+  Heartbeat,
+  HeartbeatReply,
+  PollReply,
+  TaskAck,
+  TaskComplete,
+  TaskFail,
+  WorkerRegister,
+  WorkerRegistered,
+} from '@mr/mapreduce-protocol';
+import { ROUTES } from '@mr/mapreduce-protocol';
+import {
+  ERR_COORDINATOR_REJECTED,
+  ERR_COORDINATOR_UNAUTHORIZED,
+  ERR_COORDINATOR_UNAVAILABLE,
+  ERR_WORKER_CONFIG,
+  ERR_WORKER_UNKNOWN,
+} from './errors.ts';
+
+export interface CoordinatorClientOptions {
+  /** Base URL of the coordinator, http://host:port (no path). */
+  url: string;
+  /** Bearer token (MR_TOKEN), if the coordinator requires one. */
+  token?: string | undefined;
+  /** Keep-alive connections to the coordinator (polls hold one each). Default 4. */
+  connections?: number;
+  /** Connect timeout. Default 2000. */
+  connectTimeoutMs?: number;
+  /** Headers/body timeout of ordinary (non-poll) requests. Default 10000. */
+  requestTimeoutMs?: number;
+  /** Retries of idempotent calls (complete, fail, heartbeat) inside one call. Default 2. */
+  maxRetries?: number;
+  /** First retry delay; doubles up to 1 s. Default 100. */
+  retryMinMs?: number;
+}
+
+const REMOVED_OPTIONS: Record<string, string> = { timeoutMs: 'requestTimeoutMs', retries: 'maxRetries' };
+
+function intInRange(name: string, v: number | undefined, dflt: number, min: number, max: number): number {
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < min || v > max) throw ERR_WORKER_CONFIG(`${name} must be an integer in [${min}, ${max}], got ${String(v)}`);
+  return v;
+}
+
+/** Error codes that mean "could not talk to the coordinator" (the worker keeps trying for a while). */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ETIMEDOUT',
+  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
+  'UND_ERR_REQ_RETRY',
+]);
+
+/**
+ * The worker's side of the protocol: one undici Pool per coordinator
+ * (keep-alive), composed with a retry interceptor that retries the
+ * idempotent calls (complete/fail/heartbeat carry the attempt as a fencing
+ * token, so a repeat is harmless). register and poll are not retried here:
+ * a repeated poll could be handed a second task. Errors come out coded:
+ * MR_ERR_COORDINATOR_UNAVAILABLE (retryable), _UNAUTHORIZED, _REJECTED,
+ * MR_ERR_WORKER_UNKNOWN.
+ */
+export class CoordinatorClient {
+  readonly url: string;
+  readonly #origin: string;
+  readonly #token: string | undefined;
+  readonly #requestTimeoutMs: number;
+  readonly #pool: Pool;
+  readonly #dispatcher: Dispatcher;
+  #closed = false;
+
+  constructor(opts: CoordinatorClientOptions) {
+    if (typeof opts !== 'object' || opts === null) throw ERR_WORKER_CONFIG('options must be an object');
+    for (const [old, now] of Object.entries(REMOVED_OPTIONS)) {
+      if (old in opts) throw ERR_WORKER_CONFIG(`${old} was removed; use ${now}`);
+    }
+    let u: URL;
+    try {
+      u = new URL(opts.url);
+    } catch {
+      throw ERR_WORKER_CONFIG(`url must be an absolute http(s) URL, got "${String(opts.url)}"`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw ERR_WORKER_CONFIG(`url must be http(s), got "${opts.url}"`);
+    if (u.pathname !== '/' && u.pathname !== '') throw ERR_WORKER_CONFIG(`url must have no path, got "${opts.url}"`);
+    if (opts.token !== undefined && (typeof opts.token !== 'string' || /[\r\n]/.test(opts.token))) throw ERR_WORKER_CONFIG('token must be a single-line string');
+    const connections = intInRange('connections', opts.connections, 4, 1, 256);
+    const connectTimeoutMs = intInRange('connectTimeoutMs', opts.connectTimeoutMs, 2000, 1, 600_000);
+    this.#requestTimeoutMs = intInRange('requestTimeoutMs', opts.requestTimeoutMs, 10_000, 1, 3_600_000);
+    const maxRetries = intInRange('maxRetries', opts.maxRetries, 2, 0, 100);
+    const retryMinMs = intInRange('retryMinMs', opts.retryMinMs, 100, 1, 60_000);
+
+    this.#origin = u.origin;
+    this.url = u.origin;
+    this.#token = opts.token || undefined;
+    this.#pool = new Pool(this.#origin, {
+      connections,
+      connectTimeout: connectTimeoutMs,
+      keepAliveTimeout: 30_000,
+      headersTimeout: this.#requestTimeoutMs,
+      bodyTimeout: this.#requestTimeoutMs,
+    });
+    this.#dispatcher = this.#pool.compose(
+      interceptors.retry({
+        maxRetries,
+        minTimeout: retryMinMs,
+        maxTimeout: 1000,
+        timeoutFactor: 2,
+        // Only methods listed per call are retried; POST is not idempotent in general.
+        methods: ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'],
+        statusCodes: [502, 503, 504],
+      }),
+    );
+  }
+
+  async register(body: WorkerRegister): Promise<WorkerRegistered> {
+    return (await this.#call('POST', ROUTES.workers, body, { idempotent: false })) as WorkerRegistered;
+  }
+
+  /** Long poll: the coordinator holds it up to pollTimeoutMs; we allow that plus a margin. */
+  async poll(workerId: string, free: number, pollTimeoutMs: number, signal?: AbortSignal): Promise<PollReply> {
+    const timeout = pollTimeoutMs + 10_000;
+    return (await this.#call('POST', ROUTES.poll(workerId), { free }, { idempotent: false, timeoutMs: timeout, signal, workerId })) as PollReply;
+  }
+
+  async complete(workerId: string, body: TaskComplete): Promise<TaskAck> {
+    return (await this.#call('POST', ROUTES.complete(workerId), body, { idempotent: true, workerId })) as TaskAck;
+  }
+
+  async fail(workerId: string, body: TaskFail): Promise<TaskAck> {
+    return (await this.#call('POST', ROUTES.fail(workerId), body, { idempotent: true, workerId })) as TaskAck;
+  }
+
+  async heartbeat(workerId: string, body: Heartbeat): Promise<HeartbeatReply> {
+    return (await this.#call('POST', ROUTES.heartbeat(workerId), body, { idempotent: true, workerId })) as HeartbeatReply;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.destroy().catch(() => {});
+  }
+
+  async #call(
+    method: 'POST' | 'GET',
+    path: string,
+    body: unknown,
+    o: { idempotent: boolean; timeoutMs?: number; signal?: AbortSignal | undefined; workerId?: string },
+  ): Promise<unknown> {
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+    if (this.#token) headers['authorization'] = `Bearer ${this.#token}`;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.#dispatcher.request({
+        origin: this.#origin,
+        method,
+        path,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        headersTimeout: o.timeoutMs ?? this.#requestTimeoutMs,
+        bodyTimeout: o.timeoutMs ?? this.#requestTimeoutMs,
+        signal: o.signal,
+        ...(o.idempotent ? { retryOptions: { methods: ['POST'] } } : {}),
+      } as Dispatcher.RequestOptions);
+    } catch (err) {
+      throw this.#networkError(err);
+    }
+    let text: string;
+    try {
+      text = await res.body.text();
+    } catch (err) {
+      throw this.#networkError(err);
+    }
+    const status = res.statusCode;
+    if (status >= 200 && status < 300) {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        throw ERR_COORDINATOR_UNAVAILABLE(this.url, `unparseable ${status} answer to ${method} ${path}`);
+      }
+    }
+    let message = text.slice(0, 500);
+    let code = '';
+    try {
+      const j = JSON.parse(text) as { message?: unknown; code?: unknown };
+      if (typeof j.message === 'string') message = j.message;
+      if (typeof j.code === 'string') code = j.code;
+    } catch {
+      // not JSON: keep the text
+    }
+    if (status === 401 || status === 403) throw ERR_COORDINATOR_UNAUTHORIZED(this.url, message);
+    if (status === 404 && o.workerId && code !== 'MR_ERR_ROUTE_NOT_FOUND') throw ERR_WORKER_UNKNOWN(o.workerId);
+    if (status >= 500 || status === 429 || status === 408) throw ERR_COORDINATOR_UNAVAILABLE(this.url, `${status} ${message}`);
+    throw ERR_COORDINATOR_REJECTED(this.url, status, message);
+  }
+
+  #networkError(err: unknown): Error {
+    const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string } };
+    if (e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED') return err as Error;
+    const code = e?.code ?? e?.cause?.code;
+    if ((code && NETWORK_CODES.has(code)) || err instanceof undiciErrors.UndiciError) {
+      return ERR_COORDINATOR_UNAVAILABLE(this.url, code ?? e?.message ?? 'network error');
+    }
+    return ERR_COORDINATOR_UNAVAILABLE(this.url, e?.message ?? String(err));
+  }
+}

@@ -1,0 +1,14 @@
+import { createError } from '@mr/errors';
+
+/** Bad worker configuration (caught in the constructors, before any request). */
+export const ERR_WORKER_CONFIG = createError<[string]>('MR_ERR_WORKER_CONFIG', 'invalid worker option: %s', 400, { retryable: false });
+/** The coordinator could not be reached (connection refused, reset, timed out) or answered 5xx. */
+export const ERR_COORDINATOR_UNAVAILABLE = createError<[string, string]>('MR_ERR_COORDINATOR_UNAVAILABLE', 'coordinator %s unavailable: %s', 503, { retryable: true });
+/** The coordinator refused the token. */
+export const ERR_COORDINATOR_UNAUTHORIZED = createError<[string, string]>('MR_ERR_COORDINATOR_UNAUTHORIZED', 'coordinator %s refused the token: %s', 401, { retryable: false });
+/** The coordinator answered 4xx (other than 401/404 worker-unknown). */
+export const ERR_COORDINATOR_REJECTED = createError<[string, number, string]>('MR_ERR_COORDINATOR_REJECTED', 'coordinator %s rejected the request (%s): %s', 400, { retryable: false });
+/** The coordinator does not know this worker id (it restarted or expired us): register again. */
+export const ERR_WORKER_UNKNOWN = createError<[string]>('MR_ERR_WORKER_UNKNOWN', 'coordinator does not know worker %s', 404, { retryable: true });
+/** The job names an app this worker does not have. */
+export const ERR_UNKNOWN_APP = createError<[string]>('MR_ERR_UNKNOWN_APP', 'unknown app "%s"', 400, { retryable: false });

@@ -1,0 +1,373 @@
+import { hostname } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
+import { context, trace, SpanStatusCode, type Span } from '@opentelemetry/api';
+import { extractContext, tracer } from '@mr/observability';
+import { hasCode } from '@mr/errors';
+import type { MapAssignment, PollReply, ReduceAssignment, TaskRef, WorkerRegistered } from '@mr/mapreduce-protocol';
+import type { MapTaskResult, MapTaskSpec, MrApp, ReduceTaskResult, ReduceTaskSpec } from '@mr/mapreduce-apps';
+import { CoordinatorClient, type CoordinatorClientOptions } from './client.ts';
+import { ERR_COORDINATOR_UNAVAILABLE, ERR_UNKNOWN_APP, ERR_WORKER_CONFIG } from './errors.ts';
+
+/** What the worker runs tasks with (the apps library, or a stand-in in tests). */
+export interface Executors {
+  getApp(name: string): MrApp | undefined | Promise<MrApp | undefined>;
+  runMapTask(spec: MapTaskSpec): Promise<MapTaskResult>;
+  runReduceTask(spec: ReduceTaskSpec): Promise<ReduceTaskResult>;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFn = (level: LogLevel, message: string) => void;
+
+export interface WorkerOptions {
+  /** Coordinator base URL. */
+  coordinator: string;
+  token?: string | undefined;
+  /** Tasks run at once. Default 1. */
+  slots?: number;
+  /** Directory for the apps' side files (the lab apps write into their cwd). Default process.cwd(). */
+  cwd?: string;
+  /** Exit (code 1) after the coordinator has been unreachable this long. Default 5000. */
+  unreachableMs?: number;
+  /** First delay between reconnection attempts; doubles up to 1 s. Default 100. */
+  reconnectMinMs?: number;
+  /** A label for the coordinator's worker list. */
+  name?: string;
+  /** Where log lines go. Default: warn and error to stderr. */
+  log?: LogFn;
+  /** Default: the built-in apps (@mr/mapreduce-apps). */
+  executors?: Executors;
+  /** Extra options of the HTTP client (timeouts, retries). */
+  client?: Omit<CoordinatorClientOptions, 'url' | 'token'>;
+}
+
+export interface WorkerExit {
+  /** 0: told to exit or stopped; 1: coordinator unreachable; 2: coordinator rejected us; 3: token refused. */
+  code: number;
+  reason: string;
+}
+
+interface Running {
+  ref: TaskRef;
+  abandoned: boolean;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A plain stderr logger that prints the levels at or above `min`. */
+export function stderrLog(min: LogLevel = 'warn', prefix = 'mr worker'): LogFn {
+  const order: LogLevel[] = ['debug', 'info', 'warn', 'error'];
+  const floor = order.indexOf(min);
+  return (level, message) => {
+    if (order.indexOf(level) >= floor) process.stderr.write(`${prefix}: ${message}\n`);
+  };
+}
+
+/**
+ * The polling worker: registers, runs `slots` long-poll loops, runs each
+ * assigned task through the executors, reports complete/fail with the
+ * attempt, heartbeats while tasks run. run() resolves when the coordinator
+ * says exit, when it has been unreachable for unreachableMs, or after stop().
+ */
+export class Worker {
+  readonly #client: CoordinatorClient;
+  readonly #slots: number;
+  readonly #cwd: string;
+  readonly #unreachableMs: number;
+  readonly #reconnectMinMs: number;
+  readonly #name: string | undefined;
+  readonly #log: LogFn;
+  readonly #executors: Executors | undefined;
+  readonly #abort = new AbortController();
+  readonly #running = new Map<string, Running>();
+  readonly #tracer = tracer('mr-worker');
+
+  #registration: Promise<WorkerRegistered & { workerId: string }> | undefined;
+  #unreachableSince: number | undefined;
+  #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  #heartbeatMs = 2000;
+  #exit: WorkerExit | undefined;
+  #resolveExit!: (e: WorkerExit) => void;
+  readonly #exited: Promise<WorkerExit>;
+  #tasksDone = 0;
+
+  constructor(opts: WorkerOptions) {
+    if (typeof opts !== 'object' || opts === null) throw ERR_WORKER_CONFIG('options must be an object');
+    const slots = opts.slots ?? 1;
+    if (!Number.isInteger(slots) || slots < 1 || slots > 64) throw ERR_WORKER_CONFIG(`slots must be an integer in [1, 64], got ${String(opts.slots)}`);
+    const unreachableMs = opts.unreachableMs ?? 5000;
+    if (!Number.isFinite(unreachableMs) || unreachableMs < 0) throw ERR_WORKER_CONFIG(`unreachableMs must be >= 0, got ${String(opts.unreachableMs)}`);
+    const reconnectMinMs = opts.reconnectMinMs ?? 100;
+    if (!Number.isFinite(reconnectMinMs) || reconnectMinMs < 1) throw ERR_WORKER_CONFIG(`reconnectMinMs must be >= 1, got ${String(opts.reconnectMinMs)}`);
+    this.#slots = slots;
+    this.#unreachableMs = unreachableMs;
+    this.#reconnectMinMs = reconnectMinMs;
+    this.#cwd = resolvePath(opts.cwd ?? process.cwd());
+    this.#name = opts.name;
+    this.#log = opts.log ?? stderrLog('warn');
+    this.#executors = opts.executors;
+    this.#client = new CoordinatorClient({ connections: slots + 2, ...opts.client, url: opts.coordinator, token: opts.token });
+    this.#exited = new Promise((r) => (this.#resolveExit = r));
+  }
+
+  get coordinatorUrl(): string {
+    return this.#client.url;
+  }
+
+  /** Tasks this worker finished and reported (accepted or not). */
+  get tasksDone(): number {
+    return this.#tasksDone;
+  }
+
+  async run(): Promise<WorkerExit> {
+    const executors = this.#executors ?? (await loadExecutors());
+    for (let i = 0; i < this.#slots; i++) {
+      void this.#slotLoop(executors).catch((err: unknown) => {
+        this.#finish({ code: 1, reason: `worker loop crashed: ${(err as Error)?.stack ?? String(err)}` });
+      });
+    }
+    const exit = await this.#exited;
+    this.#stopHeartbeats();
+    await this.#client.close();
+    return exit;
+  }
+
+  /**
+   * Stops polling; tasks still running are reported as failed (retryable)
+   * so the coordinator can hand them out again at once. run() resolves 0.
+   */
+  async stop(reason = 'stopped'): Promise<void> {
+    if (this.#exit) return;
+    const reg = this.#registration;
+    const running = [...this.#running.values()];
+    for (const r of running) r.abandoned = true;
+    this.#abort.abort();
+    if (reg && running.length) {
+      const id = await reg.then((r) => r.workerId).catch(() => undefined);
+      if (id) {
+        await Promise.allSettled(
+          running.map((r) => this.#client.fail(id, { ...r.ref, error: `worker ${reason}`, retryable: true })),
+        );
+      }
+    }
+    this.#finish({ code: 0, reason });
+  }
+
+  #finish(e: WorkerExit): void {
+    if (this.#exit) return;
+    this.#exit = e;
+    this.#abort.abort();
+    this.#resolveExit(e);
+  }
+
+  async #workerId(): Promise<string> {
+    this.#registration ??= this.#retrying('register', () =>
+      this.#client.register({ pid: process.pid, host: hostname(), slots: this.#slots, ...(this.#name ? { name: this.#name } : {}) }),
+    ).then((r) => {
+      this.#heartbeatMs = Math.max(50, r.heartbeatIntervalMs);
+      this.#log('info', `registered as ${r.workerId} with ${this.#client.url} (${this.#slots} slot${this.#slots > 1 ? 's' : ''})`);
+      return r;
+    });
+    try {
+      return (await this.#registration).workerId;
+    } catch (err) {
+      this.#registration = undefined;
+      throw err;
+    }
+  }
+
+  async #pollTimeoutMs(): Promise<number> {
+    return (await this.#registration!).pollTimeoutMs;
+  }
+
+  /**
+   * Runs `fn` until it succeeds. While the coordinator is unavailable it
+   * retries with backoff; once unavailable for unreachableMs it ends the
+   * worker (code 1). Other errors end the worker with their exit code.
+   * Throws Stopped when the worker is ending.
+   */
+  async #retrying<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let delay = this.#reconnectMinMs;
+    while (true) {
+      if (this.#exit) throw new Stopped();
+      try {
+        const v = await fn();
+        this.#unreachableSince = undefined;
+        return v;
+      } catch (err) {
+        if (this.#exit) throw new Stopped();
+        if (hasCode(err, ERR_COORDINATOR_UNAVAILABLE.code)) {
+          const now = Date.now();
+          this.#unreachableSince ??= now;
+          const down = now - this.#unreachableSince;
+          if (down >= this.#unreachableMs) {
+            const secs = Math.round(this.#unreachableMs / 100) / 10;
+            this.#log('error', `coordinator ${this.#client.url} unreachable for ${secs}s; exiting`);
+            this.#finish({ code: 1, reason: `coordinator ${this.#client.url} unreachable for ${secs}s` });
+            throw new Stopped();
+          }
+          this.#log('debug', `${what}: ${String((err as { message?: unknown }).message)}; retrying in ${delay} ms`);
+          await sleep(Math.min(delay, Math.max(1, this.#unreachableMs - down)));
+          delay = Math.min(delay * 2, 1000);
+          continue;
+        }
+        if (hasCode(err, 'MR_ERR_WORKER_UNKNOWN')) throw err;
+        if (hasCode(err, 'MR_ERR_COORDINATOR_UNAUTHORIZED')) {
+          this.#log('error', String((err as { message?: unknown }).message));
+          this.#finish({ code: 3, reason: String((err as { message?: unknown }).message) });
+          throw new Stopped();
+        }
+        if (hasCode(err, 'MR_ERR_COORDINATOR_REJECTED')) {
+          this.#log('error', `${what}: ${String((err as { message?: unknown }).message)}`);
+          this.#finish({ code: 2, reason: String((err as { message?: unknown }).message) });
+          throw new Stopped();
+        }
+        throw err;
+      }
+    }
+  }
+
+  async #slotLoop(executors: Executors): Promise<void> {
+    while (!this.#exit) {
+      let reply: PollReply;
+      try {
+        const id = await this.#workerId();
+        const timeout = await this.#pollTimeoutMs();
+        reply = await this.#retrying('poll', () => this.#client.poll(id, 1, timeout, this.#abort.signal));
+      } catch (err) {
+        if (err instanceof Stopped || this.#exit) return;
+        if (hasCode(err, 'MR_ERR_WORKER_UNKNOWN')) {
+          this.#log('warn', 'the coordinator no longer knows this worker; registering again');
+          this.#registration = undefined;
+          continue;
+        }
+        throw err;
+      }
+      if (reply.type === 'wait') continue;
+      if (reply.type === 'exit') {
+        this.#log('info', `coordinator says exit: ${reply.reason}`);
+        this.#finish({ code: 0, reason: reply.reason });
+        return;
+      }
+      await this.#runTask(executors, reply);
+    }
+  }
+
+  async #runTask(executors: Executors, a: MapAssignment | ReduceAssignment): Promise<void> {
+    const ref: TaskRef = { jobId: a.jobId, taskId: a.taskId, attempt: a.attempt };
+    const key = `${a.jobId}/${a.taskId}/${a.attempt}`;
+    const entry: Running = { ref, abandoned: false };
+    this.#running.set(key, entry);
+    this.#startHeartbeats();
+    this.#log('debug', `running ${a.type} ${a.taskId} attempt ${a.attempt} of job ${a.jobId}`);
+
+    const parent = extractContext({ traceparent: a.traceparent, tracestate: a.tracestate });
+    const span = this.#tracer.startSpan(
+      `mr.task.${a.type}`,
+      { attributes: { 'mr.job_id': a.jobId, 'mr.task_id': a.taskId, 'mr.attempt': a.attempt, 'mr.app': a.app, 'mr.phase': a.type, 'mr.index': a.index } },
+      parent,
+    );
+    const started = performance.now();
+    let outcome: { ok: true; files: string[]; counters: Record<string, number> } | { ok: false; error: string; retryable: boolean };
+    try {
+      outcome = await context.with(trace.setSpan(parent, span), () => this.#execute(executors, a));
+    } catch (err) {
+      const e = err as Error & { retryable?: boolean };
+      const retryable = hasCode(err, ERR_UNKNOWN_APP.code) ? false : e?.retryable !== false;
+      outcome = { ok: false, error: (e?.message ?? String(err)).slice(0, 4000), retryable };
+      recordError(span, e);
+    } finally {
+      this.#running.delete(key);
+      if (this.#running.size === 0) this.#stopHeartbeats();
+    }
+    const durationMs = Math.max(0, performance.now() - started);
+    span.setAttribute('mr.outcome', outcome.ok ? 'done' : 'failed');
+    if (entry.abandoned || this.#exit) {
+      span.setAttribute('mr.abandoned', true);
+      span.end();
+      this.#log('debug', `${a.taskId} attempt ${a.attempt}: abandoned, not reported`);
+      return;
+    }
+    try {
+      const id = await this.#workerId();
+      const ack = outcome.ok
+        ? await this.#retrying('complete', () =>
+            this.#client.complete(id, { ...ref, durationMs, files: outcome.files, counters: outcome.counters }),
+          )
+        : await this.#retrying('fail', () => this.#client.fail(id, { ...ref, error: outcome.error, retryable: outcome.retryable }));
+      this.#tasksDone++;
+      span.setAttribute('mr.accepted', ack.accepted);
+      if (!ack.accepted) this.#log('debug', `${a.taskId} attempt ${a.attempt}: not accepted (${ack.reason ?? 'no reason'})`);
+      else if (!outcome.ok) this.#log('warn', `${a.type} ${a.taskId} attempt ${a.attempt} failed: ${outcome.error}`);
+    } catch (err) {
+      if (!(err instanceof Stopped) && !hasCode(err, 'MR_ERR_WORKER_UNKNOWN')) throw err;
+      // Our registration is gone: the coordinator re-issues the task on its own.
+      if (hasCode(err, 'MR_ERR_WORKER_UNKNOWN')) this.#registration = undefined;
+    } finally {
+      span.end();
+    }
+  }
+
+  async #execute(executors: Executors, a: MapAssignment | ReduceAssignment): Promise<{ ok: true; files: string[]; counters: Record<string, number> }> {
+    const app = await executors.getApp(a.app);
+    if (!app) throw ERR_UNKNOWN_APP(a.app);
+    if (a.type === 'map') {
+      const r = await executors.runMapTask({
+        app, options: a.options, input: a.input, mapIndex: a.index, reduces: a.reduces, outputDir: a.outputDir, cwd: this.#cwd,
+      });
+      return { ok: true, files: r.files, counters: r.counters };
+    }
+    const r = await executors.runReduceTask({
+      app, options: a.options, reduceIndex: a.index, inputs: a.inputs, outputDir: a.outputDir, cwd: this.#cwd,
+    });
+    return { ok: true, files: [r.file], counters: r.counters };
+  }
+
+  #startHeartbeats(): void {
+    if (this.#heartbeatTimer) return;
+    this.#heartbeatTimer = setInterval(() => void this.#heartbeat(), this.#heartbeatMs);
+    this.#heartbeatTimer.unref();
+  }
+
+  #stopHeartbeats(): void {
+    if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+    this.#heartbeatTimer = undefined;
+  }
+
+  async #heartbeat(): Promise<void> {
+    const reg = this.#registration;
+    if (!reg || this.#running.size === 0 || this.#exit) return;
+    try {
+      const { workerId } = await reg;
+      const reply = await this.#client.heartbeat(workerId, { tasks: [...this.#running.values()].map((r) => r.ref).slice(0, 64) });
+      this.#unreachableSince = undefined;
+      for (const t of reply.abandon) {
+        const r = this.#running.get(`${t.jobId}/${t.taskId}/${t.attempt}`);
+        if (r && !r.abandoned) {
+          r.abandoned = true;
+          this.#log('debug', `coordinator says abandon ${t.taskId} attempt ${t.attempt}`);
+        }
+      }
+    } catch (err) {
+      // A missed heartbeat is not fatal: the lease decides. The poll/report paths handle outages.
+      this.#log('debug', `heartbeat failed: ${(err as Error)?.message ?? String(err)}`);
+    }
+  }
+}
+
+class Stopped extends Error {
+  override name = 'Stopped';
+}
+
+function recordError(span: Span, e: Error): void {
+  try {
+    span.recordException(e);
+  } catch {
+    // non-Error values
+  }
+  span.setStatus({ code: SpanStatusCode.ERROR, message: e?.message ?? 'failed' });
+}
+
+async function loadExecutors(): Promise<Executors> {
+  const m = (await import('@mr/mapreduce-apps')) as unknown as Executors;
+  return { getApp: m.getApp, runMapTask: m.runMapTask, runReduceTask: m.runReduceTask };
+}
