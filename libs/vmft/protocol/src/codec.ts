@@ -10,6 +10,7 @@
  *     clock     (4): u64 value
  *     random    (5): u32 value
  *     progress  (6): (nothing)
+ *     port      (7): u32 port | u32 value
  *   ack     (type 2) := u32 epoch | u64 seq | u64 icount
  *   hello   (type 3) := u32 epoch | u64 seq | u16 len | vmId utf8 | u16 len | nodeId utf8
  *   snapshot(type 4) := u32 epoch | u64 seq | u64 icount | state bytes (the rest)
@@ -23,8 +24,8 @@ import { FT_ERR_BAD_FRAME, FT_ERR_BAD_VALUE, FT_ERR_FRAME_TOO_LARGE, FT_ERR_TRUN
 import type { Frame, LogEntry } from './frames.ts';
 
 const T_ENTRY = 1, T_ACK = 2, T_HELLO = 3, T_SNAPSHOT = 4;
-const KIND_CODE = { interrupt: 1, nic: 2, disk: 3, clock: 4, random: 5, progress: 6 } as const;
-const CODE_KIND = ['', 'interrupt', 'nic', 'disk', 'clock', 'random', 'progress'] as const;
+const KIND_CODE = { interrupt: 1, nic: 2, disk: 3, clock: 4, random: 5, progress: 6, port: 7 } as const;
+const CODE_KIND = ['', 'interrupt', 'nic', 'disk', 'clock', 'random', 'progress', 'port'] as const;
 const ENTRY_HEAD = 1 + 1 + 8 + 8;
 const TWO32 = 4294967296;
 
@@ -62,6 +63,7 @@ function bodySize(f: Frame, ids?: { vm: Uint8Array; node: Uint8Array }): number 
         case 'random':
           return ENTRY_HEAD + 4;
         case 'clock':
+        case 'port':
           return ENTRY_HEAD + 8;
         case 'progress':
           return ENTRY_HEAD;
@@ -129,6 +131,12 @@ export function encodeFrame(f: Frame): Uint8Array {
           checkU32('reqId', e.reqId);
           dv.setUint32(p, e.reqId);
           out.set(e.data, p + 4);
+          break;
+        case 'port':
+          checkU32('port', e.port);
+          checkU32('value', e.value);
+          dv.setUint32(p, e.port);
+          dv.setUint32(p + 4, e.value);
           break;
         case 'progress':
           break;
@@ -217,6 +225,10 @@ export function decodeBody(body: Uint8Array): Frame {
         case 'clock':
           need(len, p + 8, 'clock entry');
           entry = { kind, seq, icount, value: getU64(dv, p, 'clock value') };
+          break;
+        case 'port':
+          need(len, p + 8, 'port entry');
+          entry = { kind, seq, icount, port: dv.getUint32(p), value: dv.getUint32(p + 4) };
           break;
         case 'progress':
           need(len, p, 'progress entry');

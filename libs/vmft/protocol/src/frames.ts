@@ -14,6 +14,8 @@
  * - `clock` / `random`: the value returned to a device read performed by the
  *   instruction that follows boundary `icount` (i.e. with `icount`
  *   instructions retired before it).
+ * - `port`: the value returned to a read of another non-deterministic device
+ *   port (the CPU's host ports), like clock/random.
  * - `progress`: nothing happened; the primary has reached `icount`. Sent when
  *   there is nothing else to send, so the backup trails by little and silence
  *   means trouble.
@@ -27,7 +29,7 @@
  * rule releases an output tagged with seq s once ack.seq >= s.
  */
 
-export const ENTRY_KINDS = ['interrupt', 'nic', 'disk', 'clock', 'random', 'progress'] as const;
+export const ENTRY_KINDS = ['interrupt', 'nic', 'disk', 'clock', 'random', 'progress', 'port'] as const;
 export type EntryKind = (typeof ENTRY_KINDS)[number];
 
 interface EntryBase {
@@ -60,14 +62,23 @@ export interface RandomEntry extends EntryBase {
   /** An unsigned 32-bit value. */
   value: number;
 }
+export interface PortEntry extends EntryBase {
+  kind: 'port';
+  port: number;
+  /** An unsigned 32-bit value. */
+  value: number;
+}
 export interface ProgressEntry extends EntryBase {
   kind: 'progress';
 }
-export type LogEntry = InterruptEntry | NicEntry | DiskEntry | ClockEntry | RandomEntry | ProgressEntry;
+export type LogEntry = InterruptEntry | NicEntry | DiskEntry | ClockEntry | RandomEntry | PortEntry | ProgressEntry;
+
+/** Entries that answer a device read. */
+export type ReadEntry = ClockEntry | RandomEntry | PortEntry;
 
 /** Entries that are delivered at an instruction boundary (as opposed to answers to device reads). */
 export function isBoundaryEntry(e: LogEntry): boolean {
-  return e.kind !== 'clock' && e.kind !== 'random';
+  return e.kind !== 'clock' && e.kind !== 'random' && e.kind !== 'port';
 }
 
 /** Backup → primary. */

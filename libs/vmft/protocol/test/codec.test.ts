@@ -17,6 +17,7 @@ const entry: fc.Arbitrary<LogEntry> = fc.oneof(
   plain(fc.record({ kind: fc.constant('clock' as const), seq: u64, icount: u64, value: u64 })),
   plain(fc.record({ kind: fc.constant('random' as const), seq: u64, icount: u64, value: u32 })),
   plain(fc.record({ kind: fc.constant('progress' as const), seq: u64, icount: u64 })),
+  plain(fc.record({ kind: fc.constant('port' as const), seq: u64, icount: u64, port: u32, value: u32 })),
 );
 const frame: fc.Arbitrary<Frame> = fc.oneof(
   entry.map((e) => ({ type: 'entry' as const, entry: e })),
