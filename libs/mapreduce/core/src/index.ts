@@ -11,6 +11,7 @@ export {
   type Reply,
   type ReplyBody,
   type JobSpec,
+  type ResolvedJobSpec,
   type WorkerInfo,
   type CoreJobView,
   type CoreWorkerView,

@@ -20,6 +20,7 @@ import {
   type PersistRecord,
   type PhaseCountsView,
   type ReplyBody,
+  type ResolvedJobSpec,
   type SchedulerConfig,
   type SchedulerEvent,
   type SchedulerInput,
@@ -52,7 +53,7 @@ interface Task {
 interface Job {
   id: string;
   seq: number;
-  spec: JobSpec;
+  spec: ResolvedJobSpec;
   state: JobState;
   maps: Task[];
   reduces: Task[];
@@ -85,6 +86,7 @@ function assert(cond: unknown, msg: string): asserts cond {
 }
 
 export function validateConfig(c: SchedulerConfig): string | undefined {
+  if (c.workRoot === '' || c.workRoot.endsWith('/')) return `workRoot must be a directory path without a trailing slash, got "${c.workRoot}"`;
   const pos = ['tickMs', 'leaseTicks', 'heartbeatTimeoutTicks', 'heartbeatIntervalTicks', 'pollTimeoutTicks', 'maxAttempts', 'maxActiveJobs', 'maxWorkers'] as const;
   for (const k of pos) if (!Number.isInteger(c[k]) || c[k] < 1) return `${k} must be a positive integer, got ${c[k]}`;
   if (c.maxAttempts >= ATTEMPT_EPOCH) return `maxAttempts must be below ${ATTEMPT_EPOCH}`;
@@ -276,7 +278,7 @@ export class Scheduler {
     this.#fx.persist.push(r);
   }
 
-  #addJob(id: string, spec: JobSpec): Job {
+  #addJob(id: string, spec: ResolvedJobSpec): Job {
     const seq = Number(id.slice(1));
     if (Number.isInteger(seq)) this.#jobSeq = Math.max(this.#jobSeq, seq);
     const mk = (phase: TaskPhase, index: number): Task => ({
@@ -319,9 +321,12 @@ export class Scheduler {
     }
     assert(spec.inputs.length >= 1 && spec.reduces >= 1, 'submit: a job needs inputs and reduces');
     const id = `j${this.#jobSeq + 1}`;
-    this.#addJob(id, spec);
+    const root = `${this.config.workRoot}/${id}`;
+    const resolved: ResolvedJobSpec = { ...spec, output: spec.output ?? `${root}/out`, workDir: spec.workDir ?? `${root}/work` };
+    if (resolved.name === undefined) delete resolved.name;
+    this.#addJob(id, resolved);
     this.#allDoneAnnounced = false;
-    this.#persist({ type: 'job-accepted', jobId: id, job: spec });
+    this.#persist({ type: 'job-accepted', jobId: id, job: resolved });
     this.#event({ type: 'job-accepted', jobId: id });
     this.#reply(requestId, { kind: 'created', jobId: id, state: 'queued' });
   }

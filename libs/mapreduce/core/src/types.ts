@@ -20,6 +20,8 @@ export interface SchedulerConfig {
   maxActiveJobs: number;
   /** Workers in the registry. */
   maxWorkers: number;
+  /** Where per-job directories go when a JobSpec names none: <workRoot>/<jobId>/{work,out}. */
+  workRoot: string;
 }
 
 export const DEFAULT_CONFIG: SchedulerConfig = {
@@ -32,6 +34,7 @@ export const DEFAULT_CONFIG: SchedulerConfig = {
   exitWhenDone: false,
   maxActiveJobs: 1000,
   maxWorkers: 10_000,
+  workRoot: '/tmp/mr/jobs',
 };
 
 /** Attempt numbers of boot b start above (b-1) * ATTEMPT_EPOCH, so a restart never reuses one. */
@@ -43,13 +46,16 @@ export interface JobSpec {
   /** Absolute, validated input files. */
   inputs: string[];
   reduces: number;
-  /** Absolute output directory (reduce outputs mr-out-<r>). */
-  output: string;
-  /** Per-job work directory; map attempts write into <workDir>/m<idx>-a<attempt>. */
-  workDir: string;
+  /** Absolute output directory (reduce outputs mr-out-<r>); default <workRoot>/<jobId>/out. */
+  output?: string | undefined;
+  /** Per-job work directory; map attempts write into <workDir>/m<idx>-a<attempt>; default <workRoot>/<jobId>/work. */
+  workDir?: string | undefined;
   options: Record<string, string>;
   name?: string | undefined;
 }
+
+/** A JobSpec with its directories resolved (as persisted). */
+export type ResolvedJobSpec = JobSpec & { output: string; workDir: string };
 
 export interface WorkerInfo {
   name: string;
@@ -99,7 +105,7 @@ export interface Reply {
 /** Durable records: the shell writes them (fsync) before it sends the step's replies. */
 export type PersistRecord =
   | { type: 'boot'; boot: number }
-  | { type: 'job-accepted'; jobId: string; job: JobSpec }
+  | { type: 'job-accepted'; jobId: string; job: ResolvedJobSpec }
   | { type: 'job-started'; jobId: string }
   | { type: 'task-committed'; jobId: string; taskId: string; attempt: number; files: string[]; counters: Record<string, number> }
   | { type: 'job-finished'; jobId: string; state: 'succeeded' | 'failed' | 'cancelled'; error?: string | undefined };

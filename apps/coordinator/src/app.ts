@@ -1,0 +1,90 @@
+/**
+ * The coordinator as a buildable Fastify app (no listen): service kit
+ * defaults, the scheduler driver, and the job and worker routes.
+ */
+import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { createService } from '@mr/service-kit';
+import { createRegistry } from '@mr/observability';
+import { DEFAULT_CONFIG, type SchedulerConfig } from '@mr/mapreduce-core';
+import { SchedulerDriver } from './plugins/app/scheduler-driver.ts';
+import { resolveRoots } from './plugins/app/validate.ts';
+import jobRoutes from './routes/jobs.ts';
+import workerRoutes from './routes/workers.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    scheduler: SchedulerDriver;
+    inputRoots: string[];
+  }
+}
+
+export interface CoordinatorOptions {
+  /** State directory: journal.jsonl and jobs/<id>/{work,out}. */
+  dataDir: string;
+  /** Lease: a task not finished this long after hand-out goes to another worker. Default 10000. */
+  taskTimeoutMs?: number;
+  /** Submitted inputs must lie under one of these (symlinks resolved). None: every submission is refused. */
+  inputRoots?: string[];
+  /** Tell workers to exit once every submitted job finished. */
+  exitWhenDone?: boolean;
+  token?: string | undefined;
+  logLevel?: string | false;
+  /** Tick length (default 100 ms); the lease and timeouts are counted in ticks. */
+  tickMs?: number;
+  /** A worker silent this long (not in a poll) is lost and its tasks are re-issued. Default 5000. */
+  heartbeatTimeoutMs?: number;
+  /** How long a poll is held before 'wait'. Default 10000. */
+  pollTimeoutMs?: number;
+  /** Attempts per task before the job fails. Default 10. */
+  maxAttempts?: number;
+  /** Request body limit in bytes. Default 4 MiB. */
+  bodyLimit?: number;
+  telemetry?: boolean;
+}
+
+export function schedulerConfig(o: CoordinatorOptions): Partial<SchedulerConfig> {
+  const tickMs = o.tickMs ?? DEFAULT_CONFIG.tickMs;
+  const ticks = (ms: number): number => Math.max(1, Math.ceil(ms / tickMs));
+  const heartbeatTimeoutTicks = ticks(o.heartbeatTimeoutMs ?? 5000);
+  return {
+    tickMs,
+    leaseTicks: ticks(o.taskTimeoutMs ?? 10_000),
+    heartbeatTimeoutTicks,
+    heartbeatIntervalTicks: Math.max(1, Math.min(ticks(1000), Math.floor(heartbeatTimeoutTicks / 4))),
+    pollTimeoutTicks: ticks(o.pollTimeoutMs ?? 10_000),
+    maxAttempts: o.maxAttempts ?? DEFAULT_CONFIG.maxAttempts,
+    exitWhenDone: o.exitWhenDone ?? false,
+    workRoot: join(resolve(o.dataDir), 'jobs'),
+  };
+}
+
+export async function buildCoordinator(o: CoordinatorOptions): Promise<FastifyInstance> {
+  const registry = createRegistry({ service: 'mr-coordinator' });
+  const app = await createService({
+    name: 'mr-coordinator',
+    token: o.token,
+    registry,
+    logLevel: o.logLevel ?? 'info',
+    bodyLimit: o.bodyLimit ?? 4 * 1024 * 1024,
+    telemetry: o.telemetry ?? false,
+    health: () => ({ jobs: app.scheduler?.core.jobIds().length ?? 0, workers: app.scheduler?.core.workers().length ?? 0 }),
+  });
+  const driver = await SchedulerDriver.start({
+    config: schedulerConfig(o),
+    journalFile: join(resolve(o.dataDir), 'journal.jsonl'),
+    registry,
+    log: app.log,
+  });
+  app.decorate('scheduler', driver);
+  app.decorate('inputRoots', await resolveRoots(o.inputRoots ?? []));
+  app.addHook('preClose', async () => {
+    driver.shutdown('closing');
+  });
+  app.addHook('onClose', async () => {
+    await driver.close();
+  });
+  await app.register(jobRoutes);
+  await app.register(workerRoutes);
+  return app;
+}

@@ -1,0 +1,13 @@
+import { createError } from '@mr/errors';
+
+export const ERR_UNKNOWN_APP = createError<[string, string]>('MR_ERR_UNKNOWN_APP', 'unknown app "%s" (known: %s)', 400);
+export const ERR_BAD_OPTIONS = createError<[string, string]>('MR_ERR_BAD_OPTIONS', 'bad options for app %s: %s', 400);
+export const ERR_BAD_INPUT = createError<[string]>('MR_ERR_BAD_INPUT', '%s', 400);
+export const ERR_INPUT_OUTSIDE_ROOTS = createError<[string, string]>('MR_ERR_INPUT_OUTSIDE_ROOTS', 'input "%s" is not under an allowed input root (%s)', 403);
+export const ERR_NO_INPUT_ROOTS = createError('MR_ERR_NO_INPUT_ROOTS', 'no input roots are configured: start the coordinator with --input-root DIR', 403);
+export const ERR_BAD_OUTPUT = createError<[string]>('MR_ERR_BAD_OUTPUT', '%s', 400);
+export const ERR_JOB_NOT_FOUND = createError<[string]>('MR_ERR_JOB_NOT_FOUND', 'no job %s', 404);
+export const ERR_JOB_FINISHED = createError<[string, string]>('MR_ERR_JOB_FINISHED', 'job %s already %s', 409);
+export const ERR_TOO_MANY_JOBS = createError<[string]>('MR_ERR_TOO_MANY_JOBS', '%s', 429);
+export const ERR_TOO_MANY_WORKERS = createError<[string]>('MR_ERR_TOO_MANY_WORKERS', '%s', 429);
+export const ERR_SHUTTING_DOWN = createError<[string]>('MR_ERR_SHUTTING_DOWN', '%s', 503);

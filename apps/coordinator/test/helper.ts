@@ -1,0 +1,40 @@
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { buildCoordinator, type CoordinatorOptions } from '../src/index.ts';
+
+export interface Env {
+  dir: string;
+  data: string;
+  root: string;
+  out: string;
+  files: string[];
+}
+
+/** A temp dir with data/, an input root holding two small files, and out/. */
+export function makeEnv(t: TestContext): Env {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'mr-coord-')));
+  const root = join(dir, 'inputs');
+  mkdirSync(root);
+  const files = ['a.txt', 'b.txt'].map((n, i) => {
+    const p = join(root, n);
+    writeFileSync(p, `hello world ${i}\n`);
+    return p;
+  });
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return { dir, data: join(dir, 'data'), root, out: join(dir, 'out'), files };
+}
+
+export async function build(t: TestContext, env: Env, opts: Partial<CoordinatorOptions> = {}): Promise<FastifyInstance> {
+  const app = await buildCoordinator({ dataDir: env.data, inputRoots: [env.root], logLevel: false, ...opts });
+  t.after(() => app.close());
+  await app.ready();
+  return app;
+}
+
+export async function json(app: FastifyInstance, method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await app.inject({ method, url, ...(body !== undefined ? { payload: body as object } : {}), headers });
+  return { status: res.statusCode, body: res.body ? (JSON.parse(res.body) as any) : undefined };
+}

@@ -1,0 +1,175 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { symlinkSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { build, json, makeEnv } from './helper.ts';
+
+test('a job runs end to end through the worker protocol and is visible in the job API', async (t) => {
+  const env = makeEnv(t);
+  const app = await build(t, env);
+  const reg = await json(app, 'POST', '/v1/workers', { pid: 1, host: 'h', slots: 1 });
+  assert.equal(reg.status, 201);
+  const w = reg.body.workerId as string;
+  assert.equal(reg.body.pollTimeoutMs, 10_000);
+
+  // A poll before any job is parked, and answered the moment the job arrives.
+  const parked = json(app, 'POST', `/v1/workers/${w}/poll`, {});
+  const sub = await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 2, output: env.out, name: 'demo' });
+  assert.equal(sub.status, 201);
+  assert.deepEqual(sub.body, { id: 'j1', state: 'queued' });
+  const a0 = (await parked).body;
+  assert.equal(a0.type, 'map');
+  assert.equal(a0.input, env.files[0]);
+  assert.equal(a0.leaseMs, 10_000);
+  assert.equal(a0.outputDir, join(env.data, 'jobs', 'j1', 'work', 'm0-a1'));
+
+  const a1 = (await json(app, 'POST', `/v1/workers/${w}/poll`)).body;
+  assert.equal(a1.taskId, 'map-1');
+  for (const a of [a0, a1]) {
+    const files = [0, 1].map((r) => `${a.outputDir}/mr-${a.index}-${r}`);
+    const ack = await json(app, 'POST', `/v1/workers/${w}/complete`, { jobId: 'j1', taskId: a.taskId, attempt: a.attempt, durationMs: 12, files, counters: { records: 2 } });
+    assert.deepEqual(ack.body, { accepted: true });
+  }
+  // A stale attempt is answered as data.
+  const stale = await json(app, 'POST', `/v1/workers/${w}/complete`, { jobId: 'j1', taskId: 'map-0', attempt: 7, durationMs: 1, files: [] });
+  assert.deepEqual(stale.body, { accepted: false, reason: 'already-done' });
+
+  const r0 = (await json(app, 'POST', `/v1/workers/${w}/poll`, {})).body;
+  assert.equal(r0.type, 'reduce');
+  assert.deepEqual(r0.inputs, [`${a0.outputDir}/mr-0-0`, `${a1.outputDir}/mr-1-0`]);
+  assert.equal(r0.outputDir, env.out);
+  const workers = await json(app, 'GET', '/v1/workers');
+  assert.deepEqual(workers.body.workers[0].tasks, [{ jobId: 'j1', taskId: 'reduce-0', attempt: 1 }]);
+  const r1 = (await json(app, 'POST', `/v1/workers/${w}/poll`, {})).body;
+  for (const r of [r0, r1]) {
+    await json(app, 'POST', `/v1/workers/${w}/complete`, { jobId: 'j1', taskId: r.taskId, attempt: r.attempt, durationMs: 3, files: [`${env.out}/mr-out-${r.index}`] });
+  }
+  const job = (await json(app, 'GET', '/v1/jobs/j1')).body;
+  assert.equal(job.state, 'succeeded');
+  assert.equal(job.name, 'demo');
+  assert.deepEqual(job.tasks.map, { total: 2, pending: 0, running: 0, done: 2 });
+  assert.deepEqual(job.counters, { records: 4 });
+  assert.deepEqual(job.outputFiles, [`${env.out}/mr-out-0`, `${env.out}/mr-out-1`]);
+  assert.ok(job.startedAt && job.finishedAt);
+  const list = await json(app, 'GET', '/v1/jobs');
+  assert.equal(list.body.jobs.length, 1);
+
+  const metrics = await app.inject({ method: 'GET', url: '/metrics' });
+  assert.match(metrics.body, /mr_tasks_total\{phase="map",outcome="committed",service="mr-coordinator"\} 2/);
+  assert.match(metrics.body, /mr_jobs\{state="succeeded",service="mr-coordinator"\} 1/);
+  assert.match(metrics.body, /mr_task_duration_seconds_count\{service="mr-coordinator",phase="reduce"\} 2/);
+  assert.match(metrics.body, /mr_workers\{service="mr-coordinator"\} 1/);
+
+  // Cancelling a finished job is refused and changes nothing.
+  const del = await json(app, 'DELETE', '/v1/jobs/j1');
+  assert.equal(del.status, 409);
+  assert.equal(del.body.code, 'MR_ERR_JOB_FINISHED');
+});
+
+test('bad submissions get a clear 4xx and create no job', async (t) => {
+  const env = makeEnv(t);
+  const app = await build(t, env, { token: 's3cret' });
+  const auth = { authorization: 'Bearer s3cret' };
+  const outside = join(env.dir, 'outside.txt');
+  writeFileSync(outside, 'x');
+  symlinkSync(outside, join(env.root, 'link.txt'));
+  mkdirSync(join(env.root, 'sub'));
+  const good = { app: 'wc', inputs: env.files, reduces: 3, output: env.out };
+  const cases: [string, unknown, number, string, RegExp][] = [
+    ['unknown app', { ...good, app: 'nope' }, 400, 'MR_ERR_UNKNOWN_APP', /unknown app "nope" \(known: .*wc/],
+    ['bad app options', { ...good, app: 'grep' }, 400, 'MR_ERR_BAD_OPTIONS', /grep needs option pattern/],
+    ['relative input', { ...good, inputs: ['inputs/a.txt'] }, 400, 'MR_ERR_BAD_INPUT', /input 0 "inputs\/a.txt" is not an absolute path/],
+    ['escaping input', { ...good, inputs: [`${env.root}/../outside.txt`] }, 400, 'MR_ERR_BAD_INPUT', /is not a normalized path/],
+    ['input outside the roots', { ...good, inputs: [outside] }, 403, 'MR_ERR_INPUT_OUTSIDE_ROOTS', /is not under an allowed input root/],
+    ['symlink escaping the root', { ...good, inputs: [join(env.root, 'link.txt')] }, 403, 'MR_ERR_INPUT_OUTSIDE_ROOTS', /link\.txt" is not under/],
+    ['missing input', { ...good, inputs: [join(env.root, 'missing.txt')] }, 400, 'MR_ERR_BAD_INPUT', /missing\.txt" does not exist/],
+    ['directory input', { ...good, inputs: [join(env.root, 'sub')] }, 400, 'MR_ERR_BAD_INPUT', /is not a regular file/],
+    ['relative output', { ...good, output: 'out' }, 400, 'MR_ERR_BAD_OUTPUT', /output "out" is not an absolute path/],
+    ['output is a file', { ...good, output: env.files[0] }, 400, 'MR_ERR_BAD_OUTPUT', /exists and is not a directory/],
+    ['zero reduces', { ...good, reduces: 0 }, 400, 'MR_ERR_BAD_REQUEST', /reduces/],
+    ['absurd reduces', { ...good, reduces: 1_000_000 }, 400, 'MR_ERR_BAD_REQUEST', /reduces/],
+    ['no inputs', { ...good, inputs: [] }, 400, 'MR_ERR_BAD_REQUEST', /inputs/],
+    ['unknown field', { ...good, extra: 1 }, 400, 'MR_ERR_BAD_REQUEST', /additional/],
+  ];
+  for (const [what, body, status, code, message] of cases) {
+    const r = await json(app, 'POST', '/v1/jobs', body, auth);
+    assert.equal(r.status, status, `${what}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.code, code, what);
+    assert.match(r.body.message, message, what);
+  }
+  const big = await app.inject({ method: 'POST', url: '/v1/jobs', headers: { ...auth, 'content-type': 'application/json' }, payload: JSON.stringify({ ...good, name: 'x'.repeat(5 * 1024 * 1024) }) });
+  assert.equal(big.statusCode, 413);
+  assert.equal(JSON.parse(big.body).code, 'FST_ERR_CTP_BODY_TOO_LARGE');
+  const noToken = await json(app, 'POST', '/v1/jobs', good);
+  assert.equal(noToken.status, 401);
+  assert.equal(noToken.body.code, 'MR_ERR_UNAUTHORIZED');
+  const wrongToken = await json(app, 'POST', '/v1/jobs', good, { authorization: 'Bearer nope' });
+  assert.equal(wrongToken.status, 401);
+  assert.equal((await json(app, 'GET', '/healthz')).status, 200);
+
+  const list = await json(app, 'GET', '/v1/jobs', undefined, auth);
+  assert.deepEqual(list.body.jobs, [], 'no job was created');
+  const ok = await json(app, 'POST', '/v1/jobs', good, auth);
+  assert.equal(ok.status, 201);
+  assert.equal(ok.body.id, 'j1', 'refused submissions used no job ids');
+});
+
+test('without input roots every submission is refused with a message saying how to fix it', async (t) => {
+  const env = makeEnv(t);
+  const app = await build(t, env, { inputRoots: [] });
+  const r = await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files });
+  assert.equal(r.status, 403);
+  assert.equal(r.body.code, 'MR_ERR_NO_INPUT_ROOTS');
+  assert.match(r.body.message, /--input-root/);
+});
+
+test('unknown job ids are 404; cancel stops a running job and its workers are told to abandon', async (t) => {
+  const env = makeEnv(t);
+  const app = await build(t, env);
+  assert.equal((await json(app, 'GET', '/v1/jobs/j9')).body.code, 'MR_ERR_JOB_NOT_FOUND');
+  assert.equal((await json(app, 'DELETE', '/v1/jobs/j9')).status, 404);
+  assert.equal((await json(app, 'GET', '/v1/jobs/bad$id')).status, 400);
+  await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1 });
+  const a = (await json(app, 'POST', '/v1/workers/wx/poll', {})).body;
+  assert.equal(a.type, 'map');
+  assert.equal(a.outputDir, join(env.data, 'jobs', 'j1', 'work', 'm0-a1'));
+  const del = await json(app, 'DELETE', '/v1/jobs/j1');
+  assert.equal(del.status, 200);
+  assert.equal(del.body.state, 'cancelled');
+  const hb = await json(app, 'POST', '/v1/workers/wx/heartbeat', { tasks: [{ jobId: 'j1', taskId: a.taskId, attempt: a.attempt }] });
+  assert.deepEqual(hb.body.abandon, [{ jobId: 'j1', taskId: a.taskId, attempt: a.attempt }]);
+  const late = await json(app, 'POST', '/v1/workers/wx/complete', { jobId: 'j1', taskId: a.taskId, attempt: a.attempt, durationMs: 1, files: [] });
+  assert.deepEqual(late.body, { accepted: false, reason: 'job-not-running' });
+  assert.equal((await json(app, 'GET', '/v1/jobs/j1')).body.output, join(env.data, 'jobs', 'j1', 'out'));
+});
+
+test('a restarted coordinator still knows every accepted job and finishes unfinished ones', async (t) => {
+  const env = makeEnv(t);
+  const first = await build(t, env);
+  await json(first, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1, output: env.out });
+  await json(first, 'POST', '/v1/jobs', { app: 'wc', inputs: [env.files[0]], reduces: 1, output: `${env.out}2` });
+  const a = (await json(first, 'POST', '/v1/workers/w1/poll', {})).body;
+  await json(first, 'POST', '/v1/workers/w1/complete', { jobId: 'j1', taskId: a.taskId, attempt: a.attempt, durationMs: 1, files: [`${a.outputDir}/mr-0-0`] });
+  await json(first, 'DELETE', '/v1/jobs/j2');
+  await first.close();
+
+  const second = await build(t, env);
+  const jobs = (await json(second, 'GET', '/v1/jobs')).body.jobs;
+  assert.deepEqual(jobs.map((j: any) => [j.id, j.state, j.tasks.map.done]), [['j1', 'running', 1], ['j2', 'cancelled', 0]]);
+  // The stale worker's attempt from before the restart is refused; the task runs again.
+  const b = (await json(second, 'POST', '/v1/workers/w1/poll', {})).body;
+  assert.equal(b.taskId, 'map-1');
+  assert.ok(b.attempt > 1, 'attempt numbers never repeat across restarts');
+  await json(second, 'POST', '/v1/workers/w1/complete', { jobId: 'j1', taskId: 'map-1', attempt: b.attempt, durationMs: 1, files: [`${b.outputDir}/mr-1-0`] });
+  const r = (await json(second, 'POST', '/v1/workers/w1/poll', {})).body;
+  assert.deepEqual(r.inputs, [`${a.outputDir}/mr-0-0`, `${b.outputDir}/mr-1-0`]);
+  await json(second, 'POST', '/v1/workers/w1/complete', { jobId: 'j1', taskId: 'reduce-0', attempt: r.attempt, durationMs: 1, files: [`${env.out}/mr-out-0`] });
+  const sub = await json(second, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1 });
+  assert.equal(sub.body.id, 'j3');
+  await second.close();
+
+  const third = await build(t, env);
+  const after = (await json(third, 'GET', '/v1/jobs')).body.jobs;
+  assert.deepEqual(after.map((j: any) => [j.id, j.state]), [['j1', 'succeeded'], ['j2', 'cancelled'], ['j3', 'queued']]);
+  assert.ok(after[0].submittedAt < after[0].finishedAt);
+});
