@@ -68,7 +68,7 @@ export class SchedulerDriver extends EventEmitter {
       }),
       fsync: new Histogram({ name: 'mr_journal_fsync_seconds', help: 'Journal write+fsync time per batch', buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5], registers: reg }),
     };
-    const core = (): Scheduler => this.core;
+    const live = (): Scheduler => this.core;
     new Gauge({
       name: 'mr_jobs',
       help: 'Jobs by state',
@@ -76,12 +76,12 @@ export class SchedulerDriver extends EventEmitter {
       registers: reg,
       collect() {
         const counts: Record<string, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
-        for (const j of core().jobs()) counts[j.state] = (counts[j.state] ?? 0) + 1;
+        for (const j of live().jobs()) counts[j.state] = (counts[j.state] ?? 0) + 1;
         for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
       },
     });
-    new Gauge({ name: 'mr_workers', help: 'Live workers', registers: reg, collect() { this.set(core().workers().length); } });
-    new Gauge({ name: 'mr_parked_polls', help: 'Worker polls waiting for a task', registers: reg, collect() { this.set(core().parkedPolls()); } });
+    new Gauge({ name: 'mr_workers', help: 'Live workers', registers: reg, collect() { this.set(live().workers().length); } });
+    new Gauge({ name: 'mr_parked_polls', help: 'Worker polls waiting for a task', registers: reg, collect() { this.set(live().parkedPolls()); } });
     new Gauge({
       name: 'mr_tasks',
       help: 'Tasks of unfinished jobs by phase and state',
@@ -89,7 +89,7 @@ export class SchedulerDriver extends EventEmitter {
       registers: reg,
       collect() {
         const acc = { map: { pending: 0, running: 0, done: 0 }, reduce: { pending: 0, running: 0, done: 0 } };
-        for (const j of core().jobs()) {
+        for (const j of live().jobs()) {
           if (j.state !== 'queued' && j.state !== 'running') continue;
           for (const phase of ['map', 'reduce'] as const) for (const s of ['pending', 'running', 'done'] as const) acc[phase][s] += j.tasks[phase][s];
         }
