@@ -10,12 +10,79 @@ export function decodeUtf8(contents: Buffer): string {
 }
 
 const WORD = /\p{L}+/gu;
+const LETTER = /^\p{L}$/u;
+
+/**
+ * isLetter per BMP code unit, filled lazily: 1 letter, 2 not a letter,
+ * 0 not yet known (then asked of the regex engine once). ASCII is filled
+ * up front; surrogates are 2 here and handled as pairs by the scanners.
+ */
+const bmp = new Uint8Array(65536);
+for (let c = 0; c < 128; c++) bmp[c] = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) ? 1 : 2;
+for (let c = 0xd800; c <= 0xdfff; c++) bmp[c] = 2;
+
+function isBmpLetter(c: number): boolean {
+  let v = bmp[c]!;
+  if (v === 0) {
+    v = LETTER.test(String.fromCharCode(c)) ? 1 : 2;
+    bmp[c] = v;
+  }
+  return v === 1;
+}
+
+const astral = new Map<number, boolean>();
+function isAstralLetter(cp: number): boolean {
+  let r = astral.get(cp);
+  if (r === undefined) {
+    r = LETTER.test(String.fromCodePoint(cp));
+    astral.set(cp, r);
+  }
+  return r;
+}
+
+/** Length (1 or 2 code units) of the letter starting at i, or 0 if none. */
+function letterAt(s: string, i: number): number {
+  const c = s.charCodeAt(i);
+  if (isBmpLetter(c)) return 1;
+  if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+    const d = s.charCodeAt(i + 1);
+    if (d >= 0xdc00 && d <= 0xdfff && isAstralLetter(0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00))) return 2;
+  }
+  return 0;
+}
+
+/** Calls `fn(start, end)` for each word s[start, end) of `s`, in order. */
+function scan(s: string, fn: (start: number, end: number, hash: number) => void): void {
+    const n = s.length;
+  let i = 0;
+  while (i < n) {
+    let c = s.charCodeAt(i);
+    if (bmp[c] !== 1 && !isBmpLetter(c)) {
+      const l = c >= 0xd800 && c <= 0xdbff ? letterAt(s, i) : 0;
+      if (l === 0) {
+        i++;
+        continue;
+      }
+    }
+    const st = i;
+    let h = 0x811c9dc5;
+    while (i < n) {
+      c = s.charCodeAt(i);
+      if (bmp[c] === 1 || (bmp[c] === 0 && isBmpLetter(c))) {
+        h = Math.imul(h ^ c, 0x01000193);
+        i++;
+      } else if (c >= 0xd800 && c <= 0xdbff && letterAt(s, i) === 2) {
+        h = Math.imul(Math.imul(h ^ c, 0x01000193) ^ s.charCodeAt(i + 1), 0x01000193);
+        i += 2;
+      } else break;
+    }
+    fn(st, i, h | 0);
+  }
+}
 
 /** Calls `fn` for each word (maximal run of Unicode letters) of `text`, in order. */
 export function forEachWord(text: string, fn: (word: string) => void): void {
-  const re = new RegExp(WORD);
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(text)) !== null) fn(m[0]);
+  scan(text, (st, end) => fn(text.slice(st, end)));
 }
 
 /** All words of `text`, in order. */
@@ -23,13 +90,94 @@ export function words(text: string): string[] {
   return text.match(WORD) ?? [];
 }
 
-/** Counts the words of `text` (one pass, one Map). */
-export function countWords(text: string, into: Map<string, number> = new Map()): Map<string, number> {
-  const re = new RegExp(WORD);
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(text)) !== null) {
-    const w = m[0];
-    into.set(w, (into.get(w) ?? 0) + 1);
+/**
+ * Counts the words of `text` in one pass. An open-addressing table keyed by
+ * a hash computed during the scan means a repeated word costs no string
+ * allocation: only the first occurrence of each distinct word is sliced.
+ */
+export function countWords(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  tallyWords(text, (w, n) => out.set(w, n));
+  return out;
+}
+
+/** Like countWords, but calls `fn(word, count)` per distinct word (table order). */
+export function tallyWords(text: string, fn: (word: string, count: number) => void): void {
+  let cap = 1024;
+  let mask = cap - 1;
+  let keys: (string | undefined)[] = new Array(cap);
+  let hashes = new Int32Array(cap);
+  let counts = new Int32Array(cap);
+  let size = 0;
+
+  const grow = (): void => {
+    const oldKeys = keys;
+    const oldHashes = hashes;
+    const oldCounts = counts;
+    cap *= 2;
+    mask = cap - 1;
+    keys = new Array(cap);
+    hashes = new Int32Array(cap);
+    counts = new Int32Array(cap);
+    for (let j = 0; j < oldKeys.length; j++) {
+      const k = oldKeys[j];
+      if (k === undefined) continue;
+      let slot = oldHashes[j]! & mask;
+      while (keys[slot] !== undefined) slot = (slot + 1) & mask;
+      keys[slot] = k;
+      hashes[slot] = oldHashes[j]!;
+      counts[slot] = oldCounts[j]!;
+    }
+  };
+
+    const n = text.length;
+  let i = 0;
+  while (i < n) {
+    let c = text.charCodeAt(i);
+    if (bmp[c] !== 1 && !isBmpLetter(c)) {
+      if (!(c >= 0xd800 && c <= 0xdbff && letterAt(text, i) === 2)) {
+        i++;
+        continue;
+      }
+    }
+    const st = i;
+    let h = 0x811c9dc5;
+    while (i < n) {
+      c = text.charCodeAt(i);
+      if (bmp[c] === 1 || (bmp[c] === 0 && isBmpLetter(c))) {
+        h = Math.imul(h ^ c, 0x01000193);
+        i++;
+      } else if (c >= 0xd800 && c <= 0xdbff && letterAt(text, i) === 2) {
+        h = Math.imul(Math.imul(h ^ c, 0x01000193) ^ text.charCodeAt(i + 1), 0x01000193);
+        i += 2;
+      } else break;
+    }
+    const len = i - st;
+    let slot = h & mask;
+    let found = false;
+    for (;;) {
+      const k = keys[slot];
+      if (k === undefined) break;
+      if (hashes[slot] === h && k.length === len) {
+        let j = 0;
+        while (j < len && k.charCodeAt(j) === text.charCodeAt(st + j)) j++;
+        if (j === len) {
+          counts[slot]!++;
+          found = true;
+          break;
+        }
+      }
+      slot = (slot + 1) & mask;
+    }
+    if (found) continue;
+    keys[slot] = text.slice(st, i);
+    hashes[slot] = h;
+    counts[slot] = 1;
+    if (++size * 2 > cap) grow();
   }
-  return into;
+
+  for (let j = 0; j < cap; j++) {
+    const k = keys[j];
+    if (k !== undefined) fn(k, counts[j]!);
+  }
 }

@@ -70,8 +70,9 @@ export const jobcount: MrApp = {
   name: 'jobcount',
   description: 'lab test app: counts map executions via mr-worker-jobcount-* files in the cwd',
   async map(_filename, _contents, emit, ctx) {
-    await writeFile(join(ctx.cwd, `mr-worker-jobcount-${process.pid}-${jobcountCount}`), 'x');
-    jobcountCount++;
+    // Taken before the first await, so overlapping calls in one process get distinct files.
+    const n = jobcountCount++;
+    await writeFile(join(ctx.cwd, `mr-worker-jobcount-${process.pid}-${n}`), 'x');
     await sleep(2000 + randomInt(3000));
     emit('a', 'x');
   },
