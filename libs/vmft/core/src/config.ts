@@ -1,0 +1,50 @@
+import { createError } from '@mr/errors';
+import type { FtConfig, ResolvedConfig } from './types.ts';
+
+export const FT_ERR_BAD_CONFIG = createError<[string]>('FT_ERR_BAD_CONFIG', 'bad FT core config: %s', 500, { retryable: false });
+/** The backup's replay disagrees with the log: a hard error (the backup must be rebuilt by a join). */
+export const FT_ERR_DIVERGENCE = createError<[string]>('FT_ERR_DIVERGENCE', 'replay diverged: %s', 500, { retryable: false });
+export const FT_ERR_BAD_SNAPSHOT_ENVELOPE = createError<[string]>('FT_ERR_BAD_SNAPSHOT', 'bad FT snapshot: %s', 400, { retryable: false });
+
+export const DEFAULTS = {
+  join: false,
+  withBackup: true,
+  startEpoch: 1,
+  suspectTicks: 10,
+  heartbeatTicks: 2,
+  resendTicks: 5,
+  sliceInstructions: 100_000,
+  progressInstructions: 0,
+  maxUnackedBytes: 4 * 1024 * 1024,
+  maxLagInstructions: 20_000_000,
+  maxHeldOutputs: 10_000,
+  maxInboxPackets: 1024,
+  checkpointEvery: 64,
+} as const;
+
+/** Fills defaults and checks limits; throws FT_ERR_BAD_CONFIG naming the field. */
+export function validateConfig(c: FtConfig): ResolvedConfig {
+  const r = { ...DEFAULTS, ...stripUndefined(c) } as ResolvedConfig;
+  if (!r.vmId) throw FT_ERR_BAD_CONFIG('vmId is required');
+  if (!r.nodeId) throw FT_ERR_BAD_CONFIG('nodeId is required');
+  if (r.role !== 'primary' && r.role !== 'backup') throw FT_ERR_BAD_CONFIG(`role must be primary or backup, got ${String(r.role)}`);
+  if (typeof r.random !== 'function') throw FT_ERR_BAD_CONFIG('random (an injected u32 source) is required');
+  if (r.join && r.role !== 'backup') throw FT_ERR_BAD_CONFIG('only a backup joins');
+  if (r.join && !r.restore) throw FT_ERR_BAD_CONFIG('join needs restore()');
+  if (!r.join && !r.machine) throw FT_ERR_BAD_CONFIG('machine is required unless joining');
+  const positive = ['suspectTicks', 'heartbeatTicks', 'resendTicks', 'sliceInstructions', 'maxUnackedBytes', 'maxLagInstructions', 'maxHeldOutputs', 'maxInboxPackets', 'startEpoch'] as const;
+  for (const k of positive) {
+    if (!Number.isSafeInteger(r[k]) || r[k] <= 0) throw FT_ERR_BAD_CONFIG(`${k} must be a positive integer, got ${String(r[k])}`);
+  }
+  for (const k of ['progressInstructions', 'checkpointEvery'] as const) {
+    if (!Number.isSafeInteger(r[k]) || r[k] < 0) throw FT_ERR_BAD_CONFIG(`${k} must be a non-negative integer, got ${String(r[k])}`);
+  }
+  if (r.heartbeatTicks >= r.suspectTicks) throw FT_ERR_BAD_CONFIG('heartbeatTicks must be below suspectTicks');
+  return r;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}

@@ -1,0 +1,733 @@
+/**
+ * One FT replica (primary or backup) as a pure, deterministic state machine.
+ * See index.ts for how a shell drives it.
+ */
+import { entryWireSize, isBoundaryEntry, type LogEntry, type SnapshotFrame, type HelloFrame } from '@mr/vmft-protocol';
+import { FT_ERR_DIVERGENCE, validateConfig } from './config.ts';
+import { DEVICES, type DeviceHost, type DiskRequest, type Machine } from './machine.ts';
+import { decodeEnvelope, encodeEnvelope } from './snapshot.ts';
+import type { Accepting, DiskOp, FtConfig, FtInput, FtReady, FtStatus, Output, ResolvedConfig } from './types.ts';
+
+type Role = 'primary' | 'backup' | 'joining' | 'stopped';
+type Peer = 'none' | 'connected' | 'suspected' | 'lost' | 'joining';
+type TasPurpose = 'start' | 'alone' | 'go-live';
+
+type Held =
+  | { kind: 'packet'; seq: number; icount: number; packet: Uint8Array }
+  | { kind: 'write'; seq: number; icount: number; reqId: number; block: number; count: number; data: Uint8Array };
+
+type NewEntry = LogEntry extends infer E ? (E extends LogEntry ? Omit<E, 'seq'> : never) : never;
+
+interface Checkpoint {
+  seq: number;
+  icount: number;
+  hash: string;
+}
+
+function emptyReady(): FtReady {
+  return { entries: [], disk: [], outputs: [], events: [] };
+}
+
+const CHECKPOINT_RING = 32;
+
+export class FtReplica {
+  readonly config: ResolvedConfig;
+  #m: Machine | undefined;
+  #role: Role;
+  #live = false;
+  #epoch = 0;
+  #reason: string | undefined;
+  #now = 0;
+  #fx: FtReady = emptyReady();
+
+  // ---- log (primary: entries created; backup: entries received)
+  /** Primary: last seq created. Backup: highest contiguous seq received. */
+  #lastSeq = 0;
+  /** Primary: highest seq acked. Backup: highest seq consumed (executed). */
+  #acked = 0;
+  /** Primary: entries seq > acked, kept for resends. Backup: entries received, not yet consumed. */
+  #log: LogEntry[] = [];
+  #logBytes = 0;
+  #bytesTotal = 0;
+  #sendCursor = 0;
+  #lastEntryIcount = 0;
+
+  // ---- peer
+  #peer: Peer;
+  #linkUp = false;
+  #silent = 0;
+  #sinceAppend = 0;
+  #sinceAckProgress = 0;
+  #peerIcount = 0;
+  #stalled: string | undefined;
+
+  // ---- outputs and devices
+  #held: Held[] = [];
+  #released = 0;
+  #suppressed = 0;
+  #inbox: { packet: Uint8Array; tag?: string }[] = [];
+  #lastClock = 0;
+  #nextTimerAt: number | undefined;
+  #nextReqId = 1;
+  #pendingReads = new Map<number, { block: number; count: number }>();
+  /** Backup: the newest content of each block the guest wrote (reissued at go-live). */
+  #written = new Map<number, { reqId: number; count: number; data: Uint8Array }>();
+
+  // ---- failover
+  #tas: { epoch: number; purpose: TasPurpose } | undefined;
+  #draining = false;
+  #checkpoints: Checkpoint[] = [];
+  #guestStopped = false;
+
+  constructor(config: FtConfig) {
+    this.config = validateConfig(config);
+    const c = this.config;
+    this.#m = c.machine;
+    if (c.role === 'primary') {
+      this.#role = 'primary';
+      this.#peer = c.withBackup ? 'connected' : 'none';
+      this.#requestTas(c.startEpoch, 'start');
+    } else {
+      this.#role = c.join ? 'joining' : 'backup';
+      this.#peer = 'connected';
+    }
+    this.#m?.setHost(this.#role === 'primary' ? this.#primaryHost : this.#backupHost);
+    if (this.#m) this.#lastEntryIcount = this.#m.icount;
+  }
+
+  // =================================================================== verbs
+
+  /** Feeds one input. Throws FT_ERR_DIVERGENCE (after stopping) if the backup's replay disagrees with the log. */
+  step(input: FtInput): void {
+    if (this.#role === 'stopped') return;
+    switch (input.type) {
+      case 'tick':
+        this.#now = Math.max(this.#now, input.nowMs);
+        this.#tick();
+        break;
+      case 'run':
+        this.#now = Math.max(this.#now, input.nowMs);
+        if (this.#role === 'primary') this.#runPrimary(input.budget ?? this.config.sliceInstructions);
+        else if (this.#role === 'backup') this.#replay(input.budget ?? this.config.sliceInstructions);
+        break;
+      case 'packet':
+        this.#onPacket(input.packet, input.tag);
+        break;
+      case 'disk-read-done':
+        this.#onDiskReadDone(input.reqId, input.data);
+        break;
+      case 'disk-refused':
+        if (input.epoch > this.#epoch) this.#stop(`fenced: storage refused a write of epoch ${this.#epoch} (storage is at epoch ${input.epoch})`);
+        break;
+      case 'entries':
+        this.#onEntries(input.entries);
+        break;
+      case 'ack':
+        this.#onAck(input.epoch, input.seq, input.icount);
+        break;
+      case 'link-up':
+        this.#onLinkUp(input.epoch, input.seq);
+        break;
+      case 'link-down':
+        this.#linkUp = false;
+        if (this.#role === 'primary') this.#sendCursor = this.#acked;
+        break;
+      case 'tas-result':
+        this.#onTas(input.epoch, input.won, input.owner);
+        break;
+      case 'join':
+        this.#onJoin();
+        break;
+      case 'snapshot':
+        this.#onSnapshot(input.frame);
+        break;
+    }
+    this.#flush();
+  }
+
+  /** The effects accumulated since the last advance(). */
+  ready(): FtReady {
+    return this.#fx;
+  }
+
+  /** The shell has taken (or carried out) the effects returned by ready(). */
+  advance(): void {
+    this.#fx = emptyReady();
+  }
+
+  // =================================================================== queries
+
+  /** Whether a client packet would be taken now (check before feeding `packet`). */
+  accepting(): Accepting {
+    if (this.#role === 'stopped') return { ok: false, reason: 'stopped' };
+    if (this.#role !== 'primary' || !this.#live) return { ok: false, reason: 'not-live' };
+    if (this.#inbox.length >= this.config.maxInboxPackets || this.#stallReason() !== undefined) return { ok: false, reason: 'backpressure' };
+    return { ok: true };
+  }
+
+  get role(): Role {
+    return this.#role;
+  }
+  get live(): boolean {
+    return this.#live;
+  }
+  get epoch(): number {
+    return this.#epoch;
+  }
+  get icount(): number {
+    return this.#m?.icount ?? 0;
+  }
+  get reason(): string | undefined {
+    return this.#reason;
+  }
+  /** The machine (read it; never drive it directly). Undefined while joining. */
+  get machine(): Machine | undefined {
+    return this.#m;
+  }
+  /** Recent checkpoints (seq, icount, hash), oldest first: compare them across nodes. */
+  checkpoints(): readonly Checkpoint[] {
+    return this.#checkpoints;
+  }
+
+  /** The hello frame this side sends when a log stream opens. */
+  hello(): HelloFrame {
+    return { type: 'hello', epoch: this.#epoch, seq: this.#role === 'primary' ? this.#acked : this.#lastSeq, vmId: this.config.vmId, nodeId: this.config.nodeId };
+  }
+
+  status(): FtStatus {
+    const m = this.#m;
+    const last = this.#checkpoints[this.#checkpoints.length - 1];
+    const useCheckpoint = last !== undefined && (this.#role === 'backup' || (this.#role === 'primary' && this.#peer !== 'none'));
+    const hash = useCheckpoint ? { icount: last.icount, value: last.hash } : { icount: m?.icount ?? 0, value: m ? m.stateHash() : '' };
+    const isPrimary = this.#role === 'primary';
+    const lagBase = isPrimary ? m?.icount ?? 0 : this.#lastEntryIcount;
+    const other = isPrimary ? this.#peerIcount : m?.icount ?? 0;
+    return {
+      vmId: this.config.vmId,
+      nodeId: this.config.nodeId,
+      role: this.#role,
+      live: this.#live,
+      epoch: this.#epoch,
+      icount: m?.icount ?? 0,
+      log: { sent: this.#lastSeq, acked: this.#acked, unackedBytes: this.#logBytes, bytesTotal: this.#bytesTotal },
+      outputs: { held: this.#held.length, released: this.#released, suppressed: this.#suppressed },
+      peer: {
+        state: this.#peer,
+        silentTicks: this.#silent,
+        icount: isPrimary ? this.#peerIcount : this.#lastEntryIcount,
+        lagInstructions: this.#peer === 'none' ? 0 : lagBase - other,
+      },
+      hash,
+      ...(this.#reason !== undefined ? { reason: this.#reason } : {}),
+    };
+  }
+
+  // =================================================================== primary
+
+  #primaryHost: DeviceHost = {
+    read: (port, icount) => {
+      let value: number;
+      if (port === DEVICES.clockPort) {
+        value = Math.max(this.#lastClock, Math.floor(this.#now));
+        this.#lastClock = value;
+        this.#append({ kind: 'clock', icount, value });
+      } else if (port === DEVICES.randomPort) {
+        value = this.config.random() >>> 0;
+        this.#append({ kind: 'random', icount, value });
+      } else {
+        value = (this.config.hostRead?.(port) ?? 0) >>> 0;
+        this.#append({ kind: 'port', icount, port, value });
+      }
+      return value;
+    },
+    transmit: (packet, icount) => this.#output({ kind: 'packet', seq: this.#lastSeq, icount, packet }),
+    disk: (req, icount) => this.#primaryDisk(req, icount),
+  };
+
+  #primaryDisk(req: DiskRequest, icount: number): void {
+    const reqId = this.#nextReqId++;
+    if (req.op === 'read') {
+      this.#pendingReads.set(reqId, { block: req.block, count: req.count });
+      this.#fx.disk.push({ op: 'read', reqId, block: req.block, count: req.count });
+    } else {
+      this.#output({ kind: 'write', seq: this.#lastSeq, icount, reqId, block: req.block, count: req.count, data: req.data ?? new Uint8Array(0) });
+    }
+  }
+
+  /** Logs an entry if there is a backup to log for. */
+  #append(e: NewEntry): void {
+    if (this.#peer === 'none') return;
+    const entry = { ...e, seq: ++this.#lastSeq } as LogEntry;
+    const size = entryWireSize(entry);
+    this.#log.push(entry);
+    this.#logBytes += size;
+    this.#bytesTotal += size;
+    this.#lastEntryIcount = entry.icount;
+    this.#sinceAppend = 0;
+    if (entry.kind === 'progress') this.#maybeCheckpoint(entry.seq, entry.icount);
+  }
+
+  #output(h: Held): void {
+    if (this.#peer === 'none' || h.seq <= this.#acked) this.#release(h);
+    else this.#held.push(h);
+  }
+
+  #release(h: Held): void {
+    this.#released++;
+    if (h.kind === 'packet') this.#fx.outputs.push({ seq: h.seq, icount: h.icount, packet: h.packet } satisfies Output);
+    else this.#fx.disk.push({ op: 'write', reqId: h.reqId, block: h.block, count: h.count, data: h.data, epoch: this.#epoch } satisfies DiskOp);
+  }
+
+  #releaseUpTo(seq: number): void {
+    let n = 0;
+    while (n < this.#held.length && this.#held[n]!.seq <= seq) this.#release(this.#held[n++]!);
+    if (n > 0) this.#held.splice(0, n);
+  }
+
+  #stallReason(): string | undefined {
+    if (this.#peer === 'none') return undefined;
+    if (this.#logBytes > this.config.maxUnackedBytes) return `unacked log bytes ${this.#logBytes} > ${this.config.maxUnackedBytes}`;
+    if (this.#held.length >= this.config.maxHeldOutputs) return `held outputs ${this.#held.length} >= ${this.config.maxHeldOutputs}`;
+    const lag = (this.#m?.icount ?? 0) - this.#peerIcount;
+    if (lag > this.config.maxLagInstructions) return `backup lags by ${lag} instructions > ${this.config.maxLagInstructions}`;
+    return undefined;
+  }
+
+  /** Updates the stall state; true when the primary may execute. */
+  #mayRun(): boolean {
+    const why = this.#stallReason();
+    if (why !== undefined && this.#stalled === undefined) this.#fx.events.push({ type: 'stalled', reason: why });
+    if (why === undefined && this.#stalled !== undefined) this.#fx.events.push({ type: 'resumed' });
+    this.#stalled = why;
+    return why === undefined;
+  }
+
+  /** Delivers due events at the current boundary: the guest timer, queued client packets. */
+  #deliverDue(): void {
+    const m = this.#m!;
+    const period = m.timerPeriodMs;
+    if (period <= 0) this.#nextTimerAt = undefined;
+    else if (this.#nextTimerAt === undefined) this.#nextTimerAt = this.#now + period;
+    else if (this.#now >= this.#nextTimerAt) {
+      m.raiseInterrupt(DEVICES.timerLine);
+      this.#append({ kind: 'interrupt', icount: m.icount, vector: DEVICES.timerLine });
+      this.#nextTimerAt = this.#now + period;
+    }
+    while (this.#inbox.length > 0 && m.nicRxReady) {
+      const { packet, tag } = this.#inbox.shift()!;
+      if (!m.deliverPacket(packet)) {
+        this.#inbox.unshift({ packet, ...(tag !== undefined ? { tag } : {}) });
+        break;
+      }
+      this.#append({ kind: 'nic', icount: m.icount, packet });
+      this.#fx.events.push({ type: 'packet-delivered', ...(tag !== undefined ? { tag } : {}), seq: this.#lastSeq, icount: m.icount });
+    }
+  }
+
+  #runPrimary(budget: number): void {
+    if (!this.#live) return;
+    const m = this.#m!;
+    if (!this.#mayRun()) return;
+    this.#deliverDue();
+    const before = m.icount;
+    const why = m.run(before + budget);
+    if ((why === 'halt' || why === 'fault') && !this.#guestStopped) {
+      this.#guestStopped = true;
+      this.#fx.events.push({ type: 'guest-stopped', reason: why, ...(m.faultMessage ? { message: m.faultMessage } : {}) });
+    }
+    if (this.#peer !== 'none' && m.icount > this.#lastEntryIcount && m.icount - this.#lastEntryIcount >= this.config.progressInstructions) {
+      this.#append({ kind: 'progress', icount: m.icount });
+    }
+    // Deliver what became deliverable (e.g. a packet waiting for the guest to arm its buffer).
+    if (this.#inbox.length > 0) this.#deliverDue();
+  }
+
+  #onPacket(packet: Uint8Array, tag: string | undefined): void {
+    const ok = this.accepting();
+    if (!ok.ok) {
+      this.#fx.events.push({ type: 'packet-dropped', ...(tag !== undefined ? { tag } : {}), reason: ok.reason });
+      return;
+    }
+    this.#inbox.push({ packet, ...(tag !== undefined ? { tag } : {}) });
+    this.#deliverDue();
+  }
+
+  #onDiskReadDone(reqId: number, data: Uint8Array): void {
+    if (this.#role !== 'primary' || !this.#live) return;
+    if (!this.#pendingReads.has(reqId)) return;
+    const m = this.#m!;
+    this.#pendingReads.delete(reqId);
+    m.completeDiskRead(data);
+    this.#append({ kind: 'disk', icount: m.icount, reqId, data });
+  }
+
+  #onAck(epoch: number, seq: number, icount: number): void {
+    if (this.#role !== 'primary' || this.#peer === 'none') return;
+    if (epoch !== this.#epoch) {
+      this.#fx.events.push({ type: 'stale', what: 'ack', epoch });
+      return;
+    }
+    if (seq > this.#lastSeq) return; // acks for entries never created: ignore
+    this.#silent = 0;
+    if (this.#peer === 'joining') this.#peer = 'connected';
+    this.#peerIcount = Math.max(this.#peerIcount, icount);
+    if (seq > this.#acked) {
+      this.#acked = seq;
+      this.#sinceAckProgress = 0;
+      let n = 0;
+      while (n < this.#log.length && this.#log[n]!.seq <= seq) this.#logBytes -= entryWireSize(this.#log[n++]!);
+      this.#log.splice(0, n);
+      if (this.#sendCursor < seq) this.#sendCursor = seq;
+      this.#releaseUpTo(seq);
+    }
+    this.#mayRun();
+  }
+
+  #onJoin(): void {
+    if (this.#role !== 'primary' || !this.#live || this.#peer !== 'none') {
+      this.#fx.events.push({ type: 'stale', what: 'join refused: not a live primary without a backup', epoch: this.#epoch });
+      return;
+    }
+    const m = this.#m!;
+    const state = encodeEnvelope(
+      {
+        v: 1,
+        vmId: this.config.vmId,
+        icount: m.icount,
+        nextReqId: this.#nextReqId,
+        pendingReads: [...this.#pendingReads].map(([id, r]) => [id, r.block, r.count]),
+        lastClock: this.#lastClock,
+      },
+      m.snapshot(),
+    );
+    const frame: SnapshotFrame = { type: 'snapshot', epoch: this.#epoch, seq: this.#lastSeq, icount: m.icount, state };
+    this.#fx.snapshot = frame;
+    this.#peer = 'joining';
+    this.#acked = this.#lastSeq;
+    this.#sendCursor = this.#lastSeq;
+    this.#log = [];
+    this.#logBytes = 0;
+    this.#peerIcount = m.icount;
+    this.#lastEntryIcount = m.icount;
+    this.#silent = 0;
+    this.#sinceAppend = 0;
+    this.#sinceAckProgress = 0;
+    this.#linkUp = true;
+    this.#fx.events.push({ type: 'joining', seq: frame.seq, icount: frame.icount, bytes: state.byteLength });
+  }
+
+  // =================================================================== backup
+
+  #backupHost: DeviceHost = {
+    read: (port, icount) => {
+      const head = this.#log[0];
+      const kind = port === DEVICES.clockPort ? 'clock' : port === DEVICES.randomPort ? 'random' : 'port';
+      if (!head) {
+        if (this.#draining) this.#diverge(`device read of port ${port} at ${icount} after the end of the log`);
+        return undefined;
+      }
+      if (head.kind !== kind || head.icount !== icount || (head.kind === 'port' && head.port !== port)) {
+        this.#diverge(`guest read port ${port} (${kind}) at icount ${icount}, log has ${describe(head)}`);
+      }
+      this.#consume(head);
+      const v = (head as { value: number }).value;
+      if (head.kind === 'clock') this.#lastClock = Math.max(this.#lastClock, v);
+      return v;
+    },
+    transmit: () => {
+      this.#suppressed++;
+    },
+    disk: (req) => {
+      const reqId = this.#nextReqId++;
+      if (req.op === 'read') this.#pendingReads.set(reqId, { block: req.block, count: req.count });
+      else this.#written.set(req.block, { reqId, count: req.count, data: req.data ?? new Uint8Array(0) });
+    },
+  };
+
+  #diverge(why: string): never {
+    this.#stop(`diverged: ${why}`);
+    throw FT_ERR_DIVERGENCE(why);
+  }
+
+  #consume(e: LogEntry): void {
+    this.#log.shift();
+    this.#logBytes -= entryWireSize(e);
+    this.#acked = e.seq;
+  }
+
+  #deliverEntry(e: LogEntry): void {
+    const m = this.#m!;
+    this.#consume(e);
+    switch (e.kind) {
+      case 'interrupt':
+        m.raiseInterrupt(e.vector);
+        break;
+      case 'nic':
+        if (!m.deliverPacket(e.packet)) this.#diverge(`nic entry ${e.seq} at ${e.icount} but the guest has no receive buffer armed`);
+        break;
+      case 'disk':
+        if (!this.#pendingReads.delete(e.reqId)) this.#diverge(`disk completion ${e.reqId} for no read in flight`);
+        m.completeDiskRead(e.data);
+        break;
+      case 'progress':
+        this.#maybeCheckpoint(e.seq, e.icount);
+        break;
+      default:
+        this.#diverge(`read entry ${describe(e)} at a boundary`);
+    }
+  }
+
+  /** Replays held entries, never executing past the newest entry's icount. */
+  #replay(budget: number): void {
+    const m = this.#m!;
+    const stopAt = m.icount + budget;
+    const consumedBefore = this.#acked;
+    for (;;) {
+      while (this.#log.length > 0 && isBoundaryEntry(this.#log[0]!) && this.#log[0]!.icount === m.icount) this.#deliverEntry(this.#log[0]!);
+      const head = this.#log[0];
+      if (!head) break;
+      if (head.icount < m.icount) this.#diverge(`backup at icount ${m.icount} is past ${describe(head)}`);
+      let target = this.#log[this.#log.length - 1]!.icount;
+      for (const e of this.#log) {
+        if (isBoundaryEntry(e)) {
+          target = Math.min(target, e.icount);
+          break;
+        }
+      }
+      // Going live, a trailing device read at the current boundary may be executed.
+      if (this.#draining && target === m.icount && !isBoundaryEntry(head)) target = m.icount + 1;
+      target = Math.min(target, stopAt);
+      if (m.icount >= target) break;
+      if (m.halted || m.faulted) {
+        this.#diverge(`guest ${m.halted ? 'halted' : 'faulted'} at ${m.icount} but the log continues with ${describe(head)}`);
+      }
+      const before = m.icount;
+      const why = m.run(target);
+      if (why === 'wfi' && m.icount === before) {
+        this.#diverge(`guest waits at icount ${m.icount} but the log continues with ${describe(this.#log[0] ?? head)}`);
+      }
+      if (why === 'io-wait') break;
+      if (why === 'halt' || why === 'fault') {
+        if (this.#log.length > 0 && this.#log[0]!.icount > m.icount) this.#diverge(`guest ${why} at ${m.icount} but the log continues with ${describe(this.#log[0]!)}`);
+      }
+      if (m.icount === before && this.#acked === consumedBefore && why !== 'limit') break;
+    }
+    if (this.#acked !== consumedBefore) this.#sendAck();
+    if (this.#draining) this.#maybeFinishDrain();
+  }
+
+  #sendAck(): void {
+    if (this.#role !== 'backup') return;
+    this.#fx.ack = { type: 'ack', epoch: this.#epoch, seq: this.#lastSeq, icount: this.#m?.icount ?? 0 };
+  }
+
+  #onEntries(entries: LogEntry[]): void {
+    if (this.#role !== 'backup' || this.#draining) return;
+    this.#silent = 0;
+    for (const e of entries) {
+      if (e.seq <= this.#lastSeq) continue; // a resend of something held
+      if (e.seq !== this.#lastSeq + 1) {
+        this.#fx.events.push({ type: 'gap', expected: this.#lastSeq + 1, got: e.seq });
+        break;
+      }
+      if (e.icount < this.#lastEntryIcount) this.#diverge(`entry ${e.seq} goes back to icount ${e.icount} from ${this.#lastEntryIcount}`);
+      this.#log.push(e);
+      const size = entryWireSize(e);
+      this.#logBytes += size;
+      this.#bytesTotal += size;
+      this.#lastSeq = e.seq;
+      this.#lastEntryIcount = e.icount;
+    }
+    this.#sendAck();
+  }
+
+  #onSnapshot(f: SnapshotFrame): void {
+    if (this.#role !== 'joining') return;
+    const { header, machine } = decodeEnvelope(f.state);
+    const m = this.config.restore!(machine);
+    if (m.icount !== f.icount || header.icount !== f.icount) {
+      this.#stop(`snapshot icount ${f.icount} does not match the machine's ${m.icount}`);
+      return;
+    }
+    this.#m = m;
+    m.setHost(this.#backupHost);
+    this.#role = 'backup';
+    this.#epoch = f.epoch;
+    this.#lastSeq = f.seq;
+    this.#acked = f.seq;
+    this.#lastEntryIcount = f.icount;
+    this.#nextReqId = header.nextReqId;
+    this.#pendingReads = new Map(header.pendingReads.map(([id, block, count]) => [id, { block, count }]));
+    this.#lastClock = header.lastClock;
+    this.#silent = 0;
+    this.#fx.events.push({ type: 'installed', seq: f.seq, icount: f.icount, epoch: f.epoch });
+    this.#sendAck();
+  }
+
+  #maybeFinishDrain(): void {
+    if (this.#tas !== undefined || this.#log.length > 0) return;
+    this.#fx.events.push({ type: 'drained', seq: this.#acked, icount: this.#m!.icount });
+    this.#requestTas(this.#epoch + 1, 'go-live');
+  }
+
+  // =================================================================== both
+
+  #onLinkUp(epoch: number, seq: number): void {
+    if (this.#role === 'primary') {
+      if (this.#peer === 'none') return;
+      this.#linkUp = true;
+      if (seq > this.#acked && seq <= this.#lastSeq) this.#onAck(this.#epoch, seq, this.#peerIcount);
+      this.#sendCursor = this.#acked;
+      if (this.#lastSeq > this.#acked) this.#fx.events.push({ type: 'resend', fromSeq: this.#acked + 1 });
+    } else if (this.#role === 'backup' || this.#role === 'joining') {
+      if (epoch < this.#epoch) {
+        this.#fx.events.push({ type: 'stale', what: 'hello', epoch });
+        return;
+      }
+      if (this.#draining) return;
+      this.#linkUp = true;
+      this.#epoch = epoch;
+      this.#silent = 0;
+      if (this.#role === 'backup') this.#sendAck();
+    }
+  }
+
+  #tick(): void {
+    const c = this.config;
+    if (this.#role === 'primary') {
+      if (this.#live) {
+        this.#deliverDue();
+        this.#mayRun();
+      }
+      if (this.#peer === 'none' || !this.#live) return;
+      this.#silent++;
+      this.#sinceAppend++;
+      if (this.#peer !== 'suspected' && this.#silent >= c.suspectTicks) {
+        this.#peer = 'suspected';
+        this.#fx.events.push({ type: 'suspected', peer: 'backup', silentTicks: this.#silent });
+        this.#requestTas(this.#epoch + 1, 'alone');
+      }
+      if (this.#sendCursor > this.#acked) {
+        this.#sinceAckProgress++;
+        if (this.#sinceAckProgress >= c.resendTicks) {
+          this.#sinceAckProgress = 0;
+          this.#sendCursor = this.#acked;
+          this.#fx.events.push({ type: 'resend', fromSeq: this.#acked + 1 });
+        }
+      } else this.#sinceAckProgress = 0;
+      if (this.#sinceAppend >= c.heartbeatTicks && this.#logBytes <= c.maxUnackedBytes) {
+        this.#append({ kind: 'progress', icount: this.#m!.icount });
+      }
+    } else {
+      this.#silent++;
+      if (!this.#draining && this.#silent >= c.suspectTicks) {
+        this.#fx.events.push({ type: 'suspected', peer: 'primary', silentTicks: this.#silent });
+        if (this.#role === 'joining') {
+          this.#stop('the primary went silent before the state transfer finished');
+          return;
+        }
+        this.#peer = 'suspected';
+        this.#draining = true;
+        this.#linkUp = false;
+        // Consume everything held (runs on the next `run` inputs), then ask test-and-set.
+        this.#replay(Number.MAX_SAFE_INTEGER);
+      }
+    }
+  }
+
+  #requestTas(epoch: number, purpose: TasPurpose): void {
+    this.#tas = { epoch, purpose };
+    this.#fx.tas = { epoch };
+    this.#fx.events.push({ type: 'tas-requested', epoch });
+  }
+
+  #onTas(epoch: number, won: boolean, owner: string | undefined): void {
+    const t = this.#tas;
+    if (!t || t.epoch !== epoch) return;
+    this.#tas = undefined;
+    if (!won) {
+      const who = owner ? ` (held by ${owner})` : '';
+      this.#stop(
+        t.purpose === 'start'
+          ? `lost test-and-set for epoch ${epoch}${who}: another node is primary`
+          : t.purpose === 'alone'
+            ? `lost the backup and lost test-and-set for epoch ${epoch}${who}: the backup went live`
+            : `lost test-and-set for epoch ${epoch}${who}: the primary is still live`,
+      );
+      return;
+    }
+    this.#epoch = epoch;
+    const m = this.#m!;
+    if (t.purpose === 'start') {
+      this.#live = true;
+    } else if (t.purpose === 'alone') {
+      this.#goAlone();
+    } else {
+      // Go live: devices become real.
+      this.#role = 'primary';
+      this.#live = true;
+      this.#draining = false;
+      this.#peer = 'none';
+      this.#log = [];
+      this.#logBytes = 0;
+      this.#sendCursor = this.#lastSeq;
+      this.#nextTimerAt = undefined;
+      m.setHost(this.#primaryHost);
+      for (const [reqId, r] of this.#pendingReads) this.#fx.disk.push({ op: 'read', reqId, block: r.block, count: r.count });
+      for (const [block, w] of this.#written) this.#fx.disk.push({ op: 'write', reqId: w.reqId, block, count: w.count, data: w.data, epoch });
+      this.#written.clear();
+    }
+    this.#fx.events.push({ type: 'live', epoch, icount: m.icount });
+  }
+
+  #goAlone(): void {
+    this.#peer = 'none';
+    this.#linkUp = false;
+    this.#log = [];
+    this.#logBytes = 0;
+    this.#acked = this.#lastSeq;
+    this.#sendCursor = this.#lastSeq;
+    this.#silent = 0;
+    const held = this.#held;
+    this.#held = [];
+    for (const h of held) this.#release(h);
+    if (this.#stalled !== undefined) {
+      this.#stalled = undefined;
+      this.#fx.events.push({ type: 'resumed' });
+    }
+    this.#fx.events.push({ type: 'alone', epoch: this.#epoch });
+  }
+
+  #stop(reason: string): void {
+    if (this.#role === 'stopped') return;
+    this.#role = 'stopped';
+    this.#live = false;
+    this.#reason = reason;
+    this.#held = [];
+    this.#inbox = [];
+    this.#draining = false;
+    this.#fx.events.push({ type: 'stopped', reason });
+  }
+
+  #maybeCheckpoint(seq: number, icount: number): void {
+    const every = this.config.checkpointEvery;
+    if (every === 0 || seq % every !== 0) return;
+    const cp = { seq, icount, hash: this.#m!.stateHash() };
+    this.#checkpoints.push(cp);
+    if (this.#checkpoints.length > CHECKPOINT_RING) this.#checkpoints.shift();
+    this.#fx.events.push({ type: 'checkpoint', ...cp });
+  }
+
+  /** Hands new (or rewound) entries to the shell while a stream is up. */
+  #flush(): void {
+    if (this.#role !== 'primary' || this.#peer === 'none' || !this.#linkUp) return;
+    if (this.#sendCursor >= this.#lastSeq) return;
+    const from = this.#sendCursor - this.#acked; // index into #log
+    for (let i = Math.max(0, from); i < this.#log.length; i++) this.#fx.entries.push(this.#log[i]!);
+    this.#sendCursor = this.#lastSeq;
+  }
+}
+
+function describe(e: LogEntry): string {
+  return `entry ${e.seq} ${e.kind}@${e.icount}`;
+}
