@@ -1,0 +1,19 @@
+/** One benchmark: runs, prints as it goes, and returns its headline figures. */
+export interface Benchmark {
+  name: string;
+  description: string;
+  run(ctx: BenchContext): Promise<Record<string, number | string>>;
+}
+
+export interface BenchContext {
+  /** Smaller sizes / fewer repetitions (BENCH_QUICK=1 or --quick). */
+  quick: boolean;
+  log(line: string): void;
+}
+
+/** Median of some numbers. */
+export function median(xs: number[]): number {
+  const s = xs.slice().sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}

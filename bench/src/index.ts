@@ -1,0 +1,3 @@
+export type { Benchmark, BenchContext } from './benchmark.ts';
+export { median } from './benchmark.ts';
+export { seqWc, makeCorpus } from './seq-wc.ts';

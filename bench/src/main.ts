@@ -1,0 +1,35 @@
+/**
+ * Benchmark runner: `npm run bench -w @mr/bench [-- [--quick] [NAME...]]`.
+ * Runs every registered benchmark (or the named ones) in turn and prints a
+ * summary. Register a benchmark by adding it to the list below.
+ */
+import type { Benchmark } from './benchmark.ts';
+import { seqWc } from './seq-wc.ts';
+
+export const benchmarks: Benchmark[] = [
+  seqWc,
+];
+
+async function main(argv: string[]): Promise<number> {
+  const quick = argv.includes('--quick') || process.env['BENCH_QUICK'] === '1';
+  const names = argv.filter((a) => !a.startsWith('--'));
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`usage: bench [--quick] [NAME...]\n\n${benchmarks.map((b) => `  ${b.name.padEnd(14)} ${b.description}`).join('\n')}\n`);
+    return 0;
+  }
+  const unknown = names.filter((n) => !benchmarks.some((b) => b.name === n));
+  if (unknown.length) {
+    process.stderr.write(`bench: unknown benchmark(s) ${unknown.join(', ')}; known: ${benchmarks.map((b) => b.name).join(', ')}\n`);
+    return 2;
+  }
+  const chosen = names.length ? benchmarks.filter((b) => names.includes(b.name)) : benchmarks;
+  const summary: Record<string, Record<string, number | string>> = {};
+  for (const b of chosen) {
+    process.stdout.write(`== ${b.name}: ${b.description}\n`);
+    summary[b.name] = await b.run({ quick, log: (l) => process.stdout.write(`   ${l}\n`) });
+  }
+  process.stdout.write(`== summary\n${JSON.stringify(summary, null, 2)}\n`);
+  return 0;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) process.exitCode = await main(process.argv.slice(2));
