@@ -3,7 +3,7 @@
  * defaults, the scheduler driver, and the job and worker routes.
  */
 import { join, resolve } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import { LogController, type FastifyInstance } from 'fastify';
 import { createService } from '@mr/service-kit';
 import { createRegistry } from '@mr/observability';
 import { DEFAULT_CONFIG, type SchedulerConfig } from '@mr/mapreduce-core';
@@ -41,6 +41,8 @@ export interface CoordinatorOptions {
   /** Request body limit in bytes. Default 4 MiB. */
   bodyLimit?: number;
   telemetry?: boolean;
+  /** Log every request (default off: long polls would flood the log). */
+  requestLogging?: boolean;
 }
 
 export function schedulerConfig(o: CoordinatorOptions): Partial<SchedulerConfig> {
@@ -68,6 +70,8 @@ export async function buildCoordinator(o: CoordinatorOptions): Promise<FastifyIn
     logLevel: o.logLevel ?? 'info',
     bodyLimit: o.bodyLimit ?? 4 * 1024 * 1024,
     telemetry: o.telemetry ?? false,
+    // Long polls would flood the log; job and worker lifecycle lines are logged by the driver.
+    fastify: { logController: new LogController({ disableRequestLogging: o.requestLogging !== true }) },
     health: () => ({ jobs: app.scheduler?.core.jobIds().length ?? 0, workers: app.scheduler?.core.workers().length ?? 0 }),
   });
   const driver = await SchedulerDriver.start({

@@ -1,0 +1,112 @@
+import { resolve } from 'node:path';
+import { EXIT, type CliContext } from '../context.ts';
+import { parse, durationMs, intOption, UsageError } from '../args.ts';
+
+export const summary = 'run the MapReduce coordinator (job API + worker protocol)';
+
+export const usage = `usage: mr coordinator [--host 127.0.0.1] [--port 7070] [--data DIR] [--task-timeout 10s]
+                      [--input-root DIR]... [--exit-when-done] [--log-level info]
+
+Serves the job API (POST/GET /v1/jobs, GET/DELETE /v1/jobs/:id, /v1/jobs/:id/events,
+GET /v1/workers) and the worker protocol, hands tasks to polling workers, and keeps
+every accepted job in DIR/journal.jsonl so that a restart forgets none.
+Prints "coordinator listening on URL" once it accepts connections.
+
+options:
+  --host HOST          address to bind (default 127.0.0.1; others need MR_TOKEN)
+  --port PORT          port (default 7070; 0 picks a free one)
+  --data DIR           state directory: journal and per-job work dirs (default ./mr-data)
+  --task-timeout DUR   a task not finished this long after hand-out goes to another
+                       worker (default 10s)
+  --input-root DIR     submitted input files must lie under DIR (repeatable;
+                       default: the current directory)
+  --exit-when-done     exit 0 once every submitted job finished and the workers
+                       were told to exit
+  --max-attempts N     attempts per task before its job fails (default 10)
+  --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
+  -h, --help           this text
+
+environment: MR_TOKEN (bearer token required on every route but /healthz and /metrics),
+OTEL_EXPORTER_OTLP_ENDPOINT (export traces over OTLP/HTTP).
+
+exit codes: 0 stopped cleanly (signal, or every job finished with --exit-when-done,
+whatever its outcome: see mr status), 1 stopped on an error, 2 bad usage.`;
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export async function run(argv: string[], ctx: CliContext): Promise<number> {
+  const args = parse('coordinator', argv, {
+    host: { type: 'string' },
+    port: { type: 'string' },
+    data: { type: 'string' },
+    'task-timeout': { type: 'string' },
+    'input-root': { type: 'string', multiple: true },
+    'exit-when-done': { type: 'boolean' },
+    'max-attempts': { type: 'string' },
+    'log-level': { type: 'string' },
+  });
+  if (!args) {
+    ctx.stdout.write(`${usage}\n`);
+    return EXIT.OK;
+  }
+  const v = args.values;
+  const host = v.host ?? '127.0.0.1';
+  const port = intOption(v.port, '--port', 7070, 0, 65535);
+  const taskTimeoutMs = v['task-timeout'] === undefined ? 10_000 : durationMs(v['task-timeout'], '--task-timeout');
+  if (taskTimeoutMs < 100) throw new UsageError('--task-timeout: must be at least 100ms');
+  const maxAttempts = intOption(v['max-attempts'], '--max-attempts', 10, 1, 999);
+  const logLevel = v['log-level'] ?? 'info';
+  if (!LEVELS.includes(logLevel)) throw new UsageError(`--log-level: expected one of ${LEVELS.join(', ')}, got "${logLevel}"`);
+  const dataDir = resolve(v.data ?? 'mr-data');
+  const roots = (v['input-root'] ?? []).map((r) => resolve(r));
+  const token = ctx.env['MR_TOKEN'] || undefined;
+  const { existsSync, statSync } = await import('node:fs');
+  for (const r of roots) {
+    if (!existsSync(r) || !statSync(r).isDirectory()) throw new UsageError(`--input-root: "${r}" is not a directory`);
+  }
+  if (roots.length === 0) {
+    roots.push(process.cwd());
+    ctx.stderr.write(`mr coordinator: no --input-root given; accepting inputs under ${process.cwd()}\n`);
+  }
+  const { checkBind } = await import('@mr/service-kit');
+  const refused = checkBind(host, token);
+  if (refused) throw new UsageError(`mr coordinator: ${refused}`);
+  if (!token) ctx.stderr.write('mr coordinator: MR_TOKEN is not set: no authentication, loopback only\n');
+
+  const { startTelemetry } = await import('@mr/observability');
+  const telemetry = await startTelemetry({ serviceName: 'mr-coordinator', env: ctx.env });
+  const { startCoordinator } = await import('@mr/coordinator');
+  let running;
+  try {
+    running = await startCoordinator({
+      host,
+      port,
+      dataDir,
+      taskTimeoutMs,
+      maxAttempts,
+      inputRoots: roots,
+      exitWhenDone: v['exit-when-done'] ?? false,
+      token,
+      logLevel: logLevel === 'silent' ? false : logLevel,
+      telemetry: telemetry.enabled,
+    });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    ctx.stderr.write(`mr coordinator: cannot start: ${e.message}\n`);
+    await telemetry.shutdown();
+    return e.code === 'EADDRINUSE' || e.code === 'EACCES' ? EXIT.USAGE : EXIT.FAILED;
+  }
+  ctx.stdout.write(`coordinator listening on ${running.url}\n`);
+  const onSignal = (sig: string): void => void running.close(`interrupted by ${sig}`);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const { reason } = await running.done;
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  const jobs = running.app.scheduler.core.jobs();
+  const failed = jobs.filter((j) => j.state === 'failed');
+  ctx.stderr.write(`mr coordinator: stopped (${reason}); ${jobs.length} job(s), ${failed.length} failed\n`);
+  await telemetry.shutdown();
+  if (reason === 'fatal error') return EXIT.FAILED;
+  return EXIT.OK;
+}
