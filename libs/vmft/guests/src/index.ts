@@ -1,0 +1,58 @@
+/**
+ * @mr/vmft-guests — the guest programs shipped with the FT VM, assembled, plus
+ * the packet codecs a host needs to talk to them.
+ *
+ * ```ts
+ * import { getGuest, encodeKvRequest, decodeKvResponse } from '@mr/vmft-guests';
+ * const cpu = new Cpu(getGuest('kv'), host);      // memory: DEFAULT_MEMORY_SIZE (1 MiB)
+ * cpu.deliverPacket(encodeKvRequest({ tag: 1, op: 'incr', clientId: 'c1', requestId: 'r1', key: 'x' }));
+ * // host.transmit(packet) → decodeKvResponse(packet) = { tag: 1, status: 'ok', value: '1' }
+ * ```
+ *
+ * Guests:
+ * - `kv`: key-value server with request deduplication (kv.ts documents the packets).
+ * - `bank`: transfers between 16 accounts, total conserved; balances loaded from
+ *   disk block 0 at boot (the host must answer the disk read), written back
+ *   after each transfer (bank.ts).
+ * - `cpu`: compute-bound sieve for the speed benchmark; patch the `rounds`
+ *   word (symbol address) to make it halt; `primes`/`checksum` hold results.
+ * - `timer`: timer-driven, reads clock and random on each tick (timer.ts).
+ *
+ * Every guest arms its NIC receive buffer itself; a host delivers a packet
+ * only when `cpu.nicRxReady` (deliverPacket returns false otherwise).
+ */
+import { readFileSync } from 'node:fs';
+import { assemble, type Program } from '@mr/vmft-cpu';
+import { createError } from '@mr/errors';
+
+export * from './kv.ts';
+export * from './bank.ts';
+export * from './timer.ts';
+export { GuestHarness, type HarnessOptions, type RecordedRead } from './harness.ts';
+
+export const GUEST_NAMES = ['kv', 'bank', 'cpu', 'timer'] as const;
+export type GuestName = (typeof GUEST_NAMES)[number];
+export const ErrUnknownGuest = createError<[string, string]>('FT_ERR_UNKNOWN_GUEST', 'unknown guest "%s" (known: %s)', 400);
+
+export function isGuestName(name: string): name is GuestName {
+  return (GUEST_NAMES as readonly string[]).includes(name);
+}
+
+/** The assembly source of a guest. */
+export function guestSource(name: string): string {
+  if (!isGuestName(name)) throw ErrUnknownGuest(name, GUEST_NAMES.join(', '));
+  return readFileSync(new URL(`./asm/${name}.s`, import.meta.url), 'utf8');
+}
+
+const cache = new Map<GuestName, Program>();
+
+/** The assembled guest (cached; Programs are immutable, share them freely). */
+export function getGuest(name: string): Program {
+  if (!isGuestName(name)) throw ErrUnknownGuest(name, GUEST_NAMES.join(', '));
+  let p = cache.get(name);
+  if (!p) {
+    p = assemble(guestSource(name), `${name}.s`);
+    cache.set(name, p);
+  }
+  return p;
+}
