@@ -59,18 +59,22 @@ export async function runMapTask(spec: MapTaskSpec): Promise<MapTaskResult> {
   };
 
   if (app.combine) {
-    const groups = new Map<string, string[]>();
+    // A key's first value is kept as a plain string; the combiner runs only
+    // for keys with several values (it may run zero or more times per key).
+    const groups = new Map<string, string | string[]>();
     await app.map(spec.input, contents, (k, v) => {
       const key = str(k);
       const value = str(v);
       counters['mapOutputRecords']!++;
       const g = groups.get(key);
-      if (g) g.push(value);
-      else groups.set(key, [value]);
+      if (g === undefined) groups.set(key, value);
+      else if (typeof g === 'string') groups.set(key, [g, value]);
+      else g.push(value);
     }, ctx);
     counters['combineInputRecords'] = counters['mapOutputRecords']!;
-    for (const [key, values] of groups) {
-      for (const v of app.combine(key, values)) place(key, str(v));
+    for (const [key, g] of groups) {
+      if (typeof g === 'string') place(key, g);
+      else for (const v of app.combine(key, g)) place(key, str(v));
     }
   } else {
     await app.map(spec.input, contents, (k, v) => {

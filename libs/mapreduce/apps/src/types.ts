@@ -28,6 +28,8 @@ export interface MrApp {
   /**
    * Optional combiner, run on each map task's output per key before it is
    * written. Must be such that reduce(combine(parts)) == reduce(all values).
+   * The executors may call it zero or more times per key (they skip keys
+   * with a single value).
    */
   combine?(key: string, values: string[]): string[];
   /**

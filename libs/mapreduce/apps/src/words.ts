@@ -51,40 +51,6 @@ function letterAt(s: string, i: number): number {
   return 0;
 }
 
-/** Calls `fn(start, end)` for each word s[start, end) of `s`, in order. */
-function scan(s: string, fn: (start: number, end: number, hash: number) => void): void {
-    const n = s.length;
-  let i = 0;
-  while (i < n) {
-    let c = s.charCodeAt(i);
-    if (bmp[c] !== 1 && !isBmpLetter(c)) {
-      const l = c >= 0xd800 && c <= 0xdbff ? letterAt(s, i) : 0;
-      if (l === 0) {
-        i++;
-        continue;
-      }
-    }
-    const st = i;
-    let h = 0x811c9dc5;
-    while (i < n) {
-      c = s.charCodeAt(i);
-      if (bmp[c] === 1 || (bmp[c] === 0 && isBmpLetter(c))) {
-        h = Math.imul(h ^ c, 0x01000193);
-        i++;
-      } else if (c >= 0xd800 && c <= 0xdbff && letterAt(s, i) === 2) {
-        h = Math.imul(Math.imul(h ^ c, 0x01000193) ^ s.charCodeAt(i + 1), 0x01000193);
-        i += 2;
-      } else break;
-    }
-    fn(st, i, h | 0);
-  }
-}
-
-/** Calls `fn` for each word (maximal run of Unicode letters) of `text`, in order. */
-export function forEachWord(text: string, fn: (word: string) => void): void {
-  scan(text, (st, end) => fn(text.slice(st, end)));
-}
-
 /** All words of `text`, in order. */
 export function words(text: string): string[] {
   return text.match(WORD) ?? [];

@@ -89,6 +89,12 @@ test('countWords agrees with the plain /\\p{L}+/gu split on random text and byte
     for (const w of text.match(/\p{L}+/gu) ?? []) expected.set(w, (expected.get(w) ?? 0) + 1);
     assert.deepEqual(countWords(text), expected);
   }), { numRuns: 1000 });
+  // Any code points at all (every script, astral planes, lone surrogates).
+  fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 60 }), (text) => {
+    const expected = new Map<string, number>();
+    for (const w of text.match(/\p{L}+/gu) ?? []) expected.set(w, (expected.get(w) ?? 0) + 1);
+    assert.deepEqual(countWords(text), expected);
+  }), { numRuns: 3000 });
 });
 
 test('wc with combiner and summing reduce gives exactly the lab wc output, sequential and distributed', async () => {
