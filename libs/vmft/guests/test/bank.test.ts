@@ -7,7 +7,8 @@ import {
 } from '../src/index.ts';
 
 let tag = 0;
-function call(h: GuestHarness, r: Omit<BankRequest, 'tag'> & { op: BankRequest['op'] }): BankResponse {
+type Req = { op: 'query' } | { op: 'transfer'; from: number; to: number; amount: number; xid?: number };
+function call(h: GuestHarness, r: Req): BankResponse {
   const t = ++tag;
   const out = h.send(encodeBankRequest({ ...r, tag: t } as BankRequest));
   assert.equal(out.length, 1);
@@ -61,9 +62,10 @@ test('bank: random transfers with retries conserve the total and match a model',
     const model = Array(BANK_ACCOUNTS).fill(BANK_INITIAL) as number[];
     let xid = 0;
     const seen = new Map<number, string>();
-    let last: { from: number; to: number; amount: number; xid: number } | null = null;
+    type T = { from: number; to: number; amount: number; xid: number };
+    let last: T | null = null;
     for (const t of ts) {
-      const req = t.retry && last ? last : { from: t.from, to: t.to, amount: t.amount, xid: ++xid };
+      const req: T = t.retry && last ? last : { from: t.from, to: t.to, amount: t.amount, xid: ++xid };
       const res = call(h, { op: 'transfer', ...req });
       if (seen.has(req.xid)) assert.equal(res.status, seen.get(req.xid));
       else {
