@@ -340,6 +340,7 @@ export class FtReplica {
     }
     // Deliver what became deliverable (e.g. a packet waiting for the guest to arm its buffer).
     if (this.#inbox.length > 0) this.#deliverDue();
+    this.#mayRun();
   }
 
   #onPacket(packet: Uint8Array, tag: string | undefined): void {
@@ -668,6 +669,7 @@ export class FtReplica {
       this.#live = true;
       this.#draining = false;
       this.#peer = 'none';
+      this.#silent = 0;
       this.#log = [];
       this.#logBytes = 0;
       this.#sendCursor = this.#lastSeq;
