@@ -3,14 +3,18 @@
  * backup. Entries flow in the request body, acknowledgements in the response
  * body, both as @mr/vmft-protocol frames (binary, length-prefixed).
  *
- *   primary → backup:  hello(epoch, vmId, nodeId) [snapshot] entry entry …
+ *   primary → backup:  hello(epoch, acked seq, vmId, nodeId) [snapshot] entry entry …
  *   backup → primary:  hello(seq = highest contiguous seq held) ack ack …
  *
- * LogSender (primary side) keeps every entry until the backup acknowledges
- * it, so a broken stream is reopened and resent from the backup's hello seq
- * (nothing lost, nothing twice). Backpressure: at most inflightBytesMax bytes
- * are on the wire unacknowledged, and the request body's push() return value
- * is respected (the body's _read() resumes sending).
+ * The transport is deliberately dumb about the log: the FT core keeps every
+ * unacknowledged entry and re-emits them after `link-up` (the backup's hello
+ * says where to resume), so a broken stream loses nothing and an entry the
+ * backup holds is not sent twice. LogSender reopens a broken stream after
+ * reconnectMs, reports each hello/ack/state change, and drops what is sent
+ * while no stream is up (the core resends it). Backpressure: the request
+ * body's push() return value is respected; what does not fit waits in a
+ * local queue that the body's _read() drains, and the core bounds the total
+ * (maxUnackedBytes stalls the primary).
  *
  * registerLogReceiver (backup side) is a Fastify route: POST /v1/vms/:id/log.
  * The first frame must be a hello; anything malformed before it is answered
@@ -36,51 +40,41 @@ export interface LogSenderOptions {
   /** Base URL of the backup (http://host:port). */
   url: string;
   vmId: string;
-  nodeId: string;
-  epoch: number;
+  /** The hello frame to open each stream with (the core's hello()). */
+  hello: () => HelloFrame;
   /** This node's own base URL, told to the backup so it can name the live node. */
   selfUrl?: string;
   token?: string | undefined;
-  /** Bytes allowed on the wire without an acknowledgement (default 1 MiB). */
-  inflightBytesMax?: number;
   /** Pause before reopening a broken stream (default 50 ms). */
   reconnectMs?: number;
+  /** The backup's hello arrived: the stream is up (drive `link-up`, or `join`). */
+  onHello(hello: HelloFrame): void;
   onAck(ack: AckFrame): void;
+  /** State changes; 'disconnected' means the stream broke (drive `link-down`). */
   onState?(state: ChannelState, detail?: string): void;
   /** Extra request headers for each stream (e.g. trace context). */
   headers?: () => Record<string, string>;
   log?: Pick<FastifyBaseLogger, 'info' | 'warn' | 'debug'>;
 }
 
-interface Queued {
-  seq: number;
-  bytes: Uint8Array;
-}
-
 /** Primary side of the log channel. */
 export class LogSender {
   readonly opts: LogSenderOptions;
   #client: H2CClient;
-  #queue: Queued[] = [];
-  /** Index in #queue of the next entry to write on the current stream. */
-  #next = 0;
-  #inflight = 0;
-  #queuedBytes = 0;
-  #acked = 0;
-  #sentSeq = 0;
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
   #body: Readable | undefined;
   #abort: AbortController | undefined;
   #handshaken = false;
   #state: ChannelState = 'disconnected';
   #closed = false;
   #timer: NodeJS.Timeout | undefined;
-  #snapshot: { seq: number; bytes: Uint8Array } | undefined;
   #bytesTotal = 0;
   #streams = 0;
 
   constructor(opts: LogSenderOptions) {
     if (!/^http:\/\//.test(opts.url)) throw new TypeError(`log channel: peer URL must be http:// (h2c), got ${opts.url}`);
-    this.opts = { inflightBytesMax: 1024 * 1024, reconnectMs: 50, ...opts };
+    this.opts = { reconnectMs: 50, ...opts };
     this.#client = new H2CClient(new URL(opts.url).origin, {
       bodyTimeout: 0,
       headersTimeout: 0,
@@ -91,42 +85,31 @@ export class LogSender {
   get state(): ChannelState {
     return this.#state;
   }
-  /** Highest seq the backup has acknowledged. */
-  get ackedSeq(): number {
-    return this.#acked;
+  /** True while a stream is open and the backup's hello has arrived. */
+  get up(): boolean {
+    return this.#handshaken && this.#body !== undefined;
   }
-  /** Highest seq written to a stream. */
-  get sentSeq(): number {
-    return this.#sentSeq;
+  /** Bytes waiting for the stream to take them (backpressure). */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
   }
-  /** Bytes of entries not yet acknowledged (sent or waiting). */
-  get unackedBytes(): number {
-    return this.#queuedBytes;
-  }
+  /** Bytes handed to streams, hellos included. */
   get bytesTotal(): number {
     return this.#bytesTotal;
   }
+  /** Streams opened so far. */
   get streams(): number {
     return this.#streams;
   }
 
-  /**
-   * Sends a snapshot (state transfer for a joining backup) before the entries
-   * that follow it; resent on reconnect until the backup holds `seq`.
-   */
-  setSnapshot(seq: number, frame: Uint8Array): void {
-    this.#snapshot = { seq, bytes: frame };
-    if (this.#acked < seq) this.#acked = seq;
-  }
-
-  /** Queues one encoded entry frame; entries must come in seq order. */
-  append(seq: number, frame: Uint8Array): void {
-    if (this.#closed) return;
-    const last = this.#queue.length ? this.#queue[this.#queue.length - 1]!.seq : this.#acked;
-    if (seq <= last) throw new Error(`log channel: entry seq ${seq} after ${last}`);
-    this.#queue.push({ seq, bytes: frame });
-    this.#queuedBytes += frame.byteLength;
-    this.#pump();
+  /** Sends an encoded frame on the open stream; dropped (false) when none is up: the core resends after link-up. */
+  send(frame: Uint8Array): boolean {
+    if (!this.up) return false;
+    if (this.#blocked) {
+      this.#pending.push(frame);
+      this.#pendingBytes += frame.byteLength;
+    } else this.#write(frame);
+    return true;
   }
 
   start(): void {
@@ -140,17 +123,35 @@ export class LogSender {
     this.opts.onState?.(s, detail);
   }
 
+  /** The body's buffer is full (push() returned false) until it asks for more. */
+  #blocked = false;
+
+  #write(bytes: Uint8Array): void {
+    this.#bytesTotal += bytes.byteLength;
+    if (!this.#body!.push(bytes)) this.#blocked = true;
+  }
+
+  #drain(): void {
+    this.#blocked = false;
+    while (this.#body && !this.#blocked && this.#pending.length > 0) {
+      const f = this.#pending.shift()!;
+      this.#pendingBytes -= f.byteLength;
+      this.#write(f);
+    }
+  }
+
   #open(): void {
     this.#setState('connecting');
     this.#handshaken = false;
-    this.#inflight = 0;
-    this.#next = 0;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#blocked = false;
     const abort = new AbortController();
     this.#abort = abort;
-    const body = new Readable({ read: () => this.#pump() });
+    const body = new Readable({ read: () => this.#drain() });
     this.#body = body;
     this.#streams++;
-    body.push(encodeFrame({ type: 'hello', epoch: this.opts.epoch, seq: this.#acked, vmId: this.opts.vmId, nodeId: this.opts.nodeId }));
+    this.#write(encodeFrame(this.opts.hello()));
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream', ...(this.opts.headers?.() ?? {}) };
     if (this.opts.token) headers['authorization'] = `Bearer ${this.opts.token}`;
     if (this.opts.selfUrl) headers['x-ft-peer-url'] = this.opts.selfUrl;
@@ -163,14 +164,12 @@ export class LogSender {
         }
         const decoder = new FrameDecoder();
         for await (const chunk of res.body) {
+          if (this.#abort !== abort) return;
           for (const f of decoder.push(chunk as Uint8Array)) this.#onFrame(f);
         }
         throw new Error('backup ended the log stream');
       })
-      .catch((err: Error) => {
-        if (abort.signal.aborted && this.#abort !== abort) return;
-        this.#broken(abort, err.message);
-      });
+      .catch((err: Error) => this.#broken(abort, err.message));
   }
 
   #broken(abort: AbortController, why: string): void {
@@ -179,6 +178,9 @@ export class LogSender {
     this.#body?.destroy();
     this.#body = undefined;
     this.#abort = undefined;
+    this.#handshaken = false;
+    this.#pending = [];
+    this.#pendingBytes = 0;
     if (this.#closed) return;
     this.opts.log?.debug({ peer: this.opts.url, why }, 'log stream broken');
     this.#setState('disconnected', why);
@@ -191,55 +193,18 @@ export class LogSender {
 
   #onFrame(f: Frame): void {
     if (f.type === 'hello') {
-      // The backup holds every entry up to f.seq: resume after it.
-      this.#ackUpTo(f.seq);
+      if (this.#handshaken) throw ERR_BAD_LOG('a second hello from the backup');
       this.#handshaken = true;
       this.#setState('connected');
-      if (this.#snapshot && f.seq < this.#snapshot.seq) this.#write(this.#snapshot.bytes);
-      this.#pump();
+      this.opts.onHello(f);
       return;
     }
     if (f.type === 'ack') {
-      this.#ackUpTo(f.seq);
+      if (!this.#handshaken) throw ERR_BAD_LOG('an ack before the hello');
       this.opts.onAck(f);
-      this.#pump();
       return;
     }
     throw ERR_BAD_LOG(`unexpected ${f.type} frame from the backup`);
-  }
-
-  #ackUpTo(seq: number): void {
-    if (this.#snapshot && seq >= this.#snapshot.seq) this.#snapshot = undefined;
-    if (seq <= this.#acked && (this.#queue.length === 0 || this.#queue[0]!.seq > seq)) return;
-    let n = 0;
-    while (n < this.#queue.length && this.#queue[n]!.seq <= seq) {
-      const b = this.#queue[n]!.bytes.byteLength;
-      this.#queuedBytes -= b;
-      if (n < this.#next) this.#inflight -= b;
-      n++;
-    }
-    if (n > 0) {
-      this.#queue.splice(0, n);
-      this.#next = Math.max(0, this.#next - n);
-    }
-    if (seq > this.#acked) this.#acked = seq;
-    if (this.#inflight < 0) this.#inflight = 0;
-  }
-
-  #write(bytes: Uint8Array): boolean {
-    this.#bytesTotal += bytes.byteLength;
-    return this.#body!.push(bytes);
-  }
-
-  #pump(): void {
-    if (!this.#handshaken || !this.#body) return;
-    const max = this.opts.inflightBytesMax!;
-    while (this.#next < this.#queue.length && this.#inflight < max) {
-      const q = this.#queue[this.#next++]!;
-      this.#inflight += q.bytes.byteLength;
-      if (q.seq > this.#sentSeq) this.#sentSeq = q.seq;
-      if (!this.#write(q.bytes)) break;
-    }
   }
 
   /** Ends the stream (the backup sees a clean end) and stops reconnecting. */
@@ -247,10 +212,12 @@ export class LogSender {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
-    this.#body?.push(null);
+    if (this.#body && this.#pending.length === 0) this.#body.push(null);
     const abort = this.#abort;
+    this.#abort = undefined;
+    this.#body = undefined;
     this.#setState('closed');
-    await Promise.race([new Promise((r) => setTimeout(r, 200).unref()), Promise.resolve()]);
+    await new Promise((r) => setTimeout(r, 20));
     abort?.abort();
     await this.#client.destroy().catch(() => {});
   }
