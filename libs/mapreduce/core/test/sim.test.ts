@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { seedFromEnv } from '@mr/sim';
+import { simulate, type SimResult } from './sim.ts';
+
+const fixed = process.env['SEED'] !== undefined ? seedFromEnv(process.env, 0) : undefined;
+const seeds = (n: number, base: number): number[] => (fixed !== undefined ? [fixed] : Array.from({ length: n }, (_, i) => base + i));
+
+function report(r: SimResult): string {
+  return `seed ${r.seed} failed (replay: SEED=${r.seed} node --import tsx --test test/sim.test.ts):\n  ${r.problems.join('\n  ')}`;
+}
+
+test('with crashes, stalls, slow workers, duplicate completions and coordinator restarts, every task commits once and every job finishes', () => {
+  let restarts = 0;
+  let crashes = 0;
+  let stalls = 0;
+  for (const seed of seeds(150, 1000)) {
+    const r = simulate({ seed, workers: 1 + (seed % 4), jobs: 1 + (seed % 3), faultTicks: 600, livenessTicks: 3000, faults: true });
+    assert.deepEqual(r.problems, [], report(r));
+    restarts += r.restarts;
+    crashes += r.crashes;
+    stalls += r.stalls;
+  }
+  if (fixed === undefined) {
+    // The faults really happened (otherwise this test proves nothing).
+    assert.ok(restarts > 10 && crashes > 50 && stalls > 20, `restarts=${restarts} crashes=${crashes} stalls=${stalls}`);
+  }
+});
+
+test('without faults no map task runs twice (the job-count rule)', () => {
+  for (const seed of seeds(100, 5000)) {
+    const r = simulate({ seed, workers: 1 + (seed % 5), jobs: 1 + (seed % 3), faultTicks: 300, livenessTicks: 3000, faults: false });
+    assert.deepEqual(r.problems, [], report(r));
+    for (const [task, runs] of r.mapRuns) assert.equal(runs, 1, `seed ${seed}: ${task} ran ${runs} times`);
+    assert.equal(r.restarts + r.crashes + r.stalls + r.duplicates, 0);
+  }
+});
+
+test('a seed replays exactly', () => {
+  const a = simulate({ seed: 77, workers: 3, jobs: 2, faultTicks: 600, livenessTicks: 3000, faults: true });
+  const b = simulate({ seed: 77, workers: 3, jobs: 2, faultTicks: 600, livenessTicks: 3000, faults: true });
+  assert.deepEqual({ ...a, mapRuns: [...a.mapRuns] }, { ...b, mapRuns: [...b.mapRuns] });
+});

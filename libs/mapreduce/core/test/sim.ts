@@ -1,0 +1,297 @@
+/**
+ * Seeded simulation of the scheduler core with simulated workers and faults:
+ * workers that crash (and come back as new processes), stall past their
+ * lease, run slow, send duplicate completions, and a coordinator that
+ * restarts from its journal (dropping every request in flight). Messages
+ * take 0-2 ticks each way. Everything is driven by one seeded Rng, so a seed
+ * replays exactly.
+ */
+import { createRng, SimClock, type Rng } from '@mr/sim';
+import type { PollReply, TaskRef } from '@mr/mapreduce-protocol';
+import { Scheduler, type PersistRecord, type ReplyBody, type SchedulerConfig, type SchedulerEvent, type SchedulerInput } from '../src/index.ts';
+
+export interface SimOptions {
+  seed: number;
+  workers: number;
+  jobs: number;
+  /** Ticks during which faults happen; after that the world heals. */
+  faultTicks: number;
+  /** Ticks allowed after healing for every job to finish. */
+  livenessTicks: number;
+  faults: boolean;
+}
+
+export interface SimResult {
+  seed: number;
+  problems: string[];
+  ticks: number;
+  restarts: number;
+  crashes: number;
+  stalls: number;
+  duplicates: number;
+  /** Map executions started per job/task. */
+  mapRuns: Map<string, number>;
+  jobs: number;
+}
+
+type Req = Extract<SchedulerInput, { requestId: string }>;
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+
+interface SimWorker {
+  n: number;
+  /** Changes on every crash/restart: replies to an older incarnation are lost. */
+  incarnation: number;
+  alive: boolean;
+  id: string | undefined;
+  pending: boolean;
+  task: { jobId: string; taskId: string; attempt: number; kind: 'map' | 'reduce'; index: number; dir: string; reduces: number; doneAt: number } | undefined;
+  stalledUntil: number;
+  exited: boolean;
+}
+
+const config: Partial<SchedulerConfig> = {
+  tickMs: 100,
+  leaseTicks: 40,
+  heartbeatTimeoutTicks: 12,
+  heartbeatIntervalTicks: 3,
+  pollTimeoutTicks: 30,
+  maxAttempts: 500,
+  exitWhenDone: false,
+  workRoot: '/data/jobs',
+};
+
+export function simulate(o: SimOptions): SimResult {
+  const rng: Rng = createRng(o.seed);
+  const clock = new SimClock();
+  const journal: PersistRecord[] = [];
+  const problems: string[] = [];
+  const result: SimResult = { seed: o.seed, problems, ticks: 0, restarts: 0, crashes: 0, stalls: 0, duplicates: 0, mapRuns: new Map(), jobs: 0 };
+  let core = new Scheduler(config);
+  let epoch = 0;
+  let reqSeq = 0;
+  const waiting = new Map<string, { w: SimWorker; incarnation: number; on: (b: ReplyBody) => void }>();
+  let faultsOn = o.faults;
+  let tick = 0;
+
+  // ---- checker state, built from the durable records and the replies
+  const commits = new Map<string, number>();
+  const winners = new Map<string, string[]>();
+  const jobShape = new Map<string, { maps: number; reduces: number }>();
+  const finished = new Map<string, string>();
+
+  const problem = (msg: string): void => {
+    if (problems.length < 20) problems.push(`tick ${tick}: ${msg}`);
+  };
+
+  const checkPersist = (p: PersistRecord): void => {
+    if (p.type === 'job-accepted') jobShape.set(p.jobId, { maps: p.job.inputs.length, reduces: p.job.reduces });
+    if (p.type === 'task-committed') {
+      const k = `${p.jobId}/${p.taskId}`;
+      commits.set(k, (commits.get(k) ?? 0) + 1);
+      if (commits.get(k)! > 1) problem(`${k} committed twice`);
+      winners.set(k, p.files);
+    }
+    if (p.type === 'job-finished') {
+      if (finished.has(p.jobId)) problem(`${p.jobId} finished twice`);
+      finished.set(p.jobId, p.state);
+    }
+  };
+
+  const checkAssignment = (r: PollReply): void => {
+    if (r.type !== 'reduce') return;
+    const shape = jobShape.get(r.jobId)!;
+    const expected: string[] = [];
+    for (let m = 0; m < shape.maps; m++) {
+      const files = winners.get(`${r.jobId}/map-${m}`);
+      if (!files) {
+        problem(`reduce ${r.jobId}/${r.taskId} handed out before map-${m} committed`);
+        return;
+      }
+      expected.push(files[r.index]!);
+    }
+    if (JSON.stringify(expected) !== JSON.stringify(r.inputs)) problem(`reduce ${r.jobId}/${r.taskId} inputs ${r.inputs} are not the winners' ${expected}`);
+  };
+
+  const drive = (input: SchedulerInput): void => {
+    core.step(input);
+    const fx = core.ready();
+    // Durable first: the journal gets the records before any reply leaves.
+    for (const p of fx.persist) {
+      journal.push(p);
+      checkPersist(p);
+    }
+    for (const r of fx.replies) {
+      const wt = waiting.get(r.requestId);
+      if (!wt) continue;
+      waiting.delete(r.requestId);
+      if (r.body.kind === 'poll') checkAssignment(r.body.reply);
+      const body = r.body;
+      clock.schedule(rng.int(3), () => {
+        if (wt.w.alive && wt.w.incarnation === wt.incarnation) wt.on(body);
+      });
+    }
+    for (const e of fx.events) onEvent(e);
+    core.advance();
+  };
+
+  const onEvent = (e: SchedulerEvent): void => {
+    if (e.type === 'task-assigned' && e.phase === 'map') {
+      const k = `${e.jobId}/${e.taskId}`;
+      result.mapRuns.set(k, (result.mapRuns.get(k) ?? 0) + 1);
+    }
+  };
+
+  /** A worker sends a request; it may be lost in a coordinator restart (the worker sees an error). */
+  const send = (w: SimWorker, input: DistributiveOmit<Req, 'requestId'>, on: (b: ReplyBody) => void, onError: () => void): void => {
+    const inc = w.incarnation;
+    const sentEpoch = epoch;
+    clock.schedule(rng.int(3), () => {
+      if (!w.alive || w.incarnation !== inc) return;
+      if (epoch !== sentEpoch) return void clock.schedule(1 + rng.int(3), onError);
+      const requestId = `r${++reqSeq}`;
+      waiting.set(requestId, { w, incarnation: inc, on });
+      drive({ ...input, requestId } as SchedulerInput);
+    });
+  };
+
+  const workers: SimWorker[] = [];
+  const act = (w: SimWorker): void => {
+    if (!w.alive || w.exited || w.pending || tick < w.stalledUntil) return;
+    const retry = (): void => {
+      w.pending = false;
+    };
+    if (w.id === undefined) {
+      w.pending = true;
+      send(w, { type: 'register', worker: { name: `sim${w.n}`, pid: w.n, host: 'sim', slots: 1 } }, (b) => {
+        w.pending = false;
+        if (b.kind === 'registered') w.id = b.workerId;
+      }, retry);
+      return;
+    }
+    const t = w.task;
+    if (t) {
+      if (tick < t.doneAt) return;
+      const files = t.kind === 'map' ? Array.from({ length: t.reduces }, (_, r) => `${t.dir}/mr-${t.index}-${r}`) : [`${t.dir}/mr-out-${t.index}`];
+      const complete = { type: 'complete' as const, workerId: w.id, jobId: t.jobId, taskId: t.taskId, attempt: t.attempt, durationMs: 1, files };
+      w.pending = true;
+      send(w, complete, () => {
+        w.pending = false;
+        w.task = undefined;
+      }, retry);
+      if (faultsOn && rng.chance(0.1)) {
+        result.duplicates++;
+        send(w, complete, () => {}, () => {});
+      }
+      return;
+    }
+    w.pending = true;
+    send(w, { type: 'poll', workerId: w.id }, (b) => {
+      w.pending = false;
+      if (b.kind !== 'poll') return;
+      const r = b.reply;
+      if (r.type === 'exit') w.exited = true;
+      if (r.type !== 'map' && r.type !== 'reduce') return;
+      const slow = faultsOn && rng.chance(0.1);
+      const dur = slow ? rng.range(20, 60) : rng.range(1, 12);
+      w.task = { jobId: r.jobId, taskId: r.taskId, attempt: r.attempt, kind: r.type, index: r.index, dir: r.outputDir, reduces: r.reduces, doneAt: tick + dur };
+    }, retry);
+  };
+
+  const heartbeat = (w: SimWorker): void => {
+    if (!w.alive || w.id === undefined || !w.task || tick < w.stalledUntil) return;
+    const ref: TaskRef = { jobId: w.task.jobId, taskId: w.task.taskId, attempt: w.task.attempt };
+    send(w, { type: 'heartbeat', workerId: w.id, tasks: [ref] }, (b) => {
+      if (b.kind === 'heartbeat' && b.reply.abandon.length && w.task && w.task.attempt === ref.attempt && w.task.taskId === ref.taskId && w.task.jobId === ref.jobId) {
+        w.task = undefined;
+      }
+    }, () => {});
+  };
+
+  for (let i = 0; i < o.workers; i++) {
+    workers.push({ n: i, incarnation: 0, alive: true, id: undefined, pending: false, task: undefined, stalledUntil: 0, exited: false });
+  }
+
+  // Jobs: some at once, the rest at random times during the fault phase.
+  const submitAt = Array.from({ length: o.jobs }, (_, i) => (i === 0 ? 0 : rng.int(Math.max(1, o.faultTicks))));
+  const submit = (): void => {
+    const maps = rng.range(1, 6);
+    const reduces = rng.range(1, 4);
+    drive({ type: 'submit', requestId: `s${++reqSeq}`, job: { app: 'wc', inputs: Array.from({ length: maps }, (_, i) => `/in/${i}`), reduces, options: {} } });
+  };
+
+  const total = o.faultTicks + o.livenessTicks;
+  for (tick = 0; tick < total; tick++) {
+    if (tick === o.faultTicks) {
+      faultsOn = false;
+      for (const w of workers) {
+        w.stalledUntil = Math.min(w.stalledUntil, tick);
+        if (!w.alive) {
+          w.alive = true;
+          w.incarnation++;
+          w.id = undefined;
+          w.pending = false;
+          w.task = undefined;
+        }
+      }
+    }
+    for (let j = 0; j < submitAt.length; j++) if (submitAt[j] === tick) submit();
+    if (faultsOn) {
+      for (const w of workers) {
+        if (w.alive && rng.chance(0.01)) {
+          // Crash: the process is gone; it comes back later as a new process.
+          result.crashes++;
+          w.alive = false;
+          const back = tick + rng.range(5, 30);
+          clock.schedule(back - tick, () => {
+            w.alive = true;
+            w.incarnation++;
+            w.id = undefined;
+            w.pending = false;
+            w.task = undefined;
+          });
+        } else if (w.alive && w.task && rng.chance(0.01)) {
+          // Stall: frozen past its lease and the heartbeat timeout, then it wakes up and carries on.
+          result.stalls++;
+          w.stalledUntil = tick + rng.range(10, 60);
+        }
+      }
+      if (rng.chance(0.004)) {
+        // Coordinator restart: rebuilt from its journal; every request in flight is lost.
+        result.restarts++;
+        epoch++;
+        for (const [, wt] of waiting) clock.schedule(1 + rng.int(3), () => {
+          if (wt.w.incarnation === wt.incarnation) wt.w.pending = false;
+        });
+        waiting.clear();
+        core = Scheduler.restore(config, journal);
+        const fx = core.ready();
+        for (const p of fx.persist) {
+          journal.push(p);
+          checkPersist(p);
+        }
+        core.advance();
+      }
+    }
+    clock.runUntil(tick);
+    drive({ type: 'tick' });
+    for (const w of workers) {
+      if (tick % config.heartbeatIntervalTicks! === 0) heartbeat(w);
+      act(w);
+    }
+    if (tick > o.faultTicks && core.jobs().length === o.jobs && core.jobs().every((j) => j.state === 'succeeded')) break;
+  }
+  result.ticks = tick;
+  result.jobs = core.jobs().length;
+
+  // Liveness and exactly-once: every job finished with success, every task committed exactly once.
+  const jobs = core.jobs();
+  if (jobs.length !== o.jobs) problem(`${jobs.length} jobs known, ${o.jobs} submitted`);
+  for (const j of jobs) {
+    if (j.state !== 'succeeded') problem(`${j.id} is ${j.state} after healing (${JSON.stringify(j.tasks)})${j.error ? `: ${j.error}` : ''}`);
+    const shape = jobShape.get(j.id)!;
+    for (let m = 0; m < shape.maps; m++) if (commits.get(`${j.id}/map-${m}`) !== 1) problem(`${j.id}/map-${m} committed ${commits.get(`${j.id}/map-${m}`) ?? 0} times`);
+    for (let r = 0; r < shape.reduces; r++) if (commits.get(`${j.id}/reduce-${r}`) !== 1) problem(`${j.id}/reduce-${r} committed ${commits.get(`${j.id}/reduce-${r}`) ?? 0} times`);
+    if (finished.get(j.id) !== 'succeeded') problem(`${j.id} has no durable succeeded record`);
+  }
+  return result;
+}
