@@ -237,7 +237,9 @@ export function simulate(o: SimOptions): SimResult {
     for (let j = 0; j < submitAt.length; j++) if (submitAt[j] === tick) submit();
     if (faultsOn) {
       for (const w of workers) {
-        if (w.alive && rng.chance(0.01)) {
+        if (!w.alive) continue;
+        const roll = rng.next();
+        if (roll < 0.01) {
           // Crash: the process is gone; it comes back later as a new process.
           result.crashes++;
           w.alive = false;
@@ -249,7 +251,7 @@ export function simulate(o: SimOptions): SimResult {
             w.pending = false;
             w.task = undefined;
           });
-        } else if (w.alive && w.task && rng.chance(0.01)) {
+        } else if (w.task && roll < 0.02) {
           // Stall: frozen past its lease and the heartbeat timeout, then it wakes up and carries on.
           result.stalls++;
           w.stalledUntil = tick + rng.range(10, 60);
