@@ -132,7 +132,7 @@ export class Api {
     } catch {
       // plain text
     }
-    if (status === 401 || status === 403) return new ApiError('unauthorized', `${this.base} refused the token (set MR_TOKEN): ${message}`, status, code);
+    if (status === 401) return new ApiError('unauthorized', `${this.base} refused the token (set MR_TOKEN): ${message}`, status, code);
     if (status >= 500) return new ApiError('server', `${method} ${path}: ${status} ${message}`, status, code);
     return new ApiError('rejected', message, status, code);
   }

@@ -186,7 +186,7 @@ export class CoordinatorClient {
     } catch {
       // not JSON: keep the text
     }
-    if (status === 401 || status === 403) throw ERR_COORDINATOR_UNAUTHORIZED(this.url, message);
+    if (status === 401) throw ERR_COORDINATOR_UNAUTHORIZED(this.url, message);
     if (status === 404 && o.workerId && code !== 'MR_ERR_ROUTE_NOT_FOUND') throw ERR_WORKER_UNKNOWN(o.workerId);
     if (status >= 500 || status === 429 || status === 408) throw ERR_COORDINATOR_UNAVAILABLE(this.url, `${status} ${message}`);
     throw ERR_COORDINATOR_REJECTED(this.url, status, message);

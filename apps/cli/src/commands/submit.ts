@@ -121,11 +121,13 @@ async function follow(api: import('../http.ts').Api, id: string, ctx: CliContext
       if (startedBar) bar.stop();
     }
   }
-  let lastLine = '';
+  let lastKey = '';
   return watchJob(api, id, (job) => {
+    // One line per finished task or state change, not per start.
+    const key = `${job.state} ${job.tasks.map.done} ${job.tasks.reduce.done}`;
+    if (key === lastKey) return;
+    lastKey = key;
     const line = describeProgress(job);
-    if (line === lastLine) return;
-    lastLine = line;
     ctx.stderr.write(`job ${id} ${line} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
   });
 }

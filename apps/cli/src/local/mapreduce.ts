@@ -106,9 +106,9 @@ async function runDemo(env: LocalEnv, url: string): Promise<boolean> {
     let last = '';
     const started = Date.now();
     const job = await watchJob(api, created.id, (j) => {
-      const line = describeProgress(j);
-      if (line !== last) env.say(`demo: ${line}`);
-      last = line;
+      const key = `${j.state} ${j.tasks.map.done} ${j.tasks.reduce.done}`;
+      if (key !== last) env.say(`demo: ${describeProgress(j)}`);
+      last = key;
     });
     if (job.state !== 'succeeded') {
       env.say(`demo: job ${job.id} ${job.state}${job.error ? `: ${job.error}` : ''}`);
