@@ -1,7 +1,7 @@
 export type { Emit, TaskContext, MrApp, MapTaskSpec, MapTaskResult, ReduceTaskSpec, ReduceTaskResult } from './types.ts';
 export { ihash, partitionOf } from './hash.ts';
 export { compareBytes, sortBytes } from './order.ts';
-export { decodeUtf8, words, countWords, tallyWords } from './words.ts';
+export { decodeUtf8, decodeSegments, SEGMENT_BYTES, words, countWords, tallyWords } from './words.ts';
 export { runMapTask, runReduceTask, runSequential, intermediateName, outputName, type SequentialSpec, type SequentialResult } from './exec.ts';
 export { writeAtomically, tempNameFor } from './files.ts';
 export { getApp, listApps, registerApp, loadPluginApps, appProblem, PLUGIN_DIR_ENV } from './registry.ts';

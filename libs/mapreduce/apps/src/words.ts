@@ -9,6 +9,36 @@ export function decodeUtf8(contents: Buffer): string {
   return contents.toString('utf8');
 }
 
+/** Bytes decoded at a time by the word scanners (strings stay well below V8's ~512 MB limit). */
+export const SEGMENT_BYTES = 32 << 20;
+
+const isAsciiNonLetter = (b: number): boolean => b < 0x80 && !((b >= 65 && b <= 90) || (b >= 97 && b <= 122));
+
+/**
+ * Decodes `buf` as UTF-8 in pieces of about `size` bytes, each cut just after
+ * an ASCII byte that is not a letter (so no word and no UTF-8 sequence is
+ * cut). A piece with no such byte runs on until one.
+ */
+export function* decodeSegments(buf: Buffer, size = SEGMENT_BYTES, cutAfter: (byte: number) => boolean = isAsciiNonLetter): Generator<string> {
+  let start = 0;
+  while (start < buf.length) {
+    let end = start + size;
+    if (end >= buf.length) end = buf.length;
+    else {
+      let j = end - 1;
+      while (j >= start && !cutAfter(buf[j]!)) j--;
+      if (j >= start) end = j + 1;
+      else {
+        j = end;
+        while (j < buf.length && !cutAfter(buf[j]!)) j++;
+        end = j >= buf.length ? buf.length : j + 1;
+      }
+    }
+    yield buf.toString('utf8', start, end);
+    start = end;
+  }
+}
+
 const WORD = /\p{L}+/gu;
 const LETTER = /^\p{L}$/u;
 
@@ -61,14 +91,17 @@ export function words(text: string): string[] {
  * a hash computed during the scan means a repeated word costs no string
  * allocation: only the first occurrence of each distinct word is sliced.
  */
-export function countWords(text: string): Map<string, number> {
+export function countWords(text: string | Iterable<string>): Map<string, number> {
   const out = new Map<string, number>();
   tallyWords(text, (w, n) => out.set(w, n));
   return out;
 }
 
-/** Like countWords, but calls `fn(word, count)` per distinct word (table order). */
-export function tallyWords(text: string, fn: (word: string, count: number) => void): void {
+/**
+ * Like countWords, but calls `fn(word, count)` per distinct word (table
+ * order). Takes one string or pieces of text that do not cut words.
+ */
+export function tallyWords(input: string | Iterable<string>, fn: (word: string, count: number) => void): void {
   let cap = 1024;
   let mask = cap - 1;
   let keys: (string | undefined)[] = new Array(cap);
@@ -96,50 +129,52 @@ export function tallyWords(text: string, fn: (word: string, count: number) => vo
     }
   };
 
+  for (const text of typeof input === 'string' ? [input] : input) {
     const n = text.length;
-  let i = 0;
-  while (i < n) {
-    let c = text.charCodeAt(i);
-    if (bmp[c] !== 1 && !isBmpLetter(c)) {
-      if (!(c >= 0xd800 && c <= 0xdbff && letterAt(text, i) === 2)) {
-        i++;
-        continue;
-      }
-    }
-    const st = i;
-    let h = 0x811c9dc5;
+    let i = 0;
     while (i < n) {
-      c = text.charCodeAt(i);
-      if (bmp[c] === 1 || (bmp[c] === 0 && isBmpLetter(c))) {
-        h = Math.imul(h ^ c, 0x01000193);
-        i++;
-      } else if (c >= 0xd800 && c <= 0xdbff && letterAt(text, i) === 2) {
-        h = Math.imul(Math.imul(h ^ c, 0x01000193) ^ text.charCodeAt(i + 1), 0x01000193);
-        i += 2;
-      } else break;
-    }
-    const len = i - st;
-    let slot = h & mask;
-    let found = false;
-    for (;;) {
-      const k = keys[slot];
-      if (k === undefined) break;
-      if (hashes[slot] === h && k.length === len) {
-        let j = 0;
-        while (j < len && k.charCodeAt(j) === text.charCodeAt(st + j)) j++;
-        if (j === len) {
-          counts[slot]!++;
-          found = true;
-          break;
+      let c = text.charCodeAt(i);
+      if (bmp[c] !== 1 && !isBmpLetter(c)) {
+        if (!(c >= 0xd800 && c <= 0xdbff && letterAt(text, i) === 2)) {
+          i++;
+          continue;
         }
       }
-      slot = (slot + 1) & mask;
+      const st = i;
+      let h = 0x811c9dc5;
+      while (i < n) {
+        c = text.charCodeAt(i);
+        if (bmp[c] === 1 || (bmp[c] === 0 && isBmpLetter(c))) {
+          h = Math.imul(h ^ c, 0x01000193);
+          i++;
+        } else if (c >= 0xd800 && c <= 0xdbff && letterAt(text, i) === 2) {
+          h = Math.imul(Math.imul(h ^ c, 0x01000193) ^ text.charCodeAt(i + 1), 0x01000193);
+          i += 2;
+        } else break;
+      }
+      const len = i - st;
+      let slot = h & mask;
+      let found = false;
+      for (;;) {
+        const k = keys[slot];
+        if (k === undefined) break;
+        if (hashes[slot] === h && k.length === len) {
+          let j = 0;
+          while (j < len && k.charCodeAt(j) === text.charCodeAt(st + j)) j++;
+          if (j === len) {
+            counts[slot]!++;
+            found = true;
+            break;
+          }
+        }
+        slot = (slot + 1) & mask;
+      }
+      if (found) continue;
+      keys[slot] = text.slice(st, i);
+      hashes[slot] = h;
+      counts[slot] = 1;
+      if (++size * 2 > cap) grow();
     }
-    if (found) continue;
-    keys[slot] = text.slice(st, i);
-    hashes[slot] = h;
-    counts[slot] = 1;
-    if (++size * 2 > cap) grow();
   }
 
   for (let j = 0; j < cap; j++) {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { getApp, countWords, type MrApp } from '../src/index.ts';
+import { getApp, countWords, decodeSegments, type MrApp } from '../src/index.ts';
 import { cSortedLines, distributedOutput, seqOutput, tempDir, writeInputs } from './helpers.ts';
 
 const wc = getApp('wc')!;
@@ -95,6 +95,16 @@ test('countWords agrees with the plain /\\p{L}+/gu split on random text and byte
     for (const w of text.match(/\p{L}+/gu) ?? []) expected.set(w, (expected.get(w) ?? 0) + 1);
     assert.deepEqual(countWords(text), expected);
   }), { numRuns: 3000 });
+});
+
+test('text decoded in pieces (as for huge inputs) counts the same words as decoded whole', () => {
+  fc.assert(fc.property(bytesArb, fc.integer({ min: 1, max: 16 }), (buf, size) => {
+    const pieces = [...decodeSegments(buf, size)];
+    assert.equal(pieces.join(''), buf.toString('utf8'), 'no UTF-8 sequence is cut');
+    assert.deepEqual(countWords(pieces), countWords(buf.toString('utf8')));
+  }), { numRuns: 2000 });
+  const long = Buffer.from('abcdefghij'.repeat(10) + ' xyz');
+  assert.deepEqual([...decodeSegments(long, 7)], ['abcdefghij'.repeat(10) + ' ', 'xyz'], 'a word longer than a piece is not cut');
 });
 
 test('wc with combiner and summing reduce gives exactly the lab wc output, sequential and distributed', async () => {

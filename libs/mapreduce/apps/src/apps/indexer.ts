@@ -1,6 +1,6 @@
 import type { MrApp } from '../types.ts';
 import { sortBytes } from '../order.ts';
-import { decodeUtf8, words } from '../words.ts';
+import { decodeSegments, words } from '../words.ts';
 
 /**
  * Inverted index with the lab's semantics (mrapps/indexer.go): for each word,
@@ -11,7 +11,8 @@ export const indexer: MrApp = {
   name: 'indexer',
   description: 'inverted index: `word n file1,file2,...` (files sorted, each once)',
   map(document, contents, emit) {
-    const seen = new Set(words(decodeUtf8(contents)));
+    const seen = new Set<string>();
+    for (const text of decodeSegments(contents)) for (const w of words(text)) seen.add(w);
     for (const w of seen) emit(w, document);
   },
   reduce(_key, values) {

@@ -1,5 +1,5 @@
 import type { MrApp } from '../types.ts';
-import { decodeUtf8, tallyWords } from '../words.ts';
+import { decodeSegments, tallyWords } from '../words.ts';
 
 function sum(values: string[]): number {
   let n = 0;
@@ -17,7 +17,7 @@ export const wc: MrApp = {
   name: 'wc',
   description: 'word count: words are maximal runs of Unicode letters; `word count`',
   map(_filename, contents, emit) {
-    tallyWords(decodeUtf8(contents), (w, n) => emit(w, String(n)));
+    tallyWords(decodeSegments(contents), (w, n) => emit(w, String(n)));
   },
   reduce(_key, values) {
     return String(sum(values));
