@@ -25,7 +25,7 @@ test('rtiming keys land in the lab buckets with 10 reduces', () => {
 test('ihash hashes the UTF-8 bytes, astral characters and lone surrogates included', () => {
   assert.equal(ihash('héllo wörld 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 漢字'), referenceIhash('héllo wörld 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 漢字'));
   assert.equal(ihash('a\ud800b'), referenceIhash('a\ud800b'), 'lone surrogate hashes as U+FFFD');
-  fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (s) => ihash(s) === referenceIhash(s)), { numRuns: 2000 });
+  fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (s) => ihash(s) === referenceIhash(s)), { numRuns: 1000 });
 });
 
 test('partitionOf stays within 0..reduces-1', () => {
