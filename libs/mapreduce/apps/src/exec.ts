@@ -54,7 +54,7 @@ export async function runMapTask(spec: MapTaskSpec): Promise<MapTaskResult> {
 
   const place = (key: string, value: string): void => {
     const p = partition(key, reduces);
-    if (!(p >= 0 && p < reduces && Number.isInteger(p))) throw ERR_BAD_PARTITION(app.name, JSON.stringify(key), String(p));
+    if (!(p >= 0 && p < reduces && Number.isInteger(p))) throw ERR_BAD_PARTITION(app.name, JSON.stringify(key.length > 80 ? `${key.slice(0, 80)}...` : key), String(p));
     parts[p]!.push(JSON.stringify([key, value]) + '\n');
   };
 
