@@ -3,7 +3,7 @@
  * before the replies of the step that produced them are sent. Appends made
  * while a write is in flight are batched into the next write (group commit).
  */
-import { open, readFile, mkdir, type FileHandle } from 'node:fs/promises';
+import { open, readFile, mkdir, truncate, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { PersistRecord } from '@mr/mapreduce-core';
 
@@ -38,6 +38,7 @@ export class Journal {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     const lines: JournalLine[] = [];
+    let tornTail = false;
     const raw = text.split('\n');
     for (let i = 0; i < raw.length; i++) {
       const l = raw[i]!;
@@ -47,13 +48,14 @@ export class Journal {
       } catch (err) {
         // Only the last line can be torn (a crash mid-append): its step was never acknowledged.
         if (raw.slice(i + 1).some((x) => x !== '')) throw new Error(`journal ${file}: corrupt line ${i + 1}: ${(err as Error).message}`);
+        tornTail = true;
       }
     }
+    // Cut a torn tail off (its step was never acknowledged), so the next record starts on a line of its own.
+    if (tornTail) await truncate(file, Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1)));
     const fh = await open(file, 'a');
-    const journal = new Journal(fh);
-    // Make sure a torn tail does not glue onto the next record.
-    if (text !== '' && !text.endsWith('\n')) journal.#buffer.push('');
-    return { journal, lines };
+    if (!tornTail && text !== '' && !text.endsWith('\n')) await fh.appendFile('\n');
+    return { journal: new Journal(fh), lines };
   }
 
   /** Queues records; the returned promise resolves once they (and all before them) are on disk. */
