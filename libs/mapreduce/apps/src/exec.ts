@@ -107,25 +107,24 @@ function parseIntermediate(path: string, buf: Buffer, fn: (key: string, value: s
     // Decode a segment of whole lines at a time (bounded string size).
     let end = start + SEGMENT >= buf.length ? buf.length : buf.indexOf(10, start + SEGMENT);
     if (end < 0) end = buf.length;
-    const text = buf.toString('utf8', start, end);
-    let i = 0;
-    while (i < text.length) {
-      let j = text.indexOf('\n', i);
-      if (j < 0) j = text.length;
-      if (j > i) {
-        let pair: unknown;
-        try {
-          pair = JSON.parse(text.slice(i, j));
-        } catch (err) {
-          throw ERR_BAD_INTERMEDIATE(path, (err as Error).message);
-        }
-        if (!Array.isArray(pair) || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
+    const text = buf.toString('utf8', start, end).replace(/^\n+|\n+$/g, '');
+    if (text !== '') {
+      // JSON escapes newlines inside strings, so every raw \n separates two
+      // records: the whole segment parses as one JSON array (much faster
+      // than one JSON.parse per line).
+      let pairs: unknown;
+      try {
+        pairs = JSON.parse(`[${text.replace(/\n+/g, ',')}]`);
+      } catch (err) {
+        throw ERR_BAD_INTERMEDIATE(path, (err as Error).message);
+      }
+      for (const pair of pairs as unknown[]) {
+        if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
           throw ERR_BAD_INTERMEDIATE(path, 'a line is not ["key","value"]');
         }
         fn(pair[0], pair[1]);
         records++;
       }
-      i = j + 1;
     }
     start = end + 1;
   }

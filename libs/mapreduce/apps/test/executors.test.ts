@@ -129,3 +129,18 @@ test('a missing input is a coded error naming the file; a bad partitioner is ref
   const bad: MrApp = { ...wc, name: 'badpart', partition: () => 5 };
   await assert.rejects(runMapTask({ app: bad, options: {}, input: names[0]!, mapIndex: 0, reduces: 2, outputDir: 'w', cwd: dir }), (err) => hasCode(err, 'MR_BAD_PARTITION'));
 });
+
+test('a corrupt or missing intermediate file fails the reduce with MR_BAD_INTERMEDIATE and no output', async () => {
+  const dir = await tempDir();
+  const wc = getApp('wc')!;
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(join(dir, 'good'), '["a","1"]\n["b","2"]\n');
+  await writeFile(join(dir, 'torn'), '["a","1"]\n["b","2');
+  await writeFile(join(dir, 'notpairs'), '["a","1"]\n{"k":"v"}\n');
+  for (const bad of ['torn', 'notpairs', 'absent']) {
+    await assert.rejects(runReduceTask({ app: wc, options: {}, reduceIndex: 0, inputs: ['good', bad], outputDir: 'o', cwd: dir }), (err) => hasCode(err, 'MR_BAD_INTERMEDIATE'), bad);
+    assert.equal(existsSync(join(dir, 'o', 'mr-out-0')), false);
+  }
+  await runReduceTask({ app: wc, options: {}, reduceIndex: 0, inputs: ['good', 'good'], outputDir: 'o', cwd: dir });
+  assert.equal(await readFile(join(dir, 'o', 'mr-out-0'), 'utf8'), 'a 2\nb 4\n');
+});
