@@ -86,6 +86,7 @@ export async function startMapReduce(env: LocalEnv, o: MapReduceOptions): Promis
     ],
     demo: () => runDemo(env, listeningUrl),
     stop: async () => {
+      coordinator.noRestart();
       await Promise.all(workers.map((w) => w.stop()));
       await coordinator.stop();
     },

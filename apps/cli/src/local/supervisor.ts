@@ -76,9 +76,15 @@ export class Supervised {
     });
   }
 
+  /** From now on an exit is final (e.g. a terminal's Ctrl-C reached the whole process group). */
+  noRestart(): void {
+    this.#stopping = true;
+    if (this.#timer) clearTimeout(this.#timer);
+  }
+
   /** SIGTERM, then SIGKILL after graceMs; resolves when the process is gone. */
   async stop(graceMs = 5000): Promise<void> {
-    this.#stopping = true;
+    this.noRestart();
     if (this.#timer) clearTimeout(this.#timer);
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {

@@ -1,0 +1,63 @@
+/**
+ * `mr local --demo`: the whole cluster as separate processes, the demo word
+ * count, a worker restarted after kill -9, and a clean Ctrl-C.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Proc, sleep } from '../src/procs.ts';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('mr local --demo runs a word count on its own corpus, restarts a killed worker, and stops cleanly on SIGINT', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mr-local-'));
+  const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0' };
+  delete env['MR_TOKEN'];
+  delete env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  const local = new Proc('mr local', ['local', '--demo', '--port', '0', '--workers', '2', '--data', join(dir, 'data')], { cwd: dir, env, limitMs: 90_000 });
+  const pids: number[] = [];
+  t.after(async () => {
+    local.kill();
+    await local.exited;
+    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  await local.waitFor(/serving; press Ctrl-C to stop/);
+  const out = local.stdout;
+  const url = /mapreduce coordinator\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
+  assert.ok(url, out);
+  pids.push(...(/workers: 2 \(pids (\d+), (\d+)\)/.exec(out) ?? []).slice(1).map(Number));
+  assert.equal(pids.length, 2, out);
+  const outDir = /demo: done in [\d.]+ s; output in (\S+) \(10 files mr-out-\*\)/.exec(out)?.[1];
+  assert.ok(outDir, out);
+  assert.match(out, /demo: top words: the \d+, /);
+
+  // The demo's output is a real word count: the printed top word's count matches the files.
+  const files = readdirSync(outDir!).filter((f) => f.startsWith('mr-out-'));
+  assert.equal(files.length, 10);
+  const theLine = files.flatMap((f) => readFileSync(join(outDir!, f), 'utf8').split('\n')).find((l) => l.startsWith('the '));
+  assert.match(out, new RegExp(`top words: ${theLine}\\b`));
+
+  // A worker killed with -9 comes back.
+  process.kill(pids[0]!, 'SIGKILL');
+  await local.waitFor(/worker 1 exited \(code null, signal SIGKILL\); restarting it/);
+
+  local.child.kill('SIGINT');
+  const e = await local.wait();
+  assert.equal(e.code, 0, local.stderr);
+  assert.match(local.stdout, /stopped\n$/);
+  await sleep(100);
+  for (const pid of pids) assert.equal(alive(pid), false, `worker ${pid} still running`);
+  const res = await fetch(`${url}/healthz`).catch((err: Error) => err);
+  assert.ok(res instanceof Error, 'the coordinator is gone');
+});
