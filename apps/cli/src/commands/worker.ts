@@ -40,6 +40,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (!v.coordinator) throw new UsageError('mr worker: --coordinator URL is required');
   const slots = intOption(v.slots, '--slots', 1, 1, 64);
   const unreachableMs = v.unreachable === undefined ? 5000 : durationMs(v.unreachable, '--unreachable');
+  const pluginDir = v.plugins ?? ctx.env['MR_PLUGIN_DIR'];
+  const pluginPath = pluginDir ? resolve(pluginDir) : undefined;
   let cwd = process.cwd();
   if (v['work-dir']) {
     cwd = resolve(v['work-dir']);
@@ -50,11 +52,10 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const { startTelemetry } = await import('@mr/observability');
   const telemetry = await startTelemetry({ serviceName: 'mr-worker', env: ctx.env });
   const { Worker, stderrLog, hasWorkerConfigError } = await loadWorker();
-  const pluginDir = v.plugins ?? ctx.env['MR_PLUGIN_DIR'];
-  if (pluginDir) {
+  if (pluginPath) {
     const apps = await import('@mr/mapreduce-apps');
     try {
-      await apps.loadPluginApps(resolve(pluginDir));
+      await apps.loadPluginApps(pluginPath);
     } catch (err) {
       ctx.stderr.write(`mr worker: ${String((err as { message?: unknown }).message)}\n`);
       await telemetry.shutdown();
