@@ -1,0 +1,62 @@
+// Telemetry must start before fastify is imported: everything else is imported dynamically below.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync, realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+test("assignments carry the job span's trace context, and the job span is exported when the job ends", async (t) => {
+  // A tiny OTLP/HTTP JSON receiver on loopback.
+  const spans: { traceId: string; spanId: string; name: string }[] = [];
+  const receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      try {
+        const j = JSON.parse(body) as { resourceSpans: { scopeSpans: { spans: { traceId: string; spanId: string; name: string }[] }[] }[] };
+        for (const rs of j.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
+      } catch {
+        // not JSON: ignore
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  receiver.listen(0, '127.0.0.1');
+  await once(receiver, 'listening');
+  t.after(() => receiver.close());
+  const port = (receiver.address() as { port: number }).port;
+
+  // The SDK reads the standard variables from the process environment.
+  process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] = `http://127.0.0.1:${port}`;
+  process.env['OTEL_BSP_SCHEDULE_DELAY'] = '50';
+  const { startTelemetry } = await import('@mr/observability');
+  const telemetry = await startTelemetry({ serviceName: 'mr-coordinator-test', env: process.env });
+  assert.ok(telemetry.enabled);
+  const { buildCoordinator } = await import('../src/index.ts');
+
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'mr-trace-')));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const input = join(dir, 'a.txt');
+  writeFileSync(input, 'x y\n');
+  const app = await buildCoordinator({ dataDir: join(dir, 'data'), inputRoots: [dir], logLevel: false, telemetry: true });
+  await app.ready();
+  const call = async (url: string, payload: object) => JSON.parse((await app.inject({ method: 'POST', url, payload })).body);
+
+  await call('/v1/jobs', { app: 'wc', inputs: [input], reduces: 1 });
+  const m = await call('/v1/workers/w1/poll', {});
+  assert.match(m.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  await call('/v1/workers/w1/complete', { jobId: m.jobId, taskId: m.taskId, attempt: m.attempt, durationMs: 1, files: [`${m.outputDir}/mr-0-0`] });
+  const r = await call('/v1/workers/w1/poll', {});
+  assert.equal(r.traceparent, m.traceparent, 'every task of the job has the same parent: the job span');
+  await call('/v1/workers/w1/complete', { jobId: r.jobId, taskId: r.taskId, attempt: r.attempt, durationMs: 1, files: [] });
+  await app.close();
+  await telemetry.shutdown();
+
+  const [, traceId, spanId] = m.traceparent.split('-');
+  const job = spans.find((s) => s.name === 'mr.job');
+  assert.ok(job, `exported spans: ${spans.map((s) => s.name).join(', ')}`);
+  assert.equal(job.traceId, traceId);
+  assert.equal(job.spanId, spanId);
+});
