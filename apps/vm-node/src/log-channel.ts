@@ -240,7 +240,7 @@ export interface LogSink {
    * A primary opened a stream. Throw a coded error (e.g. 409 stale epoch, 409
    * not a backup) to refuse it; the previous session, if any, is already closed.
    */
-  open(hello: HelloFrame, peerUrl: string | undefined): LogSession;
+  open(hello: HelloFrame, peerUrl: string | undefined, send: (frame: AckFrame) => void): LogSession;
   nodeId: string;
 }
 
@@ -279,10 +279,18 @@ export function registerLogReceiver(app: FastifyInstance, opts: LogReceiverOptio
     if (hello.vmId !== opts.vmId) throw ERR_UNKNOWN_VM(hello.vmId);
     for (const s of [...sessions]) s.end('superseded by a new log stream');
     const peerUrl = typeof req.headers['x-ft-peer-url'] === 'string' ? req.headers['x-ft-peer-url'] : undefined;
-    const session = opts.sink.open(hello, peerUrl);
     const out = new PassThrough();
-    out.write(encodeFrame({ type: 'hello', epoch: hello.epoch, seq: session.heldSeq, vmId: opts.vmId, nodeId: opts.sink.nodeId }));
     let ended = false;
+    // Acks the sink sends while it opens the session follow our hello.
+    let early: AckFrame[] | undefined = [];
+    const send = (ack: AckFrame) => {
+      if (early) early.push(ack);
+      else if (!ended) out.write(encodeFrame(ack));
+    };
+    const session = opts.sink.open(hello, peerUrl, send);
+    out.write(encodeFrame({ type: 'hello', epoch: hello.epoch, seq: session.heldSeq, vmId: opts.vmId, nodeId: opts.sink.nodeId }));
+    for (const a of early) out.write(encodeFrame(a));
+    early = undefined;
     const handle = {
       end(reason: string) {
         if (ended) return;

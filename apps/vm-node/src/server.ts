@@ -1,6 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { createRegistry } from '@mr/observability';
 import { buildStorageApp } from './storage/app.ts';
+import { buildNodeApp, type NodeAppOptions } from './node/app.ts';
+import { StorageClient } from './node/storage-client.ts';
+import type { VmDriver } from './node/driver.ts';
 
 export interface Listening {
   app: FastifyInstance;
@@ -38,4 +41,43 @@ export async function startStorage(opts: StartStorageOptions): Promise<Listening
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   return { app, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, close: () => app.close() };
+}
+
+export interface StartNodeOptions extends Omit<NodeAppOptions, 'registry' | 'startEpoch'> {
+  host?: string;
+  /** 0 for a free port. */
+  port: number;
+  /** URL other nodes and clients reach this node at (default http://host:port). */
+  advertiseUrl?: string;
+}
+
+/**
+ * Starts a primary, backup or joining node in this process (for `mr vm node`
+ * and `mr local`). A primary claims the epoch after the one storage holds, so
+ * a restarted VM fences whatever ran before it.
+ */
+export async function startNode(opts: StartNodeOptions): Promise<Listening & { driver: VmDriver }> {
+  const registry = createRegistry({ service: 'vm-node', labels: { node: opts.nodeId } });
+  let startEpoch = 1;
+  if (opts.role === 'primary' && !opts.joinUrl) {
+    const storage = new StorageClient({ url: opts.storageUrl, vmId: opts.vmId, nodeId: opts.nodeId, token: opts.token });
+    try {
+      startEpoch = (await storage.flag()).epoch + 1;
+    } finally {
+      await storage.close();
+    }
+  }
+  const { app, driver } = await buildNodeApp({ ...opts, registry, startEpoch });
+  const host = opts.host ?? '127.0.0.1';
+  await app.listen({ host, port: opts.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  const url = opts.advertiseUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  try {
+    await driver.start(url);
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  return { app, url, driver, close: () => app.close() };
 }

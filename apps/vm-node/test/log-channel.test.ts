@@ -8,6 +8,7 @@ import { createService } from '@mr/service-kit';
 import { LogSender, registerLogReceiver, type LogSink } from '../src/log-channel.ts';
 import { ERR_STALE_EPOCH } from '../src/errors.ts';
 import { TcpProxy } from '../src/testing/tcp-proxy.ts';
+import { dualProtocolServerFactory } from '../src/dual-server.ts';
 
 /** A backup stand-in that holds entries like a real one: contiguous, no duplicates. */
 function recordingSink() {
@@ -44,7 +45,7 @@ async function backup(t: { after(fn: () => unknown): void }, sink: LogSink) {
     name: 'vm-node-test',
     registry: createRegistry({ service: 't', defaultMetrics: false }),
     logLevel: false,
-    fastify: { http2: true, http2SessionTimeout: 600_000, forceCloseConnections: true },
+    fastify: { http2: true, http2SessionTimeout: 600_000, forceCloseConnections: true, serverFactory: dualProtocolServerFactory({ http2SessionTimeoutMs: 600_000 }) },
   });
   registerLogReceiver(app, { vmId: 'vm1', sink });
   await app.listen({ host: '127.0.0.1', port: 0 });

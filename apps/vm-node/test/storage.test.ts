@@ -67,6 +67,10 @@ test('disk: reads zeros where nothing was written; writes are fenced by epoch an
   const notOwner = await app.inject({ method: 'PUT', url: '/v1/vms/vm1/disk/5', payload: { nodeId: 'a', epoch: 2, data } });
   assert.equal(notOwner.json().code, 'FT_ERR_NOT_OWNER');
   assert.equal((await app.inject({ url: '/v1/vms/vm1/disk/5' })).json().data, data, 'refused writes changed nothing');
+  const two = Buffer.concat([Buffer.alloc(64, 2), Buffer.alloc(64, 3)]).toString('base64');
+  assert.equal((await app.inject({ method: 'PUT', url: '/v1/vms/vm1/disk/14', payload: { nodeId: 'b', epoch: 2, data: two } })).statusCode, 200);
+  assert.equal((await app.inject({ url: '/v1/vms/vm1/disk/14?count=2' })).json().data, two, 'multi-block read and write');
+  assert.equal((await app.inject({ url: '/v1/vms/vm1/disk/15?count=2' })).statusCode, 400, 'past the end of the disk');
 });
 
 test('bad input gets a clear 4xx and changes nothing', async (t) => {

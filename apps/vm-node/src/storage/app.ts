@@ -3,8 +3,8 @@ import { Type } from 'typebox';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import { createService } from '@mr/service-kit';
-import { DiskStore } from './store.ts';
-import { ERR_BAD_BLOCK, ERR_UNKNOWN_VM } from '../errors.ts';
+import { DiskStore, MAX_BLOCKS_PER_OP } from './store.ts';
+import { ERR_UNKNOWN_VM } from '../errors.ts';
 
 /** A VM id: also a file name on the storage node, so no slashes and no leading dot. */
 export const VmId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' });
@@ -34,8 +34,8 @@ export interface StorageAppOptions {
  *   GET  /v1/vms/:id                  {vmId, epoch, owner, blocks}
  *   GET  /v1/vms/:id/tas              {epoch, owner} (epoch 0, owner "" when unclaimed)
  *   POST /v1/vms/:id/tas              {nodeId, epoch} -> {won, epoch, owner}; 409 for an older epoch
- *   GET  /v1/vms/:id/disk/:block      {data: base64, epoch}
- *   PUT  /v1/vms/:id/disk/:block      {nodeId, epoch, data: base64} -> {ok, epoch}; 409 unless nodeId owns the current epoch
+ *   GET  /v1/vms/:id/disk/:block[?count=N]  {data: base64 (N blocks), epoch}
+ *   PUT  /v1/vms/:id/disk/:block      {nodeId, epoch, data: base64 (whole blocks)} -> {ok, epoch}; 409 unless nodeId owns the current epoch
  *
  * Every mutation is on disk (fsync) before it is answered.
  */
@@ -47,7 +47,7 @@ export async function buildStorageApp(opts: StorageAppOptions): Promise<FastifyI
     token: opts.token,
     logLevel: opts.logLevel,
     telemetry: opts.telemetry,
-    bodyLimit: 64 * 1024 + 4 * store.blockSize,
+    bodyLimit: 64 * 1024 + 2 * store.blockSize * MAX_BLOCKS_PER_OP,
   });
   const tasTotal = new Counter({ name: 'ft_storage_tas_total', help: 'Test-and-set requests by outcome', labelNames: ['outcome'] as const, registers: [opts.registry] });
   const ioTotal = new Counter({ name: 'ft_storage_disk_ops_total', help: 'Disk block operations by kind and outcome', labelNames: ['op', 'outcome'] as const, registers: [opts.registry] });
@@ -89,10 +89,10 @@ export async function buildStorageApp(opts: StorageAppOptions): Promise<FastifyI
     }
   });
 
-  app.get<{ Params: { id: string; block: number } }>('/v1/vms/:id/disk/:block', {
-    schema: { params: BlockParams, response: { 200: Type.Object({ data: Type.String(), epoch: Type.Integer() }), '4xx': ErrorBody } },
+  app.get<{ Params: { id: string; block: number }; Querystring: { count?: number } }>('/v1/vms/:id/disk/:block', {
+    schema: { params: BlockParams, querystring: Type.Object({ count: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_BLOCKS_PER_OP })) }), response: { 200: Type.Object({ data: Type.String(), epoch: Type.Integer() }), '4xx': ErrorBody } },
   }, async (req) => {
-    const data = store.read(req.params.id, req.params.block);
+    const data = store.read(req.params.id, req.params.block, req.query.count ?? 1);
     ioTotal.inc({ op: 'read', outcome: 'ok' });
     return { data: data.toString('base64'), epoch: store.flag(req.params.id)!.epoch };
   });
@@ -100,12 +100,11 @@ export async function buildStorageApp(opts: StorageAppOptions): Promise<FastifyI
   app.put<{ Params: { id: string; block: number }; Body: { nodeId: string; epoch: number; data: string } }>('/v1/vms/:id/disk/:block', {
     schema: {
       params: BlockParams,
-      body: Type.Object({ nodeId: NodeId, epoch: Epoch, data: Type.String({ maxLength: 4 * store.blockSize, pattern: '^[A-Za-z0-9+/]*={0,2}$' }) }, { additionalProperties: false }),
+      body: Type.Object({ nodeId: NodeId, epoch: Epoch, data: Type.String({ maxLength: 4 * store.blockSize * MAX_BLOCKS_PER_OP, pattern: '^[A-Za-z0-9+/]*={0,2}$' }) }, { additionalProperties: false }),
       response: { 200: Type.Object({ ok: Type.Boolean(), epoch: Type.Integer() }), '4xx': ErrorBody },
     },
   }, async (req) => {
     const data = Buffer.from(req.body.data, 'base64');
-    if (data.length !== store.blockSize) throw ERR_BAD_BLOCK(`a block is ${store.blockSize} bytes, got ${data.length}`);
     try {
       store.write(req.params.id, req.body.nodeId, req.body.epoch, req.params.block, data);
     } catch (err) {

@@ -12,6 +12,9 @@ export interface TasResult extends TasState {
   won: boolean;
 }
 
+/** Largest read or write, in blocks. */
+export const MAX_BLOCKS_PER_OP = 64;
+
 export interface DiskStoreOptions {
   dir: string;
   /** Bytes per disk block. */
@@ -105,24 +108,28 @@ export class DiskStore {
     return fd;
   }
 
-  #checkBlock(block: number): void {
-    if (!Number.isInteger(block) || block < 0 || block >= this.blocks) throw ERR_BAD_BLOCK(`block ${block} is outside the disk (0..${this.blocks - 1})`);
+  #checkBlocks(block: number, count: number): void {
+    if (!Number.isInteger(count) || count < 1 || count > MAX_BLOCKS_PER_OP) throw ERR_BAD_BLOCK(`count ${count} must be 1..${MAX_BLOCKS_PER_OP}`);
+    if (!Number.isInteger(block) || block < 0 || block + count > this.blocks) {
+      throw ERR_BAD_BLOCK(`blocks ${block}..${block + count - 1} are outside the disk (0..${this.blocks - 1})`);
+    }
   }
 
-  /** Reads one block (zeros where nothing was written). The VM must have been claimed. */
-  read(vm: string, block: number): Buffer {
+  /** Reads `count` blocks from `block` (zeros where nothing was written). The VM must have been claimed. */
+  read(vm: string, block: number, count = 1): Buffer {
     if (!this.flag(vm)) throw ERR_UNKNOWN_VM(vm);
-    this.#checkBlock(block);
+    this.#checkBlocks(block, count);
     const fd = this.#fd(vm);
-    const buf = Buffer.alloc(this.blockSize);
+    const len = count * this.blockSize;
+    const buf = Buffer.alloc(len);
     const size = fstatSync(fd).size;
     const at = block * this.blockSize;
-    if (at < size) readSync(fd, buf, 0, Math.min(this.blockSize, size - at), at);
+    if (at < size) readSync(fd, buf, 0, Math.min(len, size - at), at);
     return buf;
   }
 
   /**
-   * Writes one block, fenced: only the owner of the VM's current epoch may
+   * Writes whole blocks from `block` (data.length a multiple of the block size), fenced: only the owner of the VM's current epoch may
    * write, so a primary that lost test-and-set can do no harm.
    */
   write(vm: string, node: string, epoch: number, block: number, data: Buffer): void {
@@ -130,8 +137,8 @@ export class DiskStore {
     if (!cur) throw ERR_UNKNOWN_VM(vm);
     if (epoch < cur.epoch) throw ERR_STALE_EPOCH(epoch, cur.epoch, cur.owner);
     if (epoch !== cur.epoch || node !== cur.owner) throw ERR_NOT_OWNER(node, epoch, `${cur.owner} in epoch ${cur.epoch}`);
-    this.#checkBlock(block);
-    if (data.length !== this.blockSize) throw ERR_BAD_BLOCK(`a block is ${this.blockSize} bytes, got ${data.length}`);
+    if (data.length === 0 || data.length % this.blockSize !== 0) throw ERR_BAD_BLOCK(`data must be whole ${this.blockSize}-byte blocks, got ${data.length} bytes`);
+    this.#checkBlocks(block, data.length / this.blockSize);
     const fd = this.#fd(vm);
     writeSync(fd, data, 0, data.length, block * this.blockSize);
     fsyncSync(fd);

@@ -1,0 +1,588 @@
+/**
+ * The thin shell around the FT core (@mr/vmft-core FtReplica): it feeds the
+ * core ticks, run slices, client packets, log frames and storage answers,
+ * and carries out the effects in the order the core asks for (log entries
+ * and snapshot first, then test-and-set, disk I/O, released outputs).
+ */
+import { randomBytes } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { Span } from '@opentelemetry/api';
+import { Cpu } from '@mr/vmft-cpu';
+import { FtReplica, type FtEvent, type FtInput, type FtStatus, type Machine, type DiskOp, type Output } from '@mr/vmft-core';
+import { encodeFrame, type AckFrame, type HelloFrame, type Frame, type VmStatus } from '@mr/vmft-protocol';
+import { getGuest, encodeKvRequest, decodeKvResponse, type KvOp } from '@mr/vmft-guests';
+import { createError } from '@mr/errors';
+import { ERR_STALE_EPOCH } from '../errors.ts';
+import { LogSender, type LogSession, type LogSink } from '../log-channel.ts';
+import { StorageClient, WriteRefused } from './storage-client.ts';
+import { nodeMetrics, type NodeMetrics } from './metrics.ts';
+
+export const ERR_NOT_BACKUP = createError<[string]>('FT_ERR_NOT_BACKUP', 'this node does not take a log stream: %s', 409, { retryable: false });
+export const ERR_JOIN_REFUSED = createError<[string]>('FT_ERR_JOIN_REFUSED', 'join refused: %s', 409, { retryable: false });
+export const ERR_GUEST_REFUSED = createError<[string]>('FT_ERR_GUEST_REFUSED', 'the guest refused the request: %s', 422, { retryable: false });
+export const ERR_NO_CLIENT_API = createError<[string]>('FT_ERR_NO_CLIENT_API', 'guest "%s" does not take kv client requests', 409, { retryable: false });
+export const ERR_REQUEST_TIMEOUT = createError<[number]>('FT_ERR_REQUEST_TIMEOUT', 'no answer within %s ms (retry with the same request id)', 503, { retryable: true });
+
+export interface VmNodeOptions {
+  vmId: string;
+  nodeId: string;
+  /** Start role; a joining node is a backup with joinUrl. */
+  role: 'primary' | 'backup';
+  /** Join the running primary at this URL by state transfer (role backup). */
+  joinUrl?: string | undefined;
+  guest: string;
+  storageUrl: string;
+  /** The other node's URL (primary: where to stream the log; backup: who is live). */
+  peerUrl?: string | undefined;
+  token?: string | undefined;
+  /** Tick period (default 20 ms). Failure suspicion takes suspectTicks ticks. */
+  tickMs?: number;
+  suspectTicks?: number;
+  heartbeatTicks?: number;
+  /**
+   * Release each output as soon as the guest produces it, without waiting for
+   * the backup's acknowledgement. For measuring what the output rule costs
+   * ONLY: it voids the no-lost-answer guarantee.
+   */
+  outputRule?: boolean;
+  /** Server-side cap on one client request (default 10 s). */
+  requestTimeoutMs?: number;
+  log: FastifyBaseLogger;
+  registry: Registry;
+}
+
+interface Pending {
+  resolve(v: { value: string | number | null }): void;
+  reject(err: Error): void;
+  op: KvOp;
+  t0: number;
+  deliveredAt?: number;
+  span?: Span | undefined;
+  timer: NodeJS.Timeout;
+}
+
+export type NotLive = { reason: string; live?: string | undefined; role: string; code: string };
+
+export class VmDriver {
+  readonly opts: VmNodeOptions & { tickMs: number; outputRule: boolean; requestTimeoutMs: number };
+  readonly core: FtReplica;
+  readonly storage: StorageClient;
+  readonly metrics: NodeMetrics;
+  selfUrl = '';
+  /** URL of the other node (for 503 hints and status). */
+  peerUrl: string | undefined;
+  #sender: LogSender | undefined;
+  #session: { send(ack: AckFrame): void } | undefined;
+  #pending = new Map<number, Pending>();
+  #nextTag = 1;
+  #tick: NodeJS.Timeout | undefined;
+  #ticking = false;
+  #scheduled = false;
+  #closed = false;
+  #diskChain: Promise<void> = Promise.resolve();
+  #stoppedReason: string | undefined;
+  #hadStream = false;
+  #wasBackup: boolean;
+
+  constructor(opts: VmNodeOptions, startEpoch = 1) {
+    this.opts = { tickMs: 20, outputRule: true, requestTimeoutMs: 10_000, ...opts };
+    this.peerUrl = opts.peerUrl ? new URL(opts.peerUrl).origin : opts.joinUrl ? new URL(opts.joinUrl).origin : undefined;
+    const program = getGuest(opts.guest);
+    const machine = opts.joinUrl ? undefined : this.#hook(new Cpu(program));
+    this.storage = new StorageClient({ url: opts.storageUrl, vmId: opts.vmId, nodeId: opts.nodeId, token: opts.token });
+    this.#wasBackup = opts.role === 'backup';
+    this.core = new FtReplica({
+      vmId: opts.vmId,
+      nodeId: opts.nodeId,
+      role: opts.role,
+      ...(machine ? { machine } : {}),
+      join: !!opts.joinUrl,
+      restore: (state) => {
+        const cpu = new Cpu(program);
+        cpu.restore(state);
+        return this.#hook(cpu);
+      },
+      random: () => randomBytes(4).readUInt32LE(0),
+      withBackup: opts.role === 'primary' ? !!opts.peerUrl : true,
+      startEpoch,
+      ...(opts.suspectTicks ? { suspectTicks: opts.suspectTicks } : {}),
+      ...(opts.heartbeatTicks ? { heartbeatTicks: opts.heartbeatTicks } : {}),
+    });
+    this.metrics = nodeMetrics(opts.registry, () => this.core.status());
+  }
+
+  /**
+   * With the output rule off, answer a client the moment the guest transmits
+   * (the later release finds nothing waiting). The machine is otherwise
+   * untouched: the core still logs and holds as usual.
+   */
+  #hook(cpu: Cpu): Machine {
+    if (this.opts.outputRule) return cpu;
+    const setHost = cpu.setHost.bind(cpu);
+    cpu.setHost = (host) =>
+      setHost({
+        ...host,
+        transmit: (packet, icount) => {
+          if (this.core?.role === 'primary' && this.core.live) this.#answer(packet, false);
+          host.transmit(packet, icount);
+        },
+      });
+    return cpu;
+  }
+
+  get log(): FastifyBaseLogger {
+    return this.opts.log;
+  }
+
+  // ------------------------------------------------------------------ loop
+
+  /** Feeds one input and carries out the effects. Never re-entered. */
+  drive(input: FtInput): void {
+    if (this.#closed) return;
+    try {
+      this.core.step(input);
+    } catch (err) {
+      // FT_ERR_DIVERGENCE: the core already stopped itself; report and go on (the node serves 503s).
+      this.log.error({ err: (err as Error).message, code: (err as { code?: string }).code, input: input.type }, 'FT core failed a step');
+    }
+    const fx = this.core.ready();
+    if (fx.snapshot && this.#sender) {
+      const bytes = encodeFrame(fx.snapshot);
+      this.#sender.send(bytes);
+      this.metrics.logBytes.inc({ direction: 'sent' }, bytes.byteLength);
+    }
+    if (fx.entries.length > 0 && this.#sender) {
+      let bytes = 0;
+      for (const e of fx.entries) {
+        const f = encodeFrame({ type: 'entry', entry: e });
+        bytes += f.byteLength;
+        this.#sender.send(f);
+        this.metrics.logEntries.inc({ direction: 'sent', kind: e.kind });
+      }
+      this.metrics.logBytes.inc({ direction: 'sent' }, bytes);
+    }
+    if (fx.ack) this.#session?.send(fx.ack);
+    if (fx.tas) this.#testAndSet(fx.tas.epoch);
+    for (const d of fx.disk) this.#disk(d);
+    for (const o of fx.outputs) this.#release(o);
+    for (const ev of fx.events) this.#event(ev);
+    this.core.advance();
+  }
+
+  /** Runs the machine in slices on the event loop while it has work. */
+  schedule(): void {
+    if (this.#scheduled || this.#closed) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#runSlice();
+    });
+  }
+
+  #runSlice(): void {
+    if (this.#closed) return;
+    const before = this.core.icount;
+    this.drive({ type: 'run', nowMs: Date.now() });
+    const m = this.core.machine;
+    if (!m || this.core.icount === before) return;
+    if (this.core.role === 'primary' && (m.waiting || m.halted || m.faulted)) return;
+    this.schedule();
+  }
+
+  #startTicking(): void {
+    if (this.#ticking || this.#closed) return;
+    this.#ticking = true;
+    this.#tick = setInterval(() => {
+      this.drive({ type: 'tick', nowMs: Date.now() });
+      this.schedule();
+    }, this.opts.tickMs);
+  }
+
+  // ------------------------------------------------------------------ start
+
+  /** Starts the node once its server listens at `selfUrl`. */
+  async start(selfUrl: string): Promise<void> {
+    this.selfUrl = selfUrl;
+    if (this.opts.role === 'primary') {
+      // Effects of the constructor (test-and-set for the start epoch).
+      // Effects of the constructor (test-and-set for the start epoch); the log
+      // stream opens once the epoch is won (its hello carries the epoch).
+      this.drive({ type: 'tick', nowMs: Date.now() });
+      this.#startTicking();
+    } else if (this.opts.joinUrl) {
+      await this.#join(this.opts.joinUrl);
+    }
+    // A plain backup starts counting silence only once a primary has streamed to it:
+    // before that there is no one to take over from.
+  }
+
+  async #join(url: string): Promise<void> {
+    const target = new URL(url).origin;
+    const { request } = await import('undici');
+    let lastErr = '';
+    for (let attempt = 0; attempt < 50 && !this.#closed; attempt++) {
+      try {
+        const res = await request(`${target}/v1/vms/${encodeURIComponent(this.opts.vmId)}/join`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...(this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}) },
+          body: JSON.stringify({ nodeId: this.opts.nodeId, url: this.selfUrl }),
+          headersTimeout: 5000,
+          bodyTimeout: 5000,
+        });
+        const body = (await res.body.json().catch(() => ({}))) as { message?: string };
+        if (res.statusCode === 202 || res.statusCode === 200) {
+          this.log.info({ primary: target }, 'join accepted: waiting for the snapshot');
+          this.#startTicking();
+          return;
+        }
+        lastErr = `${res.statusCode}: ${body.message ?? ''}`;
+        if (res.statusCode === 503 && (body as { live?: string }).live) {
+          // Not the live primary: follow the hint once.
+          const live = (body as { live?: string }).live!;
+          if (live !== target) return this.#join(live);
+        }
+        if (res.statusCode < 500 && res.statusCode !== 409) break;
+      } catch (err) {
+        lastErr = (err as Error).message;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    this.#stoppedReason = `join failed: ${lastErr}`;
+    this.log.error({ primary: target, err: lastErr }, 'join failed');
+    throw new Error(`join of ${target} failed: ${lastErr}`);
+  }
+
+  // ------------------------------------------------------------------ primary: log stream
+
+  #connect(url: string, join: boolean): void {
+    void this.#sender?.close();
+    let first = join;
+    const sender: LogSender = new LogSender({
+      url,
+      vmId: this.opts.vmId,
+      hello: () => this.core.hello(),
+      selfUrl: this.selfUrl,
+      token: this.opts.token,
+      log: this.log,
+      onHello: (h: HelloFrame) => {
+        if (this.#sender !== sender) return;
+        this.metrics.streams.inc();
+        if (first) {
+          first = false;
+          this.log.info({ backup: url, node: h.nodeId }, 'joining backup connected: sending the snapshot');
+          this.drive({ type: 'join' });
+        } else {
+          this.drive({ type: 'link-up', epoch: h.epoch, seq: h.seq });
+        }
+        this.schedule();
+      },
+      onAck: (a) => {
+        if (this.#sender !== sender) return;
+        this.drive({ type: 'ack', epoch: a.epoch, seq: a.seq, icount: a.icount });
+        this.schedule();
+      },
+      onState: (s, detail) => {
+        if (this.#sender !== sender) return;
+        if (s === 'disconnected') {
+          this.log.debug({ backup: url, why: detail }, 'log stream down');
+          this.drive({ type: 'link-down' });
+        }
+      },
+    });
+    this.#sender = sender;
+    this.peerUrl = new URL(url).origin;
+    sender.start();
+  }
+
+  /** POST /v1/vms/:id/join on the primary: a new backup at `url` asks for state transfer. */
+  join(nodeId: string, url: string): { epoch: number; icount: number } {
+    const s = this.core.status();
+    if (this.core.role !== 'primary' || !this.core.live) throw ERR_JOIN_REFUSED(`node ${this.opts.nodeId} is not the live primary (role ${s.role})`);
+    if (s.peer.state !== 'none') throw ERR_JOIN_REFUSED(`the primary already has a backup (${s.peer.state}${this.peerUrl ? ` at ${this.peerUrl}` : ''})`);
+    if (nodeId === this.opts.nodeId) throw ERR_JOIN_REFUSED(`node id ${nodeId} is the primary's own`);
+    this.log.info({ node: nodeId, url }, 'backup asks to join');
+    this.#connect(url, true);
+    return { epoch: s.epoch, icount: s.icount };
+  }
+
+  // ------------------------------------------------------------------ backup: log stream
+
+  readonly sink: LogSink = {
+    nodeId: '',
+    open: (hello: HelloFrame, peerUrl: string | undefined, send: (ack: AckFrame) => void): LogSession => {
+      const role = this.core.role;
+      if (role === 'primary') throw ERR_NOT_BACKUP(`node ${this.opts.nodeId} is the live primary (epoch ${this.core.epoch})`);
+      if (role === 'stopped') throw ERR_NOT_BACKUP(`node ${this.opts.nodeId} stopped: ${this.core.reason ?? ''}`);
+      if (hello.epoch < this.core.epoch) throw ERR_STALE_EPOCH(hello.epoch, this.core.epoch, 'a newer primary');
+      if (peerUrl) this.peerUrl = new URL(peerUrl).origin;
+      const session = { send };
+      this.#session = session;
+      this.#hadStream = true;
+      this.metrics.streams.inc();
+      this.drive({ type: 'link-up', epoch: hello.epoch, seq: hello.seq });
+      this.#startTicking();
+      return {
+        heldSeq: this.core.hello().seq,
+        frames: (frames: Frame[]) => {
+          if (this.#session !== session) return undefined;
+          const entries = [];
+          for (const f of frames) {
+            if (f.type === 'entry') {
+              entries.push(f.entry);
+              this.metrics.logEntries.inc({ direction: 'received', kind: f.entry.kind });
+            } else if (f.type === 'snapshot') {
+              if (entries.length) this.drive({ type: 'entries', entries: entries.splice(0) });
+              this.log.info({ icount: f.icount, seq: f.seq, bytes: f.state.byteLength }, 'snapshot received');
+              this.drive({ type: 'snapshot', frame: f });
+            }
+          }
+          if (entries.length) this.drive({ type: 'entries', entries });
+          this.schedule();
+          return undefined;
+        },
+        closed: (reason: string) => {
+          if (this.#session !== session) return;
+          this.#session = undefined;
+          this.log.debug({ reason }, 'log stream closed');
+          this.drive({ type: 'link-down' });
+        },
+      };
+    },
+  };
+
+  // ------------------------------------------------------------------ storage
+
+  #testAndSet(epoch: number): void {
+    const attempt = (n: number) => {
+      if (this.#closed) return;
+      this.storage.tas(epoch).then(
+        (r) => {
+          this.log.info({ epoch, won: r.won, owner: r.owner }, r.won ? 'won test-and-set' : 'lost test-and-set');
+          this.drive({ type: 'tas-result', epoch, won: r.won, owner: r.owner });
+          this.schedule();
+        },
+        (err: Error) => {
+          // Storage unreachable: keep asking. A node cut off from storage never goes live.
+          if (n % 20 === 0) this.log.warn({ epoch, err: err.message }, 'test-and-set: storage unreachable, retrying');
+          setTimeout(() => attempt(n + 1), 50).unref();
+        },
+      );
+    };
+    attempt(0);
+  }
+
+  #disk(d: DiskOp): void {
+    this.#diskChain = this.#diskChain.then(async () => {
+      for (let n = 0; !this.#closed; n++) {
+        try {
+          if (d.op === 'read') {
+            const data = await this.storage.read(d.block, d.count);
+            this.drive({ type: 'disk-read-done', reqId: d.reqId, data });
+          } else {
+            await this.storage.write(d.block, d.data, d.epoch);
+          }
+          this.schedule();
+          return;
+        } catch (err) {
+          if (err instanceof WriteRefused) {
+            this.log.warn({ epoch: d.op === 'write' ? d.epoch : 0, storageEpoch: err.epoch }, 'storage refused a disk write: fenced');
+            this.drive({ type: 'disk-refused', reqId: d.reqId, epoch: err.epoch });
+            return;
+          }
+          if (n % 20 === 0) this.log.warn({ op: d.op, block: d.block, err: (err as Error).message }, 'disk I/O failed, retrying');
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------ outputs
+
+  #release(o: Output): void {
+    this.metrics.released.inc();
+    this.#answer(o.packet, true);
+  }
+
+  #answer(packet: Uint8Array, viaRule: boolean): void {
+    let resp;
+    try {
+      resp = decodeKvResponse(packet);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'guest transmitted a packet that is not a kv response');
+      return;
+    }
+    const p = this.#pending.get(resp.tag);
+    if (!p) return; // answered already (output rule off), or the requester is gone
+    this.#pending.delete(resp.tag);
+    clearTimeout(p.timer);
+    const now = performance.now();
+    if (viaRule && p.deliveredAt !== undefined) this.metrics.holdSeconds.observe((now - p.deliveredAt) / 1000);
+    p.span?.addEvent('released', { 'ft.output_rule': viaRule });
+    if (resp.status === 'ok') p.resolve({ value: p.op === 'incr' && /^-?\d+$/.test(resp.value ?? '') ? Number(resp.value) : resp.value });
+    else if (resp.status === 'not-found') p.resolve({ value: null });
+    else p.reject(ERR_GUEST_REFUSED(resp.status));
+  }
+
+  // ------------------------------------------------------------------ events
+
+  #event(ev: FtEvent): void {
+    switch (ev.type) {
+      case 'packet-delivered': {
+        const p = ev.tag !== undefined ? this.#pending.get(Number(ev.tag)) : undefined;
+        if (p) {
+          p.deliveredAt = performance.now();
+          p.span?.addEvent('logged', { 'ft.seq': ev.seq, 'ft.icount': ev.icount });
+        }
+        break;
+      }
+      case 'packet-dropped': {
+        const tag = ev.tag !== undefined ? Number(ev.tag) : undefined;
+        const p = tag !== undefined ? this.#pending.get(tag) : undefined;
+        if (p && tag !== undefined) {
+          this.#pending.delete(tag);
+          clearTimeout(p.timer);
+          p.reject(notLiveError(this.notLive() ?? { reason: ev.reason, role: this.core.role, code: 'FT_ERR_BACKPRESSURE' }));
+        }
+        break;
+      }
+      case 'live':
+        this.log.warn({ epoch: ev.epoch, icount: ev.icount, wasBackup: this.#wasBackup }, this.#wasBackup ? 'backup went live: now the primary' : 'primary is live');
+        if (this.#wasBackup) {
+          this.metrics.failovers.inc({ kind: 'takeover' });
+          this.#wasBackup = false;
+          this.#session = undefined;
+        } else if (this.opts.peerUrl && !this.#sender && this.core.status().peer.state !== 'none') {
+          this.#connect(this.opts.peerUrl, false);
+        }
+        this.schedule();
+        break;
+      case 'alone':
+        this.metrics.failovers.inc({ kind: 'alone' });
+        this.log.warn({ epoch: ev.epoch, backup: this.peerUrl }, 'lost the backup and won test-and-set: going on alone (unprotected until a backup joins)');
+        void this.#sender?.close();
+        this.#sender = undefined;
+        break;
+      case 'stopped':
+        this.#stoppedReason = ev.reason;
+        this.log.warn({ reason: ev.reason }, `node stopped serving: ${ev.reason}`);
+        void this.#sender?.close();
+        this.#sender = undefined;
+        for (const [tag, p] of this.#pending) {
+          this.#pending.delete(tag);
+          clearTimeout(p.timer);
+          p.reject(notLiveError(this.notLive()!));
+        }
+        break;
+      case 'suspected':
+        this.log.warn({ peer: ev.peer, silentTicks: ev.silentTicks }, `${ev.peer} went silent`);
+        break;
+      case 'tas-requested':
+        this.log.info({ epoch: ev.epoch }, 'asking storage for test-and-set');
+        break;
+      case 'drained':
+        this.log.info({ seq: ev.seq, icount: ev.icount }, 'backup consumed every log entry it holds');
+        break;
+      case 'joining':
+        this.log.info({ seq: ev.seq, icount: ev.icount, bytes: ev.bytes }, 'snapshot taken for a joining backup');
+        break;
+      case 'installed':
+        this.log.info({ seq: ev.seq, icount: ev.icount, epoch: ev.epoch }, 'snapshot installed: backing up the primary');
+        this.schedule();
+        break;
+      case 'gap':
+      case 'stale':
+      case 'stalled':
+        this.log.debug({ ev }, `ft ${ev.type}`);
+        break;
+      case 'guest-stopped':
+        this.log.error({ reason: ev.reason, message: ev.message }, 'the guest stopped');
+        break;
+      default:
+        break;
+    }
+  }
+
+  // ------------------------------------------------------------------ clients
+
+  /** Why this node does not serve clients (undefined when it does), and who does. */
+  notLive(): NotLive | undefined {
+    const role = this.core.role;
+    if (role === 'stopped') {
+      return { role, code: 'FT_ERR_STOPPED', reason: `stopped: ${this.core.reason ?? this.#stoppedReason ?? 'unknown'}`, live: this.peerUrl };
+    }
+    if (this.#stoppedReason && role === 'joining') return { role, code: 'FT_ERR_STOPPED', reason: this.#stoppedReason, live: this.peerUrl };
+    if (role === 'backup' || role === 'joining') return { role, code: 'FT_ERR_NOT_PRIMARY', reason: `this node is the ${role}`, live: this.peerUrl };
+    if (!this.core.live) return { role, code: 'FT_ERR_NOT_PRIMARY', reason: 'the primary is not live yet (waiting for test-and-set)', live: undefined };
+    return undefined;
+  }
+
+  /** A client request: resolves with the guest's answer once the output rule allows. */
+  request(req: { clientId: string; requestId: string; op: KvOp; key: string; value?: string | undefined }, span?: Span): Promise<{ value: string | number | null }> {
+    if (this.opts.guest !== 'kv') return Promise.reject(ERR_NO_CLIENT_API(this.opts.guest));
+    const nl = this.notLive();
+    if (nl) return Promise.reject(notLiveError(nl));
+    const acc = this.core.accepting();
+    if (!acc.ok) return Promise.reject(notLiveError({ role: this.core.role, code: 'FT_ERR_BACKPRESSURE', reason: `busy (${acc.reason}): retry`, live: this.selfUrl }));
+    const tag = this.#nextTag;
+    this.#nextTag = this.#nextTag >= 0xffffffff ? 1 : this.#nextTag + 1;
+    const packet = encodeKvRequest({ tag, op: req.op, clientId: req.clientId, requestId: req.requestId, key: req.key, ...(req.value !== undefined ? { value: req.value } : {}) });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.#pending.get(tag)) {
+          this.#pending.delete(tag);
+          reject(ERR_REQUEST_TIMEOUT(this.opts.requestTimeoutMs));
+        }
+      }, this.opts.requestTimeoutMs);
+      this.#pending.set(tag, { resolve, reject, op: req.op, t0: performance.now(), span, timer });
+      this.drive({ type: 'packet', packet, tag: String(tag) });
+      this.schedule();
+    });
+  }
+
+  status(): VmStatus {
+    const s: FtStatus = this.core.status();
+    const nl = this.notLive();
+    return {
+      ...s,
+      guest: this.opts.guest,
+      peer: { ...s.peer, ...(this.peerUrl ? { url: this.peerUrl } : {}) },
+      ...(nl?.live ? { live_url: nl.live } : !nl ? { live_url: this.selfUrl } : {}),
+      ...(s.reason === undefined && this.#stoppedReason ? { reason: this.#stoppedReason } : {}),
+    };
+  }
+
+  get hadStream(): boolean {
+    return this.#hadStream;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#tick) clearInterval(this.#tick);
+    for (const [tag, p] of this.#pending) {
+      this.#pending.delete(tag);
+      clearTimeout(p.timer);
+      p.reject(notLiveError({ role: this.core.role, code: 'FT_ERR_STOPPED', reason: 'node shutting down', live: this.peerUrl }));
+    }
+    await this.#sender?.close();
+    await this.storage.close();
+  }
+}
+
+/** A 503 error that carries the live node's URL and why this node does not serve. */
+export function notLiveError(n: NotLive): Error & { statusCode: number; code: string; live?: string | undefined; role: string; reason: string } {
+  const err = new Error(n.live ? `${n.reason}; the live node is ${n.live}` : n.reason) as Error & {
+    statusCode: number;
+    code: string;
+    live?: string | undefined;
+    role: string;
+    reason: string;
+  };
+  err.statusCode = 503;
+  err.code = n.code;
+  err.live = n.live;
+  err.role = n.role;
+  err.reason = n.reason;
+  return err;
+}
