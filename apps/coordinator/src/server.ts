@@ -37,14 +37,22 @@ export async function startCoordinator(o: StartOptions): Promise<RunningCoordina
     (closing ??= (async () => {
       clearTimeout(grace);
       app.scheduler.off('event', onEvent);
+      app.scheduler.off('told-exit', onTold);
       await app.close();
       resolveDone({ reason });
     })());
   let grace: ReturnType<typeof setTimeout> | undefined;
+  const told = new Set<string>();
+  // Close once every live worker was told to exit, or after the grace period (crashed workers never ask).
+  const closeIfAllTold = (): void => {
+    if (grace === undefined || !app.scheduler.core.allDone()) return;
+    if (app.scheduler.core.workers().every((w) => told.has(w.id))) void close('all jobs done');
+  };
   const onEvent = (e: { type: string }): void => {
     if (e.type === 'job-accepted') {
       clearTimeout(grace);
       grace = undefined;
+      told.clear();
     }
     if (e.type !== 'all-done' || !o.exitWhenDone) return;
     // Parked polls were answered 'exit' already; workers between polls get it on their next one.
@@ -52,8 +60,14 @@ export async function startCoordinator(o: StartOptions): Promise<RunningCoordina
     grace = setTimeout(() => {
       if (app.scheduler.core.allDone()) void close('all jobs done');
     }, o.exitGraceMs ?? 1000);
+    closeIfAllTold();
+  };
+  const onTold = (workerId: string): void => {
+    told.add(workerId);
+    closeIfAllTold();
   };
   app.scheduler.on('event', onEvent);
+  app.scheduler.on('told-exit', onTold);
   app.scheduler.once('fatal', () => void close('fatal error'));
   if (o.exitWhenDone && app.scheduler.core.allDone()) onEvent({ type: 'all-done' });
   return { app, url, done, close };

@@ -25,7 +25,10 @@ test("assignments carry the job span's trace context, and the job span is export
   });
   receiver.listen(0, '127.0.0.1');
   await once(receiver, 'listening');
-  t.after(() => receiver.close());
+  t.after(() => {
+    receiver.closeAllConnections();
+    receiver.close();
+  });
   const port = (receiver.address() as { port: number }).port;
 
   // The SDK reads the standard variables from the process environment.

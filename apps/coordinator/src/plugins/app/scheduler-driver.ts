@@ -38,6 +38,8 @@ export class SchedulerDriver extends EventEmitter {
   #log: FastifyBaseLogger;
   #seq = 0;
   #pending = new Map<string, (body: ReplyBody) => void>();
+  /** Worker of each outstanding poll, to report who was told to exit. */
+  #pollWorker = new Map<string, string>();
   #times = new Map<string, Times>();
   #spans = new Map<string, Span>();
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -118,6 +120,7 @@ export class SchedulerDriver extends EventEmitter {
     if (this.#failed) return Promise.reject(this.#failed);
     const requestId = `q${++this.#seq}`;
     onRequestId?.(requestId);
+    if (input.type === 'poll') this.#pollWorker.set(requestId, input.workerId);
     return new Promise<ReplyBody>((resolve) => {
       this.#pending.set(requestId, resolve);
       this.#drive({ ...input, requestId } as SchedulerInput);
@@ -126,6 +129,7 @@ export class SchedulerDriver extends EventEmitter {
 
   /** A long-poll client went away. */
   forget(requestId: string): void {
+    this.#pollWorker.delete(requestId);
     if (!this.#pending.delete(requestId)) return;
     this.#drive({ type: 'poll-gone', requestId });
   }
@@ -168,9 +172,12 @@ export class SchedulerDriver extends EventEmitter {
     const send = (): void => {
       for (const r of replies) {
         const resolve = this.#pending.get(r.requestId);
+        const worker = this.#pollWorker.get(r.requestId);
+        this.#pollWorker.delete(r.requestId);
         if (!resolve) continue;
         this.#pending.delete(r.requestId);
         resolve(this.#decorate(r.body));
+        if (worker !== undefined && r.body.kind === 'poll' && r.body.reply.type === 'exit') this.emit('told-exit', worker);
       }
       for (const e of events) this.emit('event', e);
     };
