@@ -268,7 +268,8 @@ export class FtReplica {
   }
 
   #output(h: Held): void {
-    if (this.#peer === 'none' || h.seq <= this.#acked) this.#release(h);
+    // While a joiner has not acknowledged its snapshot, nothing it could reproduce is safe yet.
+    if (this.#peer === 'none' || (h.seq <= this.#acked && this.#peer !== 'joining')) this.#release(h);
     else this.#held.push(h);
   }
 
@@ -370,8 +371,11 @@ export class FtReplica {
     }
     if (seq > this.#lastSeq) return; // acks for entries never created: ignore
     this.#silent = 0;
-    if (this.#peer === 'joining') this.#peer = 'connected';
     this.#peerIcount = Math.max(this.#peerIcount, icount);
+    if (this.#peer === 'joining') {
+      this.#peer = 'connected';
+      this.#releaseUpTo(this.#acked);
+    }
     if (seq > this.#acked) {
       this.#acked = seq;
       this.#sinceAckProgress = 0;
@@ -575,13 +579,14 @@ export class FtReplica {
 
   #onLinkUp(epoch: number, seq: number): void {
     if (this.#role === 'primary') {
-      if (this.#peer === 'none') return;
+      // Only a live primary streams: before it holds its epoch the backup could not follow it safely.
+      if (this.#peer === 'none' || !this.#live) return;
       this.#linkUp = true;
       if (seq > this.#acked && seq <= this.#lastSeq) this.#onAck(this.#epoch, seq, this.#peerIcount);
       this.#sendCursor = this.#acked;
       if (this.#lastSeq > this.#acked) this.#fx.events.push({ type: 'resend', fromSeq: this.#acked + 1 });
     } else if (this.#role === 'backup' || this.#role === 'joining') {
-      if (epoch < this.#epoch) {
+      if (epoch < this.#epoch || epoch < 1) {
         this.#fx.events.push({ type: 'stale', what: 'hello', epoch });
         return;
       }
