@@ -86,6 +86,8 @@ export class Worker {
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   #heartbeatMs = 2000;
   #exit: WorkerExit | undefined;
+  /** Set by stop() before it aborts the polls, so an aborted poll is not taken for an error. */
+  #stopping = false;
   #resolveExit!: (e: WorkerExit) => void;
   readonly #exited: Promise<WorkerExit>;
   #tasksDone = 0;
@@ -136,7 +138,8 @@ export class Worker {
    * so the coordinator can hand them out again at once. run() resolves 0.
    */
   async stop(reason = 'stopped'): Promise<void> {
-    if (this.#exit) return;
+    if (this.#exit || this.#stopping) return;
+    this.#stopping = true;
     const reg = this.#registration;
     const running = [...this.#running.values()];
     for (const r of running) r.abandoned = true;
@@ -188,13 +191,13 @@ export class Worker {
   async #retrying<T>(what: string, fn: () => Promise<T>): Promise<T> {
     let delay = this.#reconnectMinMs;
     while (true) {
-      if (this.#exit) throw new Stopped();
+      if (this.#exit || this.#stopping) throw new Stopped();
       try {
         const v = await fn();
         this.#unreachableSince = undefined;
         return v;
       } catch (err) {
-        if (this.#exit) throw new Stopped();
+        if (this.#exit || this.#stopping) throw new Stopped();
         if (hasCode(err, ERR_COORDINATOR_UNAVAILABLE.code)) {
           const now = Date.now();
           this.#unreachableSince ??= now;
@@ -227,14 +230,15 @@ export class Worker {
   }
 
   async #slotLoop(executors: Executors): Promise<void> {
-    while (!this.#exit) {
+    while (!this.#exit && !this.#stopping) {
       let reply: PollReply;
+      const polledAt = Date.now();
       try {
         const id = await this.#workerId();
         const timeout = await this.#pollTimeoutMs();
         reply = await this.#retrying('poll', () => this.#client.poll(id, 1, timeout, this.#abort.signal));
       } catch (err) {
-        if (err instanceof Stopped || this.#exit) return;
+        if (err instanceof Stopped || this.#exit || this.#stopping) return;
         if (hasCode(err, 'MR_ERR_WORKER_UNKNOWN')) {
           this.#log('warn', 'the coordinator no longer knows this worker; registering again');
           this.#registration = undefined;
@@ -242,7 +246,11 @@ export class Worker {
         }
         throw err;
       }
-      if (reply.type === 'wait') continue;
+      if (reply.type === 'wait') {
+        // A coordinator holds polls; one that answers 'wait' at once must not make us spin.
+        if (Date.now() - polledAt < 20) await sleep(50);
+        continue;
+      }
       if (reply.type === 'exit') {
         this.#log('info', `coordinator says exit: ${reply.reason}`);
         this.#finish({ code: 0, reason: reply.reason });
@@ -281,7 +289,7 @@ export class Worker {
     }
     const durationMs = Math.max(0, performance.now() - started);
     span.setAttribute('mr.outcome', outcome.ok ? 'done' : 'failed');
-    if (entry.abandoned || this.#exit) {
+    if (entry.abandoned || this.#exit || this.#stopping) {
       span.setAttribute('mr.abandoned', true);
       span.end();
       this.#log('debug', `${a.taskId} attempt ${a.attempt}: abandoned, not reported`);

@@ -196,7 +196,15 @@ test('--slots 2 runs two tasks at once', async (t) => {
   });
   writeFileSync(join(dir, 'in'), 'x');
   const queue: PollReply[] = [0, 1].map((i) => mapTask({ app, taskId: `map-${i}`, index: i, input: join(dir, 'in'), outputDir: join(dir, `m${i}`) }));
-  coord.handlers.poll = async () => queue.shift() ?? (await bothIn, { type: 'exit', reason: 'done' });
+  // Like the real coordinator, say exit only once every task was reported
+  // (a worker told to exit drops what it still runs: that work was done elsewhere).
+  let reported!: () => void;
+  const allReported = new Promise<void>((r) => (reported = r));
+  coord.handlers.complete = () => {
+    if (coord.of('complete').length === 2) reported();
+    return { accepted: true };
+  };
+  coord.handlers.poll = async () => queue.shift() ?? (await allReported, { type: 'exit', reason: 'done' });
   const exit = await new Worker({ coordinator: coord.url, cwd: dir, slots: 2, log: () => {} }).run();
   assert.equal(exit.code, 0);
   assert.equal(maxInside, 2);
@@ -265,9 +273,11 @@ test('stop() reports the running task as a retryable failure and resolves 0', as
   writeFileSync(join(dir, 'in'), 'x');
   const queue: PollReply[] = [mapTask({ app, input: join(dir, 'in'), outputDir: join(dir, 'm'), attempt: 2 })];
   coord.handlers.poll = () => queue.shift() ?? new Promise(() => {});
-  const worker = new Worker({ coordinator: coord.url, cwd: dir, log: () => {} });
+  // Two slots: one runs the task, the other is in a held poll when stop() aborts it.
+  const worker = new Worker({ coordinator: coord.url, cwd: dir, slots: 2, log: () => {} });
   const done = worker.run();
   await isRunning;
+  while (coord.of('poll').length < 2) await new Promise((r) => setTimeout(r, 10));
   await worker.stop('interrupted by SIGTERM');
   const exit = await done;
   assert.deepEqual(exit, { code: 0, reason: 'interrupted by SIGTERM' });
