@@ -14,7 +14,6 @@ const PREFACE = Buffer.from('PRI * HTTP/2.0');
  * forceCloseConnections can finish close() with long-lived streams open.
  */
 export function dualProtocolServerFactory(opts: { http2SessionTimeoutMs: number }) {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   return (handler: (req: any, res: any) => void): Http1Server => {
     const h1 = createHttp1Server(handler as never);
     h1.keepAliveTimeout = 5_000;

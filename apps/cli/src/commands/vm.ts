@@ -1,6 +1,6 @@
 import type { CliContext } from '../context.ts';
 import { EXIT } from '../context.ts';
-import { parse, intOption, UsageError } from '../args.ts';
+import { parse, intOption, durationMs, UsageError } from '../args.ts';
 
 export const summary = 'fault-tolerant VM: storage node, primary/backup nodes, client';
 
@@ -9,14 +9,15 @@ export const usage = `usage:
       the shared storage node: virtual disks and the per-VM test-and-set flag (epochs)
 
   mr vm node --id ID --role primary|backup --port P --storage URL [--peer URL] --guest NAME
-             [--vm VM] [--host 127.0.0.1] [--tick 5ms] [--no-output-rule]
+             [--vm vm1] [--host 127.0.0.1] [--tick 20ms] [--suspect-ticks 10] [--no-output-rule]
   mr vm node --id ID --join URL --port P --storage URL --guest NAME [--vm VM]
       a primary or backup node; --join brings a new backup up from a running primary
       (snapshot + log). --no-output-rule releases outputs without waiting for the
       backup's acknowledgement: for latency measurements only, it voids the guarantee.
 
-  mr vm client --nodes URL,URL [--vm VM] [--client-id ID] <get|put|incr|append> <key> [value]
-  mr vm client --nodes URL,URL [--vm VM] --load N [--clients C] [--key K]
+  mr vm client --nodes URL,URL [--vm vm1] [--client-id ID] [--request-id ID] [--json]
+               <get|put|incr|append> <key> [value]
+  mr vm client --nodes URL,URL [--vm vm1] --load N [--clients 4] [--key counter] [--json]
       one request (prints the value), or N unique incr requests from C concurrent
       clients (prints latencies p50/p90/p99/max and the final counter)
 
@@ -75,6 +76,145 @@ async function storage(argv: string[], ctx: CliContext): Promise<number> {
   });
 }
 
+async function node(argv: string[], ctx: CliContext): Promise<number> {
+  const r = parse('vm node', argv, {
+    id: { type: 'string' },
+    role: { type: 'string' },
+    join: { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    storage: { type: 'string' },
+    peer: { type: 'string' },
+    guest: { type: 'string' },
+    vm: { type: 'string' },
+    tick: { type: 'string' },
+    'suspect-ticks': { type: 'string' },
+    'no-output-rule': { type: 'boolean' },
+    'log-level': { type: 'string' },
+  });
+  if (!r) return help(ctx);
+  const v = r.values;
+  const id = v.id;
+  if (!id || !/^[A-Za-z0-9._:-]{1,64}$/.test(id)) throw new UsageError('mr vm node: --id ID is required (letters, digits, . _ : -)');
+  const role = v.join ? 'backup' : v.role;
+  if (role !== 'primary' && role !== 'backup') throw new UsageError('mr vm node: --role primary|backup (or --join URL) is required');
+  if (v.join && v.role && v.role !== 'backup') throw new UsageError('mr vm node: --join starts a backup; drop --role primary');
+  if (!v.storage) throw new UsageError('mr vm node: --storage URL is required');
+  const guest = v.guest ?? 'kv';
+  const vmId = v.vm ?? 'vm1';
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(vmId)) throw new UsageError(`mr vm node: bad --vm "${vmId}"`);
+  for (const [name, url] of [['--storage', v.storage], ['--peer', v.peer], ['--join', v.join]] as const) {
+    if (url !== undefined && !/^http:\/\/[^/\s]+\/?$/.test(url)) throw new UsageError(`mr vm node: ${name} must be a base URL like http://127.0.0.1:7081, got "${url}"`);
+  }
+  const host = v.host ?? '127.0.0.1';
+  const port = intOption(v.port, '--port', 7081, 0, 65535);
+  const tickMs = v.tick ? durationMs(v.tick, '--tick') : 20;
+  if (tickMs < 1 || tickMs > 10_000) throw new UsageError('mr vm node: --tick must be between 1ms and 10s');
+  const suspectTicks = intOption(v['suspect-ticks'], '--suspect-ticks', 10, 3, 10_000);
+  const token = ctx.env['MR_TOKEN'] || undefined;
+  const { checkBind } = await import('@mr/service-kit');
+  const bad = checkBind(host, token);
+  if (bad) {
+    ctx.stderr.write(`mr vm node: ${bad}\n`);
+    return EXIT.USAGE;
+  }
+  const { isGuestName, GUEST_NAMES } = await import('@mr/vmft-guests');
+  if (!isGuestName(guest)) throw new UsageError(`mr vm node: unknown guest "${guest}" (known: ${GUEST_NAMES.join(', ')})`);
+  const { startTelemetry } = await import('@mr/observability');
+  const telemetry = await startTelemetry({ serviceName: `vm-node-${id}`, env: ctx.env });
+  const { startNode } = await import('@mr/vm-node');
+  if (v['no-output-rule']) ctx.stderr.write('mr vm node: --no-output-rule: outputs leave before the backup acknowledges them (measurement only; answers can be lost on failover)\n');
+  let n;
+  try {
+    n = await startNode({
+      vmId,
+      nodeId: id,
+      role,
+      joinUrl: v.join,
+      guest,
+      storageUrl: v.storage,
+      peerUrl: v.peer,
+      token,
+      host,
+      port,
+      tickMs,
+      suspectTicks,
+      outputRule: !v['no-output-rule'],
+      logLevel: v['log-level'] ?? 'info',
+      telemetry: telemetry.enabled,
+    });
+  } catch (err) {
+    ctx.stderr.write(`mr vm node: ${(err as Error).message}\n`);
+    await telemetry.shutdown();
+    return EXIT.UNREACHABLE;
+  }
+  if (!token) ctx.stderr.write('mr vm node: no MR_TOKEN set: listening on loopback only, no auth\n');
+  ctx.stdout.write(`vm node ${id} (${v.join ? 'joining' : role}, vm ${vmId}, guest ${guest}) listening on ${n.url}\n`);
+  const node = n;
+  return untilSignal(async () => {
+    await node.close();
+    await telemetry.shutdown();
+  });
+}
+
+async function client(argv: string[], ctx: CliContext): Promise<number> {
+  const r = parse('vm client', argv, {
+    nodes: { type: 'string' },
+    vm: { type: 'string' },
+    'client-id': { type: 'string' },
+    'request-id': { type: 'string' },
+    load: { type: 'string' },
+    clients: { type: 'string' },
+    key: { type: 'string' },
+    deadline: { type: 'string' },
+    json: { type: 'boolean' },
+  }, true);
+  if (!r) return help(ctx);
+  const v = r.values;
+  if (!v.nodes) throw new UsageError('mr vm client: --nodes URL,URL is required');
+  const nodes = v.nodes.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of nodes) if (!/^https?:\/\/[^/\s]+\/?$/.test(n)) throw new UsageError(`mr vm client: bad node URL "${n}"`);
+  const vmId = v.vm ?? 'vm1';
+  const token = ctx.env['MR_TOKEN'] || undefined;
+  const deadlineMs = v.deadline ? durationMs(v.deadline, '--deadline') : 30_000;
+  const lib = await import('@mr/vmft-client');
+  if (v.load !== undefined) {
+    if (r.positionals.length) throw new UsageError('mr vm client: --load takes no operation (it issues incr requests)');
+    const requests = intOption(v.load, '--load', 1000, 1, 10_000_000);
+    const clients = intOption(v.clients, '--clients', 4, 1, 1000);
+    const report = await lib.runLoad({ nodes, vmId, token, requests, clients, deadlineMs, ...(v.key ? { key: v.key } : {}), ...(v['client-id'] ? { clientPrefix: v['client-id'] } : {}) });
+    if (v.json) ctx.stdout.write(`${JSON.stringify(report)}\n`);
+    else {
+      const l = report.latencyMs;
+      ctx.stdout.write(
+        `${report.answered}/${report.requests} answered, ${report.failed} failed, ${report.retries} retries in ${(report.elapsedMs / 1000).toFixed(2)} s (${report.throughput.toFixed(0)} req/s)\n` +
+          `latency ms: p50 ${l.p50}  p90 ${l.p90}  p99 ${l.p99}  max ${l.max}  mean ${l.mean}\n` +
+          `highest counter value answered: ${report.values.reduce((a, b) => Math.max(a, b), 0)}\n`,
+      );
+      for (const e of report.errors) ctx.stderr.write(`error: ${e}\n`);
+    }
+    return report.failed === 0 ? EXIT.OK : EXIT.FAILED;
+  }
+  const [op, key, value] = r.positionals;
+  if (op !== 'get' && op !== 'put' && op !== 'incr' && op !== 'append') throw new UsageError('mr vm client: expected an operation: get|put|incr|append <key> [value]');
+  if (!key) throw new UsageError(`mr vm client: ${op} needs a key`);
+  if ((op === 'put' || op === 'append') && value === undefined) throw new UsageError(`mr vm client: ${op} needs a value`);
+  if ((op === 'get' || op === 'incr') && value !== undefined) throw new UsageError(`mr vm client: ${op} takes no value`);
+  const c = new lib.VmClient({ nodes, vmId, token, deadlineMs, ...(v['client-id'] ? { clientId: v['client-id'] } : {}) });
+  try {
+    const a = await c.request({ op, key, ...(value !== undefined ? { value } : {}), ...(v['request-id'] ? { requestId: v['request-id'] } : {}) });
+    if (v.json) ctx.stdout.write(`${JSON.stringify(a)}\n`);
+    else ctx.stdout.write(`${a.value === null ? '(nil)' : String(a.value)}\n`);
+    return EXIT.OK;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    ctx.stderr.write(`mr vm client: ${(err as Error).message}\n`);
+    return code === lib.ERR_VM_REJECTED.code ? EXIT.USAGE : EXIT.UNREACHABLE;
+  } finally {
+    await c.close();
+  }
+}
+
 function help(ctx: CliContext): number {
   ctx.stdout.write(`${usage}\n`);
   return EXIT.OK;
@@ -85,6 +225,10 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   switch (sub) {
     case 'storage':
       return storage(rest, ctx);
+    case 'node':
+      return node(rest, ctx);
+    case 'client':
+      return client(rest, ctx);
     default:
       throw new UsageError(sub ? `mr vm: unknown subcommand "${sub}"` : 'mr vm: a subcommand is required (storage, node, client)');
   }

@@ -47,7 +47,6 @@ export async function buildNodeApp(opts: NodeAppOptions): Promise<{ app: Fastify
       http2: true,
       forceCloseConnections: true,
       http2SessionTimeout: 600_000,
-      disableRequestLogging: true,
       serverFactory: dualProtocolServerFactory({ http2SessionTimeoutMs: 600_000 }),
     },
     health: () => ({ vm: opts.vmId, node: opts.nodeId, role: driver.core.role, live: driver.core.live }),
@@ -61,6 +60,8 @@ export async function buildNodeApp(opts: NodeAppOptions): Promise<{ app: Fastify
   };
 
   app.post<{ Params: { id: string }; Body: ClientRequest }>('/v1/vms/:id/requests', {
+    // Client traffic is high-rate: no per-request log lines (failures still log as warnings).
+    logLevel: 'warn',
     schema: { params: VmParams, body: ClientRequest, response: { 200: ClientReply, 503: NotLiveReply, '4xx': ErrorReply } },
   }, async (req, reply) => {
     checkVm(req.params.id);
