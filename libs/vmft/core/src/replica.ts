@@ -591,6 +591,13 @@ export class FtReplica {
         return;
       }
       if (this.#draining) return;
+      if (this.#role === 'backup' && this.#epoch > 0 && epoch > this.#epoch) {
+        // The primary took a newer epoch without this backup (it went on alone): our state is
+        // not a prefix of its history, and adopting its epoch could let us win a later
+        // test-and-set with stale state. Only a new join can make this node a backup again.
+        this.#stop(`the primary moved on to epoch ${epoch} without this backup (epoch ${this.#epoch})`);
+        return;
+      }
       this.#linkUp = true;
       this.#epoch = epoch;
       this.#silent = 0;
