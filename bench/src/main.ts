@@ -5,9 +5,11 @@
  */
 import type { Benchmark } from './benchmark.ts';
 import { seqWc } from './seq-wc.ts';
+import { vmCpu } from './vm-cpu.ts';
 
 export const benchmarks: Benchmark[] = [
   seqWc,
+  vmCpu,
 ];
 
 async function main(argv: string[]): Promise<number> {

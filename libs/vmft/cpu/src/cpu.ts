@@ -297,7 +297,10 @@ export class Cpu {
     this.running = true;
     this.stopRequested = false;
     try {
-      return this.loop(untilIcount);
+      for (;;) {
+        const why = this.loop(untilIcount);
+        if (why !== 'limit' || this.icount >= untilIcount) return why;
+      }
     } finally {
       this.running = false;
     }
@@ -343,11 +346,14 @@ export class Cpu {
     const max2 = this.memorySize - 2;
     const max1 = this.memorySize - 1;
     let pc = this.pc;
-    let ic = this.icount;
+    // Count instructions in a small integer (this slice) rather than the absolute double icount.
+    const base = this.icount;
+    const budget = Math.min(limit - base, 0x3fffffff) | 0;
+    let ic = 0;
     let pc0 = pc;
     let msg = '';
     fault: {
-      while (ic < limit) {
+      while (ic < budget) {
         pc0 = pc;
         const o = pc << 2;
         const w = code[o]!;
@@ -359,10 +365,10 @@ export class Cpu {
         switch (w & 0xff) {
           case 3: /* MOV_R */ R[a] = R[b]!; break;
           case 4: /* MOV_I */ R[a] = c; break;
-          case 5: /* ADD_R */ R[a] = R[b]! + R[c]!; break;
-          case 6: /* ADD_I */ R[a] = R[b]! + c; break;
-          case 7: /* SUB_R */ R[a] = R[b]! - R[c]!; break;
-          case 8: /* SUB_I */ R[a] = R[b]! - c; break;
+          case 5: /* ADD_R */ R[a] = (R[b]! + R[c]!) | 0; break;
+          case 6: /* ADD_I */ R[a] = (R[b]! + c) | 0; break;
+          case 7: /* SUB_R */ R[a] = (R[b]! - R[c]!) | 0; break;
+          case 8: /* SUB_I */ R[a] = (R[b]! - c) | 0; break;
           case 9: /* MUL_R */ R[a] = Math.imul(R[b]!, R[c]!); break;
           case 10: /* MUL_I */ R[a] = Math.imul(R[b]!, c); break;
           case 19: /* AND_R */ R[a] = R[b]! & R[c]!; break;
@@ -473,7 +479,7 @@ export class Cpu {
             if ((sp & 3) !== 0 || sp >>> 0 > max4) { msg = `stack underflow (sp=${sp})`; break fault; }
             const t = M32[sp >>> 2]!;
             if (t >>> 0 >= n) { msg = `return to bad address ${t}`; break fault; }
-            R[SP] = sp + 4;
+            R[SP] = (sp + 4) | 0;
             pc = t;
             break;
           }
@@ -489,20 +495,20 @@ export class Cpu {
             const sp = R[SP]!;
             if ((sp & 3) !== 0 || sp >>> 0 > max4) { msg = `stack underflow (sp=${sp})`; break fault; }
             R[a] = M32[sp >>> 2]!;
-            R[SP] = sp + 4;
+            R[SP] = (sp + 4) | 0;
             break;
           }
           case 1: /* NOP */ break;
           case 2: /* HALT */
-            this.pc = pc; this.icount = ic; this.halted = true;
+            this.pc = pc; this.icount = base + ic; this.halted = true;
             return 'halt';
           case 67: /* WFI */
             if ((this.irqPending & this.irqMask) === 0) {
-              this.pc = pc; this.icount = ic; this.waiting = true;
+              this.pc = pc; this.icount = base + ic; this.waiting = true;
               return 'wfi';
             }
             if (this.ie) {
-              this.pc = pc; this.icount = ic;
+              this.pc = pc; this.icount = base + ic;
               if (!this.takeInterrupt()) return 'fault';
               pc = this.pc;
             }
@@ -515,33 +521,33 @@ export class Cpu {
               const t = M32[(sp >>> 2) + 1]!;
               if (t >>> 0 >= n) { msg = `iret to bad address ${t}`; break fault; }
               this.ie = (M32[sp >>> 2]! & 1) !== 0;
-              R[SP] = sp + 8;
+              R[SP] = (sp + 8) | 0;
               pc = t;
             } else {
               this.ie = true;
             }
-            this.pc = pc; this.icount = ic;
+            this.pc = pc; this.icount = base + ic;
             if (!this.takeInterrupt()) return 'fault';
             pc = this.pc;
             break;
           }
           case 68: /* IN */ {
-            this.pc = pc0; this.icount = ic - 1;
+            this.pc = pc0; this.icount = base + ic - 1;
             const v = this.portIn(c);
             if (v === undefined) {
               if (this.faultMessage !== null) return 'fault';
               return 'io-wait';
             }
             R[a] = v;
-            this.pc = pc; this.icount = ic;
+            this.pc = pc; this.icount = base + ic;
             if (this.stopRequested) return 'stop';
             break;
           }
           case 69: /* OUT_R */ case 70: /* OUT_I */ {
-            this.pc = pc0; this.icount = ic - 1;
+            this.pc = pc0; this.icount = base + ic - 1;
             const ok = this.portOut(c, (w & 0xff) === OP.OUT_R ? R[a]! : b);
             if (!ok) return 'fault';
-            this.pc = pc; this.icount = ic;
+            this.pc = pc; this.icount = base + ic;
             if (!this.takeInterrupt()) return 'fault';
             pc = this.pc;
             if (this.stopRequested) return 'stop';
@@ -586,11 +592,11 @@ export class Cpu {
         }
       }
       this.pc = pc;
-      this.icount = ic;
+      this.icount = base + ic;
       return 'limit';
     }
     // A faulting instruction does not complete: pc and icount stay before it.
-    this.icount = ic - 1;
+    this.icount = base + ic - 1;
     this.setFault(msg, pc0);
     return 'fault';
   }
