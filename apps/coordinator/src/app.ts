@@ -9,6 +9,7 @@ import { createRegistry } from '@mr/observability';
 import { DEFAULT_CONFIG, type SchedulerConfig } from '@mr/mapreduce-core';
 import { SchedulerDriver } from './plugins/app/scheduler-driver.ts';
 import { resolveRoots } from './plugins/app/validate.ts';
+import { lockDataDir } from './plugins/app/lock.ts';
 import jobRoutes from './routes/jobs.ts';
 import workerRoutes from './routes/workers.ts';
 
@@ -74,12 +75,26 @@ export async function buildCoordinator(o: CoordinatorOptions): Promise<FastifyIn
     fastify: { logController: new LogController({ disableRequestLogging: o.requestLogging !== true }) },
     health: () => ({ jobs: app.scheduler?.core.jobIds().length ?? 0, workers: app.scheduler?.core.workers().length ?? 0 }),
   });
-  const driver = await SchedulerDriver.start({
-    config: schedulerConfig(o),
-    journalFile: join(resolve(o.dataDir), 'journal.jsonl'),
-    registry,
-    log: app.log,
-  });
+  let unlock: () => void;
+  let driver: SchedulerDriver;
+  try {
+    unlock = lockDataDir(resolve(o.dataDir));
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  try {
+    driver = await SchedulerDriver.start({
+      config: schedulerConfig(o),
+      journalFile: join(resolve(o.dataDir), 'journal.jsonl'),
+      registry,
+      log: app.log,
+    });
+  } catch (err) {
+    unlock();
+    await app.close();
+    throw err;
+  }
   app.decorate('scheduler', driver);
   app.decorate('inputRoots', await resolveRoots(o.inputRoots ?? []));
   app.addHook('preClose', async () => {
@@ -87,6 +102,7 @@ export async function buildCoordinator(o: CoordinatorOptions): Promise<FastifyIn
   });
   app.addHook('onClose', async () => {
     await driver.close();
+    unlock();
   });
   await app.register(jobRoutes);
   await app.register(workerRoutes);

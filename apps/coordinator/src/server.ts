@@ -26,7 +26,12 @@ export async function startCoordinator(o: StartOptions): Promise<RunningCoordina
   const refused = checkBind(host, o.token);
   if (refused) throw new Error(refused);
   const app = await buildCoordinator(o);
-  await app.listen({ host, port: o.port ?? 7070 });
+  try {
+    await app.listen({ host, port: o.port ?? 7070 });
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : (o.port ?? 7070);
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
