@@ -49,7 +49,7 @@ export interface FtConfig {
   maxHeldOutputs?: number;
   /** Client packets waiting for the guest's NIC buffer, at most. */
   maxInboxPackets?: number;
-  /** Every progress entry whose seq is a multiple of this is a checkpoint: both sides hash there. 0 = off. */
+  /** About one progress entry in this many is a checkpoint (chosen by a hash of its seq): both sides hash there. 0 = off. */
   checkpointEvery?: number;
 }
 

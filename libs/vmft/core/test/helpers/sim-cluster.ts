@@ -338,7 +338,9 @@ export class SimCluster {
       const live = this.livePrimary();
       const backupName = live && this.#peerOf(live.name);
       const backup = backupName ? this.nodes.get(backupName) : undefined;
-      if (live && backup?.alive && backup.core.role === 'backup' && this.crashes < this.opts.maxCrashes && r.chance(this.opts.pCrash)) {
+      // Crash the primary only while it is protected (a crash of a lone primary loses the VM: nothing to check).
+      const protectedPair = live?.core.status().peer.state === 'connected' && backup?.alive && backup.core.role === 'backup';
+      if (live && protectedPair && this.crashes < this.opts.maxCrashes && r.chance(this.opts.pCrash)) {
         this.crashes++;
         live.alive = false;
         this.note(`CRASH ${live.name}`);
