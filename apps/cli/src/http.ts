@@ -157,5 +157,5 @@ export async function* sseData(body: AsyncIterable<Buffer | string>): AsyncGener
       }
     }
   }
-  if (data.length) yield data.join('\n');
+  // An event cut off by the end of the stream is dropped (the SSE spec's rule).
 }
