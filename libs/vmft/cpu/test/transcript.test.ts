@@ -20,7 +20,7 @@ import { assemble, Cpu, type DeviceHost } from '../src/index.ts';
 function session(): (cmd: TranscriptCommand) => string[] {
   let cpu: Cpu | undefined;
   let symbols: Record<string, number> = {};
-  let values: number[] = [];
+  const values: number[] = [];
   let log: string[] = [];
   let snap: Uint8Array | undefined;
   const hex = (b: Uint8Array): string => [...b].map((x) => x.toString(16).padStart(2, '0')).join(' ');
