@@ -17,8 +17,9 @@
  * append → the new value (a missing key counts as ""); incr → the new value in
  * decimal (a missing key counts as 0; 32-bit wrap-around). A request whose
  * (client id, request id) was seen before is answered with the remembered
- * response (status included) and not applied again; the guest remembers the
- * most recent ~1000 requests per hash neighbourhood (1024 slots, 16 probes).
+ * response (status included) and not applied again. The guest remembers 1024
+ * requests (open addressing, 16 probes); when the probed slots are all taken
+ * it forgets the oldest of them, so recent requests are always remembered.
  */
 import { createError } from '@mr/errors';
 

@@ -127,3 +127,13 @@ test('kv: request codec round trip and limits', () => {
   assert.throws(() => encodeKvRequest({ ...r, clientId: 'c'.repeat(40), requestId: 'r'.repeat(23) }), { code: 'FT_ERR_KV_REQUEST' });
   assert.throws(() => decodeKvResponse(new Uint8Array(3)), { code: 'FT_ERR_KV_PACKET' });
 });
+
+test('kv: after thousands of requests the recent ones are still remembered (oldest entries are evicted)', () => {
+  const h = kv();
+  const N = 3000;
+  for (let i = 0; i < N; i++) assert.equal(call(h, { op: 'incr', clientId: `c${i % 7}`, requestId: `r${i}`, key: 'n' }).value, String(i + 1));
+  for (let i = N - 200; i < N; i++) {
+    assert.equal(call(h, { op: 'incr', clientId: `c${i % 7}`, requestId: `r${i}`, key: 'n' }).value, String(i + 1), `retry of r${i}`);
+  }
+  assert.equal(call(h, { op: 'get', clientId: 'x', requestId: 'y', key: 'n' }).value, String(N));
+});

@@ -34,14 +34,14 @@ p_key:    .word 0
 p_klen:   .word 0
 p_val:    .word 0
 p_vlen:   .word 0
-dd_ctr:   .word 0        ; eviction cursor
+dd_seq:   .word 0        ; responses stored so far (age of dedup entries)
 applied:  .word 0        ; requests executed (not replayed)
 replayed: .word 0        ; retries answered from the dedup table
 numbuf:   .space 16
 .align 4096
 ; KV slot: +0 klen+1 (0 = empty), +4 key[60], +64 vlen, +68 value[188]
 kvtab:    .space KV_SLOTS * 256
-; dedup slot: +0 idlen (0 = empty), +4 id[64], +68 response length, +72 response[248]
+; dedup slot: +0 idlen (0 = empty), +4 id[64], +68 response length, +72 response[244], +316 sequence
 ddtab:    .space DD_SLOTS * DD_SLOT
 
 .text
@@ -127,6 +127,10 @@ h_append:
     call do_append
 h_store:                        ; remember the response (r0 = its length)
     pop r3
+    ldw r1, [dd_seq]
+    add r1, r1, 1
+    stw r1, [dd_seq]
+    stw r1, [r3 + 316]
     ldw r1, [p_idlen]
     stw r1, [r3]
     ldw r2, [p_id]
@@ -205,14 +209,21 @@ df_loop:
 df_next:
     add r6, r6, 1
     blt r6, DD_PROBES, df_loop
-    ldw r8, [dd_ctr]            ; all probed slots busy: evict one, round robin
-    add r9, r8, 1
-    stw r9, [dd_ctr]
-    and r8, r8, DD_PROBES - 1
-    add r7, r5, r8
+    mov r6, 0                   ; all probed slots busy: evict the oldest of them
+    mov r11, -1
+de_loop:
+    add r7, r5, r6
     and r7, r7, DD_SLOTS - 1
     mul r3, r7, DD_SLOT
     add r3, r3, ddtab
+    ldw r8, [r3 + 316]
+    bgeu r8, r11, de_next
+    mov r11, r8
+    mov r13, r3
+de_next:
+    add r6, r6, 1
+    blt r6, DD_PROBES, de_loop
+    mov r3, r13
 df_free:
     mov r4, 0
     ret
