@@ -6,6 +6,7 @@ import { entryWireSize, isBoundaryEntry, type LogEntry, type SnapshotFrame, type
 import { FT_ERR_DIVERGENCE, validateConfig } from './config.ts';
 import { DEVICES, type DeviceHost, type DiskRequest, type Machine } from './machine.ts';
 import { decodeEnvelope, encodeEnvelope } from './snapshot.ts';
+import { Queue } from './queue.ts';
 import type { Accepting, DiskOp, FtConfig, FtInput, FtReady, FtStatus, Output, ResolvedConfig } from './types.ts';
 
 type Role = 'primary' | 'backup' | 'joining' | 'stopped';
@@ -46,7 +47,7 @@ export class FtReplica {
   /** Primary: highest seq acked. Backup: highest seq consumed (executed). */
   #acked = 0;
   /** Primary: entries seq > acked, kept for resends. Backup: entries received, not yet consumed. */
-  #log: LogEntry[] = [];
+  #log = new Queue<LogEntry>();
   #logBytes = 0;
   #bytesTotal = 0;
   #sendCursor = 0;
@@ -380,8 +381,7 @@ export class FtReplica {
       this.#acked = seq;
       this.#sinceAckProgress = 0;
       let n = 0;
-      while (n < this.#log.length && this.#log[n]!.seq <= seq) this.#logBytes -= entryWireSize(this.#log[n++]!);
-      this.#log.splice(0, n);
+      while (this.#log.length > 0 && this.#log.first()!.seq <= seq) this.#logBytes -= entryWireSize(this.#log.shift()!);
       if (this.#sendCursor < seq) this.#sendCursor = seq;
       this.#releaseUpTo(seq);
     }
@@ -410,7 +410,7 @@ export class FtReplica {
     this.#peer = 'joining';
     this.#acked = this.#lastSeq;
     this.#sendCursor = this.#lastSeq;
-    this.#log = [];
+    this.#log.clear();
     this.#logBytes = 0;
     this.#peerIcount = m.icount;
     this.#lastEntryIcount = m.icount;
@@ -425,7 +425,7 @@ export class FtReplica {
 
   #backupHost: DeviceHost = {
     read: (port, icount) => {
-      const head = this.#log[0];
+      const head = this.#log.first();
       const kind = port === DEVICES.clockPort ? 'clock' : port === DEVICES.randomPort ? 'random' : 'port';
       if (!head) {
         if (this.#draining) this.#diverge(`device read of port ${port} at ${icount} after the end of the log`);
@@ -488,11 +488,11 @@ export class FtReplica {
     const stopAt = m.icount + budget;
     const consumedBefore = this.#acked;
     for (;;) {
-      while (this.#log.length > 0 && isBoundaryEntry(this.#log[0]!) && this.#log[0]!.icount === m.icount) this.#deliverEntry(this.#log[0]!);
-      const head = this.#log[0];
+      while (this.#log.length > 0 && isBoundaryEntry(this.#log.first()!) && this.#log.first()!.icount === m.icount) this.#deliverEntry(this.#log.first()!);
+      const head = this.#log.first();
       if (!head) break;
       if (head.icount < m.icount) this.#diverge(`backup at icount ${m.icount} is past ${describe(head)}`);
-      let target = this.#log[this.#log.length - 1]!.icount;
+      let target = this.#log.last()!.icount;
       for (const e of this.#log) {
         if (isBoundaryEntry(e)) {
           target = Math.min(target, e.icount);
@@ -509,11 +509,11 @@ export class FtReplica {
       const before = m.icount;
       const why = m.run(target);
       if (why === 'wfi' && m.icount === before) {
-        this.#diverge(`guest waits at icount ${m.icount} but the log continues with ${describe(this.#log[0] ?? head)}`);
+        this.#diverge(`guest waits at icount ${m.icount} but the log continues with ${describe(this.#log.first() ?? head)}`);
       }
       if (why === 'io-wait') break;
       if (why === 'halt' || why === 'fault') {
-        if (this.#log.length > 0 && this.#log[0]!.icount > m.icount) this.#diverge(`guest ${why} at ${m.icount} but the log continues with ${describe(this.#log[0]!)}`);
+        if (this.#log.length > 0 && this.#log.first()!.icount > m.icount) this.#diverge(`guest ${why} at ${m.icount} but the log continues with ${describe(this.#log.first()!)}`);
       }
       if (m.icount === before && this.#acked === consumedBefore && why !== 'limit') break;
     }
@@ -682,7 +682,7 @@ export class FtReplica {
       this.#draining = false;
       this.#peer = 'none';
       this.#silent = 0;
-      this.#log = [];
+      this.#log.clear();
       this.#logBytes = 0;
       this.#sendCursor = this.#lastSeq;
       this.#nextTimerAt = undefined;
@@ -697,7 +697,7 @@ export class FtReplica {
   #goAlone(): void {
     this.#peer = 'none';
     this.#linkUp = false;
-    this.#log = [];
+    this.#log.clear();
     this.#logBytes = 0;
     this.#acked = this.#lastSeq;
     this.#sendCursor = this.#lastSeq;
@@ -738,7 +738,7 @@ export class FtReplica {
     if (this.#role !== 'primary' || this.#peer === 'none' || !this.#linkUp) return;
     if (this.#sendCursor >= this.#lastSeq) return;
     const from = this.#sendCursor - this.#acked; // index into #log
-    for (let i = Math.max(0, from); i < this.#log.length; i++) this.#fx.entries.push(this.#log[i]!);
+    for (let i = Math.max(0, from); i < this.#log.length; i++) this.#fx.entries.push(this.#log.at(i)!);
     this.#sendCursor = this.#lastSeq;
   }
 }
