@@ -78,6 +78,14 @@ export async function until<T>(what: string, ms: number, fn: () => Promise<T | u
   }
 }
 
+/** Waits until the backup at `backupUrl` holds the primary's log stream and the primary has an ack from it. */
+export async function waitProtected(primaryUrl: string, backupUrl: string, ms = 15_000): Promise<void> {
+  await until(`${backupUrl} to back up ${primaryUrl}`, ms, async () => {
+    const [p, b] = await Promise.all([vmStatus(primaryUrl), vmStatus(backupUrl)]);
+    return !!p && !!b && p.live && p.peer.state === 'connected' && p.log.acked > 0 && b.role === 'backup' && b.epoch === p.epoch && b.log.sent > 0;
+  });
+}
+
 /** Values 1..n, for comparing the answers of n unique incr requests. */
 export function oneTo(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i + 1);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runLoad, VmClient } from '@mr/vmft-client';
 import { createRng, seedFromEnv } from '@mr/sim';
-import { VmCluster, vmStatus, until, oneTo } from '../src/vm-cluster.ts';
+import { VmCluster, vmStatus, waitProtected, oneTo } from '../src/vm-cluster.ts';
 
 test('kill -9 of the primary mid-workload: the backup takes over; every request is answered exactly once', async (t) => {
   const seed = seedFromEnv(process.env, Date.now() % 100_000);
@@ -12,7 +12,7 @@ test('kill -9 of the primary mid-workload: the backup takes over; every request 
   await c.storage();
   const b = await c.node('b', ['--role', 'backup']);
   const a = await c.node('a', ['--role', 'primary', '--peer', b.url]);
-  await until('the pair to be connected', 10_000, async () => (await vmStatus(a.url))?.peer.state === 'connected');
+  await waitProtected(a.url, b.url);
 
   const N = 1500;
   const killAfter = rng.range(200, 1000);

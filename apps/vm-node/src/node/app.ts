@@ -100,6 +100,7 @@ export async function buildNodeApp(opts: NodeAppOptions): Promise<{ app: Fastify
   });
 
   app.get<{ Params: { id: string } }>('/v1/vms/:id', {
+    logLevel: 'warn',
     schema: { params: VmParams, response: { 200: VmStatus, '4xx': ErrorReply } },
   }, async (req) => {
     checkVm(req.params.id);
