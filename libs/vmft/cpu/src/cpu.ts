@@ -226,18 +226,15 @@ export class Cpu {
 
   /**
    * NIC receive: DMAs the packet into the armed receive buffer (truncated to
-   * its capacity), sets NIC_RX_LEN, disarms the buffer and raises IRQ.NIC.
+   * its capacity and the end of memory), sets NIC_RX_LEN, disarms the buffer and raises IRQ.NIC.
    * Returns false (and changes nothing) when no buffer is armed: keep the
    * packet and try again at a later boundary.
    */
   deliverPacket(packet: Uint8Array): boolean {
     this.assertIdle('deliverPacket');
     if (this.nicRxCap <= 0) return false;
-    const n = Math.min(packet.length, this.nicRxCap);
-    if (this.nicRxAddr < 0 || this.nicRxAddr + n > this.memorySize) {
-      this.nicRxCap = 0;
-      return false;
-    }
+    // Truncated to the buffer's capacity and to the end of memory (a guest bug, but still deterministic).
+    const n = Math.max(0, Math.min(packet.length, this.nicRxCap, this.memorySize - this.nicRxAddr));
     this.mem8.set(packet.subarray(0, n), this.nicRxAddr);
     this.markDirty(this.nicRxAddr, n);
     this.nicRxLen = n;

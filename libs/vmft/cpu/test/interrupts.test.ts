@@ -197,3 +197,11 @@ after(() => {
   const missing = ['EI', 'DI', 'IRET', 'WFI'].filter((n) => !seenOps.has(OP[n as keyof typeof OP]));
   if (missing.length > 0) throw new Error(`instructions not covered: ${missing.join(', ')}`);
 });
+
+test('a receive buffer that runs past the end of memory gets a truncated packet, still delivered', () => {
+  const cpu = new Cpu(prog('mov r1, 4094\nout PORT_NIC_RX_ADDR, r1\nout PORT_NIC_RX_CAP, 100\nhalt'), undefined, { memorySize: 4096 });
+  assert.equal(cpu.run(10), 'halt');
+  assert.equal(cpu.deliverPacket(new Uint8Array([1, 2, 3, 4])), true);
+  assert.equal(cpu.nicRxLen, 2);
+  assert.deepEqual([...cpu.readMemory(4094, 2)], [1, 2]);
+});
