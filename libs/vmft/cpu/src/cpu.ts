@@ -828,6 +828,8 @@ export class Cpu {
     const s = new Int32Array(nWords);
     for (let i = 0; i < nWords; i++, off += 4) s[i] = dv.getInt32(off, true);
     const fault = new TextDecoder().decode(snap.subarray(off, off + faultLen)); off += faultLen;
+    const pc = s[NUM_REGS]!;
+    if (pc < 0 || pc > this.ninstr) throw ErrBadSnapshot(`pc ${pc} is outside the program`);
     const pages: number[] = [];
     for (let p = 0; p < this.numPages; p++) if ((snap[off + (p >>> 3)]! >>> (p & 7)) & 1) pages.push(p);
     if (snap.length !== size + pages.length * PAGE_SIZE) throw ErrBadSnapshot(`length ${snap.length}, expected ${size + pages.length * PAGE_SIZE}`);
