@@ -6,10 +6,12 @@
 import type { Benchmark } from './benchmark.ts';
 import { seqWc } from './seq-wc.ts';
 import { vmCpu } from './vm-cpu.ts';
+import { vmftCore } from './vmft-core.ts';
 
 export const benchmarks: Benchmark[] = [
   seqWc,
   vmCpu,
+  vmftCore,
 ];
 
 async function main(argv: string[]): Promise<number> {
