@@ -235,8 +235,10 @@ export class Cpu {
     if (this.nicRxCap <= 0) return false;
     // Truncated to the buffer's capacity and to the end of memory (a guest bug, but still deterministic).
     const n = Math.max(0, Math.min(packet.length, this.nicRxCap, this.memorySize - this.nicRxAddr));
-    this.mem8.set(packet.subarray(0, n), this.nicRxAddr);
-    this.markDirty(this.nicRxAddr, n);
+    if (n > 0) {
+      this.mem8.set(packet.subarray(0, n), this.nicRxAddr);
+      this.markDirty(this.nicRxAddr, n);
+    }
     this.nicRxLen = n;
     this.nicRxCap = 0;
     this.irqPending |= 1 << IRQ.NIC;
@@ -830,6 +832,9 @@ export class Cpu {
     const fault = new TextDecoder().decode(snap.subarray(off, off + faultLen)); off += faultLen;
     const pc = s[NUM_REGS]!;
     if (pc < 0 || pc > this.ninstr) throw ErrBadSnapshot(`pc ${pc} is outside the program`);
+    if (s[NUM_REGS + 2]! < 0) throw ErrBadSnapshot('negative icount');
+    const dra = s[STATE_WORDS - 3]! >>> 0, drl = s[STATE_WORDS - 2]! >>> 0;
+    if (dra + drl > this.memorySize) throw ErrBadSnapshot('disk read buffer outside memory');
     const pages: number[] = [];
     for (let p = 0; p < this.numPages; p++) if ((snap[off + (p >>> 3)]! >>> (p & 7)) & 1) pages.push(p);
     if (snap.length !== size + pages.length * PAGE_SIZE) throw ErrBadSnapshot(`length ${snap.length}, expected ${size + pages.length * PAGE_SIZE}`);
@@ -855,13 +860,13 @@ export class Cpu {
     this.irqMask = s[i++]!;
     this.ivec.set(s.subarray(i, i + NUM_IRQ_LINES)); i += NUM_IRQ_LINES;
     this.timerPeriodMs = s[i++]!;
-    this.nicRxAddr = s[i++]!;
+    this.nicRxAddr = s[i++]! >>> 0;
     this.nicRxCap = s[i++]!;
     this.nicRxLen = s[i++]!;
-    this.nicTxAddr = s[i++]!;
-    this.diskAddr = s[i++]!;
-    this.diskBlock = s[i++]!;
-    this.diskCount = s[i++]!;
+    this.nicTxAddr = s[i++]! >>> 0;
+    this.diskAddr = s[i++]! >>> 0;
+    this.diskBlock = s[i++]! >>> 0;
+    this.diskCount = s[i++]! >>> 0;
     this.diskStatus = s[i++]!;
     this.diskReadAddr = s[i++]!;
     this.diskReadLen = s[i++]!;

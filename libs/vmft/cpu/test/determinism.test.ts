@@ -230,3 +230,29 @@ test('dirty page tracking: takeDirtyPages lists the pages written since the last
   r.cpu.dmaWrite(4096 * 10 + 5, new Uint8Array(4096));
   assert.deepEqual(r.cpu.takeDirtyPages(), [10, 11]);
 });
+
+test('a corrupted snapshot is refused with FT_ERR_BAD_SNAPSHOT and changes nothing, or restores a machine that runs without crashing', () => {
+  const a = replica();
+  play(a, [{ gap: 10, kind: 'timer', random: 5 }, { gap: 40, kind: 'packet', bytes: Uint8Array.from([1, 2, 3]) }]);
+  const snap = a.cpu.snapshot();
+  fc.assert(fc.property(fc.array(fc.record({ at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 6 }), (flips) => {
+    const bad = snap.slice();
+    for (const f of flips) bad[f.at % Math.min(bad.length, 400)] = f.value; // the header and state words
+    const b = replica();
+    b.cpu.run(100);
+    const before = b.cpu.stateHash();
+    try {
+      b.cpu.restore(bad);
+    } catch (e) {
+      assert.equal((e as { code?: string }).code, 'FT_ERR_BAD_SNAPSHOT', String(e));
+      assert.equal(b.cpu.stateHash(), before);
+      return;
+    }
+    b.randoms.push(1, 2, 3, 4, 5);
+    b.cpu.run(b.cpu.icount + 2000);
+    if (b.cpu.nicRxReady) b.cpu.deliverPacket(new Uint8Array(70));
+    b.cpu.raiseInterrupt(IRQ.TIMER);
+    b.cpu.run(b.cpu.icount + 2000);
+    b.cpu.stateHash();
+  }), { numRuns: 300 });
+});
