@@ -277,7 +277,6 @@ export function registerLogReceiver(app: FastifyInstance, opts: LogReceiverOptio
     const hello = pending.shift()!;
     if (hello.type !== 'hello') throw ERR_BAD_LOG(`the first frame must be a hello, got ${hello.type}`);
     if (hello.vmId !== opts.vmId) throw ERR_UNKNOWN_VM(hello.vmId);
-    for (const s of [...sessions]) s.end('superseded by a new log stream');
     const peerUrl = typeof req.headers['x-ft-peer-url'] === 'string' ? req.headers['x-ft-peer-url'] : undefined;
     const out = new PassThrough();
     let ended = false;
@@ -287,7 +286,10 @@ export function registerLogReceiver(app: FastifyInstance, opts: LogReceiverOptio
       if (early) early.push(ack);
       else if (!ended) out.write(encodeFrame(ack));
     };
+    // The sink may refuse (stale epoch, not a backup): only an accepted stream replaces the current one.
+    const previous = [...sessions];
     const session = opts.sink.open(hello, peerUrl, send);
+    for (const s of previous) s.end('superseded by a new log stream');
     out.write(encodeFrame({ type: 'hello', epoch: hello.epoch, seq: session.heldSeq, vmId: opts.vmId, nodeId: opts.sink.nodeId }));
     for (const a of early) out.write(encodeFrame(a));
     early = undefined;
