@@ -90,7 +90,7 @@ export class FtReplica {
       this.#requestTas(c.startEpoch, 'start');
     } else {
       this.#role = c.join ? 'joining' : 'backup';
-      this.#peer = 'connected';
+      this.#peer = c.join ? 'joining' : 'none';
     }
     this.#m?.setHost(this.#role === 'primary' ? this.#primaryHost : this.#backupHost);
     if (this.#m) this.#lastEntryIcount = this.#m.icount;
@@ -380,7 +380,6 @@ export class FtReplica {
     if (seq > this.#acked) {
       this.#acked = seq;
       this.#sinceAckProgress = 0;
-      let n = 0;
       while (this.#log.length > 0 && this.#log.first()!.seq <= seq) this.#logBytes -= entryWireSize(this.#log.shift()!);
       if (this.#sendCursor < seq) this.#sendCursor = seq;
       this.#releaseUpTo(seq);
@@ -557,6 +556,7 @@ export class FtReplica {
     this.#m = m;
     m.setHost(this.#backupHost);
     this.#role = 'backup';
+    this.#peer = 'connected';
     this.#epoch = f.epoch;
     this.#lastSeq = f.seq;
     this.#acked = f.seq;
@@ -601,6 +601,7 @@ export class FtReplica {
       this.#linkUp = true;
       this.#epoch = epoch;
       this.#silent = 0;
+      if (this.#role === 'backup') this.#peer = 'connected';
       if (this.#role === 'backup') this.#sendAck();
     }
   }
@@ -632,6 +633,8 @@ export class FtReplica {
         this.#append({ kind: 'progress', icount: this.#m!.icount });
       }
     } else {
+      // A backup that never heard from a primary has nothing to take over: it waits.
+      if (this.#role === 'backup' && this.#epoch === 0) return;
       this.#silent++;
       if (!this.#draining && this.#silent >= c.suspectTicks) {
         this.#fx.events.push({ type: 'suspected', peer: 'primary', silentTicks: this.#silent });
