@@ -287,12 +287,13 @@ export class Cpu {
     if (this.running) throw ErrBadEvent('run() called from a device callback');
     if (this.faultMessage !== null) return 'fault';
     if (this.halted) return 'halt';
-    if (this.waiting) {
-      if ((this.irqPending & this.irqMask) === 0) return 'wfi';
-      this.waiting = false;
-    }
-    if (!this.takeInterrupt()) return 'fault';
+    if (this.waiting && (this.irqPending & this.irqMask) === 0) return 'wfi';
+    // Nothing changes unless an instruction will run: how often a host calls
+    // run() at one boundary must not matter (events delivered at the same
+    // icount are all pending before the first interrupt is taken).
     if (this.icount >= untilIcount) return 'limit';
+    this.waiting = false;
+    if (!this.takeInterrupt()) return 'fault';
     this.running = true;
     this.stopRequested = false;
     try {

@@ -58,7 +58,8 @@
  *
  * Lines 0..7 (IRQ.TIMER=0, IRQ.NIC=1, IRQ.DISK=2), lowest line first. Pending
  * lines are taken only when `ie` is set and the line is unmasked, checked at
- * run() entry and after EI, IRET, WFI and OUT. Entry pushes pc then flags,
+ * run() entry (only when at least one instruction will run: run(until <= icount)
+ * changes nothing) and after EI, IRET, WFI and OUT. Entry pushes pc then flags,
  * clears `ie` (no nesting unless the handler executes EI) and jumps to the
  * vector the guest set with `out PORT_IVEC+line, reg`. IRET restores both.
  * WFI with nothing pending returns 'wfi' (icount counts the WFI).

@@ -205,3 +205,27 @@ test('a receive buffer that runs past the end of memory gets a truncated packet,
   assert.equal(cpu.nicRxLen, 2);
   assert.deepEqual([...cpu.readMemory(4094, 2)], [1, 2]);
 });
+
+test('run() at the current icount changes nothing, so extra calls between events at one boundary do not matter', () => {
+  const a = boot(`
+    ei
+loop:
+    add r5, r5, 1
+    jmp loop`);
+  const b = boot(`
+    ei
+loop:
+    add r5, r5, 1
+    jmp loop`);
+  for (const x of [a, b]) x.cpu.run(20);
+  a.cpu.raiseInterrupt(IRQ.NIC);
+  assert.equal(a.cpu.run(20), 'limit');
+  assert.equal(a.cpu.pc !== a.sym['on_nic'], true, 'not dispatched without running an instruction');
+  a.cpu.raiseInterrupt(IRQ.TIMER);
+  b.cpu.raiseInterrupt(IRQ.NIC);
+  b.cpu.raiseInterrupt(IRQ.TIMER);
+  assert.equal(a.cpu.stateHash(), b.cpu.stateHash());
+  for (const x of [a, b]) x.cpu.run(21);
+  assert.equal(a.cpu.pc, a.sym['on_timer']! + 1, 'the higher-priority line first, as if delivered together');
+  assert.equal(a.cpu.stateHash(), b.cpu.stateHash());
+});
