@@ -57,6 +57,18 @@
  * 7. `join` on a live primary without a backup yields a snapshot frame at
  *    icount N after seq S; the log continues at S+1 while the primary runs.
  *
+ * Shell notes:
+ * - Open the log stream only once the primary is live (`core.live`); a
+ *   primary ignores `link-up` before, a backup ignores an epoch-0 hello.
+ * - A backup that hears a hello from a NEWER epoch stops: the primary went on
+ *   alone without it, and only a new `--join` can make it a backup again.
+ * - Outputs released after a failover can carry NIC tags assigned by the
+ *   previous primary (the guest answers requests that were in the log): give
+ *   client tags that cannot collide across nodes (e.g. start at a random u32).
+ * - A joiner whose stream breaks before the snapshot arrives is not resent
+ *   the snapshot: it stops after `suspectTicks`, the primary goes on alone
+ *   through test-and-set, and a new join starts over.
+ *
  * Acks mean "received and buffered every entry up to seq" (VMware FT acks on
  * receipt). A backup replay that disagrees with the log throws
  * FT_ERR_DIVERGENCE (after moving to role 'stopped'): rebuild it by a join.
