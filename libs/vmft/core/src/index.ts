@@ -65,9 +65,10 @@
  * - Outputs released after a failover can carry NIC tags assigned by the
  *   previous primary (the guest answers requests that were in the log): give
  *   client tags that cannot collide across nodes (e.g. start at a random u32).
- * - A joiner whose stream breaks before the snapshot arrives is not resent
- *   the snapshot: it stops after `suspectTicks`, the primary goes on alone
- *   through test-and-set, and a new join starts over.
+ * - A joiner whose stream breaks before the snapshot arrived gets a fresh
+ *   snapshot when it reconnects (its hello names a seq below the snapshot's);
+ *   if it stays away `suspectTicks`, it stops and the primary goes on alone
+ *   through test-and-set.
  *
  * Acks mean "received and buffered every entry up to seq" (VMware FT acks on
  * receipt). A backup replay that disagrees with the log throws

@@ -392,6 +392,11 @@ export class FtReplica {
       this.#fx.events.push({ type: 'stale', what: 'join refused: not a live primary without a backup', epoch: this.#epoch });
       return;
     }
+    this.#transferState();
+  }
+
+  /** Snapshot at the current boundary for a joiner; the log restarts after it. */
+  #transferState(): void {
     const m = this.#m!;
     const state = encodeEnvelope(
       {
@@ -581,6 +586,11 @@ export class FtReplica {
     if (this.#role === 'primary') {
       // Only a live primary streams: before it holds its epoch the backup could not follow it safely.
       if (this.#peer === 'none' || !this.#live) return;
+      if (this.#peer === 'joining' && (epoch === 0 || seq < this.#acked)) {
+        // The joiner reconnected without having installed the snapshot: send a fresh one.
+        this.#transferState();
+        return;
+      }
       this.#linkUp = true;
       if (seq > this.#acked && seq <= this.#lastSeq) this.#onAck(this.#epoch, seq, this.#peerIcount);
       this.#sendCursor = this.#acked;
@@ -599,9 +609,12 @@ export class FtReplica {
         return;
       }
       this.#linkUp = true;
-      this.#epoch = epoch;
       this.#silent = 0;
-      if (this.#role === 'backup') this.#peer = 'connected';
+      if (this.#role === 'backup') {
+        this.#epoch = epoch;
+        this.#peer = 'connected';
+      }
+      // A joiner learns its epoch from the snapshot; until then its hello says epoch 0.
       if (this.#role === 'backup') this.#sendAck();
     }
   }
