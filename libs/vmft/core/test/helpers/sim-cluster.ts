@@ -81,7 +81,7 @@ export class SimCluster {
   #outputsByEpoch = new Map<number, string>();
   #maxReleasedEpoch = 0;
   readonly opts: Required<Omit<SimOptions, 'core' | 'disk'>> & Pick<SimOptions, 'core' | 'disk'>;
-  stats = { released: 0, entries: 0, bytes: 0, failovers: 0, breaks: 0, partitions: 0, checkpointsCompared: 0 };
+  stats = { snapshots: 0, released: 0, entries: 0, bytes: 0, failovers: 0, breaks: 0, partitions: 0, checkpointsCompared: 0 };
 
   constructor(opts: SimOptions) {
     this.opts = {
@@ -237,9 +237,12 @@ export class SimCluster {
           this.note(`${node.name} ${e.type} ${'reason' in e ? e.reason : `epoch ${e.epoch}`}`);
           this.#breakLink(`${node.name} ${e.type}`);
           break;
+        case 'joining':
+          this.stats.snapshots++;
+          this.note(`${node.name} ${e.type} ${JSON.stringify(e)}`);
+          break;
         case 'suspected':
         case 'installed':
-        case 'joining':
         case 'drained':
           this.note(`${node.name} ${e.type} ${JSON.stringify(e)}`);
           break;
@@ -294,7 +297,7 @@ export class SimCluster {
     const l = this.link;
     if (!l || l.up) return;
     const p = this.nodes.get(l.a), b = this.nodes.get(l.b);
-    if (!p?.alive || !b?.alive || p.core.role !== 'primary' || b.core.role !== 'backup') return;
+    if (!p?.alive || !b?.alive || p.core.role !== 'primary' || (b.core.role !== 'backup' && b.core.role !== 'joining')) return;
     if (this.partitioned || !p.core.live) {
       this.clock.schedule(this.rng.range(5, 30), () => this.#connect());
       return;
@@ -358,8 +361,11 @@ export class SimCluster {
     if (this.partitioned) return;
     this.joins++;
     const j = this.#spawn('backup', true);
-    this.link = { a: p.name, b: j.name, gen: 1, up: true, lastAt: {} };
+    const link: Link = { a: p.name, b: j.name, gen: 1, up: true, lastAt: {} };
+    this.link = link;
     this.drive(p, { type: 'join' });
+    // Sometimes the stream breaks while the snapshot is on its way: the joiner reconnects and needs a fresh one.
+    if (this.faultsOn && this.rng.chance(0.3)) this.clock.schedule(0, () => this.link === link && this.#breakLink('break during state transfer'));
   }
 
   livePrimary(): SimNode | undefined {
