@@ -622,10 +622,8 @@ export class FtReplica {
   #tick(): void {
     const c = this.config;
     if (this.#role === 'primary') {
-      if (this.#live) {
-        this.#deliverDue();
-        this.#mayRun();
-      }
+      // A stalled primary delivers nothing either (timer ticks would only grow the log).
+      if (this.#live && this.#mayRun()) this.#deliverDue();
       if (this.#peer === 'none' || !this.#live) return;
       this.#silent++;
       this.#sinceAppend++;
