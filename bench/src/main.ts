@@ -7,11 +7,13 @@ import type { Benchmark } from './benchmark.ts';
 import { seqWc } from './seq-wc.ts';
 import { vmCpu } from './vm-cpu.ts';
 import { vmftCore } from './vmft-core.ts';
+import { vmFt } from './vm-ft.ts';
 
 export const benchmarks: Benchmark[] = [
   seqWc,
   vmCpu,
   vmftCore,
+  vmFt,
 ];
 
 async function main(argv: string[]): Promise<number> {

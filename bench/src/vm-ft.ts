@@ -1,0 +1,218 @@
+/**
+ * FT VM end to end, with real processes (`mr vm storage|node`) on this
+ * machine, measured side by side in one run:
+ *
+ * - instructions per second of the compute-bound `cpu` guest on a primary
+ *   alone vs. replicated to a backup (goal: replicated >= 0.9x);
+ * - for the `kv` workload (unique incr requests): log bytes per second and
+ *   per request, client latency p50/p99 with the output rule and without it
+ *   (`--no-output-rule`, a measurement-only flag);
+ * - time from kill -9 of the primary to the first answer from the new primary.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { runLoad, VmClient } from '@mr/vmft-client';
+import type { VmStatus } from '@mr/vmft-protocol';
+import { median, type Benchmark, type BenchContext } from './benchmark.ts';
+
+const MR = fileURLToPath(new URL('../../apps/cli/bin/mr.js', import.meta.url));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+class Cluster {
+  readonly dir = mkdtempSync(join(tmpdir(), 'bench-vm-'));
+  readonly children: ChildProcess[] = [];
+  storageUrl = '';
+
+  async start(name: string, args: string[]): Promise<{ child: ChildProcess; url: string }> {
+    const env = { ...process.env };
+    delete env['MR_TOKEN'];
+    const child = spawn(process.execPath, [MR, ...args], { cwd: this.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.children.push(child);
+    let out = '';
+    child.stderr!.resume();
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout!.setEncoding('utf8').on('data', (c: string) => {
+        out += c;
+        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+        if (m) resolve(m[1]!);
+        if (out.length > 1 << 20) out = out.slice(-4096);
+      });
+      child.on('exit', () => reject(new Error(`${name} exited early:\n${out.slice(-2000)}`)));
+    });
+    return { child, url };
+  }
+
+  async storage(): Promise<string> {
+    this.storageUrl = (await this.start('storage', ['vm', 'storage', '--port', '0', '--data', join(this.dir, 'storage')])).url;
+    return this.storageUrl;
+  }
+
+  node(id: string, guest: string, args: string[]) {
+    return this.start(id, ['vm', 'node', '--id', id, '--port', '0', '--storage', this.storageUrl, '--guest', guest, '--log-level', 'warn', ...args]);
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await sleep(100);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function status(url: string): Promise<VmStatus | undefined> {
+  try {
+    const r = await request(`${url}/v1/vms/vm1`);
+    return r.statusCode === 200 ? ((await r.body.json()) as VmStatus) : (await r.body.text(), undefined);
+  } catch {
+    return undefined;
+  }
+}
+
+async function until(what: string, ms: number, pred: () => Promise<boolean>): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+const protectedPair = (p: string, b: string) =>
+  until('the pair to be protected', 20_000, async () => {
+    const [sp, sb] = await Promise.all([status(p), status(b)]);
+    return !!sp && !!sb && sp.live && sp.log.acked > 0 && sb.epoch === sp.epoch && sb.log.sent > 0;
+  });
+
+async function metric(url: string, name: string, labels: string): Promise<number> {
+  const r = await request(`${url}/metrics`);
+  const text = await r.body.text();
+  const re = new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm');
+  let sum = 0;
+  for (const m of text.matchAll(re)) if (m[1]!.includes(labels)) sum += Number(m[2]);
+  return sum;
+}
+
+async function ips(url: string, ms: number): Promise<{ ips: number; icount: number }> {
+  const s0 = await status(url);
+  const t0 = performance.now();
+  await sleep(ms);
+  const s1 = await status(url);
+  const t1 = performance.now();
+  return { ips: ((s1!.icount - s0!.icount) * 1000) / (t1 - t0), icount: s1!.icount };
+}
+
+async function cpuThroughput(ctx: BenchContext, replicated: boolean, ms: number): Promise<{ ips: number; backupLag: number }> {
+  const c = new Cluster();
+  try {
+    await c.storage();
+    let backup: string | undefined;
+    if (replicated) backup = (await c.node('b', 'cpu', ['--role', 'backup'])).url;
+    const p = (await c.node('a', 'cpu', ['--role', 'primary', ...(backup ? ['--peer', backup] : [])])).url;
+    if (backup) await protectedPair(p, backup);
+    else await until('the primary to be live', 20_000, async () => !!(await status(p))?.live);
+    await sleep(500); // warm-up (JIT)
+    const r = await ips(p, ms);
+    const lag = backup ? r.icount - (await status(backup))!.icount : 0;
+    ctx.log(`cpu guest ${replicated ? 'replicated' : 'alone     '}: ${(r.ips / 1e6).toFixed(1)} M instructions/s${backup ? ` (backup trails by ${lag} instructions)` : ''}`);
+    return { ips: r.ips, backupLag: lag };
+  } finally {
+    await c.close();
+  }
+}
+
+async function kvLoad(ctx: BenchContext, outputRule: boolean, requests: number, clients: number) {
+  const c = new Cluster();
+  try {
+    await c.storage();
+    const b = (await c.node('b', 'kv', ['--role', 'backup'])).url;
+    const p = (await c.node('a', 'kv', ['--role', 'primary', '--peer', b, ...(outputRule ? [] : ['--no-output-rule'])])).url;
+    await protectedPair(p, b);
+    await runLoad({ nodes: [p, b], vmId: 'vm1', requests: 200, clients, key: 'warm' }); // warm-up
+    const bytes0 = await metric(p, 'ft_log_bytes_total', 'direction="sent"');
+    const r = await runLoad({ nodes: [p, b], vmId: 'vm1', requests, clients, key: 'counter' });
+    const bytes = (await metric(p, 'ft_log_bytes_total', 'direction="sent"')) - bytes0;
+    const out = {
+      p50: r.latencyMs.p50,
+      p99: r.latencyMs.p99,
+      rps: r.throughput,
+      logBytesPerSec: Math.round((bytes * 1000) / r.elapsedMs),
+      logBytesPerReq: Math.round(bytes / r.answered),
+      failed: r.failed,
+    };
+    ctx.log(`kv ${clients} client(s), output rule ${outputRule ? 'on ' : 'OFF'}: p50 ${out.p50} ms, p99 ${out.p99} ms, ${out.rps.toFixed(0)} req/s, log ${out.logBytesPerReq} B/request, ${(out.logBytesPerSec / 1024).toFixed(1)} KiB/s`);
+    return out;
+  } finally {
+    await c.close();
+  }
+}
+
+async function failoverTime(ctx: BenchContext): Promise<number> {
+  const c = new Cluster();
+  try {
+    await c.storage();
+    const b = await c.node('b', 'kv', ['--role', 'backup']);
+    const a = await c.node('a', 'kv', ['--role', 'primary', '--peer', b.url]);
+    await protectedPair(a.url, b.url);
+    const client = new VmClient({ nodes: [a.url, b.url], vmId: 'vm1', clientId: 'probe', retryDelayMs: 5, attemptTimeoutMs: 1000 });
+    try {
+      for (let i = 0; i < 100; i++) await client.incr('x');
+      const t0 = performance.now();
+      a.child.kill('SIGKILL');
+      for (;;) {
+        const r = await client.incr('x');
+        if (r.node === b.url) {
+          const ms = performance.now() - t0;
+          ctx.log(`kill -9 of the primary -> first answer from the new primary: ${ms.toFixed(0)} ms (${r.attempts} attempts)`);
+          return ms;
+        }
+      }
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await c.close();
+  }
+}
+
+export const vmFt: Benchmark = {
+  name: 'vm-ft',
+  description: 'FT VM over real processes: replicated vs alone IPS, kv log bytes, latency with/without the output rule, failover time',
+  async run(ctx) {
+    const only = process.env['VM_FT_ONLY'];
+    if (only === 'kv-off') return { p: JSON.stringify(await kvLoad(ctx, false, 1000, 8)) };
+    if (only === 'failover') return { ms: await failoverTime(ctx) };
+    const ms = ctx.quick ? 1500 : 3000;
+    const alone = await cpuThroughput(ctx, false, ms);
+    const repl = await cpuThroughput(ctx, true, ms);
+    const ratio = repl.ips / alone.ips;
+    ctx.log(`replicated / alone = ${ratio.toFixed(3)}`);
+    const n = ctx.quick ? 1000 : 3000;
+    const on1 = await kvLoad(ctx, true, n / 2, 1);
+    const off1 = await kvLoad(ctx, false, n / 2, 1);
+    const on8 = await kvLoad(ctx, true, n, 8);
+    const off8 = await kvLoad(ctx, false, n, 8);
+    const trials = ctx.quick ? 1 : 3;
+    const fo: number[] = [];
+    for (let i = 0; i < trials; i++) fo.push(await failoverTime(ctx));
+    return {
+      ips_alone_M: +(alone.ips / 1e6).toFixed(2),
+      ips_replicated_M: +(repl.ips / 1e6).toFixed(2),
+      replicated_over_alone: +ratio.toFixed(3),
+      kv_log_bytes_per_request: on8.logBytesPerReq,
+      kv_log_bytes_per_sec: on8.logBytesPerSec,
+      kv_rps_8_clients: +on8.rps.toFixed(0),
+      latency_p50_ms_1_client_rule_on: on1.p50,
+      latency_p99_ms_1_client_rule_on: on1.p99,
+      latency_p50_ms_1_client_rule_off: off1.p50,
+      latency_p99_ms_1_client_rule_off: off1.p99,
+      latency_p50_ms_8_clients_rule_on: on8.p50,
+      latency_p99_ms_8_clients_rule_on: on8.p99,
+      latency_p50_ms_8_clients_rule_off: off8.p50,
+      latency_p99_ms_8_clients_rule_off: off8.p99,
+      failover_to_first_answer_ms_median: +median(fo).toFixed(0),
+      failover_to_first_answer_ms_max: +Math.max(...fo).toFixed(0),
+    };
+  },
+};
