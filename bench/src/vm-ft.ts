@@ -179,7 +179,8 @@ async function failoverTime(ctx: BenchContext): Promise<number> {
 export const vmFt: Benchmark = {
   name: 'vm-ft',
   description: 'FT VM over real processes: replicated vs alone IPS, kv log bytes, latency with/without the output rule, failover time',
-  async run(ctx) {
+  async run(ctx): Promise<Record<string, number | string>> {
+    // VM_FT_ONLY=kv-off or failover runs one part alone (for looking into it).
     const only = process.env['VM_FT_ONLY'];
     if (only === 'kv-off') return { p: JSON.stringify(await kvLoad(ctx, false, 1000, 8)) };
     if (only === 'failover') return { ms: await failoverTime(ctx) };
