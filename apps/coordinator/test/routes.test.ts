@@ -173,3 +173,17 @@ test('a restarted coordinator still knows every accepted job and finishes unfini
   assert.deepEqual(after.map((j: any) => [j.id, j.state]), [['j1', 'succeeded'], ['j2', 'cancelled'], ['j3', 'queued']]);
   assert.ok(after[0].submittedAt < after[0].finishedAt);
 });
+
+test('when the journal cannot be written the request fails, nothing is acknowledged, and the driver stops', async (t) => {
+  const env = makeEnv(t);
+  const app = await build(t, env);
+  const fatal = new Promise((r) => app.scheduler.once('fatal', r));
+  const parked = json(app, 'POST', '/v1/workers/w1/poll', {});
+  await app.scheduler.journal.close();
+  const r = await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files });
+  assert.equal(r.status, 500);
+  assert.equal(r.body.code, 'MR_ERR_INTERNAL');
+  assert.match(String(await fatal), /journal closed/);
+  assert.equal((await parked).status, 500, 'a parked poll is not left hanging');
+  assert.equal((await json(app, 'POST', '/v1/workers/w2/poll', {})).status, 500);
+});

@@ -37,7 +37,7 @@ export class SchedulerDriver extends EventEmitter {
   readonly tickMs: number;
   #log: FastifyBaseLogger;
   #seq = 0;
-  #pending = new Map<string, (body: ReplyBody) => void>();
+  #pending = new Map<string, (body: ReplyBody | Error) => void>();
   /** Worker of each outstanding poll, to report who was told to exit. */
   #pollWorker = new Map<string, string>();
   #times = new Map<string, Times>();
@@ -121,8 +121,8 @@ export class SchedulerDriver extends EventEmitter {
     const requestId = `q${++this.#seq}`;
     onRequestId?.(requestId);
     if (input.type === 'poll') this.#pollWorker.set(requestId, input.workerId);
-    return new Promise<ReplyBody>((resolve) => {
-      this.#pending.set(requestId, resolve);
+    return new Promise<ReplyBody>((resolve, reject) => {
+      this.#pending.set(requestId, (r) => (r instanceof Error ? reject(r) : resolve(r)));
       this.#drive({ ...input, requestId } as SchedulerInput);
     });
   }
@@ -153,9 +153,7 @@ export class SchedulerDriver extends EventEmitter {
       this.core.step(input);
     } catch (err) {
       // A broken invariant: stop serving; a restart replays the journal.
-      this.#failed = err as Error;
-      this.#log.fatal({ err }, 'scheduler invariant broken; stopping');
-      this.emit('fatal', err);
+      this.#fail(err as Error, 'scheduler invariant broken; stopping');
       return;
     }
     this.#flush();
@@ -183,11 +181,17 @@ export class SchedulerDriver extends EventEmitter {
     };
     // Durable first: replies of a step wait for its records and every record before them.
     if (persist.length === 0 && !this.journal.pending) return send();
-    this.journal.append(persist).then(send, (err: Error) => {
-      this.#failed = err;
-      this.#log.fatal({ err }, 'journal write failed; stopping');
-      this.emit('fatal', err);
-    });
+    this.journal.append(persist).then(send, (err: Error) => this.#fail(err, 'journal write failed; stopping'));
+  }
+
+  /** Stops serving: every waiting request fails (500), and 'fatal' tells the server to close. */
+  #fail(err: Error, msg: string): void {
+    if (this.#failed) return;
+    this.#failed = err;
+    this.#log.fatal({ err }, msg);
+    for (const settle of this.#pending.values()) settle(err);
+    this.#pending.clear();
+    this.emit('fatal', err);
   }
 
   /** Adds the job span's trace context to assignments. */
