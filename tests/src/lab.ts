@@ -76,10 +76,10 @@ export class Lab {
     return r.stdout.trim().split('\n')[0]!;
   }
 
-  /** The sequential reference (mr seq over the same absolute inputs), as sorted non-empty lines. */
+  /** The sequential reference (mr seq over the same ../pg-*.txt inputs, like the lab), as sorted non-empty lines. */
   async reference(app: string): Promise<Buffer[]> {
     const out = join(this.root, `seq-${app}`);
-    const r = await runMr(['seq', '--app', app, '--output', out, ...this.corpus], { cwd: this.cwd, env: this.env });
+    const r = await runMr(['seq', '--app', app, '--output', out, ...this.inputs], { cwd: this.cwd, env: this.env });
     if (r.code !== 0) throw new Error(`mr seq exited ${r.code}: ${r.stderr}`);
     return sortedLines(out);
   }

@@ -25,6 +25,8 @@ test('wc: 3 workers; when the coordinator exits the output equals mr seq', async
 test('indexer: 2 workers; when the foreground worker exits the output equals mr seq', async (t) => {
   const lab = new Lab(t);
   const want = await lab.reference('indexer');
+  // The lab's indexer names documents as the command line gave them (../pg-*.txt).
+  assert.ok(want.some((l) => l.toString().includes(',../pg-')), 'reference names documents as given');
   const { url } = await lab.coordinator();
   await lab.submit(url, 'indexer');
   const bg = lab.worker(url);

@@ -85,6 +85,7 @@ test('bad submissions get a clear 4xx and create no job', async (t) => {
     ['missing input', { ...good, inputs: [join(env.root, 'missing.txt')] }, 400, 'MR_ERR_BAD_INPUT', /missing\.txt" does not exist/],
     ['directory input', { ...good, inputs: [join(env.root, 'sub')] }, 400, 'MR_ERR_BAD_INPUT', /is not a regular file/],
     ['relative output', { ...good, output: 'out' }, 400, 'MR_ERR_BAD_OUTPUT', /output "out" is not an absolute path/],
+    ['names not one per input', { ...good, names: ['a.txt', 'b.txt', 'c.txt'] }, 400, 'MR_ERR_BAD_INPUT', /names has 3 entries for \d+ inputs/],
     ['output is a file', { ...good, output: env.files[0] }, 400, 'MR_ERR_BAD_OUTPUT', /exists and is not a directory/],
     ['zero reduces', { ...good, reduces: 0 }, 400, 'MR_ERR_BAD_REQUEST', /reduces/],
     ['absurd reduces', { ...good, reduces: 1_000_000 }, 400, 'MR_ERR_BAD_REQUEST', /reduces/],

@@ -320,7 +320,7 @@ export class Worker {
     if (!app) throw ERR_UNKNOWN_APP(a.app);
     if (a.type === 'map') {
       const r = await executors.runMapTask({
-        app, options: a.options, input: a.input, mapIndex: a.index, reduces: a.reduces, outputDir: a.outputDir, cwd: this.#cwd,
+        app, options: a.options, input: a.input, name: a.name, mapIndex: a.index, reduces: a.reduces, outputDir: a.outputDir, cwd: this.#cwd,
       });
       return { ok: true, files: r.files, counters: r.counters };
     }

@@ -5,7 +5,7 @@ import { parse, durationMs, intOption, UsageError } from '../args.ts';
 export const summary = 'run the MapReduce coordinator (job API + worker protocol)';
 
 export const usage = `usage: mr coordinator [--host 127.0.0.1] [--port 7070] [--data DIR] [--task-timeout 10s]
-                      [--input-root DIR]... [--exit-when-done] [--log-level info]
+                      [--input-root DIR]... [--exit-when-done] [--plugins DIR] [--log-level info]
 
 Serves the job API (POST/GET /v1/jobs, GET/DELETE /v1/jobs/:id, /v1/jobs/:id/events,
 GET /v1/workers) and the worker protocol, hands tasks to polling workers, and keeps
@@ -23,6 +23,8 @@ options:
   --exit-when-done     exit 0 once every submitted job finished and the workers
                        were told to exit
   --max-attempts N     attempts per task before its job fails (default 10)
+  --plugins DIR        accept the user apps of the modules in DIR (default: $MR_PLUGIN_DIR;
+                       workers need the same directory)
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
   -h, --help           this text
 
@@ -44,6 +46,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     'exit-when-done': { type: 'boolean' },
     'max-attempts': { type: 'string' },
     'log-level': { type: 'string' },
+    plugins: { type: 'string' },
   });
   if (!args) {
     ctx.stdout.write(`${usage}\n`);
@@ -67,6 +70,16 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (roots.length === 0) {
     roots.push(process.cwd());
     ctx.stderr.write(`mr coordinator: no --input-root given; accepting inputs under ${process.cwd()}\n`);
+  }
+  const pluginDir = v.plugins ?? ctx.env['MR_PLUGIN_DIR'];
+  if (pluginDir) {
+    const apps = await import('@mr/mapreduce-apps');
+    try {
+      const names = await apps.loadPluginApps(resolve(pluginDir));
+      ctx.stderr.write(`mr coordinator: plugin apps from ${resolve(pluginDir)}: ${names.join(', ') || '(none)'}\n`);
+    } catch (err) {
+      throw new UsageError(`mr coordinator: --plugins: ${(err as Error).message}`);
+    }
   }
   const { checkBind } = await import('@mr/service-kit');
   const refused = checkBind(host, token);

@@ -50,6 +50,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (!v.app) throw new UsageError('mr submit: --app NAME is required');
   if (args.positionals.length === 0) throw new UsageError('mr submit: give at least one input FILE');
   const body: JobSubmit = { app: v.app, inputs: args.positionals.map((f) => resolve(f)) };
+  // Map functions see the names as typed, as with `mr seq` (indexer output names files).
+  if (args.positionals.some((f, i) => f !== body.inputs[i])) body.names = [...args.positionals];
   if (v.reduces !== undefined) {
     // Range checks are the coordinator's: its message says what is allowed.
     if (!/^-?\d+$/.test(v.reduces.trim())) throw new UsageError(`mr submit: --reduces: expected an integer, got "${v.reduces}"`);

@@ -62,7 +62,7 @@ export async function runMapTask(spec: MapTaskSpec): Promise<MapTaskResult> {
     // A key's first value is kept as a plain string; the combiner runs only
     // for keys with several values (it may run zero or more times per key).
     const groups = new Map<string, string | string[]>();
-    await app.map(spec.input, contents, (k, v) => {
+    await app.map(spec.name ?? spec.input, contents, (k, v) => {
       const key = str(k);
       const value = str(v);
       counters['mapOutputRecords']!++;
@@ -77,7 +77,7 @@ export async function runMapTask(spec: MapTaskSpec): Promise<MapTaskResult> {
       else for (const v of app.combine(key, g)) place(key, str(v));
     }
   } else {
-    await app.map(spec.input, contents, (k, v) => {
+    await app.map(spec.name ?? spec.input, contents, (k, v) => {
       counters['mapOutputRecords']!++;
       place(str(k), str(v));
     }, ctx);

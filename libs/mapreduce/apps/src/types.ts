@@ -42,8 +42,10 @@ export interface MrApp {
 export interface MapTaskSpec {
   app: MrApp;
   options: Readonly<Record<string, string>>;
-  /** Input file path as given in the job (passed to map as filename). */
+  /** Input file path as given in the job (passed to map as filename unless `name` is set). */
   input: string;
+  /** The file name map sees, when it differs from the path read (e.g. relative as the user typed it). */
+  name?: string | undefined;
   /** Map task number: intermediate files are named mr-<mapIndex>-<r>. */
   mapIndex: number;
   reduces: number;

@@ -320,6 +320,7 @@ export class Scheduler {
       });
     }
     assert(spec.inputs.length >= 1 && spec.reduces >= 1, 'submit: a job needs inputs and reduces');
+    assert(!spec.names || spec.names.length === spec.inputs.length, 'submit: one name per input');
     const id = `j${this.#jobSeq + 1}`;
     const root = `${this.config.workRoot}/${id}`;
     const resolved: ResolvedJobSpec = { ...spec, output: spec.output ?? `${root}/out`, workDir: spec.workDir ?? `${root}/work` };
@@ -551,6 +552,7 @@ export class Scheduler {
         type: 'map',
         ...common,
         input: job.spec.inputs[task.index]!,
+        ...(job.spec.names ? { name: job.spec.names[task.index]! } : {}),
         outputDir: `${job.spec.workDir}/m${task.index}-a${lease.attempt}`,
       };
       return a;

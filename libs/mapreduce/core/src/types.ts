@@ -45,6 +45,8 @@ export interface JobSpec {
   app: string;
   /** Absolute, validated input files. */
   inputs: string[];
+  /** File names map functions see, one per input (default: the inputs). */
+  names?: string[] | undefined;
   reduces: number;
   /** Absolute output directory (reduce outputs mr-out-<r>); default <workRoot>/<jobId>/out. */
   output?: string | undefined;

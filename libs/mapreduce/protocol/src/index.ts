@@ -49,6 +49,12 @@ export const JobSubmit = Type.Object(
     app: Type.String({ minLength: 1, maxLength: 64 }),
     inputs: Type.Array(Type.String({ minLength: 1, maxLength: LIMITS.maxPathLength }), { minItems: 1, maxItems: LIMITS.maxInputs }),
     reduces: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.maxReduces, default: 10 })),
+    /**
+     * The file names map functions see, one per input (default: the inputs).
+     * `mr submit` sends the paths as the user typed them, so that apps which
+     * output file names (indexer, crash) match `mr seq` on the same command line.
+     */
+    names: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: LIMITS.maxPathLength }), { minItems: 1, maxItems: LIMITS.maxInputs })),
     /** Absolute output directory; default: a directory under the coordinator's data dir. */
     output: Type.Optional(Type.String({ minLength: 1, maxLength: LIMITS.maxPathLength })),
     /** App options, e.g. {"pattern": "whale"} for grep. */
@@ -187,6 +193,8 @@ export const MapAssignment = Type.Object({
   ...AssignmentCommon,
   /** Absolute input file. */
   input: Type.String(),
+  /** The file name to pass to map (the job's `names` entry), when it differs from input. */
+  name: Type.Optional(Type.String()),
   /** Directory (absolute, attempt-private) to write mr-<map>-<reduce> files into. */
   outputDir: Type.String(),
 });

@@ -31,6 +31,9 @@ export async function validateSubmission(body: JobSubmit, roots: readonly string
   const problem = app.validateOptions?.(options);
   if (problem) throw ERR_BAD_OPTIONS(body.app, problem);
   if (roots.length === 0) throw ERR_NO_INPUT_ROOTS();
+  if (body.names && body.names.length !== body.inputs.length) {
+    throw ERR_BAD_INPUT(`names has ${body.names.length} entries for ${body.inputs.length} inputs: give one name per input`);
+  }
   const inputs = await Promise.all(
     body.inputs.map(async (p, i) => {
       const what = `input ${i} "${p}"`;
@@ -64,5 +67,5 @@ export async function validateSubmission(body: JobSubmit, roots: readonly string
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
   }
-  return { app: body.app, inputs, reduces: body.reduces ?? 10, output, options, name: body.name };
+  return { app: body.app, inputs, ...(body.names ? { names: body.names } : {}), reduces: body.reduces ?? 10, output, options, name: body.name };
 }
