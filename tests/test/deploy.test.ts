@@ -8,16 +8,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { request } from 'undici';
 import { VmClient } from '@mr/vmft-client';
 import { Lab } from '../src/lab.ts';
-import { runMr } from '../src/procs.ts';
+import { runMr, sleep } from '../src/procs.ts';
 import { VmCluster, until, vmStatus, waitProtected } from '../src/vm-cluster.ts';
 import { emptyExposition, parseExposition, parsePromQL, substituteGrafanaVars, type Exposition } from '../src/promql.ts';
 import { checkDashboardShape, checkQueries, dashboardQueries, type Dashboard, type DashQuery } from '../src/deploy-check.ts';
@@ -138,6 +139,81 @@ async function scrape(url: string, into: Exposition): Promise<void> {
   parseExposition(text, into);
 }
 
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+function hasBinary(name: string): boolean {
+  return !spawnSync(name, ['--version'], { encoding: 'utf8' }).error;
+}
+
+interface PromAnswer {
+  status: string;
+  error?: string;
+  data?: { result: unknown[] };
+}
+
+/**
+ * Debian's prometheus, run with deploy/prometheus/prometheus.yml whose targets
+ * are swapped for the test's ports (job names and everything else kept), a 1 s
+ * scrape interval and a temp TSDB; killed when the test ends.
+ */
+async function startPrometheus(t: { after(fn: () => unknown): void }, targets: Record<string, string[]>): Promise<(q: string) => Promise<PromAnswer>> {
+  const dir = mkdtempSync(join(tmpdir(), 'mr-prom-'));
+  const cfg = yamlFile<PromConfig & { global: Record<string, string> }>('prometheus/prometheus.yml');
+  cfg.global = { ...cfg.global, scrape_interval: '1s', scrape_timeout: '900ms', evaluation_interval: '1s' };
+  for (const s of cfg.scrape_configs) s.static_configs = [{ targets: targets[s.job_name]!.map((u) => new URL(u).host) }];
+  writeFileSync(join(dir, 'prometheus.yml'), stringifyYaml(cfg));
+  const port = await freePort();
+  const proc = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-4000)));
+  const exited = new Promise<void>((r) => proc.on('close', () => r()));
+  t.after(async () => {
+    proc.kill('SIGKILL');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const base = `http://127.0.0.1:${port}`;
+  await until('prometheus to be ready', 15_000, async () => {
+    if (proc.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`);
+    try {
+      const r = await request(`${base}/-/ready`);
+      await r.body.text();
+      return r.statusCode === 200;
+    } catch {
+      return false;
+    }
+  });
+  return async (q: string) => {
+    const r = await request(`${base}/api/v1/query`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ query: q }).toString() });
+    return (await r.body.json()) as PromAnswer;
+  };
+}
+
+
+/**
+ * Runs every query through Prometheus until each one that must have series
+ * has them (the first scrapes take a few seconds to show), or the deadline.
+ * Returns the problems: evaluation errors, then queries still without series.
+ */
+async function evaluateAll(query: (q: string) => Promise<PromAnswer>, queries: DashQuery[], mayBeEmpty: (q: DashQuery) => boolean): Promise<string[]> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const last = await Promise.all(queries.map(async (q) => ({ q, r: await query(substituteGrafanaVars(q.expr)) })));
+    const errors = last.filter((x) => x.r.status !== 'success').map((x) => `${x.q.dashboard}: ${x.q.where}: ${x.r.error}`);
+    if (errors.length) return errors;
+    const empty = last.filter((x) => !mayBeEmpty(x.q) && !(x.r.data?.result.length ?? 0)).map((x) => `${x.q.dashboard}: ${x.q.where}: no series for ${x.q.expr}`);
+    if (empty.length === 0 || Date.now() > deadline) return empty;
+    await sleep(250);
+  }
+}
+
 test('every metric and label the dashboards query is exported by the running services', async (t) => {
   const { queries } = loadDeploy();
   const lab = new Lab(t); // sets MR_TOKEN for the coordinator and worker
@@ -155,6 +231,11 @@ test('every metric and label the dashboards query is exported by the running ser
     return { storage, a, b };
   })();
   const [coordUrl, { storage, a, b }] = await Promise.all([coordP, vmP]);
+
+  // Debian's prometheus, when installed (CI installs it), scrapes them with deploy/'s config.
+  let query: ((q: string) => Promise<PromAnswer>) | undefined;
+  if (hasBinary('prometheus')) query = await startPrometheus(t, { 'mr-coordinator': [coordUrl], 'vm-storage': [storage.url], 'vm-node': [a.url, b.url] });
+  else assert.ok(!process.env['CI'], 'prometheus is installed in CI (.ci/run)');
 
   // MapReduce: a small word count with one worker, so task, duration, journal and HTTP series exist.
   lab.worker(coordUrl);
@@ -186,12 +267,21 @@ test('every metric and label the dashboards query is exported by the running ser
   await scrape(b.url, exported.get('vm-node')!);
   await scrape(storage.url, exported.get('vm-storage')!);
 
+  // Through Prometheus with deploy/'s config: every query evaluates and has series while the pair
+  // runs (failovers and faulty task attempts aside: none yet).
+  const failoverQuery = (q: DashQuery) => /ft_failovers_total/.test(q.expr);
+  if (query) {
+    assert.deepEqual(await evaluateAll(query, queries, (q) => failoverQuery(q) || /outcome!="committed"/.test(q.expr)), []);
+    t.diagnostic(`prometheus evaluated all ${queries.length} dashboard queries with series`);
+  }
+
   // A failover: the backup takes over, so the failover counter exists.
   a.proc.kill();
   await a.proc.exited;
   await until('the backup to go live', 15_000, async () => (await vmStatus(b.url))?.live === true);
   await scrape(b.url, exported.get('vm-node')!);
   await scrape(storage.url, exported.get('vm-storage')!);
+  if (query) assert.deepEqual(await evaluateAll(query, queries.filter(failoverQuery), () => false), [], 'the failover panel shows the takeover');
 
   const problems = checkQueries(queries, JOBS, exported);
   assert.deepEqual(problems, [], 'every name the dashboards use is exported');
