@@ -4,23 +4,34 @@ import { EXIT, type CliContext } from '../context.ts';
 import { parse, intOption, UsageError } from '../args.ts';
 import type { LocalEnv, StartedSection } from '../local/section.ts';
 
-export const summary = 'run the whole cluster on this machine (coordinator, workers; --demo runs a job)';
+export const summary = 'run the whole cluster on this machine (coordinator, workers, FT VM pair; --demo runs a job and a VM workload)';
 
-export const usage = `usage: mr local [--workers 3] [--port 7070] [--data ./data] [--demo | --no-demo]
+export const usage = `usage: mr local [--workers 3] [--port 7070] [--data ./data] [--demo | --no-demo] [--no-vm]
 
-Starts a coordinator and N workers on this machine, each a separate process
-(restarted if it dies), prints their URLs and keeps serving until Ctrl-C.
-State and logs go under --data. With --demo (the default of \`npm start\`)
-it generates a small corpus of books under DATA/demo, runs a word count
-over it, and prints where the output is and the top words.
+Starts on this machine, each as a separate process, a coordinator and N
+workers (restarted if they die), and a fault-tolerant VM: a storage node and
+a primary/backup pair running the kv guest. Prints their URLs and keeps
+serving until Ctrl-C. State goes under --data (DATA/mapreduce, DATA/vm),
+logs in DATA/logs. With --demo (the default of \`npm start\`) it generates a
+small corpus of books under DATA/demo, runs a word count over it and prints
+where the output is and the top words; then, once the VM pair is protected,
+sends 200 incr requests from 4 clients and prints the counter, the latencies
+and both nodes' state hash at the same instruction.
+
+A VM node that dies is not restarted in its old role: the survivor takes
+over, and the dead node comes back as a new backup that joins it by state
+transfer (mr vm node --join), so the pair is protected again.
 
 options:
   --workers N        worker processes (default 3)
-  --port P           coordinator port (default 7070; 0 picks a free one)
+  --port P           coordinator port (default 7070; 0 picks free ports for
+                     everything); the VM's storage node listens on P+1, node a
+                     (first primary) on P+2, node b (first backup) on P+3
   --data DIR         state, logs and demo files (default ./data)
   --input-root DIR   another directory jobs may read inputs from (repeatable;
                      the data dir and the current directory always are)
-  --demo             run the demo job once the cluster is up (--no-demo: don't)
+  --demo             run the demos once the cluster is up (--no-demo: don't)
+  --no-vm            don't start the FT VM (storage node, primary, backup)
 
 environment: MR_TOKEN (bearer token for every service; without it they
 bind to 127.0.0.1 only and need no token).`;
@@ -33,6 +44,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     'input-root': { type: 'string', multiple: true },
     demo: { type: 'boolean' },
     'no-demo': { type: 'boolean' },
+    'no-vm': { type: 'boolean' },
   });
   if (!args) {
     ctx.stdout.write(`${usage}\n`);
@@ -42,6 +54,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (v.demo && v['no-demo']) throw new UsageError('mr local: --demo and --no-demo exclude each other');
   const workers = intOption(v.workers, '--workers', 3, 1, 64);
   const port = intOption(v.port, '--port', 7070, 0, 65535);
+  const vm = v['no-vm'] !== true;
+  if (vm && port > 65532) throw new UsageError('mr local: --port must be at most 65532 (the VM uses port+1..port+3), or use --no-vm');
   const data = resolve(v.data ?? './data');
   mkdirSync(data, { recursive: true });
   const demo = v.demo === true;
@@ -77,7 +91,11 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
         inputRoots: [process.cwd(), ...(v['input-root'] ?? []).map((r) => resolve(r))],
       }),
     );
-    // More sections (the FT VM pair, the dashboard) start here, one push each.
+    if (vm) {
+      const { startVm } = await import('../local/vm.ts');
+      sections.push(await startVm(env, { port, host: '127.0.0.1' }));
+    }
+    // More sections (the dashboard) start here, one push each.
 
     env.say(`mr local: data in ${data}`);
     for (const s of sections) {

@@ -23,6 +23,12 @@ export interface SupervisedOptions {
   onLine?: (line: string) => void;
   /** Called when the process exits; `restarting` says whether it will be started again. */
   onExit?: (code: number | null, signal: NodeJS.Signals | null, restarting: boolean) => void;
+  /**
+   * false: an exit is not followed by a restart; the owner decides what to
+   * do and calls restart() (e.g. the FT VM pair, whose nodes come back in a
+   * different role). Default true.
+   */
+  autoRestart?: boolean;
 }
 
 export class Supervised {
@@ -64,7 +70,7 @@ export class Supervised {
     child.stderr!.on('data', (c: Buffer) => this.#log.write(c));
     this.#exited = new Promise((resolve) => {
       child.on('close', (code, signal) => {
-        const restarting = !this.#stopping;
+        const restarting = !this.#stopping && o.autoRestart !== false;
         this.#log.write(`--- ${new Date().toISOString()} exited code=${code} signal=${signal}${restarting ? '; restarting' : ''}\n`);
         o.onExit?.(code, signal, restarting);
         if (restarting) {
@@ -74,6 +80,20 @@ export class Supervised {
         resolve();
       });
     });
+  }
+
+  /** Whether the process is running (started and not yet exited). */
+  get running(): boolean {
+    const c = this.child;
+    return !!c && c.exitCode === null && c.signalCode === null;
+  }
+
+  /** Starts the process again (with fresh args()) if it is not running and not being stopped. */
+  restart(): boolean {
+    if (this.#stopping || this.running) return false;
+    this.restarts++;
+    this.#start();
+    return true;
   }
 
   /** From now on an exit is final (e.g. a terminal's Ctrl-C reached the whole process group). */

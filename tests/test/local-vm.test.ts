@@ -1,0 +1,115 @@
+/**
+ * `mr local --demo` with its FT VM section: both demos' results, a kv
+ * request through the printed URLs, a kill -9 of the primary answered by
+ * re-protection (the dead node comes back as a backup that joins the
+ * survivor, never as a second primary), and a SIGINT that stops every child.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { Proc, sleep } from '../src/procs.ts';
+import { vmStatus } from '../src/vm-cluster.ts';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The `mr …` processes `mr local` (pid) started: its direct children running
+ * bin/mr.js. (tsx's esbuild service is a child too; it exits on its own when
+ * its parent's pipe closes.)
+ */
+function children(pid: number): number[] {
+  let lines: string[];
+  try {
+    lines = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n');
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
+  return lines.filter((l) => l.includes('bin/mr.js')).map((l) => Number(l.trim().split(/\s+/)[0])).filter((n) => n > 0);
+}
+
+async function kv(url: string, body: Record<string, string>): Promise<{ status: number; body: { value?: unknown; live?: string } }> {
+  const r = await request(`${url}/v1/vms/vm1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), headersTimeout: 15_000 });
+  return { status: r.statusCode, body: (await r.body.json()) as { value?: unknown; live?: string } };
+}
+
+test('mr local --demo runs the VM workload on a protected pair, re-protects after kill -9 of the primary, and SIGINT stops every child', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mr-local-vm-'));
+  const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0' };
+  delete env['MR_TOKEN'];
+  delete env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  const local = new Proc('mr local', ['local', '--demo', '--port', '0', '--workers', '1', '--data', join(dir, 'data')], { cwd: dir, env, limitMs: 120_000 });
+  const seen = new Set<number>();
+  t.after(async () => {
+    local.kill();
+    await local.exited;
+    for (const pid of seen) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  await local.waitFor(/serving; press Ctrl-C to stop/);
+  for (const pid of children(local.pid)) seen.add(pid);
+  const out = local.stdout;
+  const url = (label: string) => new RegExp(`vm ${label}\\s+(http://127\\.0\\.0\\.1:\\d+)\\n`).exec(out)?.[1];
+  const [storage, a, b] = [url('storage'), url('node a \\(primary\\)'), url('node b \\(backup\\)')];
+  assert.ok(storage && a && b, out);
+  const pids = /pids storage (\d+), a (\d+), b (\d+)/.exec(out)?.slice(1).map(Number);
+  assert.equal(pids?.length, 3, out);
+  const [, pidA] = pids!;
+
+  // Both halves' demo results.
+  assert.match(out, /demo: top words: the \d+, /);
+  assert.match(out, /vm demo: pair protected: primary a \(epoch \d+\) streams its log to backup b/);
+  assert.match(out, /vm demo: 200\/200 unique incr requests from 4 clients answered in [\d.]+ s; latency p50 [\d.]+ ms, p99 [\d.]+ ms/);
+  assert.match(out, /vm demo: counter "demo" = 200 \(every request applied exactly once\)/);
+  const h = /vm demo: state hash at instruction (\d+): primary a ([0-9a-f]+), backup b ([0-9a-f]+): equal/.exec(out);
+  assert.ok(h, out);
+  assert.equal(h[2], h[3]);
+  assert.match(out, new RegExp(`kill -9 ${pidA} +\\(node a, the primary\\)`));
+
+  // A kv request through the printed URLs: the primary answers, a retry of the same id is applied once, the backup names the live node.
+  const r1 = await kv(a!, { clientId: 'test', requestId: 'r1', op: 'incr', key: 'demo' });
+  assert.deepEqual(r1, { status: 200, body: { value: 201 } });
+  const again = await kv(a!, { clientId: 'test', requestId: 'r1', op: 'incr', key: 'demo' });
+  assert.deepEqual(again, r1);
+  const fromBackup = await kv(b!, { clientId: 'test', requestId: 'r2', op: 'get', key: 'demo' });
+  assert.equal(fromBackup.status, 503);
+  assert.equal(fromBackup.body.live, a);
+
+  // kill -9 the primary: b takes over, a comes back as b's backup (joined by state transfer), nothing is lost.
+  process.kill(pidA!, 'SIGKILL');
+  const m = await local.waitFor(/vm: protected again: primary b \(pid \d+\), backup a \(pid (\d+)\), epoch (\d+)/);
+  seen.add(Number(m[1]));
+  assert.match(local.stdout, /vm: node b is the live primary \(epoch \d+\); restarting a as a new backup: --join http/);
+  const [sa, sb] = await Promise.all([vmStatus(a!), vmStatus(b!)]);
+  assert.equal(sb?.live, true);
+  assert.equal(sa?.role, 'backup', 'the dead primary came back as a backup, not as a second primary');
+  assert.equal(sa?.epoch, sb?.epoch);
+  assert.equal(sb?.epoch, Number(m[2]));
+  const r3 = await kv(b!, { clientId: 'test', requestId: 'r3', op: 'incr', key: 'demo' });
+  assert.deepEqual(r3, { status: 200, body: { value: 202 } });
+
+  // SIGINT: every child is stopped, nothing listens any more.
+  for (const pid of children(local.pid)) seen.add(pid);
+  assert.ok(seen.size >= 5, `coordinator, worker, storage, a, b: ${[...seen].join(' ')}`);
+  local.child.kill('SIGINT');
+  const e = await local.wait();
+  assert.equal(e.code, 0, local.stderr);
+  assert.match(local.stdout, /stopped\n$/);
+  await sleep(100);
+  for (const pid of seen) assert.equal(alive(pid), false, `child ${pid} still running`);
+  for (const u of [storage, a, b]) {
+    const res = await fetch(`${u}/healthz`).catch((err: Error) => err);
+    assert.ok(res instanceof Error, `${u} is gone`);
+  }
+});
