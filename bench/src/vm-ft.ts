@@ -133,6 +133,10 @@ async function kvLoad(ctx: BenchContext, outputRule: boolean, requests: number, 
     const bytes0 = await metric(p, 'ft_log_bytes_total', 'direction="sent"');
     const r = await runLoad({ nodes: [p, b], vmId: 'vm1', requests, clients, key: 'counter' });
     const bytes = (await metric(p, 'ft_log_bytes_total', 'direction="sent"')) - bytes0;
+    const after = await status(p);
+    if (after?.peer.state !== 'connected' || after.epoch !== 1) {
+      ctx.log(`WARNING: the pair lost protection during this run (epoch ${after?.epoch}, peer ${after?.peer.state}): a starved machine made a node suspect its peer; the figures below are not replicated ones`);
+    }
     const out = {
       p50: r.latencyMs.p50,
       p99: r.latencyMs.p99,

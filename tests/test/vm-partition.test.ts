@@ -8,7 +8,11 @@ import type { VmStatus } from '@mr/vmft-protocol';
 import { VmCluster, vmStatus, until, waitProtected, oneTo } from '../src/vm-cluster.ts';
 import { sleep } from '../src/procs.ts';
 
-test('cut link between primary and backup: exactly one wins test-and-set and serves, the other stops and says why', async (t) => {
+for (const variant of [
+  { name: 'the primary wins', primaryArgs: [] as string[], winner: 'a' },
+  // The primary waits longer before it suspects the backup, so the backup asks first.
+  { name: 'the backup wins', primaryArgs: ['--suspect-ticks', '60'], winner: 'b' },
+]) test(`cut link between primary and backup (${variant.name}): exactly one wins test-and-set and serves, the other stops and says why`, async (t) => {
   const seed = seedFromEnv(process.env, Date.now() % 100_000);
   const rng = createRng(seed);
   t.diagnostic(`seed ${seed}`);
@@ -17,8 +21,9 @@ test('cut link between primary and backup: exactly one wins test-and-set and ser
   const b = await c.node('b', ['--role', 'backup']);
   const proxy = await TcpProxy.start(b.url);
   t.after(() => proxy.close());
-  const a = await c.node('a', ['--role', 'primary', '--peer', proxy.url]);
+  const a = await c.node('a', ['--role', 'primary', '--peer', proxy.url, ...variant.primaryArgs]);
   await waitProtected(a.url, b.url);
+  const epoch0 = (await vmStatus(a.url))!.epoch;
 
   // Watch both nodes the whole time: never two live primaries in one epoch.
   const violations: string[] = [];
@@ -60,7 +65,8 @@ test('cut link between primary and backup: exactly one wins test-and-set and ser
   t.diagnostic(JSON.stringify({ ...report, values: undefined }));
   assert.deepEqual(violations, []);
   assert.ok(seen.length > 5);
-  assert.equal(settled.live.epoch, 2, 'the winner holds the next epoch');
+  assert.equal(settled.live.epoch, epoch0 + 1, 'the winner holds the next epoch');
+  assert.equal(settled.live.nodeId, variant.winner);
   assert.match(settled.stopped.reason ?? '', /test-and-set/);
 
   // The stopped node refuses clients with a 503 that says why; its log says so too.

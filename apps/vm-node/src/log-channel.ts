@@ -50,6 +50,8 @@ export interface LogSenderOptions {
   /** The backup's hello arrived: the stream is up (drive `link-up`, or `join`). */
   onHello(hello: HelloFrame): void;
   onAck(ack: AckFrame): void;
+  /** The backup's own URL, as it announces it (the address clients should use for it). */
+  onPeerUrl?(url: string): void;
   /** State changes; 'disconnected' means the stream broke (drive `link-down`). */
   onState?(state: ChannelState, detail?: string): void;
   /** Extra request headers for each stream (e.g. trace context). */
@@ -162,6 +164,8 @@ export class LogSender {
           const text = await res.body.text().catch(() => '');
           throw new Error(`backup answered ${res.statusCode}: ${text.slice(0, 300)}`);
         }
+        const peer = res.headers['x-ft-peer-url'];
+        if (typeof peer === 'string' && /^https?:\/\/[^/\s]+$/.test(peer)) this.opts.onPeerUrl?.(peer);
         const decoder = new FrameDecoder();
         for await (const chunk of res.body) {
           if (this.#abort !== abort) return;
@@ -242,6 +246,8 @@ export interface LogSink {
    */
   open(hello: HelloFrame, peerUrl: string | undefined, send: (frame: AckFrame) => void): LogSession;
   nodeId: string;
+  /** This node's URL, announced to the primary in the response (x-ft-peer-url). */
+  selfUrl?: string;
 }
 
 export interface LogReceiverOptions {
@@ -329,6 +335,7 @@ export function registerLogReceiver(app: FastifyInstance, opts: LogReceiverOptio
       },
     );
     reply.header('content-type', 'application/octet-stream');
+    if (opts.sink.selfUrl) reply.header('x-ft-peer-url', opts.sink.selfUrl);
     return reply.send(out);
   });
 

@@ -9,7 +9,7 @@ export const usage = `usage:
       the shared storage node: virtual disks and the per-VM test-and-set flag (epochs)
 
   mr vm node --id ID --role primary|backup --port P --storage URL [--peer URL] --guest NAME
-             [--vm vm1] [--host 127.0.0.1] [--tick 20ms] [--suspect-ticks 10] [--no-output-rule]
+             [--vm vm1] [--host 127.0.0.1] [--tick 20ms] [--suspect-ticks 15] [--no-output-rule]
   mr vm node --id ID --join URL --port P --storage URL --guest NAME [--vm VM]
       a primary or backup node; --join brings a new backup up from a running primary
       (snapshot + log). --no-output-rule releases outputs without waiting for the
@@ -110,7 +110,7 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
   const port = intOption(v.port, '--port', 7081, 0, 65535);
   const tickMs = v.tick ? durationMs(v.tick, '--tick') : 20;
   if (tickMs < 1 || tickMs > 10_000) throw new UsageError('mr vm node: --tick must be between 1ms and 10s');
-  const suspectTicks = intOption(v['suspect-ticks'], '--suspect-ticks', 10, 3, 10_000);
+  const suspectTicks = intOption(v['suspect-ticks'], '--suspect-ticks', 15, 3, 10_000);
   const token = ctx.env['MR_TOKEN'] || undefined;
   const { checkBind } = await import('@mr/service-kit');
   const bad = checkBind(host, token);

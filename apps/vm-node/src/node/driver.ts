@@ -204,6 +204,7 @@ export class VmDriver {
   /** Starts the node once its server listens at `selfUrl`. */
   async start(selfUrl: string): Promise<void> {
     this.selfUrl = selfUrl;
+    this.sink.selfUrl = selfUrl;
     if (this.opts.role === 'primary') {
       // Effects of the constructor (test-and-set for the start epoch).
       // Effects of the constructor (test-and-set for the start epoch); the log
@@ -281,6 +282,9 @@ export class VmDriver {
         if (this.#sender !== sender) return;
         this.drive({ type: 'ack', epoch: a.epoch, seq: a.seq, icount: a.icount });
         this.schedule();
+      },
+      onPeerUrl: (peer) => {
+        if (this.#sender === sender) this.peerUrl = peer;
       },
       onState: (s, detail) => {
         if (this.#sender !== sender) return;

@@ -60,6 +60,8 @@ export class VmClient {
   #current = 0;
   #pools = new Map<string, Pool>();
   #seq = 0;
+  /** Nodes that just failed to connect: hints to them are ignored, rotation skips them, for a while. */
+  #downUntil = new Map<string, number>();
   #opts: Required<Pick<VmClientOptions, 'attemptTimeoutMs' | 'deadlineMs' | 'retryDelayMs' | 'connections'>> & VmClientOptions;
 
   constructor(opts: VmClientOptions) {
@@ -98,6 +100,11 @@ export class VmClient {
     return p;
   }
 
+  #isDown(node: string): boolean {
+    const until = this.#downUntil.get(node);
+    return until !== undefined && until > Date.now();
+  }
+
   #follow(live: string | undefined): boolean {
     if (!live) return false;
     let url: string;
@@ -106,6 +113,7 @@ export class VmClient {
     } catch {
       return false;
     }
+    if (this.#isDown(url)) return false;
     let i = this.#nodes.indexOf(url);
     if (i < 0) {
       this.#nodes.push(url);
@@ -116,8 +124,16 @@ export class VmClient {
     return true;
   }
 
+  /** Moves to the next node, skipping ones that just failed to connect when another is left. */
   #next(): void {
-    this.#current = (this.#current + 1) % this.#nodes.length;
+    const n = this.#nodes.length;
+    for (let i = 1; i <= n; i++) {
+      const j = (this.#current + i) % n;
+      if (!this.#isDown(this.#nodes[j]!) || i === n) {
+        this.#current = j;
+        return;
+      }
+    }
   }
 
   /** Sends one request; resolves with the guest's answer once the live primary released it. */
@@ -156,6 +172,7 @@ export class VmClient {
       } catch (e) {
         if ((e as { code?: string }).code === ERR_VM_REJECTED.code) throw e;
         reason = `${node}: ${(e as Error).message}${e instanceof undiciErrors.UndiciError ? ` (${(e as { code?: string }).code})` : ''}`;
+        this.#downUntil.set(node, Date.now() + 1000);
         this.#next();
       }
       lastReason = reason;
