@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { runLoad, VmClient } from '@mr/vmft-client';
 import { createRng, seedFromEnv } from '@mr/sim';
 import { VmCluster, vmStatus, waitProtected, oneTo } from '../src/vm-cluster.ts';
+import { runMr } from '../src/procs.ts';
 
 test('kill -9 of the primary mid-workload: the backup takes over; every request is answered exactly once', async (t) => {
   const seed = seedFromEnv(process.env, Date.now() % 100_000);
@@ -48,4 +49,14 @@ test('kill -9 of the primary mid-workload: the backup takes over; every request 
   t.after(() => client.close());
   assert.equal((await client.get('counter')).value, String(N), 'final counter equals the number of requests');
   assert.match(b.proc.stdout, /backup went live/);
+
+  // The mr command follows the live node too (the dead primary listed first).
+  const got = await runMr(['vm', 'client', '--nodes', `${a.url},${b.url}`, 'get', 'counter'], { cwd: c.dir, env: process.env });
+  assert.equal(got.code, 0, got.stderr);
+  assert.equal(got.stdout, `${N}\n`);
+  const load = await runMr(['vm', 'client', '--nodes', `${a.url},${b.url}`, '--load', '40', '--clients', '2', '--key', 'other', '--json'], { cwd: c.dir, env: process.env });
+  assert.equal(load.code, 0, load.stderr);
+  const r = JSON.parse(load.stdout) as { answered: number; values: number[] };
+  assert.equal(r.answered, 40);
+  assert.deepEqual([...r.values].sort((x, y) => x - y), oneTo(40));
 });

@@ -11,7 +11,7 @@ import { VmClient, runLoad } from '../src/index.ts';
  * request and then reset the connection (an answer lost in transit).
  */
 async function fakePair(t: { after(fn: () => unknown): void }) {
-  const state = { live: 0, counter: 0, applied: new Map<string, number>(), seen: [] as string[], dropNext: 0 };
+  const state = { live: 0, counter: 0, applied: new Map<string, number>(), seen: [] as string[], dropNext: 0, hint: undefined as string | undefined };
   const servers: Server[] = [];
   const urls: string[] = [];
   for (let i = 0; i < 2; i++) {
@@ -26,7 +26,7 @@ async function fakePair(t: { after(fn: () => unknown): void }) {
         const r = JSON.parse(body) as { clientId: string; requestId: string; op: string; key: string };
         state.seen.push(`${i}:${r.requestId}`);
         if (state.live !== i) {
-          res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ statusCode: 503, code: 'FT_ERR_NOT_PRIMARY', error: 'Service Unavailable', message: 'backup', live: urls[state.live] }));
+          res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ statusCode: 503, code: 'FT_ERR_NOT_PRIMARY', error: 'Service Unavailable', message: 'backup', live: state.hint ?? urls[state.live] }));
           return;
         }
         const id = `${r.clientId}/${r.requestId}`;
@@ -84,6 +84,18 @@ test('a node that is down is skipped; a failover is followed', async (t) => {
   const a = await c.incr('x');
   assert.equal(a.node, urls[1]);
   assert.equal(a.value, 2);
+});
+
+test('a hint naming a node that refuses connections does not trap the client', async (t) => {
+  const { state, urls } = await fakePair(t);
+  // Node 0 is stopped and keeps naming a dead address (say, a cut proxy) as live; node 1 is the live one.
+  state.live = 1;
+  state.hint = 'http://127.0.0.1:9';
+  const c = new VmClient({ nodes: [urls[0]!, urls[1]!], vmId: 'vm1', clientId: 'c1', retryDelayMs: 5, deadlineMs: 3000 });
+  t.after(() => c.close());
+  const a = await c.incr('x');
+  assert.equal(a.value, 1);
+  assert.equal(a.node, urls[1], 'reached the live node past the dead hint');
 });
 
 test('a 4xx is not retried, and no live node means a clear error at the deadline', async (t) => {
