@@ -165,6 +165,24 @@ test('backpressure: a slow backup makes frames wait in the sender, in order, non
   assert.equal(sender.pendingBytes, 0);
 });
 
+test('a refused hello (older epoch) leaves the live stream alone', async (t) => {
+  const rec = recordingSink();
+  const b = await backup(t, rec.sink);
+  const p = primaryLog(t, b.url, 100);
+  p.sender.start();
+  while (p.acked() < 100) await sleep(5);
+  const h2 = new H2CClient(b.url);
+  t.after(() => h2.close());
+  const r = await h2.request({ method: 'POST', path: '/v1/vms/vm1/log', body: Buffer.from(encodeFrames([{ type: 'hello', epoch: 0, seq: 0, vmId: 'vm1', nodeId: 'old' }])), headers: { 'content-type': 'application/octet-stream' } });
+  assert.equal(r.statusCode, 409);
+  await r.body.text();
+  p.sender.send(entry(101));
+  while (p.acked() < 101) await sleep(5);
+  assert.equal(rec.held.length, 101);
+  assert.equal(p.sender.streams, 1, 'the primary never had to reconnect');
+  assert.equal(rec.opens(), 1);
+});
+
 test('sends while no stream is up are dropped (the core resends after link-up)', async (t) => {
   const sender = new LogSender({ url: 'http://127.0.0.1:9', vmId: 'vm1', hello: () => ({ type: 'hello', epoch: 1, seq: 0, vmId: 'vm1', nodeId: 'a' }), onHello: () => {}, onAck: () => {} });
   t.after(() => sender.close());
