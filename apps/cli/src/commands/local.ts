@@ -82,9 +82,12 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   try {
+    // The sections start side by side (each one's processes in its own order),
+    // and are listed, demoed and stopped in this order.
+    const starting: Promise<StartedSection>[] = [];
     const { startMapReduce } = await import('../local/mapreduce.ts');
-    sections.push(
-      await startMapReduce(env, {
+    starting.push(
+      startMapReduce(env, {
         workers,
         port,
         host: '127.0.0.1',
@@ -93,9 +96,13 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     );
     if (vm) {
       const { startVm } = await import('../local/vm.ts');
-      sections.push(await startVm(env, { port, host: '127.0.0.1' }));
+      starting.push(startVm(env, { port, host: '127.0.0.1' }));
     }
     // More sections (the dashboard) start here, one push each.
+    const started = await Promise.allSettled(starting);
+    for (const r of started) if (r.status === 'fulfilled') sections.push(r.value);
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
 
     env.say(`mr local: data in ${data}`);
     for (const s of sections) {

@@ -23,6 +23,10 @@ export async function startMapReduce(env: LocalEnv, o: MapReduceOptions): Promis
   let url: string | undefined;
   let onListening: ((u: string) => void) | undefined;
   let onDeath: ((why: string) => void) | undefined;
+  let stopping = false;
+  // A Ctrl-C in a terminal reaches every child at once, before `mr local` stops them:
+  // say "restarting" only if the section is not being stopped a moment later.
+  const sayUnlessStopping = (line: string) => setTimeout(() => stopping || env.say(line), 300).unref();
 
   const coordinator = new Supervised({
     name: 'coordinator',
@@ -42,7 +46,7 @@ export async function startMapReduce(env: LocalEnv, o: MapReduceOptions): Promis
     },
     onExit: (code, signal, restarting) => {
       if (!url) onDeath?.(`the coordinator exited (code ${code}, signal ${signal}) before listening; see ${join(logs, 'coordinator.log')}`);
-      else if (restarting) env.say(`coordinator exited (code ${code}, signal ${signal}); restarting on port ${port}`);
+      else if (restarting) sayUnlessStopping(`coordinator exited (code ${code}, signal ${signal}); restarting on port ${port}`);
     },
   });
   let listeningUrl: string;
@@ -67,7 +71,7 @@ export async function startMapReduce(env: LocalEnv, o: MapReduceOptions): Promis
         env: env.childEnv,
         logFile: join(logs, `worker-${i}.log`),
         onExit: (code, signal, restarting) => {
-          if (restarting) env.say(`worker ${i} exited (code ${code}, signal ${signal}); restarting it`);
+          if (restarting) sayUnlessStopping(`worker ${i} exited (code ${code}, signal ${signal}); restarting it`);
         },
       }),
     );
@@ -86,6 +90,7 @@ export async function startMapReduce(env: LocalEnv, o: MapReduceOptions): Promis
     ],
     demo: () => runDemo(env, listeningUrl),
     stop: async () => {
+      stopping = true;
       coordinator.noRestart();
       await Promise.all(workers.map((w) => w.stop()));
       await coordinator.stop();
