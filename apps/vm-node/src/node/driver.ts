@@ -4,7 +4,7 @@
  * and carries out the effects in the order the core asks for (log entries
  * and snapshot first, then test-and-set, disk I/O, released outputs).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Span } from '@opentelemetry/api';
@@ -75,7 +75,13 @@ export class VmDriver {
   #sender: LogSender | undefined;
   #session: { send(ack: AckFrame): void } | undefined;
   #pending = new Map<number, Pending>();
-  #nextTag = 1;
+  /**
+   * NIC tags of this node's client requests. After a failover the guest can
+   * answer requests the previous primary delivered (they are in the log), with
+   * that node's tags: starting at a random u32 keeps the two ranges apart, so
+   * such an answer finds no waiting request here instead of the wrong one.
+   */
+  #nextTag = 1 + randomInt(0xfffffffe);
   #tick: NodeJS.Timeout | undefined;
   #ticking = false;
   #scheduled = false;
