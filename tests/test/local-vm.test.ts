@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { Proc, sleep } from '../src/procs.ts';
-import { vmStatus } from '../src/vm-cluster.ts';
+import { until, vmStatus } from '../src/vm-cluster.ts';
 
 function alive(pid: number): boolean {
   try {
@@ -112,4 +112,45 @@ test('mr local --demo runs the VM workload on a protected pair, re-protects afte
     const res = await fetch(`${u}/healthz`).catch((err: Error) => err);
     assert.ok(res instanceof Error, `${u} is gone`);
   }
+});
+
+test('mr local: a primary stalled (SIGSTOP) past failover, then resumed, stops serving and is restarted as a backup of the new primary', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mr-local-vm-'));
+  const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0' };
+  delete env['MR_TOKEN'];
+  delete env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  const local = new Proc('mr local', ['local', '--no-demo', '--port', '0', '--workers', '1', '--data', join(dir, 'data')], { cwd: dir, env, limitMs: 120_000 });
+  let stalled = 0;
+  t.after(async () => {
+    if (stalled && alive(stalled)) process.kill(stalled, 'SIGKILL');
+    local.kill();
+    await local.exited;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await local.waitFor(/serving; press Ctrl-C to stop/);
+  const out = local.stdout;
+  const a = /vm node a \(primary\)\s+(http:\/\/\S+)/.exec(out)?.[1];
+  const b = /vm node b \(backup\)\s+(http:\/\/\S+)/.exec(out)?.[1];
+  stalled = Number(/pids storage \d+, a (\d+)/.exec(out)?.[1]);
+  assert.ok(a && b && stalled, out);
+  await until('the pair to be protected', 30_000, async () => {
+    const s = await vmStatus(a);
+    return s?.live && s.peer.state === 'connected' && s.log.acked > 0;
+  });
+  assert.deepEqual(await kv(a, { clientId: 'test', requestId: 'r1', op: 'incr', key: 'k' }), { status: 200, body: { value: 1 } });
+
+  process.kill(stalled, 'SIGSTOP');
+  await until('b to take over', 30_000, async () => (await vmStatus(b))?.live);
+  process.kill(stalled, 'SIGCONT');
+  const m = await local.waitFor(/vm: protected again: primary b \(pid \d+\), backup a \(pid \d+\), epoch (\d+)/);
+  assert.match(local.stdout, /vm: node a stopped serving \(.*test-and-set.*\); restarting it as a backup of the live node/);
+  assert.equal(alive(stalled), false, 'the stopped node was stopped');
+  const [sa, sb] = await Promise.all([vmStatus(a), vmStatus(b)]);
+  assert.equal(sa?.role, 'backup');
+  assert.equal(sb?.live, true);
+  assert.equal(sb?.epoch, Number(m[1]));
+  assert.deepEqual(await kv(b, { clientId: 'test', requestId: 'r2', op: 'incr', key: 'k' }), { status: 200, body: { value: 2 } });
+
+  local.child.kill('SIGINT');
+  assert.equal((await local.wait()).code, 0, local.stderr);
 });
