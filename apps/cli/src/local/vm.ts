@@ -48,7 +48,8 @@ interface NodeStatus {
   reason?: string;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Unref'd: a pending repair or poll never keeps a stopped `mr local` alive. */
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 const LISTENING = /^vm .*listening on (http:\/\/[^\s"]+)$/;
 
 /** One supervised process of the section, with the URL it listens on. */
@@ -60,6 +61,8 @@ class Member {
   mode: string[];
   /** An exit the section caused on purpose (no repair). */
   expectExit = false;
+  /** Repairs since the pair was last protected with this member in it (for backoff). */
+  failures = 0;
   #waiter: { resolve(url: string): void; reject(err: Error): void } | undefined;
 
   constructor(
@@ -207,7 +210,11 @@ export async function startVm(env: LocalEnv, o: VmOptions): Promise<StartedSecti
     // A Ctrl-C in a terminal reaches every child at once: give `mr local`'s own handler the moment to say so.
     await sleep(300);
     if (stopping || dead.sup.running) return;
-    env.say(`vm: node ${dead.id} exited (${how})`);
+    const backoffMs = dead.failures > 0 ? Math.min(30_000, 500 * 2 ** dead.failures) : 0;
+    dead.failures++;
+    env.say(`vm: node ${dead.id} exited (${how})${backoffMs ? `; it failed to come back before, waiting ${backoffMs / 1000} s` : ''}`);
+    await sleep(backoffMs);
+    if (stopping || dead.sup.running) return;
     const other = dead === members[1] ? members[2]! : members[1]!;
     if (other.sup.running) {
       const live = await poll(
@@ -225,7 +232,10 @@ export async function startVm(env: LocalEnv, o: VmOptions): Promise<StartedSecti
         dead.mode = ['--join', other.url];
         if (!(await restartMember(dead))) return;
         const p = await poll(30_000, () => protectedBy(other, dead), () => !dead.sup.running || !other.sup.running);
-        if (p) env.say(`vm: protected again: primary ${other.id} (pid ${other.sup.pid}), backup ${dead.id} (pid ${dead.sup.pid}), epoch ${p.p.epoch}`);
+        if (p) {
+          dead.failures = other.failures = 0;
+          env.say(`vm: protected again: primary ${other.id} (pid ${other.sup.pid}), backup ${dead.id} (pid ${dead.sup.pid}), epoch ${p.p.epoch}`);
+        }
         return;
       }
     }
@@ -245,7 +255,10 @@ export async function startVm(env: LocalEnv, o: VmOptions): Promise<StartedSecti
     a.mode = ['--role', 'primary', '--peer', b.url];
     if (!(await restartMember(a))) return;
     const p = await poll(30_000, () => protectedBy(a, b), () => !a.sup.running || !b.sup.running);
-    if (p) env.say(`vm: fresh pair protected: primary a (pid ${a.sup.pid}), backup b (pid ${b.sup.pid}), epoch ${p.p.epoch}`);
+    if (p) {
+      a.failures = b.failures = 0;
+      env.say(`vm: fresh pair protected: primary a (pid ${a.sup.pid}), backup b (pid ${b.sup.pid}), epoch ${p.p.epoch}`);
+    }
   };
 
   const stopAll = async () => {
