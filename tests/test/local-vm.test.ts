@@ -28,15 +28,22 @@ function alive(pid: number): boolean {
  * bin/mr.js. (tsx's esbuild service is a child too; it exits on its own when
  * its parent's pipe closes.)
  */
-function children(pid: number): number[] {
+function children(pid: number): { pid: number; args: string }[] {
   let lines: string[];
   try {
     lines = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n');
   } catch {
     return []; // ps exits 1 when there are none
   }
-  return lines.filter((l) => l.includes('bin/mr.js')).map((l) => Number(l.trim().split(/\s+/)[0])).filter((n) => n > 0);
+  return lines
+    .filter((l) => l.includes('bin/mr.js'))
+    .map((l) => ({ pid: Number(l.trim().split(/\s+/)[0]), args: l.trim() }))
+    .filter((c) => c.pid > 0);
 }
+
+/** Node ids. The tests find out which one is the primary (a spurious failover on a busy machine may have swapped them). */
+type Id = 'a' | 'b';
+const other = (id: Id): Id => (id === 'a' ? 'b' : 'a');
 
 async function kv(url: string, body: Record<string, string>): Promise<{ status: number; body: { value?: unknown; live?: string } }> {
   const r = await request(`${url}/v1/vms/vm1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), headersTimeout: 15_000 });
@@ -58,49 +65,54 @@ test('mr local --demo runs the VM workload on a protected pair, re-protects afte
   });
 
   await local.waitFor(/serving; press Ctrl-C to stop/);
-  for (const pid of children(local.pid)) seen.add(pid);
+  for (const c of children(local.pid)) seen.add(c.pid);
   const out = local.stdout;
   const url = (label: string) => new RegExp(`vm ${label}\\s+(http://127\\.0\\.0\\.1:\\d+)\\n`).exec(out)?.[1];
-  const [storage, a, b] = [url('storage'), url('node a \\(primary\\)'), url('node b \\(backup\\)')];
-  assert.ok(storage && a && b, out);
-  const pids = /pids storage (\d+), a (\d+), b (\d+)/.exec(out)?.slice(1).map(Number);
-  assert.equal(pids?.length, 3, out);
-  const [, pidA] = pids!;
+  const storage = url('storage');
+  const urls = { a: url('node a \\(primary\\)')!, b: url('node b \\(backup\\)')! };
+  assert.ok(storage && urls.a && urls.b, out);
+  assert.match(out, /pids storage \d+, a \d+, b \d+/);
 
   // Both halves' demo results.
   assert.match(out, /demo: top words: the \d+, /);
-  assert.match(out, /vm demo: pair protected: primary a \(epoch \d+\) streams its log to backup b/);
+  const pair = /vm demo: pair protected: primary ([ab]) \(epoch \d+\) streams its log to backup ([ab])\b/.exec(out);
+  assert.ok(pair, out);
+  const P = pair[1] as Id;
+  const B = other(P);
+  assert.equal(pair[2], B);
   assert.match(out, /vm demo: 200\/200 unique incr requests from 4 clients answered in [\d.]+ s; latency p50 [\d.]+ ms, p99 [\d.]+ ms/);
   assert.match(out, /vm demo: counter "demo" = 200 \(every request applied exactly once\)/);
-  const h = /vm demo: state hash at instruction (\d+): primary a ([0-9a-f]+), backup b ([0-9a-f]+): equal/.exec(out);
+  const h = new RegExp(`vm demo: state hash at instruction (\\d+): primary ${P} ([0-9a-f]+), backup ${B} ([0-9a-f]+): equal`).exec(out);
   assert.ok(h, out);
   assert.equal(h[2], h[3]);
-  assert.match(out, new RegExp(`kill -9 ${pidA} +\\(node a, the primary\\)`));
+  const hint = new RegExp(`kill -9 (\\d+) +\\(node ${P}, the primary\\)`).exec(out);
+  assert.ok(hint, out);
+  const pidP = Number(hint[1]);
 
   // A kv request through the printed URLs: the primary answers, a retry of the same id is applied once, the backup names the live node.
-  const r1 = await kv(a!, { clientId: 'test', requestId: 'r1', op: 'incr', key: 'demo' });
+  const r1 = await kv(urls[P], { clientId: 'test', requestId: 'r1', op: 'incr', key: 'demo' });
   assert.deepEqual(r1, { status: 200, body: { value: 201 } });
-  const again = await kv(a!, { clientId: 'test', requestId: 'r1', op: 'incr', key: 'demo' });
+  const again = await kv(urls[P], { clientId: 'test', requestId: 'r1', op: 'incr', key: 'demo' });
   assert.deepEqual(again, r1);
-  const fromBackup = await kv(b!, { clientId: 'test', requestId: 'r2', op: 'get', key: 'demo' });
+  const fromBackup = await kv(urls[B], { clientId: 'test', requestId: 'r2', op: 'get', key: 'demo' });
   assert.equal(fromBackup.status, 503);
-  assert.equal(fromBackup.body.live, a);
+  assert.equal(fromBackup.body.live, urls[P]);
 
-  // kill -9 the primary: b takes over, a comes back as b's backup (joined by state transfer), nothing is lost.
-  process.kill(pidA!, 'SIGKILL');
-  const m = await local.waitFor(/vm: protected again: primary b \(pid \d+\), backup a \(pid (\d+)\), epoch (\d+)/);
+  // kill -9 the primary: the backup takes over, the dead node comes back as its backup (joined by state transfer), nothing is lost.
+  process.kill(pidP, 'SIGKILL');
+  const m = await local.waitFor(new RegExp(`vm: protected again: primary ${B} \\(pid \\d+\\), backup ${P} \\(pid (\\d+)\\), epoch (\\d+)`));
   seen.add(Number(m[1]));
-  assert.match(local.stdout, /vm: node b is the live primary \(epoch \d+\); restarting a as a new backup: --join http/);
-  const [sa, sb] = await Promise.all([vmStatus(a!), vmStatus(b!)]);
+  assert.match(local.stdout, new RegExp(`vm: node ${B} is the live primary \\(epoch \\d+\\); restarting ${P} as a new backup: --join ${urls[B]}`));
+  const [sp, sb] = await Promise.all([vmStatus(urls[P]), vmStatus(urls[B])]);
   assert.equal(sb?.live, true);
-  assert.equal(sa?.role, 'backup', 'the dead primary came back as a backup, not as a second primary');
-  assert.equal(sa?.epoch, sb?.epoch);
+  assert.equal(sp?.role, 'backup', 'the dead primary came back as a backup, not as a second primary');
+  assert.equal(sp?.epoch, sb?.epoch);
   assert.equal(sb?.epoch, Number(m[2]));
-  const r3 = await kv(b!, { clientId: 'test', requestId: 'r3', op: 'incr', key: 'demo' });
+  const r3 = await kv(urls[B], { clientId: 'test', requestId: 'r3', op: 'incr', key: 'demo' });
   assert.deepEqual(r3, { status: 200, body: { value: 202 } });
 
   // SIGINT: every child is stopped, nothing listens any more.
-  for (const pid of children(local.pid)) seen.add(pid);
+  for (const c of children(local.pid)) seen.add(c.pid);
   assert.ok(seen.size >= 5, `coordinator, worker, storage, a, b: ${[...seen].join(' ')}`);
   local.child.kill('SIGINT');
   const e = await local.wait();
@@ -108,7 +120,7 @@ test('mr local --demo runs the VM workload on a protected pair, re-protects afte
   assert.match(local.stdout, /stopped\n$/);
   await sleep(100);
   for (const pid of seen) assert.equal(alive(pid), false, `child ${pid} still running`);
-  for (const u of [storage, a, b]) {
+  for (const u of [storage, urls.a, urls.b]) {
     const res = await fetch(`${u}/healthz`).catch((err: Error) => err);
     assert.ok(res instanceof Error, `${u} is gone`);
   }
@@ -129,27 +141,31 @@ test('mr local: a primary stalled (SIGSTOP) past failover, then resumed, stops s
   });
   await local.waitFor(/serving; press Ctrl-C to stop/);
   const out = local.stdout;
-  const a = /vm node a \(primary\)\s+(http:\/\/\S+)/.exec(out)?.[1];
-  const b = /vm node b \(backup\)\s+(http:\/\/\S+)/.exec(out)?.[1];
-  stalled = Number(/pids storage \d+, a (\d+)/.exec(out)?.[1]);
-  assert.ok(a && b && stalled, out);
-  await until('the pair to be protected', 30_000, async () => {
-    const s = await vmStatus(a);
-    return s?.live && s.peer.state === 'connected' && s.log.acked > 0;
+  const urls = { a: /vm node a \(primary\)\s+(http:\/\/\S+)/.exec(out)?.[1], b: /vm node b \(backup\)\s+(http:\/\/\S+)/.exec(out)?.[1] } as Record<Id, string>;
+  assert.ok(urls.a && urls.b, out);
+  const P = await until('the pair to be protected', 30_000, async () => {
+    for (const id of ['a', 'b'] as const) {
+      const s = await vmStatus(urls[id]);
+      if (s?.live && s.peer.state === 'connected' && s.log.acked > 0) return id;
+    }
+    return undefined;
   });
-  assert.deepEqual(await kv(a, { clientId: 'test', requestId: 'r1', op: 'incr', key: 'k' }), { status: 200, body: { value: 1 } });
+  const B = other(P);
+  stalled = children(local.pid).find((c) => c.args.includes(`vm node --id ${P} `))?.pid ?? 0;
+  assert.ok(stalled > 0);
+  assert.deepEqual(await kv(urls[P], { clientId: 'test', requestId: 'r1', op: 'incr', key: 'k' }), { status: 200, body: { value: 1 } });
 
   process.kill(stalled, 'SIGSTOP');
-  await until('b to take over', 30_000, async () => (await vmStatus(b))?.live);
+  await until(`${B} to take over`, 30_000, async () => (await vmStatus(urls[B]))?.live);
   process.kill(stalled, 'SIGCONT');
-  const m = await local.waitFor(/vm: protected again: primary b \(pid \d+\), backup a \(pid \d+\), epoch (\d+)/);
-  assert.match(local.stdout, /vm: node a stopped serving \(.*test-and-set.*\); restarting it as a backup of the live node/);
+  const m = await local.waitFor(new RegExp(`vm: protected again: primary ${B} \\(pid \\d+\\), backup ${P} \\(pid \\d+\\), epoch (\\d+)`));
+  assert.match(local.stdout, new RegExp(`vm: node ${P} stopped serving \\(.*test-and-set.*\\); restarting it as a backup of the live node`));
   assert.equal(alive(stalled), false, 'the stopped node was stopped');
-  const [sa, sb] = await Promise.all([vmStatus(a), vmStatus(b)]);
-  assert.equal(sa?.role, 'backup');
+  const [sp, sb] = await Promise.all([vmStatus(urls[P]), vmStatus(urls[B])]);
+  assert.equal(sp?.role, 'backup');
   assert.equal(sb?.live, true);
   assert.equal(sb?.epoch, Number(m[1]));
-  assert.deepEqual(await kv(b, { clientId: 'test', requestId: 'r2', op: 'incr', key: 'k' }), { status: 200, body: { value: 2 } });
+  assert.deepEqual(await kv(urls[B], { clientId: 'test', requestId: 'r2', op: 'incr', key: 'k' }), { status: 200, body: { value: 2 } });
 
   local.child.kill('SIGINT');
   assert.equal((await local.wait()).code, 0, local.stderr);

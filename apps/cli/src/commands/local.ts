@@ -20,7 +20,10 @@ and both nodes' state hash at the same instruction.
 
 A VM node that dies is not restarted in its old role: the survivor takes
 over, and the dead node comes back as a new backup that joins it by state
-transfer (mr vm node --join), so the pair is protected again.
+transfer (mr vm node --join), so the pair is protected again. A node that
+stopped serving (it lost test-and-set) is restarted the same way. The nodes
+suspect a failure after 1 s of silence (mr vm node's default is a few
+hundred ms), so that a busy machine does not cause spurious failovers.
 
 options:
   --workers N        worker processes (default 3)

@@ -34,6 +34,14 @@ export interface VmOptions {
 
 export const VM_ID = 'vm1';
 export const VM_GUEST = 'kv';
+/**
+ * Failure suspicion after 50 ticks of 20 ms = 1 s of silence (`mr vm node`'s
+ * default is a few hundred ms). `mr local` runs ten processes on a developer's
+ * machine, busy with builds and a cold tsx cache at first start; there a
+ * stall that long is common, and each one would be a real (safe, but spurious)
+ * failover. A kill -9 is still taken over within about a second.
+ */
+export const VM_SUSPECT_TICKS = 50;
 
 /** The fields of GET /v1/vms/:id this section reads. */
 interface NodeStatus {
@@ -182,7 +190,7 @@ export async function startVm(env: LocalEnv, o: VmOptions): Promise<StartedSecti
     new Member(id, {
       port: portFor(offset),
       mode,
-      baseArgs: (m) => ['vm', 'node', '--id', id, '--host', o.host, '--port', String(m.port), '--storage', storage.url, '--guest', VM_GUEST, '--vm', VM_ID, ...m.mode],
+      baseArgs: (m) => ['vm', 'node', '--id', id, '--host', o.host, '--port', String(m.port), '--storage', storage.url, '--guest', VM_GUEST, '--vm', VM_ID, '--suspect-ticks', String(VM_SUSPECT_TICKS), ...m.mode],
       env,
       cwd: dir,
       logFile: join(logs, `vm-${id}.log`),
