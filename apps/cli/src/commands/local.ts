@@ -73,13 +73,18 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   let stopping: Promise<void> | undefined;
   const stopAll = () =>
     (stopping ??= (async () => {
+      for (const s of sections) s.halt?.();
       for (const s of [...sections].reverse()) await s.stop().catch(() => {});
     })());
   let interrupted!: () => void;
-  const interruptedP = new Promise<void>((r) => (interrupted = r));
+  let isInterrupted = false;
+  const interruptedP = new Promise<void>((r) => (interrupted = r)).then(() => {
+    isInterrupted = true;
+  });
   const onSignal = () => {
     env.say('\nshutting down...');
     interrupted();
+    for (const s of sections) s.halt?.();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -114,7 +119,9 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     }
     let ok = true;
     if (demo) {
-      for (const s of sections) if (s.demo) ok = (await Promise.race([s.demo(), interruptedP.then(() => true)])) && ok;
+      for (const s of sections) {
+        if (s.demo && !isInterrupted) ok = (await Promise.race([s.demo(), interruptedP.then(() => true)])) && ok;
+      }
       if (!ok) env.say('demo: FAILED (the cluster keeps running; see the logs)');
     }
     env.say('serving; press Ctrl-C to stop');

@@ -89,6 +89,11 @@ export async function startMapReduce(env: LocalEnv, o: MapReduceOptions): Promis
       `npx mr submit --coordinator ${listeningUrl} --app wc --output ./out --wait FILE...`,
     ],
     demo: () => runDemo(env, listeningUrl),
+    halt: () => {
+      stopping = true;
+      coordinator.noRestart();
+      for (const w of workers) w.noRestart();
+    },
     stop: async () => {
       stopping = true;
       coordinator.noRestart();

@@ -23,5 +23,11 @@ export interface StartedSection {
   hints?: string[];
   /** The --demo workload; resolves to false if it failed. */
   demo?: () => Promise<boolean>;
+  /**
+   * Called on every section as soon as shutdown begins, before any stop():
+   * from now on exits are expected (a Ctrl-C in a terminal reaches every
+   * child at once), so nothing is restarted or reported as a crash.
+   */
+  halt?(): void;
   stop(): Promise<void>;
 }

@@ -326,6 +326,7 @@ export async function startVm(env: LocalEnv, o: VmOptions): Promise<StartedSecti
     demo: async () => {
       const pair = await poll(30_000, currentPair);
       if (!pair) {
+        if (stopping) return true;
         env.say(`vm demo: the pair did not become protected within 30 s; see ${join(logs, 'vm-*.log')}`);
         return false;
       }
@@ -338,6 +339,10 @@ export async function startVm(env: LocalEnv, o: VmOptions): Promise<StartedSecti
         status,
         poll,
       });
+    },
+    halt: () => {
+      stopping = true;
+      for (const m of members) m.sup.noRestart();
     },
     stop: stopAll,
   };
