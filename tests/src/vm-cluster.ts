@@ -14,6 +14,9 @@ export interface TestContext {
   after(fn: () => unknown): void;
 }
 
+/** Ticks (20 ms) of silence before a test node suspects its peer. */
+export const SUSPECT_TICKS = 50;
+
 export class VmCluster {
   readonly dir: string;
   readonly procs: Proc[] = [];
@@ -48,9 +51,15 @@ export class VmCluster {
     return s;
   }
 
-  /** `mr vm node …` on a free port; extra args as given (e.g. ['--role', 'primary', '--peer', url]). */
+  /**
+   * `mr vm node …` on a free port; extra args as given (e.g. ['--role', 'primary', '--peer', url]).
+   * Failure suspicion is 1 s (50 ticks) unless the args say otherwise: the tests share a 2-core
+   * machine with other suites, and a node starved for longer than the 300 ms default would
+   * (safely, but needlessly) suspect a live peer.
+   */
   node(id: string, args: string[]): Promise<{ proc: Proc; url: string }> {
-    return this.#start(`node ${id}`, ['vm', 'node', '--id', id, '--port', '0', '--storage', this.storageUrl, '--guest', 'kv', ...args]);
+    const suspect = args.includes('--suspect-ticks') ? [] : ['--suspect-ticks', String(SUSPECT_TICKS)];
+    return this.#start(`node ${id}`, ['vm', 'node', '--id', id, '--port', '0', '--storage', this.storageUrl, '--guest', 'kv', ...suspect, ...args]);
   }
 }
 
@@ -79,11 +88,20 @@ export async function until<T>(what: string, ms: number, fn: () => Promise<T | u
 }
 
 /** Waits until the backup at `backupUrl` holds the primary's log stream and the primary has an ack from it. */
-export async function waitProtected(primaryUrl: string, backupUrl: string, ms = 15_000): Promise<void> {
+export async function waitProtected(primaryUrl: string, backupUrl: string, ms = 30_000): Promise<void> {
   await until(`${backupUrl} to back up ${primaryUrl}`, ms, async () => {
     const [p, b] = await Promise.all([vmStatus(primaryUrl), vmStatus(backupUrl)]);
     return !!p && !!b && p.live && p.peer.state === 'connected' && p.log.acked > 0 && b.role === 'backup' && b.epoch === p.epoch && b.log.sent > 0;
   });
+}
+
+/**
+ * Waits until a process has printed a line matching `re`. Its stdout arrives
+ * through a pipe and can trail an HTTP answer that reflects the same event,
+ * so poll instead of asserting on what has arrived so far.
+ */
+export function printed(proc: { stdout: string }, re: RegExp, ms = 10_000): Promise<true> {
+  return until(`a line matching ${re}`, ms, async () => re.test(proc.stdout) || undefined);
 }
 
 /** Values 1..n, for comparing the answers of n unique incr requests. */

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runLoad, VmClient } from '@mr/vmft-client';
 import { createRng, seedFromEnv } from '@mr/sim';
-import { VmCluster, vmStatus, waitProtected, oneTo } from '../src/vm-cluster.ts';
+import { VmCluster, vmStatus, waitProtected, oneTo, printed } from '../src/vm-cluster.ts';
 import { runMr } from '../src/procs.ts';
 
 test('kill -9 of the primary mid-workload: the backup takes over; every request is answered exactly once', async (t) => {
@@ -48,7 +48,7 @@ test('kill -9 of the primary mid-workload: the backup takes over; every request 
   const client = new VmClient({ nodes: [a.url, b.url], vmId: 'vm1', clientId: 'checker' });
   t.after(() => client.close());
   assert.equal((await client.get('counter')).value, String(N), 'final counter equals the number of requests');
-  assert.match(b.proc.stdout, /backup went live/);
+  await printed(b.proc, /backup went live/);
 
   // The mr command follows the live node too (the dead primary listed first).
   const got = await runMr(['vm', 'client', '--nodes', `${a.url},${b.url}`, 'get', 'counter'], { cwd: c.dir, env: process.env });

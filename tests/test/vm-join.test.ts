@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runLoad, VmClient } from '@mr/vmft-client';
 import { createRng, seedFromEnv } from '@mr/sim';
-import { VmCluster, vmStatus, until, waitProtected, oneTo } from '../src/vm-cluster.ts';
+import { VmCluster, vmStatus, until, waitProtected, oneTo, printed } from '../src/vm-cluster.ts';
 
 test('re-protection with --join: a new backup joins the survivor by state transfer, then a second failover loses nothing', async (t) => {
   const seed = seedFromEnv(process.env, Date.now() % 100_000);
@@ -44,7 +44,7 @@ test('re-protection with --join: a new backup joins the survivor by state transf
   const [sb, sc] = await Promise.all([vmStatus(b.url), vmStatus(n.url)]);
   assert.equal(sc?.role, 'backup');
   assert.equal(sc?.epoch, sb?.epoch);
-  assert.match(n.proc.stdout, /snapshot installed/);
+  await printed(n.proc, /snapshot installed/);
   // Same state at the same instruction: the joined backup's checkpoint hash matches the primary's.
   await until('a common checkpoint', 10_000, async () => {
     const [p, q] = await Promise.all([vmStatus(b.url), vmStatus(n.url)]);

@@ -5,20 +5,20 @@ import { runLoad, VmClient } from '@mr/vmft-client';
 import { TcpProxy } from '@mr/vm-node/testing';
 import { createRng, seedFromEnv } from '@mr/sim';
 import type { VmStatus } from '@mr/vmft-protocol';
-import { VmCluster, vmStatus, until, waitProtected, oneTo } from '../src/vm-cluster.ts';
+import { VmCluster, vmStatus, until, waitProtected, oneTo, printed, SUSPECT_TICKS } from '../src/vm-cluster.ts';
 import { sleep } from '../src/procs.ts';
 
 for (const variant of [
-  { name: 'the primary wins', primaryArgs: [] as string[], winner: 'a' },
-  // The primary waits longer before it suspects the backup, so the backup asks first.
-  { name: 'the backup wins', primaryArgs: ['--suspect-ticks', '60'], winner: 'b' },
+  // Whoever suspects first asks test-and-set first: make one side clearly slower to suspect.
+  { name: 'the primary wins', primaryArgs: [] as string[], backupArgs: ['--suspect-ticks', String(SUSPECT_TICKS * 5)], winner: 'a' },
+  { name: 'the backup wins', primaryArgs: ['--suspect-ticks', String(SUSPECT_TICKS * 5)], backupArgs: [] as string[], winner: 'b' },
 ]) test(`cut link between primary and backup (${variant.name}): exactly one wins test-and-set and serves, the other stops and says why`, async (t) => {
   const seed = seedFromEnv(process.env, Date.now() % 100_000);
   const rng = createRng(seed);
   t.diagnostic(`seed ${seed}`);
   const c = new VmCluster(t);
   await c.storage();
-  const b = await c.node('b', ['--role', 'backup']);
+  const b = await c.node('b', ['--role', 'backup', ...variant.backupArgs]);
   const proxy = await TcpProxy.start(b.url);
   t.after(() => proxy.close());
   const a = await c.node('a', ['--role', 'primary', '--peer', proxy.url, ...variant.primaryArgs]);
@@ -52,7 +52,7 @@ for (const variant of [
   });
   assert.ok(proxy.isCut);
   // Let suspicion and test-and-set settle on both sides.
-  const settled = await until('one node to stop', 10_000, async () => {
+  const settled = await until('one node to stop', 20_000, async () => {
     const [sa, sb] = await Promise.all([vmStatus(a.url), vmStatus(b.url)]);
     if (!sa || !sb) return undefined;
     const live = [sa, sb].filter((s) => s.live);
@@ -82,7 +82,7 @@ for (const variant of [
   assert.equal(body.code, 'FT_ERR_STOPPED');
   assert.match(body.reason, /stopped: .*test-and-set/);
   const stoppedProc = settled.stopped.nodeId === 'a' ? a.proc : b.proc;
-  assert.match(stoppedProc.stdout, /node stopped serving/);
+  await printed(stoppedProc, /node stopped serving/);
 
   // Nothing was lost or applied twice, and the survivor keeps serving.
   assert.deepEqual(report.errors, []);

@@ -198,8 +198,16 @@ export class VmClient {
     return this.request({ op: 'append', key, value, requestId });
   }
 
+  /** Closes the connections; requests still in flight after 1 s are aborted. */
   async close(): Promise<void> {
-    await Promise.all([...this.#pools.values()].map((p) => p.close().catch(() => {})));
+    const pools = [...this.#pools.values()];
     this.#pools.clear();
+    await Promise.all(
+      pools.map(async (p) => {
+        const timer = setTimeout(() => void p.destroy().catch(() => {}), 1000);
+        await p.close().catch(() => {});
+        clearTimeout(timer);
+      }),
+    );
   }
 }
