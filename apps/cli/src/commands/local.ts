@@ -130,6 +130,12 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     env.say('stopped');
     return EXIT.OK;
   } catch (err) {
+    if (isInterrupted) {
+      // Ctrl-C while starting: the children got it too; that is no failure.
+      await stopAll();
+      env.say('stopped');
+      return EXIT.OK;
+    }
     ctx.stderr.write(`mr local: ${(err as Error).message}\n`);
     await stopAll();
     return EXIT.FAILED;

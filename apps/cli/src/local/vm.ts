@@ -181,7 +181,9 @@ export async function startVm(env: LocalEnv, o: VmOptions): Promise<StartedSecti
     logFile: join(logs, 'vm-storage.log'),
     autoRestart: true,
     onDeath: (_m, code, signal) => {
-      if (!stopping) env.say(`vm: storage node exited (code ${code}, signal ${signal}); restarting it on port ${storage.port} (the nodes retry until it is back)`);
+      // Said a moment later, and only if this is no shutdown (a Ctrl-C reaches every child at once).
+      const line = `vm: storage node exited (code ${code}, signal ${signal}); restarting it on port ${storage.port} (the nodes retry until it is back)`;
+      setTimeout(() => stopping || env.say(line), 300).unref();
     },
   });
   members.push(storage);
