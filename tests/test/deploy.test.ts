@@ -265,6 +265,9 @@ test('every metric and label the dashboards query is exported by the running ser
   assert.equal(disk.statusCode, 200);
   await scrape(a.url, exported.get('vm-node')!);
   await scrape(b.url, exported.get('vm-node')!);
+  // The backup counts the log bytes it received (the "log bytes/s" panel shows both sides).
+  const backupMetrics = await (await fetch(`${b.url}/metrics`)).text();
+  assert.match(backupMetrics, /^ft_log_bytes_total\{[^}]*direction="received"[^}]*\} [1-9]/m, 'the backup counts received log bytes');
   await scrape(storage.url, exported.get('vm-storage')!);
 
   // Through Prometheus with deploy/'s config: every query evaluates and has series while the pair

@@ -10,7 +10,7 @@ import type { Registry } from 'prom-client';
 import type { Span } from '@opentelemetry/api';
 import { Cpu } from '@mr/vmft-cpu';
 import { FtReplica, type FtEvent, type FtInput, type FtStatus, type Machine, type DiskOp, type Output } from '@mr/vmft-core';
-import { encodeFrame, type AckFrame, type HelloFrame, type Frame, type VmStatus } from '@mr/vmft-protocol';
+import { encodeFrame, entryWireSize, type AckFrame, type HelloFrame, type Frame, type VmStatus } from '@mr/vmft-protocol';
 import { getGuest, encodeKvRequest, decodeKvResponse, type KvOp } from '@mr/vmft-guests';
 import { createError } from '@mr/errors';
 import { ERR_STALE_EPOCH } from '../errors.ts';
@@ -337,16 +337,20 @@ export class VmDriver {
         frames: (frames: Frame[]) => {
           if (this.#session !== session) return undefined;
           const entries = [];
+          let bytes = 0;
           for (const f of frames) {
             if (f.type === 'entry') {
               entries.push(f.entry);
+              bytes += entryWireSize(f.entry);
               this.metrics.logEntries.inc({ direction: 'received', kind: f.entry.kind });
             } else if (f.type === 'snapshot') {
+              bytes += encodeFrame(f).byteLength;
               if (entries.length) this.drive({ type: 'entries', entries: entries.splice(0) });
               this.log.info({ icount: f.icount, seq: f.seq, bytes: f.state.byteLength }, 'snapshot received');
               this.drive({ type: 'snapshot', frame: f });
             }
           }
+          if (bytes) this.metrics.logBytes.inc({ direction: 'received' }, bytes);
           if (entries.length) this.drive({ type: 'entries', entries });
           this.schedule();
           return undefined;
