@@ -61,3 +61,33 @@ test('mr local --demo runs a word count on its own corpus, restarts a killed wor
   const res = await fetch(`${url}/healthz`).catch((err: Error) => err);
   assert.ok(res instanceof Error, 'the coordinator is gone');
 });
+
+test('the children of mr local stop when mr local itself is killed with -9 (no orphans)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mr-local-orphans-'));
+  const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0' };
+  delete env['MR_TOKEN'];
+  delete env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  const local = new Proc('mr local', ['local', '--no-demo', '--no-vm', '--port', '0', '--workers', '2', '--data', join(dir, 'data')], { cwd: dir, env, limitMs: 90_000 });
+  const pids: number[] = [];
+  t.after(async () => {
+    local.kill();
+    await local.exited;
+    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await local.waitFor(/serving; press Ctrl-C to stop/);
+  const url = /mapreduce coordinator\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(local.stdout)?.[1];
+  assert.ok(url, local.stdout);
+  pids.push(...(/workers: 2 \(pids (\d+), (\d+)\)/.exec(local.stdout) ?? []).slice(1).map(Number));
+  pids.push(Number(/coordinator pid (\d+)/.exec(local.stdout)?.[1]));
+  assert.equal(pids.filter((p) => p > 0).length, 3, local.stdout);
+
+  local.child.kill('SIGKILL');
+  await local.exited;
+  // The coordinator and the workers notice the closed pipe and shut down.
+  const deadline = Date.now() + 20_000;
+  while (pids.some(alive)) {
+    assert.ok(Date.now() < deadline, `still running 20 s after mr local died: ${pids.filter(alive).join(', ')} ${url}`);
+    await sleep(100);
+  }
+});

@@ -84,6 +84,7 @@ export async function startMapReduce(env: LocalEnv, o: MapReduceOptions): Promis
       { label: 'metrics', url: `${listeningUrl}/metrics` },
     ],
     hints: [
+      `coordinator pid ${coordinator.pid}`,
       `workers: ${o.workers} (pids ${workers.map((w) => w.pid).join(', ')}); logs in ${logs}`,
       `npx mr status --coordinator ${listeningUrl}`,
       `npx mr submit --coordinator ${listeningUrl} --app wc --output ./out --wait FILE...`,

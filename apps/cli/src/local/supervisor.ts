@@ -54,7 +54,9 @@ export class Supervised {
   #start(): void {
     const o = this.opts;
     this.#log.write(`--- ${new Date().toISOString()} starting: mr ${o.args().join(' ')}\n`);
-    const child = spawn(process.execPath, [MR_BIN, ...o.args()], { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // stdin: a pipe we never write to; the child stops when it closes (we died), see bin/mr.js.
+    const child = spawn(process.execPath, [MR_BIN, ...o.args()], { cwd: o.cwd, env: { ...o.env, MR_PARENT_PIPE: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
     this.child = child;
     let buf = '';
     child.stdout!.setEncoding('utf8').on('data', (c: string) => {
