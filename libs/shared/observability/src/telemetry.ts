@@ -30,7 +30,11 @@ export async function startTelemetry(opts: {
   const serviceName = opts.env['OTEL_SERVICE_NAME'] || opts.serviceName;
   const sdk = new NodeSDK({
     resource: resourceFromAttributes({ 'service.name': serviceName }),
-    traceExporter: new OTLPTraceExporter(),
+    // The endpoint comes from opts.env (config is read once, by the caller), per the OTel spec:
+    // a traces-specific URL as is, or the base endpoint + /v1/traces.
+    traceExporter: new OTLPTraceExporter({
+      url: opts.env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] || `${endpoint.replace(/\/+$/, '')}/v1/traces`,
+    }),
     instrumentations: [
       new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => req.url === '/metrics' || req.url === '/healthz' }),
       new UndiciInstrumentation(),
