@@ -4,7 +4,8 @@
  * stream broke). Gives up after the coordinator was unreachable for
  * `unreachableMs`. Import dynamically (it pulls undici through http.ts).
  */
-import { ROUTES, type JobEvent, type JobView } from '@mr/mapreduce-protocol';
+import { ROUTES } from '@mr/mapreduce-protocol/routes';
+import type { JobEvent, JobView } from '@mr/mapreduce-protocol';
 import { ApiError, sseData, type Api } from './http.ts';
 
 export const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);

@@ -9,7 +9,7 @@ import type {
   WorkerRegister,
   WorkerRegistered,
 } from '@mr/mapreduce-protocol';
-import { ROUTES } from '@mr/mapreduce-protocol';
+import { ROUTES } from '@mr/mapreduce-protocol/routes';
 import {
   ERR_COORDINATOR_REJECTED,
   ERR_COORDINATOR_UNAUTHORIZED,

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { context, trace, SpanStatusCode, type Span } from '@opentelemetry/api';
-import { extractContext, tracer } from '@mr/observability';
+import { extractContext, tracer } from '@mr/observability/telemetry';
 import { hasCode } from '@mr/errors';
 import type { MapAssignment, PollReply, ReduceAssignment, TaskRef, WorkerRegistered } from '@mr/mapreduce-protocol';
 import type { MapTaskResult, MapTaskSpec, MrApp, ReduceTaskResult, ReduceTaskSpec } from '@mr/mapreduce-apps';

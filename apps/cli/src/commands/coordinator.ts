@@ -86,7 +86,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (refused) throw new UsageError(`mr coordinator: ${refused}`);
   if (!token) ctx.stderr.write('mr coordinator: MR_TOKEN is not set: no authentication, loopback only\n');
 
-  const { startTelemetry } = await import('@mr/observability');
+  const { startTelemetry } = await import('@mr/observability/telemetry');
   const telemetry = await startTelemetry({ serviceName: 'mr-coordinator', env: ctx.env });
   const { startCoordinator } = await import('@mr/coordinator');
   let running;

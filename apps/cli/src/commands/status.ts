@@ -26,7 +26,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (!v.coordinator) throw new UsageError('mr status: --coordinator URL is required');
   if (args.positionals.length > 1) throw new UsageError('mr status: at most one JOB_ID');
   const { Api, ApiError } = await import('../http.ts');
-  const { ROUTES } = await import('@mr/mapreduce-protocol');
+  const { ROUTES } = await import('@mr/mapreduce-protocol/routes');
   let api: InstanceType<typeof Api>;
   try {
     api = new Api(v.coordinator, ctx.env['MR_TOKEN']);

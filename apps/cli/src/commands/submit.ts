@@ -69,10 +69,10 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     body.options = options;
   }
 
-  const { startTelemetry } = await import('@mr/observability');
+  const { startTelemetry } = await import('@mr/observability/telemetry');
   const telemetry = await startTelemetry({ serviceName: 'mr-cli', env: ctx.env });
   const { Api, ApiError } = await import('../http.ts');
-  const { ROUTES } = await import('@mr/mapreduce-protocol');
+  const { ROUTES } = await import('@mr/mapreduce-protocol/routes');
   let api: InstanceType<typeof Api>;
   try {
     api = new Api(v.coordinator, ctx.env['MR_TOKEN']);

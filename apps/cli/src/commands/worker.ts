@@ -49,7 +49,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     process.chdir(cwd);
   }
 
-  const { startTelemetry } = await import('@mr/observability');
+  const { startTelemetry } = await import('@mr/observability/telemetry');
   const telemetry = await startTelemetry({ serviceName: 'mr-worker', env: ctx.env });
   const { Worker, stderrLog, hasWorkerConfigError } = await loadWorker();
   if (pluginPath) {

@@ -108,7 +108,7 @@ async function runDemo(env: LocalEnv, url: string): Promise<boolean> {
   const { writeDemoCorpus } = await import('./demo-corpus.ts');
   const { Api, ApiError } = await import('../http.ts');
   const { watchJob, describeProgress } = await import('../job-watch.ts');
-  const { ROUTES } = await import('@mr/mapreduce-protocol');
+  const { ROUTES } = await import('@mr/mapreduce-protocol/routes');
   const inputs = writeDemoCorpus(join(env.data, 'demo', 'corpus'));
   const output = join(env.data, 'demo', `wc-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   const api = new Api(url, env.childEnv['MR_TOKEN']);

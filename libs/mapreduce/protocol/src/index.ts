@@ -262,14 +262,4 @@ export const HeartbeatReply = Type.Object({
 });
 export type HeartbeatReply = Static<typeof HeartbeatReply>;
 
-/** Paths of the HTTP API, in one place for clients. */
-export const ROUTES = {
-  jobs: '/v1/jobs',
-  job: (id: string) => `/v1/jobs/${encodeURIComponent(id)}`,
-  jobEvents: (id: string) => `/v1/jobs/${encodeURIComponent(id)}/events`,
-  workers: '/v1/workers',
-  poll: (w: string) => `/v1/workers/${encodeURIComponent(w)}/poll`,
-  complete: (w: string) => `/v1/workers/${encodeURIComponent(w)}/complete`,
-  fail: (w: string) => `/v1/workers/${encodeURIComponent(w)}/fail`,
-  heartbeat: (w: string) => `/v1/workers/${encodeURIComponent(w)}/heartbeat`,
-} as const;
+export { ROUTES } from './routes.ts';

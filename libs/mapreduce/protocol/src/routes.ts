@@ -1,0 +1,14 @@
+/**
+ * Paths of the job API and worker protocol. A module of its own with no
+ * schema library behind it, so that clients (the CLI, workers) start fast.
+ */
+export const ROUTES = {
+  jobs: '/v1/jobs',
+  job: (id: string) => `/v1/jobs/${encodeURIComponent(id)}`,
+  jobEvents: (id: string) => `/v1/jobs/${encodeURIComponent(id)}/events`,
+  workers: '/v1/workers',
+  poll: (w: string) => `/v1/workers/${encodeURIComponent(w)}/poll`,
+  complete: (w: string) => `/v1/workers/${encodeURIComponent(w)}/complete`,
+  fail: (w: string) => `/v1/workers/${encodeURIComponent(w)}/fail`,
+  heartbeat: (w: string) => `/v1/workers/${encodeURIComponent(w)}/heartbeat`,
+} as const;
