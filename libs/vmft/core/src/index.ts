@@ -24,8 +24,8 @@
  *   for (const ev of fx.events) telemetry.record(ev);
  *   core.advance();
  * }
- * setInterval(() => drive({ type: 'tick', nowMs: Date.now() }), tickMs);      // e.g. 20 ms
- * setImmediate loop: drive({ type: 'run', nowMs: Date.now() })                 // execute slices
+ * every tickMs (e.g. 20 ms):  drive({ type: 'tick', nowMs: <host clock, ms> })
+ * in a loop that yields:     drive({ type: 'run', nowMs: <host clock, ms> })    // execute slices
  * on client request:  if (core.accepting().ok) drive({ type: 'packet', packet, tag: reqKey }) else 503
  * on log stream open: send core.hello(); on the peer's hello h: drive({ type: 'link-up', epoch: h.epoch, seq: h.seq })
  * on frames:          primary: ack → drive({type:'ack', ...}); backup: entries → drive({type:'entries', entries})

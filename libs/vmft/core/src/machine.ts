@@ -12,23 +12,9 @@
  *   instruction that makes the call.
  * - Same start state + same events at the same icounts ⇒ same stateHash().
  */
-export type ExitReason = 'limit' | 'wfi' | 'halt' | 'fault' | 'stop' | 'io-wait';
+import { IRQ, PORT, type DeviceHost, type ExitReason } from '@mr/vmft-cpu';
 
-export interface DiskRequest {
-  readonly op: 'read' | 'write';
-  readonly block: number;
-  readonly count: number;
-  readonly addr: number;
-  /** Writes: the bytes written. */
-  readonly data?: Uint8Array;
-}
-
-export interface DeviceHost {
-  read(port: number, icount: number): number | undefined;
-  transmit(packet: Uint8Array, icount: number): void;
-  disk(req: DiskRequest, icount: number): void;
-  write?(port: number, value: number, icount: number): void;
-}
+export type { DeviceHost, DiskRequest, ExitReason } from '@mr/vmft-cpu';
 
 export interface Machine {
   readonly icount: number;
@@ -51,7 +37,7 @@ export interface Machine {
 
 /** Device numbering of @mr/vmft-cpu (isa.ts): the ports and lines the core interprets. */
 export const DEVICES = {
-  clockPort: 0x02,
-  randomPort: 0x04,
-  timerLine: 0,
+  clockPort: PORT.CLOCK,
+  randomPort: PORT.RANDOM,
+  timerLine: IRQ.TIMER,
 } as const;
