@@ -90,3 +90,21 @@ export async function runMr(args: string[], opts: { cwd: string; env: NodeJS.Pro
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Whether a process with this pid exists (signal 0). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The environment for an `mr local` under test: no token, no trace export, no colour. */
+export function localEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0' };
+  delete env['MR_TOKEN'];
+  delete env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  return env;
+}

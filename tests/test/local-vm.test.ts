@@ -11,17 +11,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { Proc, sleep } from '../src/procs.ts';
+import { Proc, alive, localEnv, sleep } from '../src/procs.ts';
 import { until, vmStatus } from '../src/vm-cluster.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The `mr …` processes `mr local` (pid) started: its direct children running
@@ -52,9 +43,7 @@ async function kv(url: string, body: Record<string, string>): Promise<{ status: 
 
 test('mr local --demo runs the VM workload on a protected pair, re-protects after kill -9 of the primary, and SIGINT stops every child', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'mr-local-vm-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0' };
-  delete env['MR_TOKEN'];
-  delete env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  const env = localEnv();
   const local = new Proc('mr local', ['local', '--demo', '--port', '0', '--workers', '1', '--data', join(dir, 'data')], { cwd: dir, env, limitMs: 120_000 });
   const seen = new Set<number>();
   t.after(async () => {
@@ -128,9 +117,7 @@ test('mr local --demo runs the VM workload on a protected pair, re-protects afte
 
 test('mr local: a primary stalled (SIGSTOP) past failover, then resumed, stops serving and is restarted as a backup of the new primary', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'mr-local-vm-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0' };
-  delete env['MR_TOKEN'];
-  delete env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  const env = localEnv();
   const local = new Proc('mr local', ['local', '--no-demo', '--port', '0', '--workers', '1', '--data', join(dir, 'data')], { cwd: dir, env, limitMs: 120_000 });
   let stalled = 0;
   t.after(async () => {

@@ -7,22 +7,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Proc, sleep } from '../src/procs.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { Proc, alive, localEnv, sleep } from '../src/procs.ts';
 
 test('mr local --demo runs a word count on its own corpus, restarts a killed worker, and stops cleanly on SIGINT', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'mr-local-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0' };
-  delete env['MR_TOKEN'];
-  delete env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  const env = localEnv();
   const local = new Proc('mr local', ['local', '--demo', '--port', '0', '--workers', '2', '--data', join(dir, 'data')], { cwd: dir, env, limitMs: 90_000 });
   const pids: number[] = [];
   t.after(async () => {
@@ -64,9 +53,7 @@ test('mr local --demo runs a word count on its own corpus, restarts a killed wor
 
 test('the children of mr local stop when mr local itself is killed with -9 (no orphans)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'mr-local-orphans-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0' };
-  delete env['MR_TOKEN'];
-  delete env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  const env = localEnv();
   const local = new Proc('mr local', ['local', '--no-demo', '--no-vm', '--port', '0', '--workers', '2', '--data', join(dir, 'data')], { cwd: dir, env, limitMs: 90_000 });
   const pids: number[] = [];
   t.after(async () => {
