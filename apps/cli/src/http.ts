@@ -6,6 +6,7 @@
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import { EXIT } from './context.ts';
+import { UsageError } from './args.ts';
 
 export type ApiErrorKind = 'unreachable' | 'unauthorized' | 'rejected' | 'server';
 
@@ -158,4 +159,13 @@ export async function* sseData(body: AsyncIterable<Buffer | string>): AsyncGener
     }
   }
   // An event cut off by the end of the stream is dropped (the SSE spec's rule).
+}
+
+/** An Api for a command's --coordinator URL; a bad URL is a usage error naming the command. */
+export function connect(command: string, coordinator: string, token: string | undefined): Api {
+  try {
+    return new Api(coordinator, token);
+  } catch (err) {
+    throw new UsageError(`mr ${command}: --coordinator: ${(err as Error).message}`);
+  }
 }

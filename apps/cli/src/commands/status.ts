@@ -25,14 +25,9 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const v = args.values;
   if (!v.coordinator) throw new UsageError('mr status: --coordinator URL is required');
   if (args.positionals.length > 1) throw new UsageError('mr status: at most one JOB_ID');
-  const { Api, ApiError } = await import('../http.ts');
+  const { connect, ApiError } = await import('../http.ts');
   const { ROUTES } = await import('@mr/mapreduce-protocol/routes');
-  let api: InstanceType<typeof Api>;
-  try {
-    api = new Api(v.coordinator, ctx.env['MR_TOKEN']);
-  } catch (err) {
-    throw new UsageError(`mr status: --coordinator: ${(err as Error).message}`);
-  }
+  const api = connect('status', v.coordinator, ctx.env['MR_TOKEN']);
   try {
     const id = args.positionals[0];
     if (id !== undefined) {

@@ -71,14 +71,9 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
 
   const { startTelemetry } = await import('@mr/observability/telemetry');
   const telemetry = await startTelemetry({ serviceName: 'mr-cli', env: ctx.env });
-  const { Api, ApiError } = await import('../http.ts');
+  const { connect, ApiError } = await import('../http.ts');
   const { ROUTES } = await import('@mr/mapreduce-protocol/routes');
-  let api: InstanceType<typeof Api>;
-  try {
-    api = new Api(v.coordinator, ctx.env['MR_TOKEN']);
-  } catch (err) {
-    throw new UsageError(`mr submit: --coordinator: ${(err as Error).message}`);
-  }
+  const api = connect('submit', v.coordinator, ctx.env['MR_TOKEN']);
   try {
     const created = await api.post<JobCreated>(ROUTES.jobs, body);
     ctx.stdout.write(`${created.id}\n`);
