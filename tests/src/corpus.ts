@@ -7,6 +7,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createRng } from '@mr/sim';
 
 export const LAB_NAMES = [
   'pg-being_ernest.txt',
@@ -19,16 +20,10 @@ export const LAB_NAMES = [
   'pg-tom_sawyer.txt',
 ];
 
-/** mulberry32: a small seeded generator, enough for test text. */
+/** Uniform floats in [0, 1) from the project's seeded generator (@mr/sim). */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const g = createRng(seed);
+  return () => g.next();
 }
 
 const COMMON = (
