@@ -4,13 +4,39 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
 import { metricsPlugin, fastifyOtelPlugin, loggerOptions } from '@mr/observability';
 import { isCodedError } from '@mr/errors';
-import { ERR_UNAUTHORIZED, ERR_NOT_FOUND } from './errors.ts';
+import { ERR_UNAUTHORIZED, ERR_NOT_FOUND, ERR_AUTH_CONFIG } from './errors.ts';
+
+/**
+ * Who may call a route (DESIGN.md, "Roles have their own credentials"):
+ * - 'client': the client token (MR_TOKEN): job submitters, VM clients, status readers;
+ * - 'worker': the worker credential (MR_WORKER_TOKEN): the coordinator's worker protocol;
+ * - 'peer':   the peer credential (MR_PEER_TOKEN): VM node <-> node and node -> storage;
+ * - 'public': no credential (/healthz, /metrics).
+ * A route declares its role as `config: { auth: 'worker' }`; the default is 'client'.
+ * One role's token is never accepted on another role's routes.
+ */
+export type AuthRole = 'client' | 'worker' | 'peer' | 'public';
+export type RoleTokens = { worker?: string | undefined; peer?: string | undefined };
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Which credential the route requires (default 'client'); see AuthRole. */
+    auth?: AuthRole;
+  }
+}
 
 export interface ServiceOptions {
   /** Service name, used in logs and metric labels. */
   name: string;
-  /** Bearer token; when set, every route except /healthz and /metrics requires it. */
+  /** Client bearer token (MR_TOKEN); when set, every 'client' route requires it. */
   token?: string | undefined;
+  /**
+   * Tokens of the other roles. A 'worker' or 'peer' route requires its role's
+   * token when one is set; registering such a route while `token` is set but
+   * its role's token is not throws (a service must never fall back to the
+   * client token for another role).
+   */
+  roleTokens?: RoleTokens;
   /** Prometheus registry of this instance (see createRegistry). */
   registry: Registry;
   /** Fastify logger: false to silence, or a level. Default: 'info'. */
@@ -26,6 +52,33 @@ export interface ServiceOptions {
 }
 
 export type Service = FastifyInstance & { withTypeProvider(): FastifyInstance };
+
+/** The Authorization header for a bearer token, or nothing without one. */
+export function authHeader(token: string | undefined): Record<string, string> {
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
+const ROLE_ENV: Record<'worker' | 'peer', string> = { worker: 'MR_WORKER_TOKEN', peer: 'MR_PEER_TOKEN' };
+
+/**
+ * The credentials a process needs, read once from its environment at start:
+ * `{ token, roleTokens }`, or `{ error }` when MR_TOKEN is set but one of the
+ * role tokens this process needs is not (or equals MR_TOKEN), so it must not start.
+ */
+export function credentialsFromEnv(
+  env: Record<string, string | undefined>,
+  roles: readonly ('worker' | 'peer')[],
+): { token: string | undefined; roleTokens: RoleTokens; error?: undefined } | { error: string } {
+  const token = env['MR_TOKEN'] || undefined;
+  const roleTokens: RoleTokens = {};
+  for (const role of roles) {
+    const v = env[ROLE_ENV[role]] || undefined;
+    if (token && !v) return { error: `MR_TOKEN is set but ${ROLE_ENV[role]} is not: set the ${role} credential too (it must differ from MR_TOKEN)` };
+    if (token && v === token) return { error: `${ROLE_ENV[role]} must differ from MR_TOKEN (a client must not hold the ${role} credential)` };
+    roleTokens[role] = v;
+  }
+  return { token, roleTokens };
+}
 
 function tokenMatches(header: string | undefined, token: string): boolean {
   if (!header || !header.startsWith('Bearer ')) return false;
@@ -69,19 +122,37 @@ export async function createService(opts: ServiceOptions): Promise<FastifyInstan
     return reply.status(404).send({ statusCode: 404, code: e.code, error: 'Not Found', message: e.message });
   });
 
-  if (opts.token) {
-    const token = opts.token;
+  const tokens: Record<Exclude<AuthRole, 'public'>, string | undefined> = {
+    client: opts.token || undefined,
+    worker: opts.roleTokens?.worker || undefined,
+    peer: opts.roleTokens?.peer || undefined,
+  };
+  app.addHook('onRoute', (route) => {
+    const role = route.config?.auth ?? 'client';
+    if (role === 'public' || role === 'client' || tokens[role] || !tokens.client) return;
+    throw ERR_AUTH_CONFIG(`${route.method} ${route.url}`, role);
+  });
+  if (tokens.client || tokens.worker || tokens.peer) {
     app.addHook('onRequest', async (req) => {
-      const url = req.url.split('?')[0];
-      if (url === '/healthz' || url === '/metrics') return;
-      if (!tokenMatches(req.headers.authorization, token)) throw ERR_UNAUTHORIZED();
+      // Unknown routes (404) count as client routes, so they need the client token too.
+      // /metrics comes from @mr/observability, which cannot name a role: it is public.
+      const role = req.routeOptions.url === '/metrics' ? 'public' : (req.routeOptions.config?.auth ?? 'client');
+      if (role === 'public') return;
+      const token = tokens[role];
+      if (token && !tokenMatches(req.headers.authorization, token)) throw ERR_UNAUTHORIZED(CREDENTIAL[role]);
     });
   }
 
   await app.register(metricsPlugin, { registry: opts.registry });
-  app.get('/healthz', { config: { otel: false } }, async () => ({ status: 'ok', service: opts.name, ...(opts.health?.() ?? {}) }));
+  app.get('/healthz', { config: { otel: false, auth: 'public' } }, async () => ({ status: 'ok', service: opts.name, ...(opts.health?.() ?? {}) }));
   return app;
 }
+
+const CREDENTIAL: Record<Exclude<AuthRole, 'public'>, string> = {
+  client: 'the client token (MR_TOKEN)',
+  worker: 'the worker credential (MR_WORKER_TOKEN)',
+  peer: 'the peer credential (MR_PEER_TOKEN)',
+};
 
 function errorName(status: number): string {
   switch (status) {

@@ -4,7 +4,7 @@ import request from 'supertest';
 import { Type } from 'typebox';
 import { createRegistry } from '@mr/observability';
 import { createError } from '@mr/errors';
-import { createService, checkBind } from '../src/index.ts';
+import { createService, checkBind, credentialsFromEnv, authHeader } from '../src/index.ts';
 
 const ERR_TEAPOT = createError<[string]>('MR_ERR_TEAPOT', 'no coffee: %s', 418);
 
@@ -50,4 +50,57 @@ test('no token means loopback only', () => {
   assert.equal(checkBind('127.0.0.1', undefined), undefined);
   assert.match(checkBind('0.0.0.0', undefined)!, /MR_TOKEN/);
   assert.equal(checkBind('0.0.0.0', 'tok'), undefined);
+});
+
+async function buildRoles(token: string | undefined, roleTokens: { worker?: string; peer?: string }) {
+  const app = await createService({ name: 'roles', token, roleTokens, registry: createRegistry({ service: 'roles', defaultMetrics: false }), logLevel: false });
+  app.get('/client', async () => ({ ok: 'client' }));
+  app.get('/worker', { config: { auth: 'worker' } }, async () => ({ ok: 'worker' }));
+  app.get('/peer', { config: { auth: 'peer' } }, async () => ({ ok: 'peer' }));
+  app.get('/open', { config: { auth: 'public' } }, async () => ({ ok: 'open' }));
+  await app.ready();
+  return app;
+}
+
+test('each role accepts only its own credential', async (t) => {
+  const app = await buildRoles('client-tok', { worker: 'worker-tok', peer: 'peer-tok' });
+  t.after(() => app.close());
+  const as = (tok: string | undefined, path: string) => {
+    const r = request(app.server).get(path);
+    return tok ? r.set('authorization', `Bearer ${tok}`) : r;
+  };
+  for (const [path, good] of [['/client', 'client-tok'], ['/worker', 'worker-tok'], ['/peer', 'peer-tok']] as const) {
+    await as(good, path).expect(200);
+    for (const bad of ['client-tok', 'worker-tok', 'peer-tok', undefined]) {
+      if (bad === good) continue;
+      const r = await as(bad, path).expect(401);
+      assert.equal(r.body.code, 'MR_ERR_UNAUTHORIZED');
+    }
+  }
+  const wrong = await as('client-tok', '/worker').expect(401);
+  assert.match(wrong.body.message, /MR_WORKER_TOKEN/);
+  await as(undefined, '/open').expect(200);
+  await as(undefined, '/healthz').expect(200);
+  await as(undefined, '/metrics').expect(200);
+  await as('worker-tok', '/nope').expect(401); // unknown routes are client routes
+});
+
+test('a role route without its token while a client token is set is refused at registration', async () => {
+  await assert.rejects(buildRoles('client-tok', { peer: 'peer-tok' }), (err: Error & { code?: string }) => err.code === 'MR_ERR_AUTH_CONFIG' && /worker/.test(err.message));
+});
+
+test('no tokens at all: dev mode, every route open', async (t) => {
+  const app = await buildRoles(undefined, {});
+  t.after(() => app.close());
+  await request(app.server).get('/worker').expect(200);
+  await request(app.server).get('/peer').expect(200);
+});
+
+test('credentialsFromEnv: MR_TOKEN needs the role tokens this process uses, and they must differ', () => {
+  assert.deepEqual(credentialsFromEnv({}, ['worker']), { token: undefined, roleTokens: { worker: undefined } });
+  assert.match(String(credentialsFromEnv({ MR_TOKEN: 'a' }, ['worker']).error), /MR_WORKER_TOKEN/);
+  assert.match(String(credentialsFromEnv({ MR_TOKEN: 'a', MR_PEER_TOKEN: 'a' }, ['peer']).error), /differ/);
+  assert.deepEqual(credentialsFromEnv({ MR_TOKEN: 'a', MR_PEER_TOKEN: 'b' }, ['peer']), { token: 'a', roleTokens: { peer: 'b' } });
+  assert.deepEqual(authHeader('x'), { authorization: 'Bearer x' });
+  assert.deepEqual(authHeader(undefined), {});
 });
