@@ -4,25 +4,26 @@
  * and carries out the effects in the order the core asks for (log entries
  * and snapshot first, then test-and-set, disk I/O, released outputs).
  */
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Span } from '@opentelemetry/api';
 import { Cpu } from '@mr/vmft-cpu';
 import { FtReplica, type FtEvent, type FtInput, type FtStatus, type Machine, type DiskOp, type Output } from '@mr/vmft-core';
 import { encodeFrame, entryWireSize, type AckFrame, type HelloFrame, type Frame, type VmStatus } from '@mr/vmft-protocol';
-import { getGuest, encodeKvRequest, decodeKvResponse, type KvOp } from '@mr/vmft-guests';
+import { getGuest } from '@mr/vmft-guests';
 import { createError } from '@mr/errors';
 import { ERR_STALE_EPOCH } from '../errors.ts';
 import { LogSender, type LogSession, type LogSink } from '../log-channel.ts';
 import { StorageClient, WriteRefused } from './storage-client.ts';
 import { nodeMetrics, type NodeMetrics } from './metrics.ts';
+import { KvRequests, type KvRequest, type KvAnswer } from './kv-requests.ts';
+
+export { ERR_GUEST_REFUSED, ERR_REQUEST_TIMEOUT } from './kv-requests.ts';
 
 export const ERR_NOT_BACKUP = createError<[string]>('FT_ERR_NOT_BACKUP', 'this node does not take a log stream: %s', 409, { retryable: false });
 export const ERR_JOIN_REFUSED = createError<[string]>('FT_ERR_JOIN_REFUSED', 'join refused: %s', 409, { retryable: false });
-export const ERR_GUEST_REFUSED = createError<[string]>('FT_ERR_GUEST_REFUSED', 'the guest refused the request: %s', 422, { retryable: false });
 export const ERR_NO_CLIENT_API = createError<[string]>('FT_ERR_NO_CLIENT_API', 'guest "%s" does not take kv client requests', 409, { retryable: false });
-export const ERR_REQUEST_TIMEOUT = createError<[number]>('FT_ERR_REQUEST_TIMEOUT', 'no answer within %s ms (retry with the same request id)', 503, { retryable: true });
 
 export interface VmNodeOptions {
   vmId: string;
@@ -52,16 +53,6 @@ export interface VmNodeOptions {
   registry: Registry;
 }
 
-interface Pending {
-  resolve(v: { value: string | number | null }): void;
-  reject(err: Error): void;
-  op: KvOp;
-  t0: number;
-  deliveredAt?: number;
-  span?: Span | undefined;
-  timer: NodeJS.Timeout;
-}
-
 export type NotLive = { reason: string; live?: string | undefined; role: string; code: string };
 
 export class VmDriver {
@@ -74,14 +65,7 @@ export class VmDriver {
   peerUrl: string | undefined;
   #sender: LogSender | undefined;
   #session: { send(ack: AckFrame): void } | undefined;
-  #pending = new Map<number, Pending>();
-  /**
-   * NIC tags of this node's client requests. After a failover the guest can
-   * answer requests the previous primary delivered (they are in the log), with
-   * that node's tags: starting at a random u32 keeps the two ranges apart, so
-   * such an answer finds no waiting request here instead of the wrong one.
-   */
-  #nextTag = 1 + randomInt(0xfffffffe);
+  readonly #requests: KvRequests;
   #tick: NodeJS.Timeout | undefined;
   #ticking = false;
   #scheduled = false;
@@ -116,6 +100,7 @@ export class VmDriver {
       ...(opts.heartbeatTicks ? { heartbeatTicks: opts.heartbeatTicks } : {}),
     });
     this.metrics = nodeMetrics(opts.registry, () => this.core.status());
+    this.#requests = new KvRequests({ requestTimeoutMs: this.opts.requestTimeoutMs, metrics: this.metrics, log: opts.log });
   }
 
   /**
@@ -130,7 +115,7 @@ export class VmDriver {
       setHost({
         ...host,
         transmit: (packet, icount) => {
-          if (this.core?.role === 'primary' && this.core.live) this.#answer(packet, false);
+          if (this.core?.role === 'primary' && this.core.live) this.#requests.answer(packet, false);
           host.transmit(packet, icount);
         },
       });
@@ -415,51 +400,19 @@ export class VmDriver {
 
   #release(o: Output): void {
     this.metrics.released.inc();
-    this.#answer(o.packet, true);
-  }
-
-  #answer(packet: Uint8Array, viaRule: boolean): void {
-    let resp;
-    try {
-      resp = decodeKvResponse(packet);
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'guest transmitted a packet that is not a kv response');
-      return;
-    }
-    const p = this.#pending.get(resp.tag);
-    if (!p) return; // answered already (output rule off), or the requester is gone
-    this.#pending.delete(resp.tag);
-    clearTimeout(p.timer);
-    const now = performance.now();
-    if (viaRule && p.deliveredAt !== undefined) this.metrics.holdSeconds.observe((now - p.deliveredAt) / 1000);
-    p.span?.addEvent('released', { 'ft.output_rule': viaRule });
-    if (resp.status === 'ok') p.resolve({ value: p.op === 'incr' && /^-?\d+$/.test(resp.value ?? '') ? Number(resp.value) : resp.value });
-    else if (resp.status === 'not-found') p.resolve({ value: null });
-    else p.reject(ERR_GUEST_REFUSED(resp.status));
+    this.#requests.answer(o.packet, true);
   }
 
   // ------------------------------------------------------------------ events
 
   #event(ev: FtEvent): void {
     switch (ev.type) {
-      case 'packet-delivered': {
-        const p = ev.tag !== undefined ? this.#pending.get(Number(ev.tag)) : undefined;
-        if (p) {
-          p.deliveredAt = performance.now();
-          p.span?.addEvent('logged', { 'ft.seq': ev.seq, 'ft.icount': ev.icount });
-        }
+      case 'packet-delivered':
+        this.#requests.delivered(ev.tag, ev.seq, ev.icount);
         break;
-      }
-      case 'packet-dropped': {
-        const tag = ev.tag !== undefined ? Number(ev.tag) : undefined;
-        const p = tag !== undefined ? this.#pending.get(tag) : undefined;
-        if (p && tag !== undefined) {
-          this.#pending.delete(tag);
-          clearTimeout(p.timer);
-          p.reject(notLiveError(this.notLive() ?? { reason: ev.reason, role: this.core.role, code: 'FT_ERR_BACKPRESSURE' }));
-        }
+      case 'packet-dropped':
+        this.#requests.dropped(ev.tag, () => notLiveError(this.notLive() ?? { reason: ev.reason, role: this.core.role, code: 'FT_ERR_BACKPRESSURE' }));
         break;
-      }
       case 'live':
         this.log.warn({ epoch: ev.epoch, icount: ev.icount, wasBackup: this.#wasBackup }, this.#wasBackup ? 'backup went live: now the primary' : 'primary is live');
         if (this.#wasBackup) {
@@ -482,11 +435,7 @@ export class VmDriver {
         this.log.warn({ reason: ev.reason }, `node stopped serving: ${ev.reason}`);
         void this.#sender?.close();
         this.#sender = undefined;
-        for (const [tag, p] of this.#pending) {
-          this.#pending.delete(tag);
-          clearTimeout(p.timer);
-          p.reject(notLiveError(this.notLive()!));
-        }
+        this.#requests.rejectAll(() => notLiveError(this.notLive()!));
         break;
       case 'suspected':
         this.log.warn({ peer: ev.peer, silentTicks: ev.silentTicks }, `${ev.peer} went silent`);
@@ -532,24 +481,14 @@ export class VmDriver {
   }
 
   /** A client request: resolves with the guest's answer once the output rule allows. */
-  request(req: { clientId: string; requestId: string; op: KvOp; key: string; value?: string | undefined }, span?: Span): Promise<{ value: string | number | null }> {
+  request(req: KvRequest, span?: Span): Promise<KvAnswer> {
     if (this.opts.guest !== 'kv') return Promise.reject(ERR_NO_CLIENT_API(this.opts.guest));
     const nl = this.notLive();
     if (nl) return Promise.reject(notLiveError(nl));
     const acc = this.core.accepting();
     if (!acc.ok) return Promise.reject(notLiveError({ role: this.core.role, code: 'FT_ERR_BACKPRESSURE', reason: `busy (${acc.reason}): retry`, live: this.selfUrl }));
-    const tag = this.#nextTag;
-    this.#nextTag = this.#nextTag >= 0xffffffff ? 1 : this.#nextTag + 1;
-    const packet = encodeKvRequest({ tag, op: req.op, clientId: req.clientId, requestId: req.requestId, key: req.key, ...(req.value !== undefined ? { value: req.value } : {}) });
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.#pending.get(tag)) {
-          this.#pending.delete(tag);
-          reject(ERR_REQUEST_TIMEOUT(this.opts.requestTimeoutMs));
-        }
-      }, this.opts.requestTimeoutMs);
-      this.#pending.set(tag, { resolve, reject, op: req.op, t0: performance.now(), span, timer });
-      this.drive({ type: 'packet', packet, tag: String(tag) });
+    return this.#requests.add(req, span, (packet, tag) => {
+      this.drive({ type: 'packet', packet, tag });
       this.schedule();
     });
   }
@@ -574,11 +513,7 @@ export class VmDriver {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#tick) clearInterval(this.#tick);
-    for (const [tag, p] of this.#pending) {
-      this.#pending.delete(tag);
-      clearTimeout(p.timer);
-      p.reject(notLiveError({ role: this.core.role, code: 'FT_ERR_STOPPED', reason: 'node shutting down', live: this.peerUrl }));
-    }
+    this.#requests.rejectAll(() => notLiveError({ role: this.core.role, code: 'FT_ERR_STOPPED', reason: 'node shutting down', live: this.peerUrl }));
     await this.#sender?.close();
     await this.storage.close();
   }

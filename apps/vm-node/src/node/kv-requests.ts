@@ -1,0 +1,134 @@
+/**
+ * The kv guest's client request table: NIC tags, per-request timeouts,
+ * decoding the guest's answers, and rejecting what is still waiting when the
+ * node stops. The driver owns when a request may enter (live, accepting);
+ * this table owns what happens to it afterwards.
+ */
+import { randomInt } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Span } from '@opentelemetry/api';
+import { encodeKvRequest, decodeKvResponse, type KvOp } from '@mr/vmft-guests';
+import { createError } from '@mr/errors';
+import type { NodeMetrics } from './metrics.ts';
+
+export const ERR_GUEST_REFUSED = createError<[string]>('FT_ERR_GUEST_REFUSED', 'the guest refused the request: %s', 422, { retryable: false });
+export const ERR_REQUEST_TIMEOUT = createError<[number]>('FT_ERR_REQUEST_TIMEOUT', 'no answer within %s ms (retry with the same request id)', 503, { retryable: true });
+
+export interface KvRequest {
+  clientId: string;
+  requestId: string;
+  op: KvOp;
+  key: string;
+  value?: string | undefined;
+}
+
+export interface KvAnswer {
+  value: string | number | null;
+}
+
+interface Pending {
+  resolve(v: KvAnswer): void;
+  reject(err: Error): void;
+  op: KvOp;
+  t0: number;
+  deliveredAt?: number;
+  span?: Span | undefined;
+  timer: NodeJS.Timeout;
+}
+
+export interface KvRequestsOptions {
+  requestTimeoutMs: number;
+  metrics: NodeMetrics;
+  log: FastifyBaseLogger;
+}
+
+export class KvRequests {
+  readonly #opts: KvRequestsOptions;
+  #pending = new Map<number, Pending>();
+  /**
+   * NIC tags of this node's client requests. After a failover the guest can
+   * answer requests the previous primary delivered (they are in the log), with
+   * that node's tags: starting at a random u32 keeps the two ranges apart, so
+   * such an answer finds no waiting request here instead of the wrong one.
+   */
+  #nextTag = 1 + randomInt(0xfffffffe);
+
+  constructor(opts: KvRequestsOptions) {
+    this.#opts = opts;
+  }
+
+  get size(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Registers a request under a fresh tag and hands its packet to `deliver`
+   * (which feeds it to the core). Resolves with the guest's answer once it is
+   * released, or rejects on timeout / drop / stop.
+   */
+  add(req: KvRequest, span: Span | undefined, deliver: (packet: Uint8Array, tag: string) => void): Promise<KvAnswer> {
+    const tag = this.#nextTag;
+    this.#nextTag = this.#nextTag >= 0xffffffff ? 1 : this.#nextTag + 1;
+    const packet = encodeKvRequest({ tag, op: req.op, clientId: req.clientId, requestId: req.requestId, key: req.key, ...(req.value !== undefined ? { value: req.value } : {}) });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.#pending.get(tag)) {
+          this.#pending.delete(tag);
+          reject(ERR_REQUEST_TIMEOUT(this.#opts.requestTimeoutMs));
+        }
+      }, this.#opts.requestTimeoutMs);
+      this.#pending.set(tag, { resolve, reject, op: req.op, t0: performance.now(), span, timer });
+      deliver(packet, String(tag));
+    });
+  }
+
+  /** A packet the guest transmitted and the output rule released (or, with the rule off, produced). */
+  answer(packet: Uint8Array, viaRule: boolean): void {
+    let resp;
+    try {
+      resp = decodeKvResponse(packet);
+    } catch (err) {
+      this.#opts.log.warn({ err: (err as Error).message }, 'guest transmitted a packet that is not a kv response');
+      return;
+    }
+    const p = this.#pending.get(resp.tag);
+    if (!p) return; // answered already (output rule off), or the requester is gone
+    this.#pending.delete(resp.tag);
+    clearTimeout(p.timer);
+    const now = performance.now();
+    if (viaRule && p.deliveredAt !== undefined) this.#opts.metrics.holdSeconds.observe((now - p.deliveredAt) / 1000);
+    p.span?.addEvent('released', { 'ft.output_rule': viaRule });
+    if (resp.status === 'ok') p.resolve({ value: p.op === 'incr' && /^-?\d+$/.test(resp.value ?? '') ? Number(resp.value) : resp.value });
+    else if (resp.status === 'not-found') p.resolve({ value: null });
+    else p.reject(ERR_GUEST_REFUSED(resp.status));
+  }
+
+  /** The core logged the request's packet (it now survives a failover). */
+  delivered(tag: string | undefined, seq: number, icount: number): void {
+    const p = tag !== undefined ? this.#pending.get(Number(tag)) : undefined;
+    if (p) {
+      p.deliveredAt = performance.now();
+      p.span?.addEvent('logged', { 'ft.seq': seq, 'ft.icount': icount });
+    }
+  }
+
+  /** The core dropped the request's packet: fail the request with `err()`. */
+  dropped(tag: string | undefined, err: () => Error): void {
+    const t = tag !== undefined ? Number(tag) : undefined;
+    const p = t !== undefined ? this.#pending.get(t) : undefined;
+    if (p && t !== undefined) {
+      this.#pending.delete(t);
+      clearTimeout(p.timer);
+      p.reject(err());
+    }
+  }
+
+  /** Fails every waiting request with `err()` (the node stopped serving). */
+  rejectAll(err: () => Error): void {
+    for (const [tag, p] of this.#pending) {
+      this.#pending.delete(tag);
+      clearTimeout(p.timer);
+      p.reject(err());
+    }
+  }
+}
