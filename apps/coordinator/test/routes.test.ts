@@ -91,6 +91,12 @@ test('bad submissions get a clear 4xx and create no job', async (t) => {
     ['absurd reduces', { ...good, reduces: 1_000_000 }, 400, 'MR_ERR_BAD_REQUEST', /reduces/],
     ['no inputs', { ...good, inputs: [] }, 400, 'MR_ERR_BAD_REQUEST', /inputs/],
     ['unknown field', { ...good, extra: 1 }, 400, 'MR_ERR_BAD_REQUEST', /additional/],
+    ['reduces as a string', { ...good, reduces: '3' }, 400, 'MR_ERR_BAD_REQUEST', /reduces/],
+    ['reduces null', { ...good, reduces: null }, 400, 'MR_ERR_BAD_REQUEST', /reduces/],
+    ['name null', { ...good, name: null }, 400, 'MR_ERR_BAD_REQUEST', /name/],
+    ['inputs as a string', { ...good, inputs: env.files[0] }, 400, 'MR_ERR_BAD_REQUEST', /inputs/],
+    ['output under a file', { ...good, output: `${env.files[0]}/out` }, 400, 'MR_ERR_BAD_OUTPUT', /under an existing file/],
+    ['output segment over 255 bytes', { ...good, output: `${env.dir}/${'x'.repeat(256)}` }, 400, 'MR_ERR_BAD_OUTPUT', /longer than 255 bytes/],
   ];
   for (const [what, body, status, code, message] of cases) {
     const r = await json(app, 'POST', '/v1/jobs', body, auth);

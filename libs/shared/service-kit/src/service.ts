@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type FastifyError } from 'fastify';
+import { AjvCompiler } from '@fastify/ajv-compiler';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
 import { metricsPlugin, fastifyOtelPlugin, loggerOptions } from '@mr/observability';
@@ -80,6 +81,26 @@ export function credentialsFromEnv(
   return { token, roleTokens };
 }
 
+/**
+ * Schema validators without type coercion for JSON bodies: `"reduces": "3"`
+ * or `null` where a number is due is refused, not read as 3 or 0. URL
+ * parameters, query strings and headers are strings on the wire, so they
+ * alone are coerced (":block" -> integer, "?count=2" -> 2).
+ */
+function validatorBuilder(): unknown {
+  type Route = { schema: unknown; method: string; url: string; httpPart?: string };
+  type Compile = (route: Route) => unknown;
+  type Options = { customOptions?: Record<string, unknown> } & Record<string, unknown>;
+  const pool = AjvCompiler() as unknown as (external: unknown, options: Options) => Compile;
+  const common = { removeAdditional: false, useDefaults: true, allErrors: false };
+  return (externalSchemas: unknown, serverOptions: Options | undefined): Compile => {
+    const opts = (coerceTypes: false | 'array'): Options => ({ ...(serverOptions ?? {}), customOptions: { ...(serverOptions?.customOptions ?? {}), ...common, coerceTypes } });
+    const strict = pool(externalSchemas, opts(false));
+    const strings = pool(externalSchemas, opts('array'));
+    return (route) => (route.httpPart === 'body' ? strict : strings)(route);
+  };
+}
+
 function tokenMatches(header: string | undefined, token: string): boolean {
   if (!header || !header.startsWith('Bearer ')) return false;
   const a = Buffer.from(header.slice(7));
@@ -98,7 +119,7 @@ export async function createService(opts: ServiceOptions): Promise<FastifyInstan
   const app = Fastify({
     logger,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    schemaController: { compilersFactory: { buildValidator: validatorBuilder() as never } },
     ...(opts.fastify ?? {}),
   } as FastifyServerOptions).withTypeProvider<TypeBoxTypeProvider>() as unknown as FastifyInstance;
 

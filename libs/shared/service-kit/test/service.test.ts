@@ -104,3 +104,21 @@ test('credentialsFromEnv: MR_TOKEN needs the role tokens this process uses, and 
   assert.deepEqual(authHeader('x'), { authorization: 'Bearer x' });
   assert.deepEqual(authHeader(undefined), {});
 });
+
+test('JSON bodies are not coerced ("3" and null are refused); URL params and query strings are', async (t) => {
+  const app = await createService({ name: 'test', registry: createRegistry({ service: 'test', defaultMetrics: false }), logLevel: false });
+  app.post('/n', { schema: { body: Type.Object({ n: Type.Integer(), s: Type.Optional(Type.String()), list: Type.Optional(Type.Array(Type.String())) }, { additionalProperties: false }) } }, async (req) => req.body);
+  app.get('/b/:block', { schema: { params: Type.Object({ block: Type.Integer({ minimum: 0 }) }), querystring: Type.Object({ count: Type.Optional(Type.Integer({ minimum: 1 })) }) } }, async (req) => ({ params: req.params, query: req.query }));
+  await app.ready();
+  t.after(() => app.close());
+  const refused: unknown[] = [{ n: '3' }, { n: null }, { n: 1, s: 7 }, { n: 1, s: null }, { n: true }, { n: 1, list: 'a' }];
+  for (const body of refused) {
+    const r = await app.inject({ method: 'POST', url: '/n', payload: body as object });
+    assert.equal(r.statusCode, 400, JSON.stringify(body));
+    assert.equal(JSON.parse(r.body).code, 'MR_ERR_BAD_REQUEST');
+  }
+  assert.deepEqual(JSON.parse((await app.inject({ method: 'POST', url: '/n', payload: { n: 3, list: ['a'] } })).body), { n: 3, list: ['a'] });
+  const g = await app.inject({ method: 'GET', url: '/b/7?count=2' });
+  assert.deepEqual(JSON.parse(g.body), { params: { block: 7 }, query: { count: 2 } });
+  assert.equal((await app.inject({ method: 'GET', url: '/b/x' })).statusCode, 400);
+});

@@ -3,6 +3,7 @@
  * roots. Throws a coded 4xx error saying what is wrong; changes nothing.
  */
 import { realpath, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { isAbsolute, normalize, sep } from 'node:path';
 import { getApp, listApps } from '@mr/mapreduce-apps';
 import type { JobSubmit } from '@mr/mapreduce-protocol';
@@ -60,12 +61,18 @@ export async function validateSubmission(body: JobSubmit, roots: readonly string
     }
     output = body.output.length > 1 ? body.output.replace(/\/+$/, '') : body.output;
     if (output === '/') throw ERR_BAD_OUTPUT('output must not be the root directory');
+    const long = output.split('/').find((seg) => Buffer.byteLength(seg) > 255);
+    if (long !== undefined) throw ERR_BAD_OUTPUT(`output "${output}" has a path segment longer than 255 bytes`);
+    let st: Stats | undefined;
     try {
-      const st = await stat(output);
-      if (!st.isDirectory()) throw ERR_BAD_OUTPUT(`output "${output}" exists and is not a directory`);
+      st = await stat(output);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR') throw ERR_BAD_OUTPUT(`output "${output}" lies under an existing file`);
+      if (code === 'ENAMETOOLONG') throw ERR_BAD_OUTPUT(`output "${output}" is too long for the file system`);
+      if (code !== 'ENOENT') throw ERR_BAD_OUTPUT(`output "${output}" cannot be used (${code})`);
     }
+    if (st && !st.isDirectory()) throw ERR_BAD_OUTPUT(`output "${output}" exists and is not a directory`);
   }
   return { app: body.app, inputs, ...(body.names ? { names: body.names } : {}), reduces: body.reduces ?? 10, output, options, name: body.name };
 }
