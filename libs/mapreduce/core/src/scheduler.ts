@@ -16,8 +16,12 @@ import {
   type CoreJobView,
   type CoreWorkerView,
   type Effects,
+  type ActiveJobImage,
+  type Idempotency,
   type JobSpec,
+  type JobSummary,
   type PersistRecord,
+  type RetiredCounts,
   type PhaseCountsView,
   type ReplyBody,
   type ResolvedJobSpec,
@@ -47,6 +51,8 @@ interface Task {
   /** Attempts handed out in this boot and earlier ones (counts toward maxAttempts). */
   attemptsIssued: number;
   lease?: Lease | undefined;
+  /** An attempt of an earlier boot this boot took over (heartbeat or completion after a restart). */
+  adopted?: number | undefined;
   winner?: { attempt: number; files: string[] } | undefined;
 }
 
@@ -54,7 +60,11 @@ interface Job {
   id: string;
   seq: number;
   spec: ResolvedJobSpec;
+  /** Number of inputs (kept when a finished job's input list is dropped). */
+  inputCount: number;
+  idempotency?: Idempotency | undefined;
   state: JobState;
+  /** Empty once the job finished (a finished job keeps only its totals). */
   maps: Task[];
   reduces: Task[];
   counts: { map: PhaseCountsView; reduce: PhaseCountsView };
@@ -89,6 +99,7 @@ export function validateConfig(c: SchedulerConfig): string | undefined {
   if (c.workRoot === '' || c.workRoot.endsWith('/')) return `workRoot must be a directory path without a trailing slash, got "${c.workRoot}"`;
   const pos = ['tickMs', 'leaseTicks', 'heartbeatTimeoutTicks', 'heartbeatIntervalTicks', 'pollTimeoutTicks', 'maxAttempts', 'maxActiveJobs', 'maxWorkers'] as const;
   for (const k of pos) if (!Number.isInteger(c[k]) || c[k] < 1) return `${k} must be a positive integer, got ${c[k]}`;
+  for (const k of ['retainJobs', 'recoveryTicks'] as const) if (!Number.isInteger(c[k]) || c[k] < 0) return `${k} must be a non-negative integer, got ${c[k]}`;
   if (c.maxAttempts >= ATTEMPT_EPOCH) return `maxAttempts must be below ${ATTEMPT_EPOCH}`;
   if (c.heartbeatIntervalTicks >= c.heartbeatTimeoutTicks) return 'heartbeatIntervalTicks must be below heartbeatTimeoutTicks';
   return undefined;
@@ -106,18 +117,25 @@ export class Scheduler {
   #jobs = new Map<string, Job>();
   /** FIFO of jobs not yet finished, in submission order. */
   #active: Job[] = [];
+  /** Finished jobs still kept, oldest finish first (at most config.retainJobs). */
+  #finished: Job[] = [];
+  #retired: RetiredCounts = { succeeded: 0, failed: 0, cancelled: 0 };
+  /** Idempotency key -> job, for every job kept. */
+  #keys = new Map<string, Job>();
+  /** No task is handed out before this tick (recovery after a restart). */
+  #holdUntilTick = 0;
   #workers = new Map<string, Worker>();
   #parked: Parked[] = [];
   #shuttingDown: string | undefined;
   #allDoneAnnounced = false;
   #fx: Effects = { replies: [], persist: [], events: [] };
 
-  constructor(config: Partial<SchedulerConfig> = {}, boot = 1) {
+  constructor(config: Partial<SchedulerConfig> = {}, boot = 1, announce = true) {
     this.config = { ...DEFAULT_CONFIG, ...config };
     const problem = validateConfig(this.config);
     if (problem) throw new RangeError(`scheduler config: ${problem}`);
     this.boot = boot;
-    this.#fx.persist.push({ type: 'boot', boot });
+    if (announce) this.#fx.persist.push({ type: 'boot', boot });
   }
 
   /**
@@ -126,23 +144,109 @@ export class Scheduler {
    * and tasks of unfinished jobs that had not committed run again.
    */
   static restore(config: Partial<SchedulerConfig>, records: Iterable<PersistRecord>): Scheduler {
+    // Records are consumed one at a time (a journal is streamed, never held whole).
+    // The boot number is known only at the end: tasks are created with attempt
+    // base 0 and moved to this boot's base once every record is in.
+    const s = new Scheduler(config, 1, false);
     let boots = 0;
-    const list: PersistRecord[] = [];
     for (const r of records) {
-      if (r.type === 'boot') boots = Math.max(boots, r.boot);
-      else list.push(r);
+      if (r.type === 'boot' || r.type === 'snapshot') boots = Math.max(boots, r.boot);
+      s.#replay(r);
     }
-    const s = new Scheduler(config, boots + 1);
-    for (const r of list) s.#replay(r);
+    s.#startBoot(boots + 1);
     // A job whose every reduce committed but whose finish record was lost finishes now.
     for (const job of [...s.#active]) if (job.counts.reduce.done === job.counts.reduce.total) s.#finish(job, 'succeeded');
+    if (s.#active.length > 0) s.#holdUntilTick = s.config.recoveryTicks;
     return s;
+  }
+
+  /** Sets the boot number after a replay: unfinished tasks' attempts start at this boot's base. */
+  #startBoot(boot: number): void {
+    (this as { boot: number }).boot = boot;
+    const base = (boot - 1) * ATTEMPT_EPOCH;
+    for (const job of this.#active) {
+      for (const t of [...job.maps, ...job.reduces]) if (t.state !== 'done') t.lastAttempt = Math.max(t.lastAttempt, base);
+    }
+    this.#persist({ type: 'boot', boot });
+  }
+
+  /**
+   * The state as records that restore() turns back into it: a compacted
+   * journal starts with these. One record per kept job, however long its
+   * history; retired jobs are only counted.
+   */
+  snapshot(): PersistRecord[] {
+    const out: PersistRecord[] = [{ type: 'snapshot', boot: this.boot, jobSeq: this.#jobSeq, retired: { ...this.#retired } }];
+    const all = [...this.#finished, ...this.#active].sort((a, b) => a.seq - b.seq);
+    for (const job of all) {
+      if (terminal(job.state)) out.push({ type: 'job-summary', jobId: job.id, summary: this.#summary(job) });
+      else {
+        const image: ActiveJobImage = {
+          spec: job.spec,
+          state: job.state === 'running' ? 'running' : 'queued',
+          committed: [...job.maps, ...job.reduces].filter((t) => t.state === 'done').map((t) => ({ taskId: t.id, attempt: t.winner!.attempt, files: t.winner!.files })),
+          attempts: { ...job.attempts },
+          counters: { ...job.counters },
+          ...(job.idempotency ? { idempotency: job.idempotency } : {}),
+        };
+        out.push({ type: 'job-image', jobId: job.id, image });
+      }
+    }
+    return out;
+  }
+
+  #summary(job: Job): JobSummary {
+    const { inputs: _inputs, names: _names, ...spec } = job.spec;
+    return {
+      spec,
+      inputs: job.inputCount,
+      state: job.state as JobSummary['state'],
+      ...(job.error !== undefined ? { error: job.error } : {}),
+      counts: { map: { ...job.counts.map }, reduce: { ...job.counts.reduce } },
+      attempts: { ...job.attempts },
+      counters: { ...job.counters },
+      ...(job.idempotency ? { idempotency: job.idempotency } : {}),
+    };
   }
 
   #replay(r: PersistRecord): void {
     switch (r.type) {
+      case 'snapshot':
+        this.#jobSeq = Math.max(this.#jobSeq, r.jobSeq);
+        this.#retired = { ...r.retired };
+        return;
+      case 'job-summary': {
+        const s = r.summary;
+        const job = this.#addJob(r.jobId, { ...s.spec, inputs: [] }, s.idempotency);
+        job.inputCount = s.inputs;
+        job.maps = [];
+        job.reduces = [];
+        job.counts = { map: { ...s.counts.map }, reduce: { ...s.counts.reduce } };
+        job.attempts = { ...s.attempts };
+        job.counters = { ...s.counters };
+        job.state = s.state;
+        job.error = s.error;
+        this.#active = this.#active.filter((j) => j !== job);
+        this.#retain(job);
+        return;
+      }
+      case 'job-image': {
+        const im = r.image;
+        const job = this.#addJob(r.jobId, im.spec, im.idempotency);
+        job.state = im.state;
+        for (const c of im.committed) {
+          const task = this.#task(job, c.taskId);
+          assert(task, `journal: job-image names unknown task ${r.jobId}/${c.taskId}`);
+          task.lastAttempt = Math.max(task.lastAttempt, c.attempt);
+          this.#setState(job, task, 'done');
+          task.winner = { attempt: c.attempt, files: c.files };
+        }
+        job.attempts = { ...im.attempts };
+        job.counters = { ...im.counters };
+        return;
+      }
       case 'job-accepted':
-        this.#addJob(r.jobId, r.job);
+        this.#addJob(r.jobId, r.job, r.idempotency);
         return;
       case 'job-started': {
         const job = this.#jobs.get(r.jobId);
@@ -151,6 +255,8 @@ export class Scheduler {
       }
       case 'task-committed': {
         const job = this.#jobs.get(r.jobId);
+        // A job retired by a smaller retainJobs than the journal was written with.
+        if (!job && this.#isRetired(r.jobId)) return;
         assert(job, `journal: task-committed for unknown job ${r.jobId}`);
         const task = this.#task(job, r.taskId);
         assert(task, `journal: task-committed for unknown task ${r.jobId}/${r.taskId}`);
@@ -167,7 +273,9 @@ export class Scheduler {
         assert(job, `journal: job-finished for unknown job ${r.jobId}`);
         job.state = r.state;
         job.error = r.error;
+        for (const t of [...job.maps, ...job.reduces]) if (t.state === 'leased') this.#setState(job, t, 'pending');
         this.#active = this.#active.filter((j) => j !== job);
+        this.#retain(job);
         return;
       }
       case 'boot':
@@ -183,7 +291,7 @@ export class Scheduler {
         this.#onTick();
         break;
       case 'submit':
-        this.#onSubmit(input.requestId, input.job);
+        this.#onSubmit(input.requestId, input.job, input.idempotency);
         break;
       case 'cancel':
         this.#onCancel(input.requestId, input.jobId);
@@ -261,7 +369,32 @@ export class Scheduler {
 
   /** True once exit-when-done applies: at least one job, all finished. */
   allDone(): boolean {
-    return this.#jobs.size > 0 && this.#active.length === 0;
+    return this.#jobSeq > 0 && this.#active.length === 0;
+  }
+
+  /** True for the id of a job that existed but was retired (retainJobs newer jobs finished since). */
+  isRetired(id: string): boolean {
+    return this.#isRetired(id);
+  }
+
+  /** Jobs retired so far, by final state. */
+  retired(): RetiredCounts {
+    return { ...this.#retired };
+  }
+
+  /** Jobs kept: unfinished ones and up to retainJobs finished ones. */
+  jobCount(): number {
+    return this.#jobs.size;
+  }
+
+  /** Unfinished jobs. */
+  activeCount(): number {
+    return this.#active.length;
+  }
+
+  #isRetired(id: string): boolean {
+    if (this.#jobs.has(id) || !/^j[1-9][0-9]{0,15}$/.test(id)) return false;
+    return Number(id.slice(1)) <= this.#jobSeq;
   }
 
   // ------------------------------------------------------------ inputs
@@ -278,7 +411,8 @@ export class Scheduler {
     this.#fx.persist.push(r);
   }
 
-  #addJob(id: string, spec: ResolvedJobSpec): Job {
+  #addJob(id: string, spec: ResolvedJobSpec, idempotency?: Idempotency): Job {
+    assert(!this.#jobs.has(id), `job ${id} added twice`);
     const seq = Number(id.slice(1));
     if (Number.isInteger(seq)) this.#jobSeq = Math.max(this.#jobSeq, seq);
     const mk = (phase: TaskPhase, index: number): Task => ({
@@ -293,6 +427,8 @@ export class Scheduler {
       id,
       seq,
       spec,
+      inputCount: spec.inputs.length,
+      ...(idempotency ? { idempotency } : {}),
       state: 'queued',
       maps: spec.inputs.map((_, i) => mk('map', i)),
       reduces: Array.from({ length: spec.reduces }, (_, i) => mk('reduce', i)),
@@ -305,10 +441,39 @@ export class Scheduler {
     };
     this.#jobs.set(id, job);
     this.#active.push(job);
+    if (idempotency) this.#keys.set(idempotency.key, job);
     return job;
   }
 
-  #onSubmit(requestId: string, spec: JobSpec): void {
+  /** Keeps a finished job (totals only) and retires the oldest past retainJobs. */
+  #retain(job: Job): void {
+    job.maps = [];
+    job.reduces = [];
+    if (job.spec.inputs.length > 0 || job.spec.names) {
+      const { names: _names, ...spec } = job.spec;
+      job.spec = { ...spec, inputs: [] };
+    }
+    this.#finished.push(job);
+    while (this.#finished.length > this.config.retainJobs) {
+      const old = this.#finished.shift()!;
+      this.#jobs.delete(old.id);
+      if (old.idempotency && this.#keys.get(old.idempotency.key) === old) this.#keys.delete(old.idempotency.key);
+      this.#retired[old.state as keyof RetiredCounts]++;
+    }
+  }
+
+  #onSubmit(requestId: string, spec: JobSpec, idempotency: Idempotency | undefined): void {
+    if (idempotency) {
+      const prior = this.#keys.get(idempotency.key);
+      if (prior && prior.idempotency!.fingerprint !== idempotency.fingerprint) {
+        return this.#reply(requestId, {
+          kind: 'refused',
+          code: 'idempotency-conflict',
+          message: `idempotency key "${idempotency.key}" was used for another request (job ${prior.id})`,
+        });
+      }
+      if (prior) return this.#reply(requestId, { kind: 'created', jobId: prior.id, state: prior.state, existing: true });
+    }
     if (this.#shuttingDown !== undefined) {
       return this.#reply(requestId, { kind: 'refused', code: 'shutting-down', message: `coordinator is shutting down: ${this.#shuttingDown}` });
     }
@@ -325,9 +490,9 @@ export class Scheduler {
     const root = `${this.config.workRoot}/${id}`;
     const resolved: ResolvedJobSpec = { ...spec, output: spec.output ?? `${root}/out`, workDir: spec.workDir ?? `${root}/work` };
     if (resolved.name === undefined) delete resolved.name;
-    this.#addJob(id, resolved);
+    this.#addJob(id, resolved, idempotency);
     this.#allDoneAnnounced = false;
-    this.#persist({ type: 'job-accepted', jobId: id, job: resolved });
+    this.#persist({ type: 'job-accepted', jobId: id, job: resolved, ...(idempotency ? { idempotency } : {}) });
     this.#event({ type: 'job-accepted', jobId: id });
     this.#reply(requestId, { kind: 'created', jobId: id, state: 'queued' });
   }
@@ -373,6 +538,7 @@ export class Scheduler {
     }
     const exit = this.#exitReason();
     if (exit !== undefined) return this.#reply(requestId, { kind: 'poll', reply: { type: 'exit', reason: exit } });
+    if (this.#shuttingDown !== undefined) return this.#reply(requestId, { kind: 'poll', reply: { type: 'wait' } });
     const t = this.#nextTask();
     if (t) return this.#reply(requestId, { kind: 'poll', reply: this.#assign(t.job, t.task, w) });
     this.#parked.push({ requestId, workerId, sinceTick: this.#tick });
@@ -381,6 +547,8 @@ export class Scheduler {
   #lookup(jobId: string, taskId: string): { job: Job; task: Task } | { ack: TaskAck } {
     const job = this.#jobs.get(jobId);
     if (!job) return { ack: { accepted: false, reason: 'unknown-task' } };
+    // A finished job keeps no tasks: every late report is refused.
+    if (terminal(job.state)) return { ack: { accepted: false, reason: job.state === 'succeeded' ? 'already-done' : 'job-not-running' } };
     const task = this.#task(job, taskId);
     if (!task) return { ack: { accepted: false, reason: 'unknown-task' } };
     return { job, task };
@@ -389,7 +557,10 @@ export class Scheduler {
   #onComplete(i: Extract<SchedulerInput, { type: 'complete' }>): void {
     this.#touch(i.workerId);
     const found = this.#lookup(i.jobId, i.taskId);
-    if ('ack' in found) return this.#reply(i.requestId, { kind: 'ack', ack: found.ack });
+    if ('ack' in found) {
+      if (this.#jobs.has(i.jobId)) this.#event({ type: 'stale-completion', jobId: i.jobId, taskId: i.taskId, attempt: i.attempt, workerId: i.workerId, reason: found.ack.reason! });
+      return this.#reply(i.requestId, { kind: 'ack', ack: found.ack });
+    }
     const { job, task } = found;
     const stale = (reason: TaskAck['reason'] & string, accepted = false): void => {
       if (!accepted) this.#event({ type: 'stale-completion', jobId: job.id, taskId: task.id, attempt: i.attempt, workerId: i.workerId, reason });
@@ -399,8 +570,9 @@ export class Scheduler {
       // A duplicate of the winning completion is answered as accepted (idempotent).
       return stale('already-done', task.winner?.attempt === i.attempt);
     }
+    if (this.#adoptable(job, task, i.attempt)) this.#adopt(job, task, i.attempt, this.#touch(i.workerId));
     if (job.state !== 'running') return stale('job-not-running');
-    if (i.attempt !== task.lastAttempt) return stale('stale-attempt');
+    if (i.attempt !== task.lastAttempt && i.attempt !== task.adopted) return stale('stale-attempt');
     // First completion of the current attempt wins.
     this.#dropLease(task);
     this.#setState(job, task, 'done');
@@ -420,8 +592,9 @@ export class Scheduler {
     if ('ack' in found) return this.#reply(i.requestId, { kind: 'ack', ack: found.ack });
     const { job, task } = found;
     if (task.state === 'done') return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'already-done' } });
+    if (this.#adoptable(job, task, i.attempt)) this.#adopt(job, task, i.attempt, this.#touch(i.workerId));
     if (job.state !== 'running') return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'job-not-running' } });
-    if (i.attempt !== task.lastAttempt) return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'stale-attempt' } });
+    if (i.attempt !== task.lastAttempt && i.attempt !== task.adopted) return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'stale-attempt' } });
     job.attempts.failed++;
     this.#event({ type: 'task-failed', jobId: job.id, taskId: task.id, phase: task.phase, attempt: i.attempt, workerId: i.workerId, error: i.error, retryable: i.retryable });
     this.#reply(i.requestId, { kind: 'ack', ack: { accepted: true } });
@@ -429,12 +602,14 @@ export class Scheduler {
   }
 
   #onHeartbeat(requestId: string, workerId: string, tasks: TaskRef[]): void {
-    this.#touch(workerId);
+    const w = this.#touch(workerId);
     const abandon: TaskRef[] = [];
     for (const ref of tasks) {
       const job = this.#jobs.get(ref.jobId);
-      const task = job && this.#task(job, ref.taskId);
-      if (!job || !task || job.state !== 'running' || task.state === 'done' || task.lastAttempt !== ref.attempt) abandon.push(ref);
+      const task = job && !terminal(job.state) ? this.#task(job, ref.taskId) : undefined;
+      if (job && task && this.#adoptable(job, task, ref.attempt)) this.#adopt(job, task, ref.attempt, w);
+      const current = task !== undefined && (task.lastAttempt === ref.attempt || task.adopted === ref.attempt);
+      if (!job || !task || job.state !== 'running' || task.state === 'done' || !current) abandon.push(ref);
     }
     this.#reply(requestId, { kind: 'heartbeat', reply: { abandon } });
   }
@@ -444,8 +619,9 @@ export class Scheduler {
     const now = this.#tick;
     // Leases past their deadline go back to the queue (the 10-second rule).
     for (const w of this.#workers.values()) {
-      for (const lease of [...w.leases.values()]) {
-        if (lease.expiresAtTick > now) continue;
+      for (const [k, lease] of [...w.leases.entries()]) {
+        // An earlier release in this loop may have ended the job and dropped this lease.
+        if (lease.expiresAtTick > now || w.leases.get(k) !== lease) continue;
         const job = this.#jobs.get(lease.jobId)!;
         const task = this.#task(job, lease.taskId)!;
         this.#event({ type: 'lease-expired', jobId: job.id, taskId: task.id, phase: task.phase, attempt: lease.attempt, workerId: w.id });
@@ -456,8 +632,9 @@ export class Scheduler {
     const parked = new Set(this.#parked.map((p) => p.workerId));
     for (const w of [...this.#workers.values()]) {
       if (parked.has(w.id) || now - w.lastContactTick <= this.config.heartbeatTimeoutTicks) continue;
-      const leases = [...w.leases.values()];
-      for (const lease of leases) {
+      const leases = [...w.leases.entries()];
+      for (const [k, lease] of leases) {
+        if (w.leases.get(k) !== lease) continue;
         const job = this.#jobs.get(lease.jobId)!;
         this.#release(job, this.#task(job, lease.taskId)!, undefined, `worker ${w.id} lost`);
       }
@@ -502,7 +679,7 @@ export class Scheduler {
 
   /** The first pending task, jobs in FIFO order, a job's reduces only once all its maps are done. */
   #nextTask(): { job: Job; task: Task } | undefined {
-    if (this.#shuttingDown !== undefined) return undefined;
+    if (this.#shuttingDown !== undefined || this.#tick < this.#holdUntilTick) return undefined;
     for (const job of this.#active) {
       if (job.counts.map.pending > 0) {
         const task = job.maps.find((t) => t.state === 'pending');
@@ -571,10 +748,35 @@ export class Scheduler {
   }
 
   #dropLease(task: Task): void {
+    task.adopted = undefined;
     const lease = task.lease;
     if (!lease) return;
     this.#workers.get(lease.workerId)?.leases.delete(key(lease.jobId, lease.taskId));
     task.lease = undefined;
+  }
+
+  /**
+   * An attempt handed out by an earlier boot (leases are not journaled) may
+   * still be running or finished during the outage. This boot takes it over
+   * as long as it has not handed the task out itself: the task's first attempt
+   * of this boot fences every earlier one.
+   */
+  #adoptable(job: Job, task: Task, attempt: number): boolean {
+    const base = (this.boot - 1) * ATTEMPT_EPOCH;
+    return !terminal(job.state) && task.state === 'pending' && task.lastAttempt === base && attempt >= 1 && attempt <= base;
+  }
+
+  #adopt(job: Job, task: Task, attempt: number, w: Worker): void {
+    if (job.state === 'queued') {
+      job.state = 'running';
+      this.#event({ type: 'job-started', jobId: job.id });
+    }
+    const lease: Lease = { jobId: job.id, taskId: task.id, attempt, workerId: w.id, expiresAtTick: this.#tick + this.config.leaseTicks };
+    task.lease = lease;
+    task.adopted = attempt;
+    w.leases.set(key(job.id, task.id), lease);
+    this.#setState(job, task, 'leased');
+    this.#event({ type: 'task-adopted', jobId: job.id, taskId: task.id, phase: task.phase, attempt, workerId: w.id });
   }
 
   /**
@@ -604,10 +806,11 @@ export class Scheduler {
     this.#active = this.#active.filter((j) => j !== job);
     this.#persist({ type: 'job-finished', jobId: job.id, state, ...(job.error !== undefined ? { error: job.error } : {}) });
     this.#event({ type: 'job-finished', jobId: job.id, state, ...(job.error !== undefined ? { error: job.error } : {}) });
+    this.#retain(job);
   }
 
+  /** Only "all work done" (with exitWhenDone) tells workers to exit; a coordinator stop does not. */
   #exitReason(): string | undefined {
-    if (this.#shuttingDown !== undefined) return `coordinator shutting down: ${this.#shuttingDown}`;
     if (this.config.exitWhenDone && this.allDone()) return 'all jobs done';
     return undefined;
   }
@@ -617,6 +820,11 @@ export class Scheduler {
     const exit = this.#exitReason();
     if (exit !== undefined) {
       for (const p of this.#parked) this.#reply(p.requestId, { kind: 'poll', reply: { type: 'exit', reason: exit } });
+      this.#parked = [];
+    }
+    // A closing coordinator releases parked polls with 'wait': workers keep polling (and retry while it is down).
+    if (this.#shuttingDown !== undefined) {
+      for (const p of this.#parked) this.#reply(p.requestId, { kind: 'poll', reply: { type: 'wait' } });
       this.#parked = [];
     }
     while (this.#parked.length > 0) {
@@ -639,13 +847,13 @@ export class Scheduler {
       app: job.spec.app,
       state: job.state,
       reduces: job.spec.reduces,
-      inputs: job.spec.inputs.length,
+      inputs: job.inputCount,
       output: job.spec.output,
       options: job.spec.options,
       tasks: { map: { ...job.counts.map }, reduce: { ...job.counts.reduce } },
       attempts: { ...job.attempts },
       counters: { ...job.counters },
-      outputFiles: job.state === 'succeeded' ? job.reduces.map((t) => `${job.spec.output}/mr-out-${t.index}`) : [],
+      outputFiles: job.state === 'succeeded' ? Array.from({ length: job.spec.reduces }, (_, r) => `${job.spec.output}/mr-out-${r}`) : [],
       ...(job.error !== undefined ? { error: job.error } : {}),
     };
   }

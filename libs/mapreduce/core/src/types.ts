@@ -22,6 +22,18 @@ export interface SchedulerConfig {
   maxWorkers: number;
   /** Where per-job directories go when a JobSpec names none: <workRoot>/<jobId>/{work,out}. */
   workRoot: string;
+  /**
+   * Finished jobs kept (in memory, in the journal's snapshot, in GET /v1/jobs).
+   * Older finished jobs are retired: only their count per state is kept, and
+   * their idempotency keys are forgotten.
+   */
+  retainJobs: number;
+  /**
+   * After a restart with unfinished jobs, tasks are not handed out for this
+   * many ticks, so that workers still running attempts of the previous boot
+   * can report them (heartbeat or completion) before anything is re-issued.
+   */
+  recoveryTicks: number;
 }
 
 export const DEFAULT_CONFIG: SchedulerConfig = {
@@ -35,6 +47,8 @@ export const DEFAULT_CONFIG: SchedulerConfig = {
   maxActiveJobs: 1000,
   maxWorkers: 10_000,
   workRoot: '/tmp/mr/jobs',
+  retainJobs: 1000,
+  recoveryTicks: 30,
 };
 
 /** Attempt numbers of boot b start above (b-1) * ATTEMPT_EPOCH, so a restart never reuses one. */
@@ -68,7 +82,12 @@ export interface WorkerInfo {
 
 export type SchedulerInput =
   | { type: 'tick' }
-  | { type: 'submit'; requestId: string; job: JobSpec }
+  /**
+   * `idempotency`: a client's key and a fingerprint of its request (the shell
+   * hashes the body). A key already used answers the job it created (same
+   * fingerprint) or is refused (another fingerprint).
+   */
+  | { type: 'submit'; requestId: string; job: JobSpec; idempotency?: Idempotency | undefined }
   | { type: 'cancel'; requestId: string; jobId: string }
   | { type: 'register'; requestId: string; worker: WorkerInfo }
   | { type: 'poll'; requestId: string; workerId: string; free?: number | undefined }
@@ -90,24 +109,66 @@ export type SchedulerInput =
   /** The coordinator is closing: answer every parked poll with 'exit' and refuse new work. */
   | { type: 'shutdown'; reason: string };
 
+export interface Idempotency {
+  key: string;
+  fingerprint: string;
+}
+
 export type ReplyBody =
   | { kind: 'poll'; reply: PollReply }
   | { kind: 'ack'; ack: TaskAck }
   | { kind: 'heartbeat'; reply: HeartbeatReply }
   | { kind: 'registered'; workerId: string }
-  | { kind: 'created'; jobId: string; state: JobState }
+  /** existing: the idempotency key was seen before; this is the job it created. */
+  | { kind: 'created'; jobId: string; state: JobState; existing?: boolean }
   | { kind: 'cancelled'; jobId: string; state: JobState }
-  | { kind: 'refused'; code: 'not-found' | 'too-many-jobs' | 'too-many-workers' | 'shutting-down'; message: string };
+  | { kind: 'refused'; code: 'not-found' | 'too-many-jobs' | 'too-many-workers' | 'shutting-down' | 'idempotency-conflict'; message: string };
 
 export interface Reply {
   requestId: string;
   body: ReplyBody;
 }
 
-/** Durable records: the shell writes them (fsync) before it sends the step's replies. */
+/** How many jobs were retired (dropped after retainJobs newer ones finished), by final state. */
+export interface RetiredCounts {
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+}
+
+/** A finished job as kept after it ended (no per-task state, no input list). */
+export interface JobSummary {
+  spec: Omit<ResolvedJobSpec, 'inputs' | 'names'>;
+  inputs: number;
+  state: 'succeeded' | 'failed' | 'cancelled';
+  error?: string | undefined;
+  counts: { map: PhaseCountsView; reduce: PhaseCountsView };
+  attempts: { started: number; reissued: number; failed: number };
+  counters: Record<string, number>;
+  idempotency?: Idempotency | undefined;
+}
+
+/** An unfinished job as written in a snapshot: its spec, its committed tasks and totals. */
+export interface ActiveJobImage {
+  spec: ResolvedJobSpec;
+  state: 'queued' | 'running';
+  committed: { taskId: string; attempt: number; files: string[] }[];
+  attempts: { started: number; reissued: number; failed: number };
+  counters: Record<string, number>;
+  idempotency?: Idempotency | undefined;
+}
+
+/**
+ * Durable records: the shell writes them (fsync) before it sends the step's replies.
+ * A compacted journal starts with the records of Scheduler.snapshot(): one
+ * 'snapshot' record, then one 'job-summary' or 'job-image' per job kept.
+ */
 export type PersistRecord =
   | { type: 'boot'; boot: number }
-  | { type: 'job-accepted'; jobId: string; job: ResolvedJobSpec }
+  | { type: 'snapshot'; boot: number; jobSeq: number; retired: RetiredCounts }
+  | { type: 'job-summary'; jobId: string; summary: JobSummary }
+  | { type: 'job-image'; jobId: string; image: ActiveJobImage }
+  | { type: 'job-accepted'; jobId: string; job: ResolvedJobSpec; idempotency?: Idempotency | undefined }
   | { type: 'job-started'; jobId: string }
   | { type: 'task-committed'; jobId: string; taskId: string; attempt: number; files: string[]; counters: Record<string, number> }
   | { type: 'job-finished'; jobId: string; state: 'succeeded' | 'failed' | 'cancelled'; error?: string | undefined };
@@ -120,6 +181,8 @@ export type SchedulerEvent =
   | { type: 'task-assigned'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string; reissue: boolean }
   | { type: 'task-committed'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string; durationMs: number }
   | { type: 'task-failed'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string; error: string; retryable: boolean }
+  /** An attempt of an earlier boot reported after a restart and was taken over by this boot. */
+  | { type: 'task-adopted'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string }
   | { type: 'lease-expired'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string }
   | { type: 'stale-completion'; jobId: string; taskId: string; attempt: number; workerId: string; reason: string }
   | { type: 'worker-registered'; workerId: string }

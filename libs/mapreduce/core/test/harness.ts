@@ -3,7 +3,7 @@
  * printed one per line.
  *
  *   config lease=5 hb=3 poll=4 max=3 exit=true    new scheduler (ticks)
- *   submit maps=2 reduces=1 [app=wc] [name=x]
+ *   submit maps=2 reduces=1 [app=wc] [name=x] [key=K fp=F]
  *   register [name=x]                            register a worker
  *   poll w1                                      long-poll (maybe parked)
  *   complete w1 j1 map-0 attempt=1 [files=a,b] [counters=k:1,l:2]
@@ -11,6 +11,8 @@
  *   heartbeat w1 j1/map-0/1 ...
  *   tick [n]  |  cancel j1  |  shutdown  |  gone <requestId>
  *   restart                                      rebuild from every persisted record
+ *   compact                                      the journal becomes the core's snapshot()
+ *   lookup j1 j2                                 kept | retired | unknown
  *   jobs  |  workers                             views
  */
 import type { PollReply } from '@mr/mapreduce-protocol';
@@ -28,7 +30,7 @@ export function formatBody(b: ReplyBody): string {
     case 'registered':
       return `registered ${b.workerId}`;
     case 'created':
-      return `created ${b.jobId} ${b.state}`;
+      return `created ${b.jobId} ${b.state}${b.existing ? ' (existing)' : ''}`;
     case 'cancelled':
       return `cancelled ${b.jobId} ${b.state}`;
     case 'refused':
@@ -61,6 +63,12 @@ export function formatPersist(p: PersistRecord): string {
       return `persist task-committed ${p.jobId}/${p.taskId} attempt=${p.attempt} files=${p.files.length}`;
     case 'job-finished':
       return `persist job-finished ${p.jobId} ${p.state}${p.error ? ` (${p.error})` : ''}`;
+    case 'snapshot':
+      return `persist snapshot boot=${p.boot} jobSeq=${p.jobSeq} retired=${p.retired.succeeded}/${p.retired.failed}/${p.retired.cancelled}`;
+    case 'job-summary':
+      return `persist job-summary ${p.jobId} ${p.summary.state}`;
+    case 'job-image':
+      return `persist job-image ${p.jobId} ${p.image.state} committed=${p.image.committed.map((c) => c.taskId).join(',')}`;
   }
 }
 
@@ -78,7 +86,7 @@ export function formatEffects(fx: Effects): string[] {
 
 export class Harness {
   core: Scheduler;
-  config: Partial<SchedulerConfig> = { tickMs: 100, leaseTicks: 10, heartbeatTimeoutTicks: 5, heartbeatIntervalTicks: 1, pollTimeoutTicks: 8 };
+  config: Partial<SchedulerConfig> = { tickMs: 100, leaseTicks: 10, heartbeatTimeoutTicks: 5, heartbeatIntervalTicks: 1, pollTimeoutTicks: 8, recoveryTicks: 0 };
   journal: PersistRecord[] = [];
   #req = 0;
   /** Map attempt -> its output dir (for default completion files). */
@@ -122,6 +130,8 @@ export class Harness {
           maxAttempts: num('max', 10)!,
           exitWhenDone: kv['exit'] === 'true',
           maxActiveJobs: num('jobs', 1000)!,
+          retainJobs: num('retain', 1000)!,
+          recoveryTicks: num('recovery', 0)!,
         };
         this.core = new Scheduler(this.config);
         this.journal = [];
@@ -131,10 +141,11 @@ export class Harness {
       case 'submit': {
         const maps = Number(kv['maps'] ?? 1);
         const reduces = Number(kv['reduces'] ?? 1);
-        const n = this.core.jobIds().length + 1;
+        const n = this.core.jobIds().length + this.core.retired().succeeded + this.core.retired().failed + this.core.retired().cancelled + 1;
         return this.run({
           type: 'submit',
           requestId: this.nextRequest(),
+          ...(kv['key'] !== undefined ? { idempotency: { key: kv['key'], fingerprint: kv['fp'] ?? 'f' } } : {}),
           job: {
             app: kv['app'] ?? 'wc',
             inputs: Array.from({ length: maps }, (_, i) => `/in/${i}`),
@@ -207,6 +218,13 @@ export class Harness {
       case 'restart':
         this.core = Scheduler.restore(this.config, this.journal);
         return this.#drain();
+      case 'compact': {
+        // The journal restarts from a snapshot of the state.
+        this.journal = this.core.snapshot();
+        return this.journal.map(formatPersist);
+      }
+      case 'lookup':
+        return cmd.args.map((id) => `${id} ${this.core.job(id) ? 'kept' : this.core.isRetired(id) ? 'retired' : 'unknown'}`);
       case 'jobs':
         return this.core.jobs().map(
           (j) =>
