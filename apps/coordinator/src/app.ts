@@ -44,6 +44,17 @@ export interface CoordinatorOptions {
   telemetry?: boolean;
   /** Log every request (default off: long polls would flood the log). */
   requestLogging?: boolean;
+  /** Finished jobs kept (API, memory, journal); older ones are retired (GET answers 410). Default 1000. */
+  retainJobs?: number;
+  /** Keep finished jobs' intermediate files (debugging). Default false. */
+  keepIntermediates?: boolean;
+  /** Journal compaction threshold in records (see DriverOptions.compactRecords). Default 10,000. */
+  compactRecords?: number;
+  /**
+   * After a restart with unfinished jobs, hand out no task for this long so that
+   * workers can report attempts of the previous boot first. Default 3000.
+   */
+  recoveryMs?: number;
 }
 
 export function schedulerConfig(o: CoordinatorOptions): Partial<SchedulerConfig> {
@@ -59,6 +70,8 @@ export function schedulerConfig(o: CoordinatorOptions): Partial<SchedulerConfig>
     maxAttempts: o.maxAttempts ?? DEFAULT_CONFIG.maxAttempts,
     exitWhenDone: o.exitWhenDone ?? false,
     workRoot: join(resolve(o.dataDir), 'jobs'),
+    retainJobs: o.retainJobs ?? DEFAULT_CONFIG.retainJobs,
+    recoveryTicks: Math.ceil((o.recoveryMs ?? 3000) / tickMs),
   };
 }
 
@@ -89,6 +102,8 @@ export async function buildCoordinator(o: CoordinatorOptions): Promise<FastifyIn
       journalFile: join(resolve(o.dataDir), 'journal.jsonl'),
       registry,
       log: app.log,
+      compactRecords: o.compactRecords,
+      keepIntermediates: o.keepIntermediates,
     });
   } catch (err) {
     unlock();

@@ -11,3 +11,6 @@ export const ERR_JOB_FINISHED = createError<[string, string]>('MR_ERR_JOB_FINISH
 export const ERR_TOO_MANY_JOBS = createError<[string]>('MR_ERR_TOO_MANY_JOBS', '%s', 429);
 export const ERR_TOO_MANY_WORKERS = createError<[string]>('MR_ERR_TOO_MANY_WORKERS', '%s', 429);
 export const ERR_SHUTTING_DOWN = createError<[string]>('MR_ERR_SHUTTING_DOWN', '%s', 503);
+export const ERR_JOB_RETIRED = createError<[string, string]>('MR_ERR_JOB_RETIRED', 'job %s finished and was retired (the coordinator keeps the last %s finished jobs)', 410);
+export const ERR_IDEMPOTENCY_CONFLICT = createError<[string]>('MR_ERR_IDEMPOTENCY_CONFLICT', '%s', 422);
+export const ERR_BAD_IDEMPOTENCY_KEY = createError<[string]>('MR_ERR_BAD_IDEMPOTENCY_KEY', '%s', 400);

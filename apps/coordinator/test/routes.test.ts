@@ -160,10 +160,11 @@ test('a restarted coordinator still knows every accepted job and finishes unfini
   await json(first, 'DELETE', '/v1/jobs/j2');
   await first.close();
 
-  const second = await build(t, env);
+  // No recovery hold: nothing of the previous boot is still running here.
+  const second = await build(t, env, { recoveryMs: 0 });
   const jobs = (await json(second, 'GET', '/v1/jobs')).body.jobs;
   assert.deepEqual(jobs.map((j: any) => [j.id, j.state, j.tasks.map.done]), [['j1', 'running', 1], ['j2', 'cancelled', 0]]);
-  // The stale worker's attempt from before the restart is refused; the task runs again.
+  // The task of the previous boot's attempt that never reported runs again, with a new attempt number.
   const b = (await json(second, 'POST', '/v1/workers/w1/poll', {})).body;
   assert.equal(b.taskId, 'map-1');
   assert.ok(b.attempt > 1, 'attempt numbers never repeat across restarts');
@@ -193,4 +194,43 @@ test('when the journal cannot be written the request fails, nothing is acknowled
   assert.match(String(await fatal), /journal closed/);
   assert.equal((await parked).status, 500, 'a parked poll is not left hanging');
   assert.equal((await json(app, 'POST', '/v1/workers/w2/poll', {})).status, 500);
+});
+
+test('Idempotency-Key: a retry answers the job the key created (200), another body with the same key is a 422, a bad key a 400', async (t) => {
+  const env = makeEnv(t);
+  const app = await build(t, env);
+  const body = { app: 'wc', inputs: env.files, reduces: 1, output: env.out };
+  const first = await json(app, 'POST', '/v1/jobs', body, { 'idempotency-key': 'k-1' });
+  assert.equal(first.status, 201);
+  const again = await json(app, 'POST', '/v1/jobs', { output: env.out, reduces: 1, inputs: env.files, app: 'wc' }, { 'idempotency-key': 'k-1' });
+  assert.deepEqual([again.status, again.body.id], [200, first.body.id]);
+  const other = await json(app, 'POST', '/v1/jobs', { ...body, reduces: 2 }, { 'idempotency-key': 'k-1' });
+  assert.deepEqual([other.status, other.body.code], [422, 'MR_ERR_IDEMPOTENCY_CONFLICT']);
+  const bad = await json(app, 'POST', '/v1/jobs', body, { 'idempotency-key': 'has space' });
+  assert.deepEqual([bad.status, bad.body.code], [400, 'MR_ERR_BAD_IDEMPOTENCY_KEY']);
+  assert.equal((await json(app, 'GET', '/v1/jobs')).body.jobs.length, 1, 'nothing else was created');
+  await app.close();
+  // The key is in the journal: a restarted coordinator answers the same job.
+  const second = await build(t, env);
+  const after = await json(second, 'POST', '/v1/jobs', body, { 'idempotency-key': 'k-1' });
+  assert.deepEqual([after.status, after.body.id], [200, first.body.id]);
+});
+
+test('finished jobs past --retain-jobs are retired: GET answers 410, the list keeps the newest, a restart agrees', async (t) => {
+  const env = makeEnv(t);
+  const app = await build(t, env, { retainJobs: 2 });
+  for (let i = 0; i < 4; i++) {
+    const r = await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1 });
+    assert.equal(r.status, 201);
+    assert.equal((await json(app, 'DELETE', `/v1/jobs/${r.body.id}`)).status, 200);
+  }
+  assert.deepEqual((await json(app, 'GET', '/v1/jobs')).body.jobs.map((j: any) => j.id), ['j3', 'j4']);
+  const gone = await json(app, 'GET', '/v1/jobs/j1');
+  assert.deepEqual([gone.status, gone.body.code], [410, 'MR_ERR_JOB_RETIRED']);
+  assert.equal((await json(app, 'GET', '/v1/jobs/j9')).status, 404);
+  await app.close();
+  const second = await build(t, env, { retainJobs: 2 });
+  assert.deepEqual((await json(second, 'GET', '/v1/jobs')).body.jobs.map((j: any) => j.id), ['j3', 'j4']);
+  assert.equal((await json(second, 'GET', '/v1/jobs/j2')).status, 410);
+  assert.equal((await json(second, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1 })).body.id, 'j5');
 });

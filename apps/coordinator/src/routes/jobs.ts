@@ -1,10 +1,41 @@
-import type { FastifyInstance } from 'fastify';
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ErrorReply, JobCreated, JobIdParams, JobList, JobSubmit, JobView, type JobEvent } from '@mr/mapreduce-protocol';
 import type { ReplyBody, SchedulerEvent } from '@mr/mapreduce-core';
 import { validateSubmission } from '../plugins/app/validate.ts';
-import { ERR_JOB_FINISHED, ERR_JOB_NOT_FOUND, ERR_SHUTTING_DOWN, ERR_TOO_MANY_JOBS } from '../errors.ts';
+import {
+  ERR_BAD_IDEMPOTENCY_KEY,
+  ERR_IDEMPOTENCY_CONFLICT,
+  ERR_JOB_FINISHED,
+  ERR_JOB_NOT_FOUND,
+  ERR_JOB_RETIRED,
+  ERR_SHUTTING_DOWN,
+  ERR_TOO_MANY_JOBS,
+} from '../errors.ts';
 
-const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 413: ErrorReply, 429: ErrorReply, 503: ErrorReply };
+const errors = {
+  400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 410: ErrorReply, 413: ErrorReply, 422: ErrorReply, 429: ErrorReply, 503: ErrorReply,
+};
+
+/** Idempotency-Key: 1-255 visible ASCII characters. */
+const KEY_RE = /^[\x21-\x7e]{1,255}$/;
+
+function idempotencyKey(req: FastifyRequest): string | undefined {
+  const raw = req.headers['idempotency-key'];
+  if (raw === undefined) return undefined;
+  if (Array.isArray(raw) || !KEY_RE.test(raw)) throw ERR_BAD_IDEMPOTENCY_KEY('Idempotency-Key must be one header of 1 to 255 visible ASCII characters');
+  return raw;
+}
+
+/** The same request, whatever its key order, gives the same fingerprint. */
+function fingerprint(body: unknown): string {
+  const canon = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(canon);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon((v as Record<string, unknown>)[k])]));
+    return v;
+  };
+  return createHash('sha256').update(JSON.stringify(canon(body))).digest('base64url');
+}
 
 export function refusal(body: ReplyBody): Error {
   if (body.kind !== 'refused') return new Error(`unexpected reply ${body.kind}`);
@@ -16,17 +47,29 @@ export function refusal(body: ReplyBody): Error {
       return ERR_TOO_MANY_JOBS(body.message);
     case 'shutting-down':
       return ERR_SHUTTING_DOWN(body.message);
+    case 'idempotency-conflict':
+      return ERR_IDEMPOTENCY_CONFLICT(body.message);
   }
 }
 
 export default async function jobRoutes(app: FastifyInstance): Promise<void> {
   const driver = app.scheduler;
 
-  app.post('/v1/jobs', { schema: { body: JobSubmit, response: { 201: JobCreated, ...errors } } }, async (req, reply) => {
+  // With an Idempotency-Key, a retry answers the job the key created (200) instead of creating another (201).
+  app.post('/v1/jobs', { schema: { body: JobSubmit, response: { 200: JobCreated, 201: JobCreated, ...errors } } }, async (req, reply) => {
+    const key = idempotencyKey(req);
+    const idempotency = key === undefined ? undefined : { key, fingerprint: fingerprint(req.body) };
+    const prior = key === undefined ? undefined : driver.core.jobForKey(key);
+    if (prior && idempotency) {
+      if (prior.fingerprint !== idempotency.fingerprint) throw ERR_IDEMPOTENCY_CONFLICT(`Idempotency-Key "${key}" was used for another request (job ${prior.jobId})`);
+      // The job may have been accepted but its record not yet durable: answer once it is.
+      await driver.journal.durable();
+      return reply.status(200).send({ id: prior.jobId, state: driver.core.job(prior.jobId)?.state ?? prior.state });
+    }
     const spec = await validateSubmission(req.body as JobSubmit, app.inputRoots);
-    const r = await driver.request({ type: 'submit', job: spec });
+    const r = await driver.request({ type: 'submit', job: spec, idempotency });
     if (r.kind !== 'created') throw refusal(r);
-    return reply.status(201).send({ id: r.jobId, state: r.state });
+    return reply.status(r.existing ? 200 : 201).send({ id: r.jobId, state: r.state });
   });
 
   app.get('/v1/jobs', { schema: { response: { 200: JobList, ...errors } } }, async () => ({ jobs: driver.jobViews() }));
@@ -34,22 +77,23 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
   app.get('/v1/jobs/:id', { schema: { params: JobIdParams, response: { 200: JobView, ...errors } } }, async (req) => {
     const { id } = req.params as JobIdParams;
     const v = driver.jobView(id);
-    if (!v) throw ERR_JOB_NOT_FOUND(id);
+    if (!v) throw driver.core.isRetired(id) ? ERR_JOB_RETIRED(id, String(driver.core.config.retainJobs)) : ERR_JOB_NOT_FOUND(id);
     return v;
   });
 
   app.delete('/v1/jobs/:id', { schema: { params: JobIdParams, response: { 200: JobView, ...errors } } }, async (req) => {
     const { id } = req.params as JobIdParams;
+    if (driver.core.isRetired(id)) throw ERR_JOB_RETIRED(id, String(driver.core.config.retainJobs));
     const r = await driver.request({ type: 'cancel', jobId: id });
     if (r.kind !== 'cancelled') throw refusal(r);
     if (r.state !== 'cancelled') throw ERR_JOB_FINISHED(id, r.state);
     return driver.jobView(id)!;
   });
 
-  app.get('/v1/jobs/:id/events', { schema: { params: JobIdParams, response: { 404: ErrorReply, 401: ErrorReply } } }, async (req, reply) => {
+  app.get('/v1/jobs/:id/events', { schema: { params: JobIdParams, response: { 404: ErrorReply, 401: ErrorReply, 410: ErrorReply } } }, async (req, reply) => {
     const { id } = req.params as JobIdParams;
     const first = driver.jobView(id);
-    if (!first) throw ERR_JOB_NOT_FOUND(id);
+    if (!first) throw driver.core.isRetired(id) ? ERR_JOB_RETIRED(id, String(driver.core.config.retainJobs)) : ERR_JOB_NOT_FOUND(id);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });

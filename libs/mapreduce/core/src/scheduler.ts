@@ -377,6 +377,12 @@ export class Scheduler {
     return this.#isRetired(id);
   }
 
+  /** The job an idempotency key created, while that job is kept. */
+  jobForKey(key: string): { jobId: string; fingerprint: string; state: JobState } | undefined {
+    const job = this.#keys.get(key);
+    return job ? { jobId: job.id, fingerprint: job.idempotency!.fingerprint, state: job.state } : undefined;
+  }
+
   /** Jobs retired so far, by final state. */
   retired(): RetiredCounts {
     return { ...this.#retired };
@@ -805,7 +811,7 @@ export class Scheduler {
     job.error = state === 'succeeded' ? undefined : error;
     this.#active = this.#active.filter((j) => j !== job);
     this.#persist({ type: 'job-finished', jobId: job.id, state, ...(job.error !== undefined ? { error: job.error } : {}) });
-    this.#event({ type: 'job-finished', jobId: job.id, state, ...(job.error !== undefined ? { error: job.error } : {}) });
+    this.#event({ type: 'job-finished', jobId: job.id, state, ...(job.error !== undefined ? { error: job.error } : {}), workDir: job.spec.workDir, output: job.spec.output });
     this.#retain(job);
   }
 

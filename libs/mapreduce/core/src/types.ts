@@ -177,7 +177,8 @@ export type SchedulerEvent =
   | { type: 'job-accepted'; jobId: string }
   | { type: 'job-started'; jobId: string }
   | { type: 'job-progress'; jobId: string }
-  | { type: 'job-finished'; jobId: string; state: 'succeeded' | 'failed' | 'cancelled'; error?: string | undefined }
+  /** workDir and output: where the job's intermediates and outputs are, for the shell's cleanup. */
+  | { type: 'job-finished'; jobId: string; state: 'succeeded' | 'failed' | 'cancelled'; error?: string | undefined; workDir: string; output: string }
   | { type: 'task-assigned'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string; reissue: boolean }
   | { type: 'task-committed'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string; durationMs: number }
   | { type: 'task-failed'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string; error: string; retryable: boolean }

@@ -79,6 +79,10 @@ export function formatEffects(fx: Effects): string[] {
   for (const e of fx.events) {
     if (e.type === 'job-progress') continue;
     const { type, ...rest } = e;
+    if (e.type === 'job-finished') {
+      delete (rest as { workDir?: string }).workDir;
+      delete (rest as { output?: string }).output;
+    }
     out.push(`event ${type} ${Object.entries(rest).map(([k, v]) => `${k}=${v}`).join(' ')}`.trimEnd());
   }
   return out;

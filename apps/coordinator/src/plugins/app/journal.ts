@@ -2,60 +2,162 @@
  * Append-only JSONL journal of the scheduler's persist records, fsynced
  * before the replies of the step that produced them are sent. Appends made
  * while a write is in flight are batched into the next write (group commit).
+ *
+ * Replay streams the file line by line (1 MiB reads): nothing holds the whole
+ * journal. Compaction replaces the journal with a snapshot of the state
+ * (write a temporary file, fsync it, rename it over the journal, fsync the
+ * directory), so its size stays bounded by the state, not by the history; a
+ * crash at any point leaves either the old journal or the new one, whole.
  */
-import { open, readFile, mkdir, truncate, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { closeSync, fstatSync, openSync, readSync, rmSync, truncateSync } from 'node:fs';
+import { open, mkdir, rename, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { PersistRecord } from '@mr/mapreduce-core';
 
-/** A journal line: the record plus the wall-clock time it was written. */
-export type JournalLine = PersistRecord & { at: string };
+/** Wall-clock times of a job, carried by snapshot records (the core has no clock). */
+export interface JobTimes {
+  submittedAt: string;
+  startedAt?: string | undefined;
+  finishedAt?: string | undefined;
+}
 
-export interface JournalStats {
-  writes: number;
+/** A journal line: the record plus the wall-clock time it was written. */
+export type JournalLine = PersistRecord & { at: string; times?: JobTimes | undefined };
+
+export interface ReplayStats {
   records: number;
-  fsyncSeconds: number[];
+  bytes: number;
+  tornTail: boolean;
+}
+
+const READ_CHUNK = 1 << 20;
+/** A line longer than this is corruption, not a record (a job spec with 10,000 long paths is ~40 MiB). */
+const MAX_LINE_BYTES = 256 << 20;
+
+/**
+ * Reads the journal's lines one at a time. Only the last line may be torn (a
+ * crash mid-append: its step was never acknowledged); anything unparseable
+ * before the end is corruption and throws. `stats.goodBytes` is the length
+ * of the file up to the end of the last whole line.
+ */
+function* readLines(file: string, stats: ReplayStats & { goodBytes: number; endsWithNewline: boolean }): Generator<JournalLine> {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  try {
+    const buf = Buffer.allocUnsafe(READ_CHUNK);
+    let carry: Buffer = Buffer.alloc(0);
+    let offset = 0;
+    let lineNo = 0;
+    let torn: { line: number; message: string } | undefined;
+    const take = (raw: Buffer, end: number, terminated: boolean): JournalLine | undefined => {
+      lineNo++;
+      const text = raw.toString('utf8');
+      if (text.trim() === '') {
+        if (terminated) stats.goodBytes = end;
+        return undefined;
+      }
+      if (torn) throw new Error(`journal ${file}: corrupt line ${torn.line}: ${torn.message}`);
+      try {
+        const l = JSON.parse(text) as JournalLine;
+        stats.goodBytes = end;
+        stats.endsWithNewline = terminated;
+        return l;
+      } catch (err) {
+        torn = { line: lineNo, message: (err as Error).message };
+        return undefined;
+      }
+    };
+    while (true) {
+      const n = readSync(fd, buf, 0, READ_CHUNK, offset);
+      if (n === 0) break;
+      const chunk = buf.subarray(0, n);
+      let start = 0;
+      let nl = chunk.indexOf(10, start);
+      while (nl >= 0) {
+        const piece = carry.length ? Buffer.concat([carry, chunk.subarray(start, nl)]) : chunk.subarray(start, nl);
+        carry = Buffer.alloc(0);
+        const l = take(piece, offset + nl + 1, true);
+        if (l) {
+          stats.records++;
+          yield l;
+        }
+        start = nl + 1;
+        nl = chunk.indexOf(10, start);
+      }
+      if (start < n) {
+        carry = Buffer.concat([carry, chunk.subarray(start)]);
+        if (carry.length > MAX_LINE_BYTES) throw new Error(`journal ${file}: line ${lineNo + 1} is longer than ${MAX_LINE_BYTES} bytes`);
+      }
+      offset += n;
+    }
+    stats.bytes = offset;
+    if (carry.length) {
+      const l = take(carry, offset, false);
+      if (l) {
+        stats.records++;
+        yield l;
+      }
+    }
+    stats.tornTail = torn !== undefined;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export class Journal {
+  readonly file: string;
   #fh: FileHandle;
   #buffer: string[] = [];
   #flushing: Promise<void> | undefined;
   #durable: Promise<void> = Promise.resolve();
   #closed = false;
+  /** Records and bytes written since the journal was last rewritten from a snapshot. */
+  #records = 0;
+  #bytes = 0;
   onFsync: ((seconds: number, records: number) => void) | undefined;
+  onCompact: ((info: { seconds: number; records: number; bytes: number }) => void) | undefined;
 
-  private constructor(fh: FileHandle) {
+  private constructor(file: string, fh: FileHandle, records: number, bytes: number) {
+    this.file = file;
     this.#fh = fh;
+    this.#records = records;
+    this.#bytes = bytes;
   }
 
-  /** Opens (creating) the journal and returns it with every record already in it. */
-  static async open(file: string): Promise<{ journal: Journal; lines: JournalLine[] }> {
+  /**
+   * Opens (creating) the journal. `consume` gets its records as a stream (an
+   * iterator it must drain), e.g. Scheduler.restore; a torn tail is cut off
+   * afterwards and a leftover compaction file is removed.
+   */
+  static async open<T>(file: string, consume: (lines: Iterable<JournalLine>) => T): Promise<{ journal: Journal; result: T; stats: ReplayStats }> {
     await mkdir(dirname(file), { recursive: true });
-    let text = '';
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    const lines: JournalLine[] = [];
-    let tornTail = false;
-    const raw = text.split('\n');
-    for (let i = 0; i < raw.length; i++) {
-      const l = raw[i]!;
-      if (l === '') continue;
-      try {
-        lines.push(JSON.parse(l) as JournalLine);
-      } catch (err) {
-        // Only the last line can be torn (a crash mid-append): its step was never acknowledged.
-        if (raw.slice(i + 1).some((x) => x !== '')) throw new Error(`journal ${file}: corrupt line ${i + 1}: ${(err as Error).message}`);
-        tornTail = true;
-      }
-    }
+    rmSync(Journal.#tempName(file), { force: true });
+    const stats = { records: 0, bytes: 0, tornTail: false, goodBytes: 0, endsWithNewline: true };
+    const gen = readLines(file, stats);
+    const result = consume(gen);
+    // The consumer must have drained it; drain the rest (and run the checks) if not.
+    for (const _ of gen) void _;
     // Cut a torn tail off (its step was never acknowledged), so the next record starts on a line of its own.
-    if (tornTail) await truncate(file, Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1)));
+    if (stats.tornTail) truncateSync(file, stats.goodBytes);
     const fh = await open(file, 'a');
-    if (!tornTail && text !== '' && !text.endsWith('\n')) await fh.appendFile('\n');
-    return { journal: new Journal(fh), lines };
+    if (!stats.tornTail && stats.goodBytes > 0 && !stats.endsWithNewline) await fh.appendFile('\n');
+    const size = fstatSync(fh.fd).size;
+    return { journal: new Journal(file, fh, stats.records, size), result, stats: { records: stats.records, bytes: size, tornTail: stats.tornTail } };
+  }
+
+  /** Reads every record (tests and tools; a coordinator streams them into the core instead). */
+  static async readAll(file: string): Promise<JournalLine[]> {
+    const stats = { records: 0, bytes: 0, tornTail: false, goodBytes: 0, endsWithNewline: true };
+    return [...readLines(file, stats)];
+  }
+
+  static #tempName(file: string): string {
+    return join(dirname(file), `.${basename(file)}.compact`);
   }
 
   /** Queues records; the returned promise resolves once they (and all before them) are on disk. */
@@ -64,7 +166,20 @@ export class Journal {
     if (records.length === 0) return this.#durable;
     const at = new Date().toISOString();
     for (const r of records) this.#buffer.push(JSON.stringify({ ...r, at }));
-    this.#durable = this.#schedule();
+    this.#durable = this.#schedule(() => this.#flush());
+    return this.#durable;
+  }
+
+  /**
+   * Rewrites the journal as `snapshot()`'s lines, after every write queued
+   * before it. `snapshot` runs when the rewrite starts and must describe the
+   * state including every record appended so far: those still waiting in
+   * the buffer are covered by it and not written again. Resolves once the
+   * new journal is durable (appends made meanwhile wait for it).
+   */
+  compact(snapshot: () => JournalLine[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('journal closed'));
+    this.#durable = this.#schedule(() => this.#rewrite(snapshot));
     return this.#durable;
   }
 
@@ -77,9 +192,14 @@ export class Journal {
     return this.#buffer.length > 0 || this.#flushing !== undefined;
   }
 
-  #schedule(): Promise<void> {
+  /** Records and bytes in the journal file now (since the last compaction). */
+  get size(): { records: number; bytes: number } {
+    return { records: this.#records, bytes: this.#bytes };
+  }
+
+  #schedule(step: () => Promise<void>): Promise<void> {
     const prev = this.#flushing ?? Promise.resolve();
-    const next = prev.then(() => this.#flush());
+    const next = prev.then(step);
     this.#flushing = next;
     void next.finally(() => {
       if (this.#flushing === next) this.#flushing = undefined;
@@ -92,9 +212,59 @@ export class Journal {
     const lines = this.#buffer;
     this.#buffer = [];
     const t0 = performance.now();
-    await this.#fh.appendFile(lines.join('\n') + '\n');
+    const text = lines.join('\n') + '\n';
+    await this.#fh.appendFile(text);
     await this.#fh.datasync();
+    this.#records += lines.length;
+    this.#bytes += Buffer.byteLength(text);
     this.onFsync?.((performance.now() - t0) / 1000, lines.length);
+  }
+
+  async #rewrite(snapshot: () => JournalLine[]): Promise<void> {
+    const t0 = performance.now();
+    const lines = snapshot();
+    // Records still buffered are part of the snapshot's state.
+    this.#buffer = [];
+    const tmp = Journal.#tempName(this.file);
+    const fh = await open(tmp, 'w');
+    let bytes = 0;
+    try {
+      let chunk: string[] = [];
+      let size = 0;
+      for (const l of lines) {
+        const s = JSON.stringify(l);
+        chunk.push(s);
+        size += s.length;
+        if (size >= READ_CHUNK) {
+          const text = chunk.join('\n') + '\n';
+          await fh.write(text);
+          bytes += Buffer.byteLength(text);
+          chunk = [];
+          size = 0;
+        }
+      }
+      if (chunk.length) {
+        const text = chunk.join('\n') + '\n';
+        await fh.write(text);
+        bytes += Buffer.byteLength(text);
+      }
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, this.file);
+    const dir = await open(dirname(this.file), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+    const old = this.#fh;
+    this.#fh = await open(this.file, 'a');
+    await old.close();
+    this.#records = lines.length;
+    this.#bytes = bytes;
+    this.onCompact?.({ seconds: (performance.now() - t0) / 1000, records: lines.length, bytes });
   }
 
   async close(): Promise<void> {

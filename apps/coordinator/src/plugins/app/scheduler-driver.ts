@@ -4,30 +4,37 @@
  * server-sent events. Time reaches the core as ticks from one unref'd timer.
  */
 import { EventEmitter } from 'node:events';
+import { readdir, rm, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { context, trace, type Span } from '@opentelemetry/api';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
 import { Scheduler, type CoreJobView, type PersistRecord, type ReplyBody, type SchedulerConfig, type SchedulerEvent, type SchedulerInput } from '@mr/mapreduce-core';
 import type { JobView, WorkerView } from '@mr/mapreduce-protocol';
 import { tracer, injectContext } from '@mr/observability';
-import { Journal, type JournalLine } from './journal.ts';
+import { Journal, type JobTimes, type JournalLine } from './journal.ts';
 
 type Request = Extract<SchedulerInput, { requestId: string }>;
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 export type RequestInput = DistributiveOmit<Request, 'requestId'>;
 
-interface Times {
-  submittedAt: string;
-  startedAt?: string | undefined;
-  finishedAt?: string | undefined;
-}
+type Times = JobTimes;
 
 export interface DriverOptions {
   config: Partial<SchedulerConfig>;
   journalFile: string;
   registry: Registry;
   log: FastifyBaseLogger;
+  /**
+   * The journal is rewritten from a snapshot once it holds this many records
+   * more than twice the snapshot's size. Default 10,000.
+   */
+  compactRecords?: number | undefined;
+  /** Keep a finished job's intermediate files (debugging). Default false: removed when the job ends. */
+  keepIntermediates?: boolean | undefined;
 }
+
+export const DEFAULT_COMPACT_RECORDS = 10_000;
 
 const tr = tracer('mr-coordinator');
 
@@ -44,20 +51,28 @@ export class SchedulerDriver extends EventEmitter {
   #spans = new Map<string, Span>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #failed: Error | undefined;
+  #compactRecords: number;
+  #compacting: Promise<void> | undefined;
+  #keepIntermediates: boolean;
+  /** Cleanups of finished jobs still running (close() waits for them). */
+  #cleanups = new Set<Promise<void>>();
   #m: {
     tasks: Counter<'phase' | 'outcome'>;
     duration: Histogram<'phase'>;
     fsync: Histogram;
+    compactions: Histogram;
   };
 
-  private constructor(core: Scheduler, journal: Journal, lines: JournalLine[], opts: DriverOptions) {
+  private constructor(core: Scheduler, journal: Journal, times: Map<string, Times>, opts: DriverOptions) {
     super();
     this.setMaxListeners(0);
     this.core = core;
     this.journal = journal;
     this.tickMs = core.config.tickMs;
     this.#log = opts.log;
-    for (const l of lines) this.#noteTime(l);
+    this.#times = times;
+    this.#compactRecords = opts.compactRecords ?? DEFAULT_COMPACT_RECORDS;
+    this.#keepIntermediates = opts.keepIntermediates ?? false;
     const reg = [opts.registry];
     this.#m = {
       tasks: new Counter({ name: 'mr_tasks_total', help: 'Task attempts by phase and outcome', labelNames: ['phase', 'outcome'], registers: reg }),
@@ -69,7 +84,11 @@ export class SchedulerDriver extends EventEmitter {
         registers: reg,
       }),
       fsync: new Histogram({ name: 'mr_journal_fsync_seconds', help: 'Journal write+fsync time per batch', buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5], registers: reg }),
+      compactions: new Histogram({ name: 'mr_journal_compaction_seconds', help: 'Journal rewrites from a snapshot, by duration', buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: reg }),
     };
+    const jr = journal;
+    new Gauge({ name: 'mr_journal_records', help: 'Records in the journal file (since its last compaction)', registers: reg, collect() { this.set(jr.size.records); } });
+    new Gauge({ name: 'mr_journal_bytes', help: 'Size of the journal file in bytes', registers: reg, collect() { this.set(jr.size.bytes); } });
     const live = (): Scheduler => this.core;
     new Gauge({
       name: 'mr_jobs',
@@ -80,6 +99,15 @@ export class SchedulerDriver extends EventEmitter {
         const counts: Record<string, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
         for (const j of live().jobs()) counts[j.state] = (counts[j.state] ?? 0) + 1;
         for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+      },
+    });
+    new Gauge({
+      name: 'mr_jobs_retired',
+      help: 'Finished jobs retired (beyond --retain-jobs) by final state',
+      labelNames: ['state'],
+      registers: reg,
+      collect() {
+        for (const [state, n] of Object.entries(live().retired())) this.set({ state }, n);
       },
     });
     new Gauge({ name: 'mr_workers', help: 'Live workers', registers: reg, collect() { this.set(live().workers().length); } });
@@ -99,20 +127,126 @@ export class SchedulerDriver extends EventEmitter {
       },
     });
     journal.onFsync = (s) => this.#m.fsync.observe(s);
+    journal.onCompact = (c) => {
+      this.#m.compactions.observe(c.seconds);
+      this.#log.info({ records: c.records, bytes: c.bytes, ms: Math.round(c.seconds * 1000) }, 'journal compacted');
+    };
   }
 
-  /** Opens the journal, rebuilds the scheduler from it, and starts ticking. */
+  /**
+   * Opens the journal, rebuilds the scheduler from it (streamed, record by
+   * record), removes work directories no unfinished job owns, and starts ticking.
+   */
   static async start(opts: DriverOptions): Promise<SchedulerDriver> {
-    const { journal, lines } = await Journal.open(opts.journalFile);
-    const core = Scheduler.restore(opts.config, lines);
-    const d = new SchedulerDriver(core, journal, lines, opts);
+    const t0 = performance.now();
+    const times = new Map<string, Times>();
+    const { journal, result: core, stats } = await Journal.open(opts.journalFile, (lines) => {
+      let n = 0;
+      const noted = function* (): Generator<JournalLine> {
+        for (const l of lines) {
+          noteTime(times, l);
+          yield l;
+          // Times of jobs a long history retired are dropped as the replay goes.
+          if (++n % 50_000 === 0 && times.size > 100_000) times.clear();
+        }
+      };
+      return Scheduler.restore(opts.config, noted());
+    });
+    for (const id of [...times.keys()]) if (!core.job(id)) times.delete(id);
+    const d = new SchedulerDriver(core, journal, times, opts);
     const unfinished = core.jobs().filter((j) => j.state === 'queued' || j.state === 'running');
     for (const j of unfinished) d.#startSpan(j.id);
-    if (lines.length) opts.log.info({ records: lines.length, jobs: core.jobIds().length, unfinished: unfinished.length, boot: core.boot }, 'journal replayed');
+    if (stats.records) {
+      opts.log.info(
+        { records: stats.records, bytes: stats.bytes, tornTail: stats.tornTail, jobs: core.jobCount(), retired: core.retired(), unfinished: unfinished.length, boot: core.boot, ms: Math.round(performance.now() - t0) },
+        'journal replayed',
+      );
+    }
     d.#flush();
+    await d.#sweepOrphans(unfinished.map((j) => j.id));
     d.#timer = setInterval(() => d.#drive({ type: 'tick' }), d.tickMs);
     d.#timer.unref();
     return d;
+  }
+
+  /** Work directories of jobs that are not unfinished (a crash before their cleanup) are removed. */
+  async #sweepOrphans(unfinished: string[]): Promise<void> {
+    const root = this.core.config.workRoot;
+    const keep = new Set(unfinished);
+    let names: string[];
+    try {
+      names = await readdir(root);
+    } catch {
+      return;
+    }
+    let removed = 0;
+    for (const name of names) {
+      if (keep.has(name) || this.#keepIntermediates) continue;
+      const work = join(root, name, 'work');
+      try {
+        await rm(work, { recursive: true, force: true });
+        removed++;
+        await rmdir(join(root, name)).catch(() => {});
+      } catch (err) {
+        this.#log.warn({ err, dir: work }, 'cannot remove an orphaned work directory');
+      }
+    }
+    if (removed) this.#log.info({ dirs: removed }, 'orphaned work directories removed');
+  }
+
+  /** Removes a finished job's intermediates and any temporary file left in its output directory. */
+  #cleanup(e: Extract<SchedulerEvent, { type: 'job-finished' }>): void {
+    const p = (async () => {
+      if (!this.#keepIntermediates) {
+        await rm(e.workDir, { recursive: true, force: true });
+        // The per-job directory under the data dir goes too when nothing else (a default output) is in it.
+        await rmdir(join(e.workDir, '..')).catch(() => {});
+      }
+      let names: string[] = [];
+      try {
+        names = await readdir(e.output);
+      } catch {
+        return;
+      }
+      // Temporary names of reduce outputs (see @mr/mapreduce-apps tempNameFor): an attempt killed mid-write.
+      for (const n of names) if (n.startsWith('.tmp-mr-out-')) await rm(join(e.output, n), { force: true });
+    })().catch((err: unknown) => this.#log.warn({ err, jobId: e.jobId }, 'cleanup of a finished job failed'));
+    this.#cleanups.add(p);
+    void p.finally(() => this.#cleanups.delete(p));
+  }
+
+  /** Rewrites the journal from a snapshot once it grew past twice the snapshot's size plus compactRecords. */
+  #maybeCompact(): void {
+    if (this.#compacting || this.#failed) return;
+    const size = this.journal.size.records;
+    if (size < this.#compactRecords + 2 * (this.core.jobCount() + 1)) return;
+    this.#compacting = this.journal
+      .compact(() => this.#snapshotLines())
+      .catch((err: Error) => this.#fail(err, 'journal compaction failed; stopping'))
+      .finally(() => {
+        this.#compacting = undefined;
+      });
+  }
+
+  /** Waits for a compaction in progress (tests). */
+  async compacted(): Promise<void> {
+    await this.#compacting;
+  }
+
+  /** Forces a compaction now (tests, tools). */
+  compactNow(): Promise<void> {
+    this.#compacting ??= this.journal.compact(() => this.#snapshotLines()).finally(() => {
+      this.#compacting = undefined;
+    });
+    return this.#compacting;
+  }
+
+  #snapshotLines(): JournalLine[] {
+    const at = new Date().toISOString();
+    return this.core.snapshot().map((r) => {
+      const t = 'jobId' in r ? this.#times.get(r.jobId) : undefined;
+      return { ...r, at, ...(t ? { times: t } : {}) };
+    });
   }
 
   /** Steps the core with a request input and resolves with its reply (maybe much later: long polls). */
@@ -144,6 +278,8 @@ export class SchedulerDriver extends EventEmitter {
     this.#timer = undefined;
     for (const s of this.#spans.values()) s.end();
     this.#spans.clear();
+    await Promise.allSettled([...this.#cleanups]);
+    await this.#compacting;
     await this.journal.close();
   }
 
@@ -165,7 +301,7 @@ export class SchedulerDriver extends EventEmitter {
     const replies = fx.replies.slice();
     const events = fx.events.slice();
     this.core.advance();
-    for (const p of persist) this.#noteTime({ ...p, at: new Date().toISOString() });
+    for (const p of persist) noteTime(this.#times, { ...p, at: new Date().toISOString() });
     for (const e of events) this.#record(e);
     const send = (): void => {
       for (const r of replies) {
@@ -182,6 +318,7 @@ export class SchedulerDriver extends EventEmitter {
     // Durable first: replies of a step wait for its records and every record before them.
     if (persist.length === 0 && !this.journal.pending) return send();
     this.journal.append(persist).then(send, (err: Error) => this.#fail(err, 'journal write failed; stopping'));
+    if (persist.length) this.#maybeCompact();
   }
 
   /** Stops serving: every waiting request fails (500), and 'fatal' tells the server to close. */
@@ -201,14 +338,6 @@ export class SchedulerDriver extends EventEmitter {
     if (!span) return body;
     const carrier = injectContext(trace.setSpan(context.active(), span));
     return { kind: 'poll', reply: { ...body.reply, ...(carrier['traceparent'] ? { traceparent: carrier['traceparent'] } : {}), ...(carrier['tracestate'] ? { tracestate: carrier['tracestate'] } : {}) } };
-  }
-
-  #noteTime(l: PersistRecord & { at: string }): void {
-    if (l.type === 'job-accepted') this.#times.set(l.jobId, { submittedAt: l.at });
-    const t = 'jobId' in l ? this.#times.get(l.jobId) : undefined;
-    if (!t) return;
-    if (l.type === 'task-committed' || l.type === 'job-started') t.startedAt ??= l.at;
-    if (l.type === 'job-finished') t.finishedAt = l.at;
   }
 
   #startSpan(jobId: string): void {
@@ -259,8 +388,11 @@ export class SchedulerDriver extends EventEmitter {
         this.#log.info({ workerId: e.workerId }, 'idle worker gone');
         return;
       case 'job-finished': {
+        this.#cleanup(e);
         const t = this.#times.get(e.jobId);
         if (t) t.finishedAt ??= now;
+        // Retired jobs' times go (at most one job retires per finish).
+        if (this.#times.size > this.core.jobCount() + 64) for (const id of [...this.#times.keys()]) if (!this.core.job(id)) this.#times.delete(id);
         const span = this.#spans.get(e.jobId);
         if (span) {
           span.setAttribute('mr.job.state', e.state);
@@ -313,4 +445,17 @@ export class SchedulerDriver extends EventEmitter {
       tasks: w.tasks,
     }));
   }
+}
+
+/** Wall-clock times of jobs, from the journal's lines (a snapshot's records carry them). */
+function noteTime(times: Map<string, Times>, l: PersistRecord & { at: string; times?: Times | undefined }): void {
+  if (l.type === 'job-summary' || l.type === 'job-image') {
+    times.set(l.jobId, l.times ?? { submittedAt: l.at });
+    return;
+  }
+  if (l.type === 'job-accepted') times.set(l.jobId, { submittedAt: l.at });
+  const t = 'jobId' in l ? times.get(l.jobId) : undefined;
+  if (!t) return;
+  if (l.type === 'task-committed' || l.type === 'job-started') t.startedAt ??= l.at;
+  if (l.type === 'job-finished') t.finishedAt = l.at;
 }
