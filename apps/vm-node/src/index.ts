@@ -19,5 +19,7 @@ export { VmDriver, type VmNodeOptions } from './node/driver.ts';
 export { LogSender, registerLogReceiver, type LogSink, type LogSession, type LogSenderOptions } from './log-channel.ts';
 export { dualProtocolServerFactory } from './dual-server.ts';
 export { buildStorageApp, type StorageAppOptions } from './storage/app.ts';
-export { DiskStore, type TasState, type TasResult } from './storage/store.ts';
+export { DiskStore, DEFAULT_MAX_OPEN_VMS, type TasResult, type DiskStoreOptions } from './storage/store.ts';
+export * from './storage/errors.ts';
+export { StorageClient, type WriteOutcome } from './node/storage-client.ts';
 export * from './errors.ts';

@@ -17,7 +17,13 @@ export interface StartStorageOptions {
   /** 0 for a free port. */
   port: number;
   dataDir: string;
+  /** The client token (MR_TOKEN): no storage route accepts it. */
   token?: string | undefined;
+  /** The peer credential (MR_PEER_TOKEN): every storage route requires it when set. */
+  peerToken?: string | undefined;
+  /** The VMs stored here and the node ids that may claim each (`--vm vm1=a,b`); without it, dev mode (any ids, at most maxOpenVms VMs). */
+  vms?: ReadonlyMap<string, readonly string[]> | undefined;
+  maxOpenVms?: number;
   logLevel?: string | false;
   telemetry?: boolean;
   blockSize?: number;
@@ -31,6 +37,9 @@ export async function startStorage(opts: StartStorageOptions): Promise<Listening
     dataDir: opts.dataDir,
     registry,
     token: opts.token,
+    peerToken: opts.peerToken,
+    vms: opts.vms,
+    maxOpenVms: opts.maxOpenVms,
     logLevel: opts.logLevel,
     telemetry: opts.telemetry,
     blockSize: opts.blockSize,
@@ -60,7 +69,7 @@ export async function startNode(opts: StartNodeOptions): Promise<Listening & { d
   const registry = createRegistry({ service: 'vm-node', labels: { node: opts.nodeId } });
   let startEpoch = 1;
   if (opts.role === 'primary' && !opts.joinUrl) {
-    const storage = new StorageClient({ url: opts.storageUrl, vmId: opts.vmId, nodeId: opts.nodeId, token: opts.token });
+    const storage = new StorageClient({ url: opts.storageUrl, vmId: opts.vmId, nodeId: opts.nodeId, token: opts.peerToken });
     try {
       startEpoch = (await storage.flag()).epoch + 1;
     } finally {

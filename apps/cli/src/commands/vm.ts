@@ -5,8 +5,14 @@ import { parse, intOption, durationMs, UsageError } from '../args.ts';
 export const summary = 'fault-tolerant VM: storage node, primary/backup nodes, client';
 
 export const usage = `usage:
-  mr vm storage --port P --data DIR [--host 127.0.0.1] [--block-size 512] [--blocks 4096]
-      the shared storage node: virtual disks and the per-VM test-and-set flag (epochs)
+  mr vm storage --port P --data DIR --vm VM=NODE,NODE [--vm VM=...] [--host 127.0.0.1]
+                [--block-size 512] [--blocks 4096]
+      the shared storage node: virtual disks and the per-VM test-and-set flag (epochs).
+      --vm vm1=a,b stores VM vm1, and only nodes a and b may claim it (test-and-set);
+      any other VM id is unknown (404) and any other node id is refused (403).
+      Required when a token is set; without any token (dev mode) it may be left
+      out: then any VM id and node id may claim, up to 16 VMs.
+      Every storage route requires MR_PEER_TOKEN (the VM nodes' credential).
 
   mr vm node --id ID --role primary|backup --port P --storage URL [--peer URL] --guest NAME
              [--vm vm1] [--host 127.0.0.1] [--tick 20ms] [--suspect-ticks 15] [--no-output-rule]
@@ -21,7 +27,22 @@ export const usage = `usage:
       one request (prints the value), or N unique incr requests from C concurrent
       clients (prints latencies p50/p90/p99/max and the final counter)
 
-MR_TOKEN (bearer token) is read from the environment.`;
+MR_TOKEN (the client token) and MR_PEER_TOKEN (the credential of the VM nodes
+and storage among themselves; must differ from MR_TOKEN, and is required when
+MR_TOKEN is set) are read from the environment.`;
+
+/** `--vm vm1=a,b` (repeatable) as VM id -> node ids; undefined when none is given. */
+export function parseVmNodes(specs: readonly string[]): Map<string, string[]> | undefined {
+  if (specs.length === 0) return undefined;
+  const vms = new Map<string, string[]>();
+  for (const spec of specs) {
+    const m = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,63})=([A-Za-z0-9._:-]{1,64}(?:,[A-Za-z0-9._:-]{1,64})*)$/.exec(spec);
+    if (!m) throw new UsageError(`mr vm storage: --vm expects VM=NODE,NODE (e.g. vm1=a,b), got "${spec}"`);
+    if (vms.has(m[1]!)) throw new UsageError(`mr vm storage: VM "${m[1]}" is given twice`);
+    vms.set(m[1]!, [...new Set(m[2]!.split(','))]);
+  }
+  return vms;
+}
 
 /** Waits for SIGINT/SIGTERM, then closes. */
 function untilSignal(close: () => Promise<void>): Promise<number> {
@@ -49,6 +70,7 @@ async function storage(argv: string[], ctx: CliContext): Promise<number> {
     data: { type: 'string' },
     'block-size': { type: 'string' },
     blocks: { type: 'string' },
+    vm: { type: 'string', multiple: true },
   });
   if (!r) return help(ctx);
   const host = r.values.host ?? '127.0.0.1';
@@ -56,9 +78,20 @@ async function storage(argv: string[], ctx: CliContext): Promise<number> {
   if (!r.values.data) throw new UsageError('mr vm storage: --data DIR is required');
   const blockSize = intOption(r.values['block-size'], '--block-size', 512, 16, 1 << 20);
   const blocks = intOption(r.values.blocks, '--blocks', 4096, 1, 1 << 24);
-  const token = ctx.env['MR_TOKEN'] || undefined;
-  const { checkBind } = await import('@mr/service-kit');
-  const bad = checkBind(host, token);
+  const vms = parseVmNodes(r.values.vm ?? []);
+  const { checkBind, credentialsFromEnv } = await import('@mr/service-kit');
+  const creds = credentialsFromEnv(ctx.env, ['peer']);
+  if (creds.error !== undefined) {
+    ctx.stderr.write(`mr vm storage: ${creds.error}\n`);
+    return EXIT.USAGE;
+  }
+  const token = creds.token;
+  const peerToken = creds.roleTokens.peer;
+  if ((token || peerToken) && !vms) {
+    ctx.stderr.write('mr vm storage: a token is set, so the VMs and their node ids must be configured: --vm vm1=a,b\n');
+    return EXIT.USAGE;
+  }
+  const bad = checkBind(host, token ?? peerToken);
   if (bad) {
     ctx.stderr.write(`mr vm storage: ${bad}\n`);
     return EXIT.USAGE;
@@ -67,8 +100,9 @@ async function storage(argv: string[], ctx: CliContext): Promise<number> {
   const telemetry = await startTelemetry({ serviceName: 'vm-storage', env: ctx.env });
   const { startStorage } = await import('@mr/vm-node');
   const { resolve } = await import('node:path');
-  const s = await startStorage({ host, port, dataDir: resolve(r.values.data), token, telemetry: telemetry.enabled, blockSize, blocks });
-  if (!token) ctx.stderr.write('mr vm storage: no MR_TOKEN set: listening on loopback only, no auth\n');
+  const s = await startStorage({ host, port, dataDir: resolve(r.values.data), token, peerToken, vms, telemetry: telemetry.enabled, blockSize, blocks });
+  if (!token && !peerToken) ctx.stderr.write('mr vm storage: no MR_TOKEN set: listening on loopback only, no auth\n');
+  if (!vms) ctx.stderr.write('mr vm storage: no --vm given (dev mode): any VM id and node id may claim, up to 16 VMs\n');
   ctx.stdout.write(`vm storage listening on ${s.url}\n`);
   return untilSignal(async () => {
     await s.close();
@@ -111,8 +145,14 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
   const tickMs = v.tick ? durationMs(v.tick, '--tick') : 20;
   if (tickMs < 1 || tickMs > 10_000) throw new UsageError('mr vm node: --tick must be between 1ms and 10s');
   const suspectTicks = intOption(v['suspect-ticks'], '--suspect-ticks', 15, 3, 10_000);
-  const token = ctx.env['MR_TOKEN'] || undefined;
-  const { checkBind } = await import('@mr/service-kit');
+  const { checkBind, credentialsFromEnv } = await import('@mr/service-kit');
+  const creds = credentialsFromEnv(ctx.env, ['peer']);
+  if (creds.error !== undefined) {
+    ctx.stderr.write(`mr vm node: ${creds.error}\n`);
+    return EXIT.USAGE;
+  }
+  const token = creds.token;
+  const peerToken = creds.roleTokens.peer;
   const bad = checkBind(host, token);
   if (bad) {
     ctx.stderr.write(`mr vm node: ${bad}\n`);
@@ -135,6 +175,7 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
       storageUrl: v.storage,
       peerUrl: v.peer,
       token,
+      peerToken,
       host,
       port,
       tickMs,

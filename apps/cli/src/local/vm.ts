@@ -17,6 +17,7 @@
  * If both nodes are gone, the VM's memory went with them (FT survives one
  * failure at a time): a fresh pair starts, at the next epoch.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -128,6 +129,9 @@ export async function startVm(env: LocalEnv, o: VmOptions): Promise<StartedSecti
   const logs = join(env.data, 'logs');
   mkdirSync(dir, { recursive: true });
   const token = env.childEnv['MR_TOKEN'] || undefined;
+  // The nodes' and storage's own credential: the user's, or (MR_TOKEN without one) a fresh one no client holds.
+  const peerToken = env.childEnv['MR_PEER_TOKEN'] || (token ? randomBytes(24).toString('base64url') : undefined);
+  const vmEnv: LocalEnv = { ...env, childEnv: { ...env.childEnv, ...(peerToken ? { MR_PEER_TOKEN: peerToken } : {}) } };
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const portFor = (offset: number) => (o.port === 0 ? 0 : o.port + offset);
   let stopping = false;
@@ -175,8 +179,9 @@ export async function startVm(env: LocalEnv, o: VmOptions): Promise<StartedSecti
   const storage = new Member('storage', {
     port: portFor(1),
     mode: [],
-    baseArgs: (m) => ['vm', 'storage', '--host', o.host, '--port', String(m.port), '--data', join(dir, 'storage')],
-    env,
+    // Only this VM, and only its two nodes, may claim it at storage.
+    baseArgs: (m) => ['vm', 'storage', '--host', o.host, '--port', String(m.port), '--data', join(dir, 'storage'), '--vm', `${VM_ID}=a,b`],
+    env: vmEnv,
     cwd: dir,
     logFile: join(logs, 'vm-storage.log'),
     autoRestart: true,
@@ -193,7 +198,7 @@ export async function startVm(env: LocalEnv, o: VmOptions): Promise<StartedSecti
       port: portFor(offset),
       mode,
       baseArgs: (m) => ['vm', 'node', '--id', id, '--host', o.host, '--port', String(m.port), '--storage', storage.url, '--guest', VM_GUEST, '--vm', VM_ID, '--suspect-ticks', String(VM_SUSPECT_TICKS), ...m.mode],
-      env,
+      env: vmEnv,
       cwd: dir,
       logFile: join(logs, `vm-${id}.log`),
       autoRestart: false,

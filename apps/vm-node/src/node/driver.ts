@@ -15,7 +15,7 @@ import { getGuest } from '@mr/vmft-guests';
 import { createError } from '@mr/errors';
 import { ERR_STALE_EPOCH } from '../errors.ts';
 import { LogSender, type LogSession, type LogSink } from '../log-channel.ts';
-import { StorageClient, WriteRefused } from './storage-client.ts';
+import { StorageClient } from './storage-client.ts';
 import { nodeMetrics, type NodeMetrics } from './metrics.ts';
 import { KvRequests, type KvRequest, type KvAnswer } from './kv-requests.ts';
 
@@ -36,7 +36,10 @@ export interface VmNodeOptions {
   storageUrl: string;
   /** The other node's URL (primary: where to stream the log; backup: who is live). */
   peerUrl?: string | undefined;
+  /** The client token (MR_TOKEN). */
   token?: string | undefined;
+  /** The peer credential (MR_PEER_TOKEN): node <-> node and node -> storage. */
+  peerToken?: string | undefined;
   /** Tick period (default 20 ms). Failure suspicion takes suspectTicks ticks. */
   tickMs?: number;
   suspectTicks?: number;
@@ -80,7 +83,7 @@ export class VmDriver {
     this.peerUrl = opts.peerUrl ? new URL(opts.peerUrl).origin : opts.joinUrl ? new URL(opts.joinUrl).origin : undefined;
     const program = getGuest(opts.guest);
     const machine = opts.joinUrl ? undefined : this.#hook(new Cpu(program));
-    this.storage = new StorageClient({ url: opts.storageUrl, vmId: opts.vmId, nodeId: opts.nodeId, token: opts.token });
+    this.storage = new StorageClient({ url: opts.storageUrl, vmId: opts.vmId, nodeId: opts.nodeId, token: opts.peerToken });
     this.#wasBackup = opts.role === 'backup';
     this.core = new FtReplica({
       vmId: opts.vmId,
@@ -379,16 +382,16 @@ export class VmDriver {
             const data = await this.storage.read(d.block, d.count);
             this.drive({ type: 'disk-read-done', reqId: d.reqId, data });
           } else {
-            await this.storage.write(d.block, d.data, d.epoch);
+            const w = await this.storage.write(d.block, d.data, d.epoch);
+            if (w.refused) {
+              this.log.warn({ epoch: d.epoch, storageEpoch: w.epoch, owner: w.owner }, 'storage refused a disk write: fenced');
+              this.drive({ type: 'disk-refused', reqId: d.reqId, epoch: w.epoch });
+              return;
+            }
           }
           this.schedule();
           return;
         } catch (err) {
-          if (err instanceof WriteRefused) {
-            this.log.warn({ epoch: d.op === 'write' ? d.epoch : 0, storageEpoch: err.epoch }, 'storage refused a disk write: fenced');
-            this.drive({ type: 'disk-refused', reqId: d.reqId, epoch: err.epoch });
-            return;
-          }
           if (n % 20 === 0) this.log.warn({ op: d.op, block: d.block, err: (err as Error).message }, 'disk I/O failed, retrying');
           await new Promise((r) => setTimeout(r, 50));
         }

@@ -1,19 +1,17 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readSync, readFileSync, renameSync, writeSync, existsSync, fstatSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readSync, readFileSync, readdirSync, renameSync, writeSync, existsSync, fstatSync } from 'node:fs';
 import { join } from 'node:path';
+import { decideTas, decideWrite, MAX_BLOCKS_PER_OP, MAX_EPOCH, UNCLAIMED, type TasFlag } from '@mr/vmft-protocol';
 import { ERR_BAD_BLOCK, ERR_NOT_OWNER, ERR_STALE_EPOCH, ERR_UNKNOWN_VM } from '../errors.ts';
+import { ERR_BAD_EPOCH, ERR_BAD_FLAG_FILE, ERR_EPOCH_GAP, ERR_NODE_NOT_REGISTERED, ERR_TOO_MANY_VMS } from './errors.ts';
 
-/** The per-VM fencing flag: who won which epoch. */
-export interface TasState {
-  epoch: number;
-  owner: string;
-}
+export { MAX_BLOCKS_PER_OP };
 
-export interface TasResult extends TasState {
+export interface TasResult extends TasFlag {
   won: boolean;
 }
 
-/** Largest read or write, in blocks. */
-export const MAX_BLOCKS_PER_OP = 64;
+/** VMs a storage node without configured VMs (dev mode) takes, at most. */
+export const DEFAULT_MAX_OPEN_VMS = 16;
 
 export interface DiskStoreOptions {
   dir: string;
@@ -21,6 +19,14 @@ export interface DiskStoreOptions {
   blockSize: number;
   /** Blocks per VM disk (a read past the end is refused, a never-written block reads as zeros). */
   blocks: number;
+  /**
+   * The VMs this node stores, each with the node ids that may claim it
+   * (test-and-set). Any other VM id is unknown (404) and costs nothing. Without
+   * it (dev mode) any VM id and node id may claim, up to `maxOpenVms` VMs.
+   */
+  vms?: ReadonlyMap<string, readonly string[]> | undefined;
+  /** Dev mode only: how many VMs the node takes (default DEFAULT_MAX_OPEN_VMS). */
+  maxOpenVms?: number;
 }
 
 /**
@@ -28,12 +34,20 @@ export interface DiskStoreOptions {
  * VM. Every mutation is fsynced before the call returns, and every call is
  * synchronous, so two requests can never interleave inside test-and-set (the
  * event loop is the lock) and a restarted node knows who won which epoch.
+ *
+ * State is bounded: flags and open files exist only for the configured VMs
+ * (or, in dev mode, for at most `maxOpenVms` claimed ones); a request naming
+ * any other VM id is refused without touching the disk.
  */
 export class DiskStore {
   readonly blockSize: number;
   readonly blocks: number;
+  /** The configured VMs and their registered node ids, or undefined in dev mode. */
+  readonly vms: ReadonlyMap<string, ReadonlySet<string>> | undefined;
+  readonly maxOpenVms: number;
   readonly #dir: string;
-  readonly #tas = new Map<string, TasState>();
+  /** Flags of the VMs this node holds: configured ones (claimed or not), or claimed ones in dev mode. */
+  readonly #flags = new Map<string, TasFlag>();
   readonly #fds = new Map<string, number>();
 
   constructor(opts: DiskStoreOptions) {
@@ -42,48 +56,94 @@ export class DiskStore {
     this.blockSize = opts.blockSize;
     this.blocks = opts.blocks;
     this.#dir = opts.dir;
+    this.maxOpenVms = opts.maxOpenVms ?? DEFAULT_MAX_OPEN_VMS;
+    this.vms = opts.vms ? new Map([...opts.vms].map(([vm, nodes]) => [vm, new Set(nodes)])) : undefined;
     mkdirSync(this.#dir, { recursive: true });
+    if (this.vms) {
+      for (const vm of this.vms.keys()) this.#flags.set(vm, this.#loadFlag(vm) ?? UNCLAIMED);
+    } else {
+      // Dev mode: the VMs claimed before a restart are still held (they count against the cap).
+      for (const name of readdirSync(this.#dir)) {
+        const m = /^(.+)\.tas\.json$/.exec(name);
+        if (m) this.#flags.set(m[1]!, this.#loadFlag(m[1]!) ?? UNCLAIMED);
+      }
+    }
   }
 
   #flagPath(vm: string): string {
     return join(this.#dir, `${vm}.tas.json`);
   }
 
-  /** The current flag, or undefined for a VM nobody has claimed yet. */
-  flag(vm: string): TasState | undefined {
-    let s = this.#tas.get(vm);
-    if (!s) {
-      const p = this.#flagPath(vm);
-      if (!existsSync(p)) return undefined;
-      const parsed = JSON.parse(readFileSync(p, 'utf8')) as TasState;
-      s = { epoch: parsed.epoch, owner: parsed.owner };
-      this.#tas.set(vm, s);
+  #loadFlag(vm: string): TasFlag | undefined {
+    const p = this.#flagPath(vm);
+    if (!existsSync(p)) return undefined;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(p, 'utf8'));
+    } catch (err) {
+      throw ERR_BAD_FLAG_FILE(vm, (err as Error).message);
     }
-    return s;
+    const f = parsed as Partial<TasFlag>;
+    if (!Number.isInteger(f.epoch) || f.epoch! < 0 || f.epoch! > MAX_EPOCH || typeof f.owner !== 'string') throw ERR_BAD_FLAG_FILE(vm, JSON.stringify(parsed).slice(0, 100));
+    return { epoch: f.epoch!, owner: f.owner };
+  }
+
+  /** True when this node holds `vm` (configured, or claimed in dev mode). */
+  holds(vm: string): boolean {
+    return this.#flags.has(vm);
+  }
+
+  /** How many VMs this node holds. */
+  get vmCount(): number {
+    return this.#flags.size;
+  }
+
+  /** Open disk files (at most one per held VM). */
+  get openFiles(): number {
+    return this.#fds.size;
   }
 
   /**
-   * Atomic test-and-set: `node` claims `epoch`. It wins when the epoch is newer
-   * than the current one (or it already owns exactly this epoch: a retry). A
-   * claim of the current epoch by another node loses (data, not an error); a
-   * claim of an older epoch is refused with FT_ERR_STALE_EPOCH.
+   * The current flag: UNCLAIMED for a configured VM nobody claimed yet, and (dev
+   * mode) for a VM id this node has never seen. Throws FT_ERR_UNKNOWN_VM for a
+   * VM id that is not configured.
    */
-  testAndSet(vm: string, node: string, epoch: number): TasResult {
-    const cur = this.flag(vm) ?? { epoch: 0, owner: '' };
-    if (epoch < cur.epoch) throw ERR_STALE_EPOCH(epoch, cur.epoch, cur.owner || 'nobody');
-    if (epoch === cur.epoch) return { won: cur.owner === node && epoch > 0, epoch: cur.epoch, owner: cur.owner };
-    const next = { epoch, owner: node };
-    this.#persistFlag(vm, next);
-    this.#tas.set(vm, next);
-    return { won: true, ...next };
+  flag(vm: string): TasFlag {
+    const f = this.#flags.get(vm);
+    if (f) return f;
+    if (this.vms) throw ERR_UNKNOWN_VM(vm);
+    return UNCLAIMED;
   }
 
-  #persistFlag(vm: string, s: TasState): void {
+  /**
+   * Atomic test-and-set: `node` claims `epoch` (decideTas is the rule). A loss
+   * is data; a claim from a node not registered for the VM, one that skips
+   * epochs or names one out of range, and (dev mode) a new VM past the cap are
+   * refused with a coded error and change nothing.
+   */
+  testAndSet(vm: string, node: string, epoch: number): TasResult {
+    if (this.vms) {
+      const nodes = this.vms.get(vm);
+      if (!nodes) throw ERR_UNKNOWN_VM(vm);
+      if (!nodes.has(node)) throw ERR_NODE_NOT_REGISTERED(node, vm);
+    }
+    const cur = this.flag(vm);
+    const d = decideTas(cur, node, epoch);
+    if (d.outcome === 'refused') throw d.why === 'epoch-gap' ? ERR_EPOCH_GAP(epoch, cur.epoch) : ERR_BAD_EPOCH(epoch, MAX_EPOCH);
+    if (d.outcome === 'won' && d.changed) {
+      if (!this.#flags.has(vm) && this.#flags.size >= this.maxOpenVms) throw ERR_TOO_MANY_VMS(vm, this.maxOpenVms);
+      this.#persistFlag(vm, d.flag);
+      this.#flags.set(vm, d.flag);
+    }
+    return { won: d.outcome === 'won', epoch: d.flag.epoch, owner: d.flag.owner };
+  }
+
+  #persistFlag(vm: string, s: TasFlag): void {
     const p = this.#flagPath(vm);
     const tmp = `${p}.tmp`;
     const fd = openSync(tmp, 'w');
     try {
-      writeSync(fd, JSON.stringify(s));
+      writeSync(fd, JSON.stringify({ epoch: s.epoch, owner: s.owner }));
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -97,9 +157,11 @@ export class DiskStore {
     }
   }
 
+  /** The disk file of a held VM (opened once; only held VMs ever get one). */
   #fd(vm: string): number {
     let fd = this.#fds.get(vm);
     if (fd === undefined) {
+      if (!this.#flags.has(vm)) throw ERR_UNKNOWN_VM(vm);
       fd = openSync(join(this.#dir, `${vm}.disk`), 'a+');
       closeSync(fd);
       fd = openSync(join(this.#dir, `${vm}.disk`), 'r+');
@@ -117,7 +179,7 @@ export class DiskStore {
 
   /** Reads `count` blocks from `block` (zeros where nothing was written). The VM must have been claimed. */
   read(vm: string, block: number, count = 1): Buffer {
-    if (!this.flag(vm)) throw ERR_UNKNOWN_VM(vm);
+    if (this.flag(vm).epoch === 0) throw ERR_UNKNOWN_VM(vm);
     this.#checkBlocks(block, count);
     const fd = this.#fd(vm);
     const len = count * this.blockSize;
@@ -130,13 +192,14 @@ export class DiskStore {
 
   /**
    * Writes whole blocks from `block` (data.length a multiple of the block size), fenced: only the owner of the VM's current epoch may
-   * write, so a primary that lost test-and-set can do no harm.
+   * write, so a primary that lost test-and-set (or any other node) can do no harm.
    */
   write(vm: string, node: string, epoch: number, block: number, data: Buffer): void {
     const cur = this.flag(vm);
-    if (!cur) throw ERR_UNKNOWN_VM(vm);
-    if (epoch < cur.epoch) throw ERR_STALE_EPOCH(epoch, cur.epoch, cur.owner);
-    if (epoch !== cur.epoch || node !== cur.owner) throw ERR_NOT_OWNER(node, epoch, `${cur.owner} in epoch ${cur.epoch}`);
+    if (cur.epoch === 0) throw ERR_UNKNOWN_VM(vm);
+    const fence = decideWrite(cur, node, epoch);
+    if (fence === 'stale') throw ERR_STALE_EPOCH(epoch, cur.epoch, cur.owner);
+    if (fence === 'not-owner') throw ERR_NOT_OWNER(node, epoch, `${cur.owner} in epoch ${cur.epoch}`);
     if (data.length === 0 || data.length % this.blockSize !== 0) throw ERR_BAD_BLOCK(`data must be whole ${this.blockSize}-byte blocks, got ${data.length} bytes`);
     this.#checkBlocks(block, data.length / this.blockSize);
     const fd = this.#fd(vm);

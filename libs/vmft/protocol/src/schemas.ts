@@ -3,6 +3,7 @@
  * routes are DESIGN.md's contracts; keep changes additive.
  */
 import { Type, type Static } from 'typebox';
+import { MAX_EPOCH } from './tas.ts';
 
 export const LIMITS = {
   maxIdLength: 128,
@@ -112,28 +113,61 @@ export const VmStatus = Type.Object({
 export type VmStatus = Static<typeof VmStatus>;
 
 // ---------------------------------------------------------------- storage node
+//
+// Every storage route requires the peer credential (MR_PEER_TOKEN); the VM
+// nodes are its only clients. A storage node configured with its VMs
+// (`mr vm storage --vm vm1=a,b`) answers 404 FT_ERR_UNKNOWN_VM for any other
+// VM id and refuses test-and-set from node ids not registered for that VM.
 
-/** POST /v1/vms/:id/tas — atomic test-and-set of the VM's epoch flag. */
-export const TasRequest = Type.Object(
-  { epoch: Type.Integer({ minimum: 1, maximum: 0xffffffff }), nodeId: Id },
-  { additionalProperties: false },
-);
+/** A VM id at the storage node: also a file name there, so no slashes and no leading dot. */
+export const StorageVmId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' });
+export const StorageVmParams = Type.Object({ id: StorageVmId });
+export type StorageVmParams = Static<typeof StorageVmParams>;
+
+/** An epoch a node may claim or write in: 1..MAX_EPOCH (see tas.ts: epochs advance one at a time). */
+export const Epoch = Type.Integer({ minimum: 1, maximum: MAX_EPOCH });
+
+/** GET /v1/storage: the disk geometry every VM disk has. */
+export const StorageGeometry = Type.Object({ blockSize: Type.Integer({ minimum: 1 }), blocks: Type.Integer({ minimum: 1 }) });
+export type StorageGeometry = Static<typeof StorageGeometry>;
+
+/** GET /v1/vms/:id/tas: the VM's fencing flag (epoch 0, owner "" before the first claim). */
+export const TasFlagReply = Type.Object({ epoch: Type.Integer({ minimum: 0, maximum: MAX_EPOCH }), owner: Type.String() });
+export type TasFlagReply = Static<typeof TasFlagReply>;
+
+/**
+ * POST /v1/vms/:id/tas: atomic test-and-set of the VM's epoch flag. The claim
+ * must name exactly the next epoch (current + 1), or be the owner's retry of
+ * the current one; a claim that skips epochs is refused (409 FT_ERR_EPOCH_GAP).
+ */
+export const TasRequest = Type.Object({ epoch: Epoch, nodeId: Id }, { additionalProperties: false });
 export type TasRequest = Static<typeof TasRequest>;
 
 /**
- * won: the flag moved to `epoch` for this node (or already was this node's at
- * that epoch: retries are idempotent). Otherwise `epoch`/`owner` name the
- * current holder.
+ * 200 answer to a claim. won: the flag moved to `epoch` for this node (or
+ * already was this node's at that epoch: retries are idempotent). Otherwise
+ * (an older epoch, or the current one held by another node) `epoch`/`owner`
+ * name the current holder.
  */
-export const TasReply = Type.Object({ won: Type.Boolean(), epoch: Type.Integer({ minimum: 0 }), owner: Type.String() });
+export const TasReply = Type.Object({ won: Type.Boolean(), epoch: Type.Integer({ minimum: 0, maximum: MAX_EPOCH }), owner: Type.String() });
 export type TasReply = Static<typeof TasReply>;
 
-export const DiskBlockParams = Type.Object({ id: Id, block: Type.Integer({ minimum: 0, maximum: 0xffffffff }) });
+/** Largest disk read or write, in blocks. */
+export const MAX_BLOCKS_PER_OP = 64;
+
+export const DiskBlockParams = Type.Object({ id: StorageVmId, block: Type.Integer({ minimum: 0, maximum: 0xffffffff }) });
 export type DiskBlockParams = Static<typeof DiskBlockParams>;
 
-/** PUT /v1/vms/:id/disk/:block — refused (409 FT_ERR_STALE_EPOCH) when epoch < the flag's epoch. */
+export const DiskReadQuery = Type.Object({ count: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_BLOCKS_PER_OP })) });
+export type DiskReadQuery = Static<typeof DiskReadQuery>;
+
+/**
+ * PUT /v1/vms/:id/disk/:block: whole blocks, fenced: only the owner of the
+ * current epoch may write (409 FT_ERR_STALE_EPOCH for an older epoch, 409
+ * FT_ERR_NOT_OWNER otherwise); nothing is written then.
+ */
 export const DiskWriteRequest = Type.Object(
-  { epoch: Type.Integer({ minimum: 1, maximum: 0xffffffff }), nodeId: Id, data: Type.String({ contentEncoding: 'base64', maxLength: 1 << 20 }) },
+  { epoch: Epoch, nodeId: Id, data: Type.String({ contentEncoding: 'base64', maxLength: 1 << 20, pattern: '^[A-Za-z0-9+/]*={0,2}$' }) },
   { additionalProperties: false },
 );
 export type DiskWriteRequest = Static<typeof DiskWriteRequest>;
@@ -141,7 +175,7 @@ export type DiskWriteRequest = Static<typeof DiskWriteRequest>;
 export const DiskWriteReply = Type.Object({ ok: Type.Boolean(), epoch: Type.Integer({ minimum: 0 }) });
 export type DiskWriteReply = Static<typeof DiskWriteReply>;
 
-/** GET /v1/vms/:id/disk/:block → data base64 (zeros for a never-written block). */
+/** GET /v1/vms/:id/disk/:block[?count=N] → data base64 (zeros for a never-written block). */
 export const DiskReadReply = Type.Object({ data: Type.String({ contentEncoding: 'base64' }), epoch: Type.Integer({ minimum: 0 }) });
 export type DiskReadReply = Static<typeof DiskReadReply>;
 

@@ -4,7 +4,7 @@
  * fenced disk writes. Every command prints the effects it caused.
  */
 import type { TranscriptCommand } from '@mr/sim';
-import type { LogEntry, SnapshotFrame } from '@mr/vmft-protocol';
+import { decideTas, decideWrite, type LogEntry, type SnapshotFrame } from '@mr/vmft-protocol';
 import { FtReplica, type FtConfig, type FtReady, type DiskOp } from '../../src/index.ts';
 import { ToyMachine } from './toy-machine.ts';
 
@@ -143,11 +143,15 @@ export class Harness {
         const reqs = this.pendingTas.splice(0);
         for (const r of reqs) {
           const n = this.nodes.get(r.node);
-          const won = r.epoch > this.storage.epoch || (r.epoch === this.storage.epoch && this.storage.owner === r.node);
-          if (won) {
-            this.storage.epoch = r.epoch;
-            this.storage.owner = r.node;
+          // The rule the real storage node runs (@mr/vmft-protocol decideTas).
+          const d = decideTas(this.storage, r.node, r.epoch);
+          if (d.outcome === 'refused') {
+            out.push(`storage: tas ${r.node} epoch=${r.epoch} REFUSED (${d.why}; storage epoch ${this.storage.epoch})`);
+            continue;
           }
+          const won = d.outcome === 'won';
+          this.storage.epoch = d.flag.epoch;
+          this.storage.owner = d.flag.owner;
           out.push(`storage: tas ${r.node} epoch=${r.epoch} ${won ? 'won' : `lost (epoch ${this.storage.epoch} held by ${this.storage.owner})`}`);
           n?.step({ type: 'tas-result', epoch: r.epoch, won, owner: this.storage.owner });
         }
@@ -161,7 +165,7 @@ export class Harness {
             const data = this.storage.blocks.get(op.block) ?? `blk${op.block}`;
             out.push(`storage: read ${name} block=${op.block} -> "${data}"`);
             n?.step({ type: 'disk-read-done', reqId: op.reqId, data: enc.encode(data) });
-          } else if (op.epoch < this.storage.epoch) {
+          } else if (decideWrite(this.storage, name, op.epoch) !== 'ok') {
             out.push(`storage: write ${name} block=${op.block} epoch=${op.epoch} REFUSED (storage epoch ${this.storage.epoch})`);
             n?.step({ type: 'disk-refused', reqId: op.reqId, epoch: this.storage.epoch });
           } else {

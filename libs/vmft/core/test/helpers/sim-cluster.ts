@@ -17,7 +17,7 @@
 import { Cpu, type Program } from '@mr/vmft-cpu';
 import { packetTag } from '@mr/vmft-guests';
 import { SimClock, type Rng } from '@mr/sim';
-import type { LogEntry, SnapshotFrame } from '@mr/vmft-protocol';
+import { decideTas, decideWrite, type LogEntry, type SnapshotFrame } from '@mr/vmft-protocol';
 import { FtReplica, type FtInput, type FtConfig } from '../../src/index.ts';
 
 export interface SimOptions {
@@ -184,11 +184,16 @@ export class SimCluster {
       const epoch = fx.tas.epoch;
       this.clock.schedule(this.rng.range(1, 8), () => {
         const s = this.storage;
-        const won = epoch > s.epoch || (epoch === s.epoch && s.owner === node.name);
-        if (won) {
-          s.epoch = epoch;
-          s.owner = node.name;
+        // The rule the real storage node runs (@mr/vmft-protocol decideTas).
+        const d = decideTas(s, node.name, epoch);
+        if (d.outcome === 'refused') {
+          // No correct node skips an epoch or leaves 1..MAX_EPOCH: the real store refuses it (the node keeps retrying).
+          this.violation(`${node.name} claimed epoch ${epoch} at storage epoch ${s.epoch}: refused (${d.why})`);
+          return;
         }
+        const won = d.outcome === 'won';
+        s.epoch = d.flag.epoch;
+        s.owner = d.flag.owner;
         this.note(`storage: tas ${node.name} epoch=${epoch} ${won ? 'won' : 'lost'}`);
         this.clock.schedule(this.rng.range(1, 8), () => this.drive(node, { type: 'tas-result', epoch, won, owner: s.owner }));
       });
@@ -202,8 +207,9 @@ export class SimCluster {
             if (b) data.set(b.subarray(0, 512), i * 512);
           }
           this.clock.schedule(this.rng.range(1, 6), () => this.drive(node, { type: 'disk-read-done', reqId: d.reqId, data }));
-        } else if (d.epoch < this.storage.epoch) {
-          this.note(`storage: refused write of ${node.name} epoch ${d.epoch} < ${this.storage.epoch}`);
+        } else if (decideWrite(this.storage, node.name, d.epoch) !== 'ok') {
+          const s = this.storage;
+          this.note(`storage: refused write of ${node.name} epoch ${d.epoch}: ${d.epoch < s.epoch ? `< ${s.epoch}` : `not the owner (${s.owner} in epoch ${s.epoch})`}`);
           this.clock.schedule(this.rng.range(1, 6), () => this.drive(node, { type: 'disk-refused', reqId: d.reqId, epoch: this.storage.epoch }));
         } else {
           for (let i = 0; i < d.count; i++) this.storage.blocks.set(d.block + i, d.data.slice(i * 512, (i + 1) * 512));
