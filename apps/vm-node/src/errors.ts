@@ -1,4 +1,4 @@
-import { createError } from '@mr/errors';
+import { createError, type CodedError } from '@mr/errors';
 
 /** The VM id in the path is not one this node runs (or storage has never seen). */
 export const ERR_UNKNOWN_VM = createError<[string]>('FT_ERR_UNKNOWN_VM', 'unknown VM "%s"', 404, { retryable: false });
@@ -18,9 +18,54 @@ export const ERR_NOT_OWNER = createError<[string, number, string]>(
 );
 /** Disk address or payload outside the disk geometry. */
 export const ERR_BAD_BLOCK = createError<[string]>('FT_ERR_BAD_BLOCK', '%s', 400, { retryable: false });
-/** This node is not the live primary; the message says which one is (and why this one is not). */
+/** This node is not the live primary (a backup, a joiner, or a primary not live yet / maybe deposed). */
 export const ERR_NOT_PRIMARY = createError<[string]>('FT_ERR_NOT_PRIMARY', '%s', 503, { retryable: true });
+/** This node stopped serving (lost test-and-set, fenced, diverged, or a broken invariant): ask the live node. */
+export const ERR_STOPPED = createError<[string]>('FT_ERR_STOPPED', '%s', 503, { retryable: true });
+/** The live primary is busy (log window, held outputs or inbox full): retry. */
+export const ERR_BACKPRESSURE = createError<[string]>('FT_ERR_BACKPRESSURE', '%s', 503, { retryable: true });
 /** A malformed log stream (bad frame, bad header). */
 export const ERR_BAD_LOG = createError<[string]>('FT_ERR_BAD_LOG', 'malformed log stream: %s', 400, { retryable: false });
 /** Invalid node / storage configuration. */
 export const ERR_CONFIG = createError<[string]>('FT_ERR_CONFIG', 'invalid vm-node option: %s', 400, { retryable: false });
+
+const NOT_LIVE = { 'not-primary': ERR_NOT_PRIMARY, stopped: ERR_STOPPED, backpressure: ERR_BACKPRESSURE } as const;
+
+/** Why a node does not serve clients now, and who does (if known). */
+export interface NotLive {
+  kind: keyof typeof NOT_LIVE;
+  reason: string;
+  role: string;
+  /** Base URL of the node believed live. */
+  live?: string | undefined;
+}
+
+export type NotLiveError = CodedError & { live?: string | undefined; role: string; reason: string };
+
+/** The 503 error for `n`, carrying the live node's URL, this node's role and why it does not serve. */
+export function notLiveError(n: NotLive): NotLiveError {
+  const err = NOT_LIVE[n.kind](n.live ? `${n.reason}; the live node is ${n.live}` : n.reason) as NotLiveError;
+  err.live = n.live;
+  err.role = n.role;
+  err.reason = n.reason;
+  return err;
+}
+
+/** True for the errors notLiveError makes (matched by code). */
+export function isNotLiveError(err: unknown): err is NotLiveError {
+  const code = (err as { code?: unknown } | null)?.code;
+  return Object.values(NOT_LIVE).some((f) => f.code === code) && typeof (err as { role?: unknown }).role === 'string';
+}
+
+/** The body both client-facing routes send for a NotLiveError (NotLiveReply). */
+export function notLiveReply(err: NotLiveError): { statusCode: 503; code: string; error: string; message: string; live?: string; role: string; reason: string } {
+  return {
+    statusCode: 503,
+    code: err.code,
+    error: 'Service Unavailable',
+    message: err.message,
+    ...(err.live ? { live: err.live } : {}),
+    role: err.role,
+    reason: err.reason,
+  };
+}

@@ -7,7 +7,7 @@ import { tracer } from '@mr/observability';
 import { ClientRequest, ClientReply, ErrorReply, NotLiveReply, VmParams, VmStatus } from '@mr/vmft-protocol';
 import { dualProtocolServerFactory } from '../dual-server.ts';
 import { registerLogReceiver } from '../log-channel.ts';
-import { ERR_UNKNOWN_VM } from '../errors.ts';
+import { ERR_UNKNOWN_VM, isNotLiveError, notLiveError, notLiveReply } from '../errors.ts';
 import { VmDriver, type VmNodeOptions } from './driver.ts';
 
 export interface NodeAppOptions extends Omit<VmNodeOptions, 'log' | 'registry'> {
@@ -78,21 +78,11 @@ export async function buildNodeApp(opts: NodeAppOptions): Promise<{ app: Fastify
       driver.metrics.requestSeconds.observe({ op: b.op }, (performance.now() - t0) / 1000);
       return answer;
     } catch (err) {
-      const e = err as Error & { statusCode?: number; code?: string; live?: string; role?: string; reason?: string };
+      const e = err as Error & { statusCode?: number };
       span.recordException(e);
       driver.metrics.requests.inc({ op: b.op, outcome: e.statusCode === 503 ? 'not-live' : 'error' });
-      if (e.statusCode === 503) {
-        reply.header('retry-after', '0');
-        return reply.code(503).send({
-          statusCode: 503,
-          code: e.code ?? 'FT_ERR_NOT_PRIMARY',
-          error: 'Service Unavailable',
-          message: e.message,
-          ...(e.live ? { live: e.live } : {}),
-          ...(e.role ? { role: e.role } : {}),
-          ...(e.reason ? { reason: e.reason } : {}),
-        });
-      }
+      if (e.statusCode === 503) reply.header('retry-after', '0');
+      if (isNotLiveError(err)) return reply.code(503).send(notLiveReply(err));
       throw err;
     } finally {
       span.end();
@@ -111,15 +101,16 @@ export async function buildNodeApp(opts: NodeAppOptions): Promise<{ app: Fastify
     schema: { params: VmParams, body: JoinRequest, response: { 202: Type.Object({ epoch: Type.Integer(), icount: Type.Integer() }), '4xx': ErrorReply, 503: NotLiveReply } },
   }, async (req, reply) => {
     checkVm(req.params.id);
+    driver.catchUp();
     const nl = driver.notLive();
-    if (nl) {
-      return reply.code(503).send({ statusCode: 503, code: nl.code, error: 'Service Unavailable', message: nl.reason, ...(nl.live ? { live: nl.live } : {}), role: nl.role, reason: nl.reason });
-    }
+    if (nl) return reply.code(503).send(notLiveReply(notLiveError(nl)));
     const r = driver.join(req.body.nodeId, req.body.url.replace(/\/$/, ''));
     return reply.code(202).send(r);
   });
 
   const receiver = registerLogReceiver(app, { vmId: opts.vmId, sink: driver.sink });
+  // A failed node takes no log stream: end the one it holds, so the primary sees it at once.
+  driver.onFail = () => receiver.closeAll();
   app.addHook('preClose', async () => {
     receiver.closeAll();
     await driver.close();

@@ -13,7 +13,7 @@ import { FtReplica, type FtEvent, type FtInput, type FtStatus, type Machine, typ
 import { encodeFrame, entryWireSize, type AckFrame, type HelloFrame, type Frame, type VmStatus } from '@mr/vmft-protocol';
 import { getGuest } from '@mr/vmft-guests';
 import { createError } from '@mr/errors';
-import { ERR_STALE_EPOCH } from '../errors.ts';
+import { ERR_STALE_EPOCH, notLiveError, type NotLive } from '../errors.ts';
 import { LogSender, type LogSession, type LogSink } from '../log-channel.ts';
 import { StorageClient } from './storage-client.ts';
 import { nodeMetrics, type NodeMetrics } from './metrics.ts';
@@ -56,7 +56,7 @@ export interface VmNodeOptions {
   registry: Registry;
 }
 
-export type NotLive = { reason: string; live?: string | undefined; role: string; code: string };
+export { notLiveError, type NotLive } from '../errors.ts';
 
 export class VmDriver {
   readonly opts: VmNodeOptions & { tickMs: number; outputRule: boolean; requestTimeoutMs: number };
@@ -75,6 +75,12 @@ export class VmDriver {
   #closed = false;
   #diskChain: Promise<void> = Promise.resolve();
   #stoppedReason: string | undefined;
+  /** Set when the core threw from `step` (a broken invariant): the node serves nothing from then on. */
+  #failed: string | undefined;
+  /** Host time of the last tick period counted (advances by whole periods). */
+  #lastTickAt = 0;
+  /** Called once when the node fails (app.ts closes the log streams it receives). */
+  onFail: ((reason: string) => void) | undefined;
   #hadStream = false;
   #wasBackup: boolean;
 
@@ -131,14 +137,22 @@ export class VmDriver {
 
   // ------------------------------------------------------------------ loop
 
-  /** Feeds one input and carries out the effects. Never re-entered. */
+  /**
+   * Feeds one input and carries out the effects. Never re-entered. Time is
+   * counted first: if tick periods passed unseen (this process was stopped or
+   * starved), the core hears about them before the input, so that a message
+   * that waited in a socket during a stall is judged after the silence it
+   * ended. A throw from `step` is a broken invariant: the node fails (stops
+   * serving for good, reports why) instead of serving from a half-stepped core.
+   */
   drive(input: FtInput): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#failed !== undefined) return;
     try {
+      if (input.type !== 'tick') this.#catchUp();
       this.core.step(input);
     } catch (err) {
-      // FT_ERR_DIVERGENCE: the core already stopped itself; report and go on (the node serves 503s).
-      this.log.error({ err: (err as Error).message, code: (err as { code?: string }).code, input: input.type }, 'FT core failed a step');
+      this.#fail(err as Error, input.type);
+      return;
     }
     const fx = this.core.ready();
     if (fx.snapshot && this.#sender) {
@@ -187,10 +201,61 @@ export class VmDriver {
   #startTicking(): void {
     if (this.#ticking || this.#closed) return;
     this.#ticking = true;
+    this.#lastTickAt = Date.now();
     this.#tick = setInterval(() => {
-      this.drive({ type: 'tick', nowMs: Date.now() });
+      this.#onTick();
       this.schedule();
     }, this.opts.tickMs);
+  }
+
+  /**
+   * Tick periods that passed since the last one counted, and marks them
+   * counted: at least one for a regular tick; 0 unless a tick is overdue
+   * (two periods or more) otherwise.
+   */
+  #periods(regular: boolean): number {
+    if (!this.#ticking) return 0;
+    const periods = Math.floor((Date.now() - this.#lastTickAt) / this.opts.tickMs);
+    if (!regular && periods < 2) return 0;
+    const ticks = Math.max(1, periods);
+    this.#lastTickAt += ticks * this.opts.tickMs;
+    return ticks;
+  }
+
+  /** A regular tick (from the interval timer). */
+  #onTick(): void {
+    this.drive({ type: 'tick', nowMs: Date.now(), ticks: this.#periods(true) });
+  }
+
+  /** Inside drive(): tells the core about overdue tick periods before the input. */
+  #catchUp(): void {
+    const ticks = this.#periods(false);
+    if (ticks > 0) this.core.step({ type: 'tick', nowMs: Date.now(), ticks });
+  }
+
+  /** Counts time that passed unseen (call before answering from the core's state). */
+  catchUp(): void {
+    if (this.#closed || this.#failed !== undefined) return;
+    const ticks = this.#periods(false);
+    if (ticks > 0) this.drive({ type: 'tick', nowMs: Date.now(), ticks });
+  }
+
+  #fail(err: Error, input: string): void {
+    const code = (err as { code?: string }).code;
+    this.#failed = `the FT core failed a step (${input}): ${code ? `${code}: ` : ''}${err.message}`;
+    this.log.fatal({ err, input }, `node stopped serving: ${this.#failed}`);
+    if (this.#tick) clearInterval(this.#tick);
+    this.#tick = undefined;
+    void this.#sender?.close();
+    this.#sender = undefined;
+    this.#session = undefined;
+    this.#requests.rejectAll(() => notLiveError(this.notLive()!));
+    this.onFail?.(this.#failed);
+  }
+
+  /** Why this node failed (a throw from the core), if it did. */
+  get failed(): string | undefined {
+    return this.#failed;
   }
 
   // ------------------------------------------------------------------ start
@@ -309,6 +374,7 @@ export class VmDriver {
   readonly sink: LogSink = {
     nodeId: '',
     open: (hello: HelloFrame, peerUrl: string | undefined, send: (ack: AckFrame) => void): LogSession => {
+      if (this.#failed !== undefined) throw ERR_NOT_BACKUP(`node ${this.opts.nodeId} stopped: ${this.#failed}`);
       const role = this.core.role;
       if (role === 'primary') throw ERR_NOT_BACKUP(`node ${this.opts.nodeId} is the live primary (epoch ${this.core.epoch})`);
       if (role === 'stopped') throw ERR_NOT_BACKUP(`node ${this.opts.nodeId} stopped: ${this.core.reason ?? ''}`);
@@ -414,7 +480,7 @@ export class VmDriver {
         this.#requests.delivered(ev.tag, ev.seq, ev.icount);
         break;
       case 'packet-dropped':
-        this.#requests.dropped(ev.tag, () => notLiveError(this.notLive() ?? { reason: ev.reason, role: this.core.role, code: 'FT_ERR_BACKPRESSURE' }));
+        this.#requests.dropped(ev.tag, () => notLiveError(this.notLive() ?? { reason: ev.reason, role: this.core.role, kind: 'backpressure' }));
         break;
       case 'live':
         this.log.warn({ epoch: ev.epoch, icount: ev.icount, wasBackup: this.#wasBackup }, this.#wasBackup ? 'backup went live: now the primary' : 'primary is live');
@@ -439,6 +505,12 @@ export class VmDriver {
         void this.#sender?.close();
         this.#sender = undefined;
         this.#requests.rejectAll(() => notLiveError(this.notLive()!));
+        break;
+      case 'unconfirmed':
+        this.log.warn({ silentTicks: ev.silentTicks, seq: ev.seq }, 'the backup was silent for the suspicion window (was this process stalled?): not live until it acknowledges a new entry');
+        break;
+      case 'confirmed':
+        this.log.info({ seq: ev.seq }, 'the backup acknowledged a new entry: live again');
         break;
       case 'suspected':
         this.log.warn({ peer: ev.peer, silentTicks: ev.silentTicks }, `${ev.peer} went silent`);
@@ -473,23 +545,30 @@ export class VmDriver {
 
   /** Why this node does not serve clients (undefined when it does), and who does. */
   notLive(): NotLive | undefined {
+    if (this.#failed !== undefined) return { kind: 'stopped', role: 'stopped', reason: `stopped: ${this.#failed}`, live: this.peerUrl };
     const role = this.core.role;
     if (role === 'stopped') {
-      return { role, code: 'FT_ERR_STOPPED', reason: `stopped: ${this.core.reason ?? this.#stoppedReason ?? 'unknown'}`, live: this.peerUrl };
+      return { role, kind: 'stopped', reason: `stopped: ${this.core.reason ?? this.#stoppedReason ?? 'unknown'}`, live: this.peerUrl };
     }
-    if (this.#stoppedReason && role === 'joining') return { role, code: 'FT_ERR_STOPPED', reason: this.#stoppedReason, live: this.peerUrl };
-    if (role === 'backup' || role === 'joining') return { role, code: 'FT_ERR_NOT_PRIMARY', reason: `this node is the ${role}`, live: this.peerUrl };
-    if (!this.core.live) return { role, code: 'FT_ERR_NOT_PRIMARY', reason: 'the primary is not live yet (waiting for test-and-set)', live: undefined };
+    if (this.#stoppedReason && role === 'joining') return { role, kind: 'stopped', reason: this.#stoppedReason, live: this.peerUrl };
+    if (role === 'backup' || role === 'joining') return { role, kind: 'not-primary', reason: `this node is the ${role}`, live: this.peerUrl };
+    if (!this.core.live) {
+      const reason = this.core.mayBeDeposed
+        ? 'the backup was silent for longer than the suspicion window: this primary may have been deposed (not live until the backup acknowledges it again or storage confirms its epoch)'
+        : 'the primary is not live yet (waiting for test-and-set)';
+      return { role, kind: 'not-primary', reason, live: undefined };
+    }
     return undefined;
   }
 
   /** A client request: resolves with the guest's answer once the output rule allows. */
   request(req: KvRequest, span?: Span): Promise<KvAnswer> {
     if (this.opts.guest !== 'kv') return Promise.reject(ERR_NO_CLIENT_API(this.opts.guest));
+    this.catchUp();
     const nl = this.notLive();
     if (nl) return Promise.reject(notLiveError(nl));
     const acc = this.core.accepting();
-    if (!acc.ok) return Promise.reject(notLiveError({ role: this.core.role, code: 'FT_ERR_BACKPRESSURE', reason: `busy (${acc.reason}): retry`, live: this.selfUrl }));
+    if (!acc.ok) return Promise.reject(notLiveError({ role: this.core.role, kind: 'backpressure', reason: `busy (${acc.reason}): retry`, live: this.selfUrl }));
     return this.#requests.add(req, span, (packet, tag) => {
       this.drive({ type: 'packet', packet, tag });
       this.schedule();
@@ -497,6 +576,7 @@ export class VmDriver {
   }
 
   status(): VmStatus {
+    this.catchUp();
     const s: FtStatus = this.core.status();
     const nl = this.notLive();
     return {
@@ -505,6 +585,7 @@ export class VmDriver {
       peer: { ...s.peer, ...(this.peerUrl ? { url: this.peerUrl } : {}) },
       ...(nl?.live ? { live_url: nl.live } : !nl ? { live_url: this.selfUrl } : {}),
       ...(s.reason === undefined && this.#stoppedReason ? { reason: this.#stoppedReason } : {}),
+      ...(this.#failed !== undefined ? { role: 'stopped' as const, live: false, reason: this.#failed } : {}),
     };
   }
 
@@ -516,25 +597,8 @@ export class VmDriver {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#tick) clearInterval(this.#tick);
-    this.#requests.rejectAll(() => notLiveError({ role: this.core.role, code: 'FT_ERR_STOPPED', reason: 'node shutting down', live: this.peerUrl }));
+    this.#requests.rejectAll(() => notLiveError({ role: this.core.role, kind: 'stopped', reason: 'node shutting down', live: this.peerUrl }));
     await this.#sender?.close();
     await this.storage.close();
   }
-}
-
-/** A 503 error that carries the live node's URL and why this node does not serve. */
-export function notLiveError(n: NotLive): Error & { statusCode: number; code: string; live?: string | undefined; role: string; reason: string } {
-  const err = new Error(n.live ? `${n.reason}; the live node is ${n.live}` : n.reason) as Error & {
-    statusCode: number;
-    code: string;
-    live?: string | undefined;
-    role: string;
-    reason: string;
-  };
-  err.statusCode = 503;
-  err.code = n.code;
-  err.live = n.live;
-  err.role = n.role;
-  err.reason = n.reason;
-  return err;
 }

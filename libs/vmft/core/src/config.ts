@@ -11,6 +11,7 @@ export const DEFAULTS = {
   withBackup: true,
   startEpoch: 1,
   suspectTicks: 10,
+  transferTicks: 250,
   heartbeatTicks: 2,
   resendTicks: 5,
   sliceInstructions: 100_000,
@@ -25,6 +26,8 @@ export const DEFAULTS = {
 /** Fills defaults and checks limits; throws FT_ERR_BAD_CONFIG naming the field. */
 export function validateConfig(c: FtConfig): ResolvedConfig {
   const r = { ...DEFAULTS, ...stripUndefined(c) } as ResolvedConfig;
+  // The transfer window defaults to 250 ticks, or the suspicion window if that is longer.
+  if (c.transferTicks === undefined && Number.isSafeInteger(r.suspectTicks)) r.transferTicks = Math.max(DEFAULTS.transferTicks, r.suspectTicks);
   if (!r.vmId) throw FT_ERR_BAD_CONFIG('vmId is required');
   if (!r.nodeId) throw FT_ERR_BAD_CONFIG('nodeId is required');
   if (r.role !== 'primary' && r.role !== 'backup') throw FT_ERR_BAD_CONFIG(`role must be primary or backup, got ${String(r.role)}`);
@@ -32,7 +35,7 @@ export function validateConfig(c: FtConfig): ResolvedConfig {
   if (r.join && r.role !== 'backup') throw FT_ERR_BAD_CONFIG('only a backup joins');
   if (r.join && !r.restore) throw FT_ERR_BAD_CONFIG('join needs restore()');
   if (!r.join && !r.machine) throw FT_ERR_BAD_CONFIG('machine is required unless joining');
-  const positive = ['suspectTicks', 'heartbeatTicks', 'resendTicks', 'sliceInstructions', 'maxUnackedBytes', 'maxLagInstructions', 'maxHeldOutputs', 'maxInboxPackets', 'startEpoch'] as const;
+  const positive = ['suspectTicks', 'transferTicks', 'heartbeatTicks', 'resendTicks', 'sliceInstructions', 'maxUnackedBytes', 'maxLagInstructions', 'maxHeldOutputs', 'maxInboxPackets', 'startEpoch'] as const;
   for (const k of positive) {
     if (!Number.isSafeInteger(r[k]) || r[k] <= 0) throw FT_ERR_BAD_CONFIG(`${k} must be a positive integer, got ${String(r[k])}`);
   }
@@ -40,6 +43,7 @@ export function validateConfig(c: FtConfig): ResolvedConfig {
     if (!Number.isSafeInteger(r[k]) || r[k] < 0) throw FT_ERR_BAD_CONFIG(`${k} must be a non-negative integer, got ${String(r[k])}`);
   }
   if (r.heartbeatTicks >= r.suspectTicks) throw FT_ERR_BAD_CONFIG('heartbeatTicks must be below suspectTicks');
+  if (r.transferTicks < r.suspectTicks) throw FT_ERR_BAD_CONFIG('transferTicks must be at least suspectTicks');
   return r;
 }
 

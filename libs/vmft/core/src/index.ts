@@ -67,12 +67,23 @@
  *   client tags that cannot collide across nodes (e.g. start at a random u32).
  * - A joiner whose stream breaks before the snapshot arrived gets a fresh
  *   snapshot when it reconnects (its hello names a seq below the snapshot's);
- *   if it stays away `suspectTicks`, it stops and the primary goes on alone
+ *   if it stays away `transferTicks`, it stops and the primary goes on alone
  *   through test-and-set.
  *
+ * - A primary is `live` only while it may not have been deposed: a backup
+ *   silent for the suspicion window in host time (feed `ticks` = tick periods
+ *   elapsed, so a stopped or starved process counts its stall) makes it not
+ *   live until the backup acks an entry created after the silence, or
+ *   test-and-set confirms it (then it goes on alone) or stops it.
+ * - A joiner and its primary suspect each other only after `transferTicks`
+ *   (the bounded state-transfer window), not `suspectTicks`.
+ *
  * Acks mean "received and buffered every entry up to seq" (VMware FT acks on
- * receipt). A backup replay that disagrees with the log throws
- * FT_ERR_DIVERGENCE (after moving to role 'stopped'): rebuild it by a join.
+ * receipt). Outcomes are data: a backup replay that disagrees with the log
+ * stops the replica (role 'stopped', reason "diverged: …"): rebuild it by a
+ * join. A throw from `step` means a broken invariant: the shell must stop
+ * serving (fail-stop). FT_ERR_DIVERGENCE remains for callers that want to
+ * raise a divergence they detect themselves.
  */
 export { FtReplica } from './replica.ts';
 export { validateConfig, DEFAULTS, FT_ERR_BAD_CONFIG, FT_ERR_DIVERGENCE, FT_ERR_BAD_SNAPSHOT_ENVELOPE } from './config.ts';

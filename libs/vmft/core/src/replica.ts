@@ -3,7 +3,7 @@
  * See index.ts for how a shell drives it.
  */
 import { entryWireSize, isBoundaryEntry, type LogEntry, type SnapshotFrame, type HelloFrame } from '@mr/vmft-protocol';
-import { FT_ERR_DIVERGENCE, validateConfig } from './config.ts';
+import { validateConfig } from './config.ts';
 import { DEVICES, type DeviceHost, type DiskRequest, type Machine } from './machine.ts';
 import { decodeEnvelope, encodeEnvelope } from './snapshot.ts';
 import { Queue } from './queue.ts';
@@ -57,6 +57,16 @@ export class FtReplica {
   #peer: Peer;
   #linkUp = false;
   #silent = 0;
+  /** Primary: tick periods (host time, stalls included) since the backup was last heard. */
+  #silentFor = 0;
+  /**
+   * Primary: set when the backup was silent for the suspicion window in host
+   * time (e.g. this process was stopped): the backup may have taken over, so
+   * this node is not live until an ack for this seq (an entry created after
+   * the silence) proves the backup still follows it, or test-and-set says it
+   * still holds the VM.
+   */
+  #confirmSeq: number | undefined;
   #sinceAppend = 0;
   #sinceAckProgress = 0;
   #peerIcount = 0;
@@ -98,13 +108,17 @@ export class FtReplica {
 
   // =================================================================== verbs
 
-  /** Feeds one input. Throws FT_ERR_DIVERGENCE (after stopping) if the backup's replay disagrees with the log. */
+  /**
+   * Feeds one input. Outcomes are data: a backup whose replay disagrees with
+   * the log stops (role 'stopped', a `stopped` event whose reason starts with
+   * "diverged:"). A throw means a broken invariant: the shell must stop serving.
+   */
   step(input: FtInput): void {
     if (this.#role === 'stopped') return;
     switch (input.type) {
       case 'tick':
         this.#now = Math.max(this.#now, input.nowMs);
-        this.#tick();
+        this.#tick(Math.max(1, Math.floor(input.ticks ?? 1)));
         break;
       case 'run':
         this.#now = Math.max(this.#now, input.nowMs);
@@ -161,16 +175,26 @@ export class FtReplica {
   /** Whether a client packet would be taken now (check before feeding `packet`). */
   accepting(): Accepting {
     if (this.#role === 'stopped') return { ok: false, reason: 'stopped' };
-    if (this.#role !== 'primary' || !this.#live) return { ok: false, reason: 'not-live' };
+    if (!this.live) return { ok: false, reason: 'not-live' };
     if (this.#inbox.length >= this.config.maxInboxPackets || this.#stallReason() !== undefined) return { ok: false, reason: 'backpressure' };
     return { ok: true };
   }
 
+  /** A primary that held its epoch but may have been deposed since (its backup was silent too long): not live. */
+  get mayBeDeposed(): boolean {
+    return this.#role === 'primary' && this.#live && (this.#peer === 'suspected' || this.#confirmSeq !== undefined);
+  }
   get role(): Role {
     return this.#role;
   }
+  /**
+   * Whether this node serves as the live primary now. A primary whose backup
+   * went silent for the suspicion window may have been deposed (the backup
+   * may have taken over): it is not live until test-and-set says it still
+   * holds the VM (it then goes on alone) or it stops.
+   */
   get live(): boolean {
-    return this.#live;
+    return this.#role === 'primary' && this.#live && this.#peer !== 'suspected' && this.#confirmSeq === undefined;
   }
   get epoch(): number {
     return this.#epoch;
@@ -207,7 +231,7 @@ export class FtReplica {
       vmId: this.config.vmId,
       nodeId: this.config.nodeId,
       role: this.#role,
-      live: this.#live,
+      live: this.live,
       epoch: this.#epoch,
       icount: m?.icount ?? 0,
       log: { sent: this.#lastSeq, acked: this.#acked, unackedBytes: this.#logBytes, bytesTotal: this.#bytesTotal },
@@ -372,6 +396,11 @@ export class FtReplica {
     }
     if (seq > this.#lastSeq) return; // acks for entries never created: ignore
     this.#silent = 0;
+    this.#silentFor = 0;
+    if (this.#confirmSeq !== undefined && seq >= this.#confirmSeq) {
+      this.#confirmSeq = undefined;
+      this.#fx.events.push({ type: 'confirmed', seq });
+    }
     this.#peerIcount = Math.max(this.#peerIcount, icount);
     if (this.#peer === 'joining') {
       this.#peer = 'connected';
@@ -419,6 +448,8 @@ export class FtReplica {
     this.#peerIcount = m.icount;
     this.#lastEntryIcount = m.icount;
     this.#silent = 0;
+    this.#silentFor = 0;
+    this.#confirmSeq = undefined;
     this.#sinceAppend = 0;
     this.#sinceAckProgress = 0;
     this.#linkUp = true;
@@ -431,12 +462,14 @@ export class FtReplica {
     read: (port, icount) => {
       const head = this.#log.first();
       const kind = port === DEVICES.clockPort ? 'clock' : port === DEVICES.randomPort ? 'random' : 'port';
+      if (this.#role === 'stopped') return undefined;
       if (!head) {
         if (this.#draining) this.#diverge(`device read of port ${port} at ${icount} after the end of the log`);
         return undefined;
       }
       if (head.kind !== kind || head.icount !== icount || (head.kind === 'port' && head.port !== port)) {
         this.#diverge(`guest read port ${port} (${kind}) at icount ${icount}, log has ${describe(head)}`);
+        return undefined; // the read is not executed: run() returns 'io-wait'
       }
       this.#consume(head);
       const v = (head as { value: number }).value;
@@ -453,9 +486,13 @@ export class FtReplica {
     },
   };
 
-  #diverge(why: string): never {
+  /** The replay disagrees with the log: stop (data, not a throw). Callers return at once. */
+  #diverge(why: string): void {
     this.#stop(`diverged: ${why}`);
-    throw FT_ERR_DIVERGENCE(why);
+  }
+
+  get #stopped(): boolean {
+    return this.#role === 'stopped';
   }
 
   #consume(e: LogEntry): void {
@@ -475,7 +512,10 @@ export class FtReplica {
         if (!m.deliverPacket(e.packet)) this.#diverge(`nic entry ${e.seq} at ${e.icount} but the guest has no receive buffer armed`);
         break;
       case 'disk':
-        if (!this.#pendingReads.delete(e.reqId)) this.#diverge(`disk completion ${e.reqId} for no read in flight`);
+        if (!this.#pendingReads.delete(e.reqId)) {
+          this.#diverge(`disk completion ${e.reqId} for no read in flight`);
+          break;
+        }
         m.completeDiskRead(e.data);
         break;
       case 'progress':
@@ -492,10 +532,11 @@ export class FtReplica {
     const stopAt = m.icount + budget;
     const consumedBefore = this.#acked;
     for (;;) {
-      while (this.#log.length > 0 && isBoundaryEntry(this.#log.first()!) && this.#log.first()!.icount === m.icount) this.#deliverEntry(this.#log.first()!);
+      while (!this.#stopped && this.#log.length > 0 && isBoundaryEntry(this.#log.first()!) && this.#log.first()!.icount === m.icount) this.#deliverEntry(this.#log.first()!);
+      if (this.#stopped) return;
       const head = this.#log.first();
       if (!head) break;
-      if (head.icount < m.icount) this.#diverge(`backup at icount ${m.icount} is past ${describe(head)}`);
+      if (head.icount < m.icount) return this.#diverge(`backup at icount ${m.icount} is past ${describe(head)}`);
       let target = this.#log.last()!.icount;
       for (const e of this.#log) {
         if (isBoundaryEntry(e)) {
@@ -508,16 +549,17 @@ export class FtReplica {
       target = Math.min(target, stopAt);
       if (m.icount >= target) break;
       if (m.halted || m.faulted) {
-        this.#diverge(`guest ${m.halted ? 'halted' : 'faulted'} at ${m.icount} but the log continues with ${describe(head)}`);
+        return this.#diverge(`guest ${m.halted ? 'halted' : 'faulted'} at ${m.icount} but the log continues with ${describe(head)}`);
       }
       const before = m.icount;
       const why = m.run(target);
+      if (this.#stopped) return;
       if (why === 'wfi' && m.icount === before) {
-        this.#diverge(`guest waits at icount ${m.icount} but the log continues with ${describe(this.#log.first() ?? head)}`);
+        return this.#diverge(`guest waits at icount ${m.icount} but the log continues with ${describe(this.#log.first() ?? head)}`);
       }
       if (why === 'io-wait') break;
       if (why === 'halt' || why === 'fault') {
-        if (this.#log.length > 0 && this.#log.first()!.icount > m.icount) this.#diverge(`guest ${why} at ${m.icount} but the log continues with ${describe(this.#log.first()!)}`);
+        if (this.#log.length > 0 && this.#log.first()!.icount > m.icount) return this.#diverge(`guest ${why} at ${m.icount} but the log continues with ${describe(this.#log.first()!)}`);
       }
       if (m.icount === before && this.#acked === consumedBefore && why !== 'limit') break;
     }
@@ -539,7 +581,7 @@ export class FtReplica {
         this.#fx.events.push({ type: 'gap', expected: this.#lastSeq + 1, got: e.seq });
         break;
       }
-      if (e.icount < this.#lastEntryIcount) this.#diverge(`entry ${e.seq} goes back to icount ${e.icount} from ${this.#lastEntryIcount}`);
+      if (e.icount < this.#lastEntryIcount) return this.#diverge(`entry ${e.seq} goes back to icount ${e.icount} from ${this.#lastEntryIcount}`);
       this.#log.push(e);
       const size = entryWireSize(e);
       this.#logBytes += size;
@@ -619,18 +661,32 @@ export class FtReplica {
     }
   }
 
-  #tick(): void {
+  /**
+   * `n` tick periods of host time passed since the last tick (more than one
+   * after a stall of this process). Suspicion, which leads to action
+   * (test-and-set), counts tick inputs: a starved node is slow to act. The
+   * primary's claim to be live counts host time: a stalled node never claims.
+   */
+  #tick(n: number): void {
     const c = this.config;
     if (this.#role === 'primary') {
       // A stalled primary delivers nothing either (timer ticks would only grow the log).
       if (this.#live && this.#mayRun()) this.#deliverDue();
       if (this.#peer === 'none' || !this.#live) return;
       this.#silent++;
+      this.#silentFor += n;
       this.#sinceAppend++;
-      if (this.#peer !== 'suspected' && this.#silent >= c.suspectTicks) {
+      // A joiner gets the bounded transfer window to take the snapshot and answer.
+      const window = this.#peer === 'joining' ? c.transferTicks : c.suspectTicks;
+      if (this.#peer !== 'suspected' && this.#silent >= window) {
         this.#peer = 'suspected';
         this.#fx.events.push({ type: 'suspected', peer: 'backup', silentTicks: this.#silent });
         this.#requestTas(this.#epoch + 1, 'alone');
+      } else if (this.#confirmSeq === undefined && this.#peer !== 'suspected' && this.#silentFor >= window) {
+        // Maybe deposed: not live until the backup acks an entry created from now on.
+        this.#append({ kind: 'progress', icount: this.#m!.icount });
+        this.#confirmSeq = this.#lastSeq;
+        this.#fx.events.push({ type: 'unconfirmed', silentTicks: this.#silentFor, seq: this.#lastSeq });
       }
       if (this.#sendCursor > this.#acked) {
         this.#sinceAckProgress++;
@@ -647,7 +703,8 @@ export class FtReplica {
       // A backup that never heard from a primary has nothing to take over: it waits.
       if (this.#role === 'backup' && this.#epoch === 0) return;
       this.#silent++;
-      if (!this.#draining && this.#silent >= c.suspectTicks) {
+      const window = this.#role === 'joining' ? c.transferTicks : c.suspectTicks;
+      if (!this.#draining && this.#silent >= window) {
         this.#fx.events.push({ type: 'suspected', peer: 'primary', silentTicks: this.#silent });
         if (this.#role === 'joining') {
           this.#stop('the primary went silent before the state transfer finished');
@@ -710,6 +767,8 @@ export class FtReplica {
 
   #goAlone(): void {
     this.#peer = 'none';
+    this.#confirmSeq = undefined;
+    this.#silentFor = 0;
     this.#linkUp = false;
     this.#log.clear();
     this.#logBytes = 0;

@@ -33,6 +33,15 @@ export interface FtConfig {
 
   /** Ticks of silence (no ack on the primary, no entry on the backup) before the peer is suspected. */
   suspectTicks?: number;
+  /**
+   * Ticks of silence allowed while a joiner takes the snapshot (the state
+   * transfer window, default 250: 5 s at 20 ms ticks): the primary suspects
+   * a joiner, and a joiner its primary, only after this long, so a big
+   * snapshot on a busy machine is not raced by failure suspicion. Bounded:
+   * a joiner that dies mid-transfer costs the primary at most this long
+   * holding outputs before it goes on alone. At least suspectTicks.
+   */
+  transferTicks?: number;
   /** The primary logs a progress entry at least this often (ticks) while it has a backup. */
   heartbeatTicks?: number;
   /** The primary resends from the last acked seq when acks make no progress for this many ticks. */
@@ -58,8 +67,15 @@ export type ResolvedConfig = Required<Omit<FtConfig, 'machine' | 'restore' | 'ho
 
 /** What the shell feeds the core. `nowMs` is the host clock (ms since epoch). */
 export type FtInput =
-  /** Every tickMs: counts silence, heartbeats, resends, fires the guest timer when due. */
-  | { type: 'tick'; nowMs: number }
+  /**
+   * Every tickMs: counts silence, heartbeats, resends, fires the guest timer
+   * when due. `ticks` (default 1): how many tick periods of host time passed
+   * since the last tick. A primary whose backup was silent that long in host
+   * time (this process was stopped or starved) may have been deposed: it is
+   * not live until the backup acks an entry created after the silence.
+   * Suspicion (which leads to test-and-set) counts tick inputs.
+   */
+  | { type: 'tick'; nowMs: number; ticks?: number }
   /** Execute: the primary runs a slice; the backup replays what it holds. */
   | { type: 'run'; nowMs: number; budget?: number }
   /** A client packet for the guest's NIC (live primary only; check accepting() first). `tag` comes back in events. */
@@ -104,6 +120,10 @@ export type DiskOp =
 export type FtEvent =
   | { type: 'live'; epoch: number; icount: number }
   | { type: 'suspected'; peer: 'primary' | 'backup'; silentTicks: number }
+  /** Primary: the backup was silent for the suspicion window in host time; not live until it acks `seq`. */
+  | { type: 'unconfirmed'; silentTicks: number; seq: number }
+  /** Primary: the backup acked an entry created after the silence: live again. */
+  | { type: 'confirmed'; seq: number }
   | { type: 'drained'; seq: number; icount: number }
   | { type: 'tas-requested'; epoch: number }
   | { type: 'alone'; epoch: number }

@@ -56,7 +56,7 @@ export class Harness {
         const kv = cmd.kv;
         const num = (k: string): number | undefined => (kv[k] !== undefined ? Number(kv[k]) : undefined);
         this.#opts = {
-          suspectTicks: num('suspect'), heartbeatTicks: num('heartbeat'), resendTicks: num('resend'), sliceInstructions: num('slice'),
+          suspectTicks: num('suspect'), transferTicks: num('transfer'), heartbeatTicks: num('heartbeat'), resendTicks: num('resend'), sliceInstructions: num('slice'),
           progressInstructions: num('progress'), maxUnackedBytes: num('maxbytes'), maxLagInstructions: num('maxlag'),
           maxHeldOutputs: num('maxheld'), checkpointEvery: num('checkpoint') ?? 0,
         };
@@ -94,8 +94,10 @@ export class Harness {
       }
       case 'tick':
         for (let i = 0; i < times; i++) {
-          this.nowMs += Number(cmd.kv['ms'] ?? 10);
-          for (const name of cmd.args) node(name).step({ type: 'tick', nowMs: this.nowMs });
+          // periods=K: one tick after K tick periods passed (the process was stalled meanwhile).
+          const periods = cmd.kv['periods'] !== undefined ? Number(cmd.kv['periods']) : undefined;
+          this.nowMs += Number(cmd.kv['ms'] ?? 10) * (periods ?? 1);
+          for (const name of cmd.args) node(name).step({ type: 'tick', nowMs: this.nowMs, ...(periods !== undefined ? { ticks: periods } : {}) });
         }
         break;
       case 'run':
