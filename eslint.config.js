@@ -1,4 +1,4 @@
-// Lint for the whole workspace. Cores (libs/*/core, libs/vmft/cpu) get extra
+// Lint for the whole workspace. Cores (libs/*/core, libs/vmft/cpu, libs/shared/chaos) get extra
 // rules that keep them pure: no I/O, clock, timers, process or Math.random.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -22,7 +22,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['libs/mapreduce/core/src/**/*.ts', 'libs/vmft/core/src/**/*.ts', 'libs/vmft/cpu/src/**/*.ts'],
+    files: ['libs/mapreduce/core/src/**/*.ts', 'libs/vmft/core/src/**/*.ts', 'libs/vmft/cpu/src/**/*.ts', 'libs/shared/chaos/src/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { paths: coreBannedImports, patterns: ['@opentelemetry/*'] }],
       'no-restricted-globals': ['error', 'Date', 'setTimeout', 'setInterval', 'setImmediate', 'process', 'performance'],

@@ -1,0 +1,269 @@
+/**
+ * The FT VM half: a storage node, a backup and a primary (`mr vm …`) on
+ * loopback, optionally a fault proxy on the primary -> backup log channel;
+ * concurrent clients (VmClient, which follows the live primary and retries
+ * with the same request id) send a seeded mix of requests while both nodes'
+ * GET /v1/vms/:id is polled the whole time. Every client operation is
+ * recorded with its invoke and response times.
+ */
+import { join } from 'node:path';
+import { request } from 'undici';
+import { VmClient, ERR_VM_REJECTED } from '@mr/vmft-client';
+import { checkCounter, checkOnePrimaryPerEpoch, checkRecoveries, createDrillRng, describeFault, vmRecovery, type AnswerSample, type FaultAction, type NodeSample, type Schedule, type VmWorkload } from '@mr/chaos';
+import { FaultProxy } from './fault-proxy.ts';
+import { drillEnv, Part, sleep } from './parts.ts';
+import type { DrillClock, DrillShell, Verdicts } from './runner.ts';
+import { checkHistory, type HistoryOp } from './history.ts';
+
+const VM = 'vm1';
+const COUNTER = 'counter';
+const KEYS = ['k0', 'k1', 'k2', 'k3'];
+const POLL_MS = 25;
+
+interface Status {
+  nodeId: string;
+  role: string;
+  live: boolean;
+  epoch: number;
+  peer: { state: string };
+  log: { sent: number; acked: number };
+  reason?: string;
+}
+
+interface Node {
+  id: string;
+  url: string;
+  part: Part;
+}
+
+export class VmShell implements DrillShell {
+  readonly #env: NodeJS.ProcessEnv;
+  #parts: Part[] = [];
+  #nodes: Node[] = [];
+  #proxy: FaultProxy | undefined;
+  #samples: NodeSample[] = [];
+  #answers: AnswerSample[] = [];
+  #history: HistoryOp[] = [];
+  #clients: VmClient[] = [];
+  #polling = false;
+  #pollers: Promise<void>[] = [];
+  #epochAt = new Map<number, number>();
+  #final: number | undefined;
+  #lastRole = new Map<string, string>();
+
+  constructor(
+    readonly schedule: Schedule,
+    readonly w: VmWorkload,
+    readonly dir: string,
+    readonly clock: DrillClock,
+    env: NodeJS.ProcessEnv,
+  ) {
+    this.#env = drillEnv(env);
+  }
+
+  async #start(name: string, args: string[]): Promise<{ part: Part; url: string }> {
+    const part = new Part(name, args, { cwd: this.dir, env: this.#env });
+    this.#parts.push(part);
+    const m = await part.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 60_000);
+    return { part, url: m[1]! };
+  }
+
+  async setup(): Promise<void> {
+    const storage = await this.#start('storage', ['vm', 'storage', '--port', '0', '--data', join(this.dir, 'storage')]);
+    const node = (id: string, extra: string[]) =>
+      this.#start(`node ${id}`, ['vm', 'node', '--id', id, '--port', '0', '--storage', storage.url, '--guest', 'kv', '--vm', VM, '--suspect-ticks', String(this.w.suspectTicks), ...extra]);
+    const b = await node('b', ['--role', 'backup']);
+    let peer = b.url;
+    if (this.w.proxyLogChannel) {
+      this.#proxy = await FaultProxy.start(b.url, 'primary->backup');
+      peer = this.#proxy.url;
+    }
+    const a = await node('a', ['--role', 'primary', '--peer', peer]);
+    this.#nodes = [{ id: 'a', ...a }, { id: 'b', ...b }];
+    const deadline = performance.now() + 30_000;
+    for (;;) {
+      const [sa, sb] = await Promise.all([status(a.url), status(b.url)]);
+      if (sa?.live && sa.peer.state === 'connected' && sa.log.acked > 0 && sb?.role === 'backup' && sb.epoch === sa.epoch) break;
+      if (performance.now() > deadline) throw new Error(`the backup did not start protecting the primary within 30 s (a: ${JSON.stringify(sa)}, b: ${JSON.stringify(sb)})`);
+      await sleep(50);
+    }
+  }
+
+  #poll(n: Node): Promise<void> {
+    return (async () => {
+      while (this.#polling) {
+        const atMs = this.clock.now();
+        const s = await status(n.url, 1000);
+        if (s) {
+          this.#samples.push({ atMs, node: n.id, live: s.live, epoch: s.epoch, role: s.role });
+          if (s.live && !this.#epochAt.has(s.epoch)) this.#epochAt.set(s.epoch, atMs);
+          const role = `${s.role}${s.live ? ' (live)' : ''} epoch ${s.epoch}${s.reason ? `: ${s.reason}` : ''}`;
+          if (this.#lastRole.get(n.id) !== role) {
+            if (this.#lastRole.has(n.id)) this.clock.record('event', `node ${n.id}: ${role}`);
+            this.#lastRole.set(n.id, role);
+          }
+        }
+        await sleep(POLL_MS);
+      }
+    })();
+  }
+
+  async workload(): Promise<void> {
+    this.#polling = true;
+    this.#pollers = this.#nodes.map((n) => this.#poll(n));
+    const byUrl = new Map(this.#nodes.map((n) => [new URL(n.url).origin, n.id]));
+    const runClient = async (c: number) => {
+      const clientId = `c${c}`;
+      const client = new VmClient({ nodes: this.#nodes.map((n) => n.url), vmId: VM, clientId, attemptTimeoutMs: 1500, deadlineMs: 20_000, connections: 1 });
+      this.#clients.push(client);
+      const rng = createDrillRng((this.schedule.seed ^ Math.imul(c + 1, 0x85ebca6b)) >>> 0);
+      let n = 0;
+      while (this.clock.now() < this.w.durationMs) {
+        const r = rng.range(0, 99);
+        const key = r < 55 || r >= 90 ? COUNTER : rng.pick(KEYS);
+        const op = r < 55 ? 'incr' : r < 70 ? 'put' : 'get';
+        const value = op === 'put' ? `${clientId}-${++n}` : undefined;
+        const h: HistoryOp = { clientId, op, key, ...(value !== undefined ? { value } : {}), invoke: this.clock.now(), result: 'unknown' };
+        this.#history.push(h);
+        try {
+          const a = await client.request({ op, key, value });
+          h.response = this.clock.now();
+          h.result = { value: a.value === null ? null : String(a.value) };
+          this.#answers.push({ atMs: h.response, node: byUrl.get(a.node) ?? a.node });
+        } catch (err) {
+          if ((err as { code?: string }).code === ERR_VM_REJECTED.code) {
+            h.response = this.clock.now();
+            h.result = { error: 'refused' };
+            continue;
+          }
+          // Gave up: the outcome is unknown; this client sends nothing more (one operation at a time per client).
+          this.clock.record('event', `client ${clientId} gave up on ${op} ${key}: ${(err as Error).message.slice(0, 200)}`);
+          return;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: this.w.clients }, (_, c) => runClient(c)));
+    // The final value of the counter, read from whoever is live.
+    const reader = new VmClient({ nodes: this.#nodes.map((n) => n.url), vmId: VM, clientId: 'drill-final-read', attemptTimeoutMs: 1500, deadlineMs: 20_000 });
+    this.#clients.push(reader);
+    const invoke = this.clock.now();
+    const a = await reader.get(COUNTER);
+    this.#final = a.value === null ? 0 : Number(a.value);
+    this.#history.push({ clientId: 'drill-final-read', op: 'get', key: COUNTER, invoke, response: this.clock.now(), result: { value: a.value === null ? null : String(a.value) } });
+    this.clock.record('event', `final read: ${COUNTER} = ${this.#final} (from ${byUrl.get(a.node) ?? a.node})`);
+    await sleep(300);
+    this.#polling = false;
+    await Promise.all(this.#pollers);
+  }
+
+  async #resolve(target: string): Promise<Node> {
+    if (target === 'primary' || target === 'backup') {
+      // The newest poll of each node (the pollers run every 25 ms); a fresh one if there is none.
+      const st = await Promise.all(this.#nodes.map((n) => this.#latest(n.id) ?? status(n.url, 500)));
+      const i = target === 'primary'
+        ? st.reduce((best, s, j) => (s?.live && (best < 0 || s.epoch > st[best]!.epoch) ? j : best), -1)
+        : st.findIndex((s) => s?.role === 'backup');
+      if (i < 0) throw new Error(`no node is ${target} now (${st.map((s, j) => `${this.#nodes[j]!.id}: ${s ? `${s.role}${s.live ? ' live' : ''}` : 'no answer'}`).join(', ')})`);
+      return this.#nodes[i]!;
+    }
+    const n = this.#nodes.find((x) => x.id === target);
+    if (!n) throw new Error(`no process "${target}" in this drill`);
+    return n;
+  }
+
+  #latest(node: string): Status | undefined {
+    for (let i = this.#samples.length - 1; i >= 0; i--) {
+      const s = this.#samples[i]!;
+      if (s.node === node) return this.clock.now() - s.atMs < 500 ? ({ nodeId: node, role: s.role, live: s.live, epoch: s.epoch } as Status) : undefined;
+    }
+    return undefined;
+  }
+
+  async exec(action: FaultAction): Promise<{ text: string; atMs: number }> {
+    if (action.type === 'link') {
+      if (action.link !== 'primary->backup' || !this.#proxy) throw new Error(`no fault proxy on link ${action.link}`);
+      const atMs = this.clock.now();
+      this.#proxy.set(action.fault);
+      return { text: `proxy ${this.#proxy.url} -> :${this.#proxy.target.port} (${this.#proxy.openConnections} open connections)`, atMs };
+    }
+    if (action.type === 'start') throw new Error('restarting a VM node is not in this drill yet');
+    // A `cont` goes to the node the matching `stop` stalled.
+    const n = action.type === 'cont' ? this.#nodes.find((x) => x.part.stopped) : await this.#resolve(action.target);
+    if (!n) throw new Error(`no stalled node to continue`);
+    const sig = action.type === 'kill' ? 'SIGKILL' : action.type === 'stop' ? 'SIGSTOP' : 'SIGCONT';
+    const atMs = this.clock.now();
+    if (!n.part.alive) return { text: `node ${n.id} was not running`, atMs };
+    n.part.signal(sig);
+    if (sig === 'SIGKILL') await n.part.exited;
+    return { text: `${sig} node ${n.id} (pid ${n.part.pid})`, atMs };
+  }
+
+  async verdicts(firedAt: (number | undefined)[]): Promise<Verdicts> {
+    const incrs = this.#history.filter((h) => h.op === 'incr' && h.key === COUNTER);
+    const answers = incrs.flatMap((h) => (h.result !== 'unknown' && 'value' in h.result && h.result.value !== null ? [Number(h.result.value)] : []));
+    const unknown = incrs.filter((h) => h.result === 'unknown').length;
+    const epoch0 = Math.min(...this.#samples.filter((s) => s.live).map((s) => s.epoch));
+    const recoveries = [];
+    let failover: number | null = null;
+    const faults = this.schedule.faults;
+    for (let i = 0; i < faults.length; i++) {
+      const f = faults[i]!;
+      const a = f.action;
+      const at = firedAt[i];
+      const disruptive = a.type === 'kill' || a.type === 'stop' || (a.type === 'link' && (a.fault.blackhole || a.fault.reset));
+      if (!disruptive || at === undefined) continue;
+      // The fault ends when the next fault on the same target undoes it (SIGCONT, heal); a kill ends at once.
+      const j = a.type === 'kill' ? i : faults.findIndex((g, k) => k > i && (a.type === 'stop' ? g.action.type === 'cont' : g.action.type === 'link'));
+      const r = vmRecovery(describeFault(f), at, (j >= 0 ? firedAt[j] : undefined) ?? at, epoch0, this.#samples, this.#answers);
+      recoveries.push({ fault: r.fault, what: r.what, recoveredMs: r.recoveredMs });
+      if (r.failoverMs !== null) failover = r.failoverMs;
+    }
+    const lin = checkHistory(this.#history);
+    const invariants = [
+      { id: 'one-live-primary-per-epoch', ...checkOnePrimaryPerEpoch(this.#samples) },
+      { id: 'no-ack-lost-or-doubled', ...(this.#final === undefined ? { ok: false, detail: 'no final read' } : checkCounter(answers, unknown, this.#final)) },
+      ...(lin ? [{ id: 'linearizable', ...lin }] : []),
+      { id: 'recovered-within-bound', ...checkRecoveries(recoveries, this.schedule.recoveryBoundMs) },
+    ];
+    const ops = this.#history.filter((h) => h.response !== undefined).length;
+    const lastAt = Math.max(...this.#history.map((h) => h.response ?? 0));
+    return {
+      invariants,
+      recoveries,
+      stats: {
+        'client operations answered': ops,
+        'client operations with unknown outcome': this.#history.length - ops,
+        'incr answers': answers.length,
+        'final counter': this.#final ?? 'unread',
+        'throughput ops/s': lastAt > 0 ? Math.round((ops / lastAt) * 1000) : 0,
+        'failover ms (fault -> a node live in a newer epoch)': failover ?? 'no failover',
+        'status samples': this.#samples.length,
+        'epochs seen live': [...this.#epochAt.keys()].sort((x, y) => x - y).join(','),
+        ...(this.#proxy ? { 'proxy connections': this.#proxy.stats.connections } : {}),
+      },
+      history: this.#history,
+    };
+  }
+
+  async teardown(): Promise<void> {
+    this.#polling = false;
+    await Promise.all(this.#clients.map((c) => c.close().catch(() => {})));
+    for (const p of this.#parts) p.signal('SIGKILL');
+    await Promise.all(this.#parts.map((p) => p.exited));
+    await this.#proxy?.close();
+    await Promise.all(this.#pollers);
+  }
+}
+
+async function status(url: string, timeoutMs = 2000): Promise<Status | undefined> {
+  try {
+    const r = await request(`${url}/v1/vms/${VM}`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    if (r.statusCode !== 200) {
+      await r.body.text();
+      return undefined;
+    }
+    return (await r.body.json()) as Status;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * Short forms of two representative drills, end to end over real processes:
+ * one MapReduce (workers killed during a wc job) and one FT VM (the primary
+ * killed under client load). Each starts its own cluster and must pass every
+ * invariant; the report must replay to the same schedule.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildSchedule, renderMarkdown } from '@mr/chaos';
+import { runDrill, writeReport, readReport } from '../src/index.ts';
+
+function summary(r: Awaited<ReturnType<typeof runDrill>>): string {
+  return `${r.outcome}${r.error ? `: ${r.error}` : ''}\n${renderMarkdown(r)}`;
+}
+
+test('worker-crash-storm (short): workers killed during a wc job; the output equals mr seq, the job recovered after every kill', { timeout: 180_000 }, async (t) => {
+  const schedule = buildSchedule('worker-crash-storm', 11, 'short');
+  const r = await runDrill({ schedule, log: (l) => t.diagnostic(l) });
+  assert.equal(r.outcome, 'passed', summary(r));
+  assert.deepEqual(r.invariants.map((i) => i.id), ['job-succeeded', 'output-equals-seq', 'recovered-within-bound']);
+  const kills = r.timeline.filter((e) => e.kind === 'fault' && / kill worker-\d+: SIGKILL/.test(e.text));
+  assert.ok(kills.length >= 1, 'at least one worker was killed while the job ran');
+  assert.equal(r.recoveries.length, kills.length);
+
+  // The report is written, read back and replays the same schedule.
+  const out = mkdtempSync(join(tmpdir(), 'mr-drill-report-'));
+  t.after(() => rmSync(out, { recursive: true, force: true }));
+  const files = writeReport(r, out);
+  assert.deepEqual(readReport(files.json).schedule, schedule);
+});
+
+test('primary-kill-under-load (short): kill -9 the primary under load; no acknowledged answer lost or doubled, one live primary per epoch, failover in bound', { timeout: 180_000 }, async (t) => {
+  const schedule = buildSchedule('primary-kill-under-load', 11, 'short');
+  const r = await runDrill({ schedule, log: (l) => t.diagnostic(l) });
+  assert.equal(r.outcome, 'passed', summary(r));
+  for (const id of ['one-live-primary-per-epoch', 'no-ack-lost-or-doubled', 'recovered-within-bound']) {
+    assert.ok(r.invariants.find((i) => i.id === id)?.ok, `${id}\n${summary(r)}`);
+  }
+  assert.match(r.timeline.find((e) => e.kind === 'fault')!.text, /SIGKILL node a/);
+  assert.ok(typeof r.stats['failover ms (fault -> a node live in a newer epoch)'] === 'number', 'the backup took over');
+  assert.ok(Number(r.stats['incr answers']) > 0);
+  assert.ok((r.history ?? []).length > 0);
+});

@@ -1,0 +1,164 @@
+/**
+ * The drill catalog and the pure function seed -> schedule. Every random
+ * choice (which worker, when, for how long) is drawn here from a generator
+ * seeded by the drill's seed, in a fixed order, so one seed gives one exact
+ * schedule. The shell only carries it out.
+ */
+import { createError } from '@mr/errors';
+import { createDrillRng, type DrillRng } from './rng.ts';
+import { SCHEDULE_VERSION, type DrillScale, type Schedule, type ScheduledFault, type Workload, type MapReduceWorkload, type VmWorkload } from './schedule.ts';
+
+export const ERR_UNKNOWN_DRILL = createError<[string, string]>('DRILL_ERR_UNKNOWN', 'unknown drill "%s"; known drills: %s', 400, { retryable: false });
+export const ERR_BAD_SEED = createError<[string]>('DRILL_ERR_BAD_SEED', 'bad seed: %s (an integer in [0, 4294967295])', 400, { retryable: false });
+
+/** What each invariant id means (the report prints these). */
+export const INVARIANTS: Record<string, string> = {
+  'job-succeeded': 'the MapReduce job ended in state succeeded',
+  'output-equals-seq': 'the job output equals `mr seq` over the same inputs (sorted lines, byte for byte)',
+  'one-live-primary-per-epoch': 'polling both nodes\' GET /v1/vms/:id during the drill never saw two live primaries in one epoch',
+  'no-ack-lost-or-doubled': 'every acknowledged incr answer is distinct, the answers are exactly 1..n, and a final read equals the number of incrs applied',
+  linearizable: 'the recorded client history (invoke/response times, answers) has a linearization under the kv model',
+  'recovered-within-bound': 'after each disruptive fault the service was back (job done / a live primary answering) within the drill\'s bound',
+};
+
+export interface DrillDefinition {
+  name: string;
+  system: 'mapreduce' | 'vm';
+  summary: string;
+  invariants: string[];
+  recoveryBoundMs: number;
+  /** Draws the workload parameters and the faults. Must only use `rng` for choices. */
+  plan(rng: DrillRng, scale: DrillScale): { workload: Workload; faults: ScheduledFault[] };
+}
+
+const MR_INVARIANTS = ['job-succeeded', 'output-equals-seq', 'recovered-within-bound'];
+const VM_INVARIANTS = ['one-live-primary-per-epoch', 'no-ack-lost-or-doubled', 'recovered-within-bound'];
+
+function mrWorkload(scale: DrillScale, workers: number): MapReduceWorkload {
+  return scale === 'full'
+    ? { system: 'mapreduce', app: 'wc', files: 12, wordsPerFile: 40_000, reduces: 8, workers, taskTimeoutMs: 2000 }
+    : { system: 'mapreduce', app: 'wc', files: 6, wordsPerFile: 15_000, reduces: 4, workers, taskTimeoutMs: 2000 };
+}
+
+function vmWorkload(durationMs: number, proxyLogChannel = false): VmWorkload {
+  return { system: 'vm', clients: 4, durationMs, suspectTicks: 50, proxyLogChannel };
+}
+
+export const CATALOG: readonly DrillDefinition[] = [
+  {
+    name: 'worker-crash-storm',
+    system: 'mapreduce',
+    summary: 'kill -9 workers one after another during a wc job and start each again a moment later',
+    invariants: MR_INVARIANTS,
+    recoveryBoundMs: 60_000,
+    plan(rng, scale) {
+      const workload = mrWorkload(scale, 4);
+      const kills = scale === 'full' ? 8 : 3;
+      const faults: ScheduledFault[] = [];
+      // Which workers are down, and until when, so a kill always hits a running one.
+      const downUntil = new Array<number>(workload.workers).fill(-1);
+      let t = rng.range(200, 600);
+      for (let k = 0; k < kills; k++) {
+        const up = downUntil.map((d, i) => (d < t ? i : -1)).filter((i) => i >= 0);
+        const i = rng.pick(up);
+        const back = t + rng.range(200, 900);
+        faults.push({ atMs: t, action: { type: 'kill', target: `worker-${i}` } });
+        faults.push({ atMs: back, action: { type: 'start', target: `worker-${i}` } });
+        downUntil[i] = back;
+        t += rng.range(300, 1000);
+      }
+      return { workload, faults: sortFaults(faults) };
+    },
+  },
+  {
+    name: 'coordinator-kill-restart',
+    system: 'mapreduce',
+    summary: 'kill -9 the coordinator mid-job and start it again on the same port and data dir; the job resumes from its journal',
+    invariants: MR_INVARIANTS,
+    recoveryBoundMs: 60_000,
+    plan(rng, scale) {
+      const workload = mrWorkload(scale, 3);
+      const faults: ScheduledFault[] = [];
+      let t = rng.range(400, 1200);
+      for (let k = 0; k < (scale === 'full' ? 2 : 1); k++) {
+        const back = t + rng.range(300, 1200);
+        faults.push({ atMs: t, action: { type: 'kill', target: 'coordinator' } });
+        faults.push({ atMs: back, action: { type: 'start', target: 'coordinator' } });
+        t = back + rng.range(800, 2000);
+      }
+      return { workload, faults };
+    },
+  },
+  {
+    name: 'primary-kill-under-load',
+    system: 'vm',
+    summary: 'kill -9 the FT VM primary while clients send requests; the backup takes over',
+    invariants: VM_INVARIANTS,
+    recoveryBoundMs: 10_000,
+    plan(rng, scale) {
+      const at = scale === 'full' ? rng.range(1500, 3000) : rng.range(800, 1500);
+      return { workload: vmWorkload(at + (scale === 'full' ? 5000 : 3000)), faults: [{ atMs: at, action: { type: 'kill', target: 'primary' } }] };
+    },
+  },
+  {
+    name: 'primary-stall',
+    system: 'vm',
+    summary: 'SIGSTOP the primary for 1-5 s under load, then SIGCONT: the backup takes over and the old primary must not serve again',
+    invariants: VM_INVARIANTS,
+    recoveryBoundMs: 10_000,
+    plan(rng, scale) {
+      const at = scale === 'full' ? rng.range(1500, 2500) : rng.range(800, 1500);
+      const stall = scale === 'full' ? rng.range(1000, 5000) : rng.range(1000, 2500);
+      return {
+        workload: vmWorkload(at + stall + 3000),
+        faults: [
+          { atMs: at, action: { type: 'stop', target: 'primary' } },
+          { atMs: at + stall, action: { type: 'cont', target: 'primary' } },
+        ],
+      };
+    },
+  },
+  {
+    name: 'primary-backup-partition',
+    system: 'vm',
+    summary: 'blackhole the primary -> backup log channel (fault proxy) under load, heal it later: exactly one side serves',
+    invariants: VM_INVARIANTS,
+    recoveryBoundMs: 10_000,
+    plan(rng, scale) {
+      const at = scale === 'full' ? rng.range(1500, 2500) : rng.range(800, 1500);
+      const cut = scale === 'full' ? rng.range(2000, 4000) : rng.range(1500, 2500);
+      return {
+        workload: vmWorkload(at + cut + 3000, true),
+        faults: [
+          { atMs: at, action: { type: 'link', link: 'primary->backup', fault: { blackhole: true } } },
+          { atMs: at + cut, action: { type: 'link', link: 'primary->backup', fault: {} } },
+        ],
+      };
+    },
+  },
+];
+
+function sortFaults(faults: ScheduledFault[]): ScheduledFault[] {
+  // Stable: equal times keep their planned order.
+  return faults.map((f, i) => ({ f, i })).sort((x, y) => x.f.atMs - y.f.atMs || x.i - y.i).map((x) => x.f);
+}
+
+export function findDrill(name: string): DrillDefinition {
+  const d = CATALOG.find((x) => x.name === name);
+  if (!d) throw ERR_UNKNOWN_DRILL(name, CATALOG.map((x) => x.name).join(', '));
+  return d;
+}
+
+/** Parses a seed given as text (decimal). */
+export function parseSeed(text: string): number {
+  if (!/^\d{1,10}$/.test(text) || Number(text) > 0xffffffff) throw ERR_BAD_SEED(JSON.stringify(text));
+  return Number(text);
+}
+
+/** The exact schedule of drill `name` for `seed`. Pure: the same arguments give the same schedule. */
+export function buildSchedule(name: string, seed: number, scale: DrillScale = 'full'): Schedule {
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw ERR_BAD_SEED(String(seed));
+  const d = findDrill(name);
+  const { workload, faults } = d.plan(createDrillRng(seed), scale);
+  return { version: SCHEDULE_VERSION, drill: d.name, seed, scale, workload, faults, invariants: [...d.invariants], recoveryBoundMs: d.recoveryBoundMs };
+}

@@ -1,0 +1,101 @@
+/**
+ * What a drill does, as data: the faults at their times (ms from the drill's
+ * start), the workload and the invariants. Built from a seed by a pure
+ * function (see catalog.ts), carried out by a shell (apps/drills), stored in
+ * the report so that a replay carries out exactly the same faults.
+ */
+
+/** A process the drill started: `worker-<i>`, `coordinator`, `storage`, or a VM role
+ * (`primary`, `backup`) that the shell resolves to the node holding it when the fault fires. */
+export type ProcessTarget = string;
+
+/** A link the drill put a fault proxy on, named `<from>-><to>`, e.g. `primary->backup`. */
+export type LinkName = string;
+
+/** The faults a link can have at once; `{}` heals it. */
+export interface LinkFault {
+  /** Accept and hold connections, forward nothing in either direction (a partition). */
+  blackhole?: boolean;
+  /** Reset every open connection (RST) and every new one. */
+  reset?: boolean;
+  /** Extra latency per chunk, each direction. */
+  delayMs?: number;
+  /** Bandwidth limit per direction per connection. */
+  bytesPerSec?: number;
+}
+
+export type FaultAction =
+  | { type: 'kill'; target: ProcessTarget }
+  | { type: 'stop'; target: ProcessTarget }
+  | { type: 'cont'; target: ProcessTarget }
+  | { type: 'start'; target: ProcessTarget }
+  | { type: 'link'; link: LinkName; fault: LinkFault };
+
+export interface ScheduledFault {
+  /** Milliseconds after the workload started. */
+  atMs: number;
+  action: FaultAction;
+}
+
+export type DrillScale = 'full' | 'short';
+
+export interface MapReduceWorkload {
+  system: 'mapreduce';
+  app: 'wc';
+  /** Input files, words per file (a seeded corpus). */
+  files: number;
+  wordsPerFile: number;
+  reduces: number;
+  /** Workers kept running (a worker that exits while the job runs is replaced). */
+  workers: number;
+  taskTimeoutMs: number;
+}
+
+export interface VmWorkload {
+  system: 'vm';
+  /** Concurrent clients, each sending one request at a time. */
+  clients: number;
+  /** Clients stop sending new requests after this long (ms from the start). */
+  durationMs: number;
+  /** Ticks of silence (20 ms each) before a node suspects its peer. */
+  suspectTicks: number;
+  /** Put a fault proxy on the primary -> backup log channel. */
+  proxyLogChannel: boolean;
+}
+
+export type Workload = MapReduceWorkload | VmWorkload;
+
+export interface Schedule {
+  /** Bumped when the meaning of a schedule changes; a replay refuses another version. */
+  version: 1;
+  drill: string;
+  seed: number;
+  scale: DrillScale;
+  workload: Workload;
+  faults: ScheduledFault[];
+  /** Invariant ids (see INVARIANTS) the shell checks. */
+  invariants: string[];
+  /** The service must be back (failover done, job done) within this many ms of the fault. */
+  recoveryBoundMs: number;
+}
+
+export const SCHEDULE_VERSION = 1 as const;
+
+/** One line per fault, for logs and reports: `+1234ms kill worker-2`. */
+export function describeFault(f: ScheduledFault): string {
+  const a = f.action;
+  const what =
+    a.type === 'link'
+      ? `link ${a.link} ${describeLinkFault(a.fault)}`
+      : `${a.type} ${a.target}`;
+  return `+${f.atMs}ms ${what}`;
+}
+
+export function describeLinkFault(f: LinkFault): string {
+  const parts: string[] = [];
+  if (f.blackhole) parts.push('blackhole');
+  if (f.reset) parts.push('reset');
+  if (f.delayMs) parts.push(`delay ${f.delayMs}ms`);
+  if (f.bytesPerSec) parts.push(`limit ${f.bytesPerSec}B/s`);
+  return parts.length ? parts.join(', ') : 'healed';
+}

@@ -1,0 +1,75 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkOnePrimaryPerEpoch, checkCounter, vmRecovery, progressRecovery, checkSameLines, checkRecoveries, renderMarkdown, parseReport, buildSchedule, outcomeOf, ERR_BAD_REPORT, type NodeSample, type DrillReport } from '../src/index.ts';
+
+const s = (atMs: number, node: string, live: boolean, epoch: number): NodeSample => ({ atMs, node, live, epoch, role: live ? 'primary' : 'backup' });
+
+test('one live primary per epoch: a failover to the next epoch holds; a second node live in an epoch is caught even at another poll', () => {
+  assert.equal(checkOnePrimaryPerEpoch([s(0, 'a', true, 1), s(0, 'b', false, 1), s(50, 'b', true, 2), s(60, 'a', true, 1)]).ok, true);
+  const same = checkOnePrimaryPerEpoch([s(0, 'a', true, 1), s(10, 'b', true, 1)]);
+  assert.equal(same.ok, false);
+  assert.match(same.detail, /epoch 1 live on a .* and on b/);
+  assert.equal(checkOnePrimaryPerEpoch([]).ok, false, 'no samples is not evidence');
+});
+
+test('counter: distinct answers 1..n hold; a duplicate, a lost ack or a double apply is caught', () => {
+  assert.equal(checkCounter([3, 1, 2], 0, 3).ok, true);
+  assert.equal(checkCounter([1, 3], 1, 3).ok, true, 'an unknown outcome may have applied');
+  assert.equal(checkCounter([1, 2], 1, 2).ok, true, 'or not');
+  assert.match(checkCounter([1, 2, 2], 0, 3).detail, /given twice/);
+  assert.match(checkCounter([1, 2, 3], 0, 2).detail, /outside/);
+  assert.match(checkCounter([1, 2], 0, 1).detail, /outside|lost/);
+  assert.match(checkCounter([1, 2], 0, 4).detail, /applied twice/);
+});
+
+test('same lines: names the first difference', () => {
+  assert.equal(checkSameLines(['a 1', 'b 2'], ['a 1', 'b 2']).ok, true);
+  assert.match(checkSameLines(['a 1'], ['a 1', 'b 2']).detail, /line 2 .*<end>/);
+  assert.match(checkSameLines(['a 2'], ['a 1']).detail, /line 1/);
+});
+
+test('recoveries: within the bound holds; late or never does not', () => {
+  assert.equal(checkRecoveries([{ fault: 'f', what: 'w', recoveredMs: 900 }], 1000).ok, true);
+  assert.equal(checkRecoveries([{ fault: 'f', what: 'w', recoveredMs: 1001 }], 1000).ok, false);
+  assert.match(checkRecoveries([{ fault: 'f', what: 'w', recoveredMs: null }], 1000).detail, /never/);
+  assert.equal(checkRecoveries([], 1000).ok, false);
+});
+
+test('a report round-trips through JSON and renders; a file that is not a report is refused', () => {
+  const invariants = [{ id: 'linearizable', ok: true, detail: 'x' }, { id: 'job-succeeded', ok: false, detail: 'failed | badly' }];
+  const r: DrillReport = {
+    kind: 'mr-drill-report', schedule: buildSchedule('primary-stall', 5), startedAt: '2026-01-01T00:00:00.000Z', durationMs: 1234,
+    outcome: outcomeOf(invariants), timeline: [{ atMs: 10, kind: 'fault', text: 'stop primary (node a, pid 1)' }], invariants,
+    recoveries: [{ fault: '+10ms stop primary', what: 'b live', recoveredMs: 1500 }], stats: { requests: 10 },
+  };
+  assert.equal(r.outcome, 'failed');
+  const back = parseReport(JSON.parse(JSON.stringify(r)));
+  assert.deepEqual(back, r);
+  const md = renderMarkdown(back);
+  assert.match(md, /# Drill primary-stall: FAILED/);
+  assert.match(md, /failed \\\| badly/);
+  assert.match(md, /1500 ms/);
+  for (const bad of [null, {}, { kind: 'mr-drill-report' }, { ...r, schedule: { ...r.schedule, version: 2 } }, { ...r, schedule: { ...r.schedule, faults: [{ atMs: -1, action: { type: 'kill' } }] } }]) {
+    assert.throws(() => parseReport(bad), (e: { code: string }) => e.code === ERR_BAD_REPORT.code);
+  }
+});
+
+test('vm recovery: the first answer from the node seen live in a newer epoch; without failover, the first answer after the fault ended', () => {
+  const samples = [s(0, 'a', true, 1), s(100, 'a', true, 1), s(900, 'b', true, 2), s(950, 'b', true, 2)];
+  const answers = [{ atMs: 90, node: 'a' }, { atMs: 850, node: 'a' }, { atMs: 1000, node: 'b' }];
+  const r = vmRecovery('kill primary', 100, 100, 1, samples, answers);
+  assert.equal(r.recoveredMs, 900);
+  assert.equal(r.failoverMs, 800);
+  assert.match(r.what, /b live in epoch 2/);
+  const none = vmRecovery('stall', 100, 400, 1, [s(0, 'a', true, 1), s(500, 'a', true, 1)], [{ atMs: 300, node: 'a' }, { atMs: 450, node: 'a' }]);
+  assert.equal(none.recoveredMs, 350);
+  assert.equal(none.failoverMs, null);
+  assert.equal(vmRecovery('kill', 100, 100, 1, samples, [{ atMs: 50, node: 'a' }]).recoveredMs, null);
+});
+
+test('progress recovery: the first completed task (or the end of the job) after the fault; unreachable polls do not count', () => {
+  const p = [{ atMs: 0, done: 3, finished: false }, { atMs: 100, done: 4, finished: false }, { atMs: 200, done: undefined, finished: false }, { atMs: 300, done: 4, finished: false }, { atMs: 700, done: 5, finished: false }];
+  assert.equal(progressRecovery('kill coordinator', 150, p).recoveredMs, 550);
+  assert.equal(progressRecovery('kill', 750, p).recoveredMs, null);
+  assert.equal(progressRecovery('kill', 720, [...p, { atMs: 800, done: 5, finished: true }]).recoveredMs, 80);
+});
