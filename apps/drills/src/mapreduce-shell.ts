@@ -67,8 +67,26 @@ export class MapReduceShell implements DrillShell {
     this.#want = sortedLines(join(this.dir, 'seq'));
     await this.#startCoordinator();
     for (let i = 0; i < this.w.workers; i++) this.#startWorker(i);
+    await this.#workersRegistered(60_000);
     // The job is accepted before time 0, so that the first faults hit a running job.
     await this.#submit();
+  }
+
+  /** Waits until every worker has registered (a cold start of a process can take seconds on a loaded machine). */
+  async #workersRegistered(ms: number): Promise<void> {
+    const deadline = performance.now() + ms;
+    for (;;) {
+      try {
+        const r = await request(`${this.url}/v1/workers`, { headersTimeout: 2000, bodyTimeout: 2000 });
+        const list = (await r.body.json()) as { workers?: { name: string }[] };
+        const names = new Set((list.workers ?? []).map((w) => w.name));
+        if (this.#workers.every((_, i) => names.has(`worker-${i}`))) return;
+      } catch {
+        // not up yet
+      }
+      if (performance.now() > deadline) throw new Error(`the ${this.w.workers} workers did not all register within ${ms / 1000} s\n${this.#workers.map((p) => p?.tail(400)).join('\n')}`);
+      await sleep(100);
+    }
   }
 
   async #startCoordinator(): Promise<string> {

@@ -121,7 +121,7 @@ export async function runDrill(opts: RunOptions): Promise<DrillReport & { dir: s
     schedule,
     startedAt,
     durationMs: Math.round(performance.now() - wall0),
-    outcome: outcomeOf(verdicts.invariants, error),
+    outcome: outcomeOf(verdicts.invariants, error, schedule.expectBroken),
     ...(error ? { error } : {}),
     timeline: clock.timeline,
     invariants: verdicts.invariants,

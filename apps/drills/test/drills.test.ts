@@ -44,3 +44,12 @@ test('primary-kill-under-load (short): kill -9 the primary under load; no acknow
   assert.ok(Number(r.stats['incr answers']) > 0);
   assert.ok((r.history ?? []).length > 0);
 });
+
+test('break-output-rule (short): without the output rule a kill -9 of the primary loses acknowledged answers, and the invariants catch it', { timeout: 180_000 }, async (t) => {
+  const schedule = buildSchedule('break-output-rule', 11, 'short');
+  const r = await runDrill({ schedule, log: (l) => t.diagnostic(l) });
+  assert.equal(r.outcome, 'passed', summary(r));
+  const broken = r.invariants.filter((i) => !i.ok).map((i) => i.id);
+  assert.ok(broken.includes('no-ack-lost-or-doubled') || broken.includes('linearizable'), summary(r));
+  assert.ok(r.invariants.find((i) => i.id === 'one-live-primary-per-epoch')?.ok, 'still never two live primaries in one epoch');
+});

@@ -39,7 +39,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     case 'list': {
       if (rest.length) throw new UsageError('mr drill list: takes no arguments');
       for (const d of chaos.CATALOG) {
-        ctx.stdout.write(`${d.name.padEnd(26)} ${d.system.padEnd(9)} ${d.summary}\n${' '.repeat(37)}invariants: ${d.invariants.join(', ')}; recovery bound ${d.recoveryBoundMs / 1000} s\n`);
+        const expect = d.expectBroken ? `; passes when one of ${d.expectBroken.join(', ')} BREAKS` : '';
+        ctx.stdout.write(`${d.name.padEnd(26)} ${d.system.padEnd(9)} ${d.summary}\n${' '.repeat(37)}invariants: ${d.invariants.join(', ')}; recovery bound ${d.recoveryBoundMs / 1000} s${expect}\n`);
       }
       return EXIT.OK;
     }

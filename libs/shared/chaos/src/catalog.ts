@@ -27,12 +27,14 @@ export interface DrillDefinition {
   summary: string;
   invariants: string[];
   recoveryBoundMs: number;
+  /** Break-the-rule drills: the invariants of which at least one must break (see Schedule.expectBroken). */
+  expectBroken?: string[];
   /** Draws the workload parameters and the faults. Must only use `rng` for choices. */
   plan(rng: DrillRng, scale: DrillScale): { workload: Workload; faults: ScheduledFault[] };
 }
 
 const MR_INVARIANTS = ['job-succeeded', 'output-equals-seq', 'recovered-within-bound'];
-const VM_INVARIANTS = ['one-live-primary-per-epoch', 'no-ack-lost-or-doubled', 'recovered-within-bound'];
+const VM_INVARIANTS = ['one-live-primary-per-epoch', 'no-ack-lost-or-doubled', 'linearizable', 'recovered-within-bound'];
 
 function mrWorkload(scale: DrillScale, workers: number): MapReduceWorkload {
   return scale === 'full'
@@ -40,8 +42,8 @@ function mrWorkload(scale: DrillScale, workers: number): MapReduceWorkload {
     : { system: 'mapreduce', app: 'wc', files: 6, wordsPerFile: 15_000, reduces: 4, workers, taskTimeoutMs: 2000 };
 }
 
-function vmWorkload(durationMs: number, proxyLogChannel = false): VmWorkload {
-  return { system: 'vm', clients: 4, durationMs, suspectTicks: 50, proxyLogChannel };
+function vmWorkload(durationMs: number, proxyLogChannel = false, breakRule?: VmWorkload['breakRule']): VmWorkload {
+  return { system: 'vm', clients: 4, durationMs, suspectTicks: 50, proxyLogChannel, ...(breakRule ? { breakRule } : {}) };
 }
 
 export const CATALOG: readonly DrillDefinition[] = [
@@ -136,6 +138,24 @@ export const CATALOG: readonly DrillDefinition[] = [
       };
     },
   },
+  {
+    name: 'break-output-rule',
+    system: 'vm',
+    summary: 'BREAK THE RULE: the primary releases answers before the backup acknowledged them (--no-output-rule), the log channel is slow (500 ms, fault proxy); kill -9 the primary under load: acknowledged answers are lost, and the checks must catch it',
+    invariants: VM_INVARIANTS,
+    expectBroken: ['no-ack-lost-or-doubled', 'linearizable'],
+    recoveryBoundMs: 10_000,
+    plan(rng, scale) {
+      const at = scale === 'full' ? rng.range(1500, 3000) : rng.range(800, 1500);
+      return {
+        workload: vmWorkload(at + (scale === 'full' ? 4000 : 3000), true, 'output-rule'),
+        faults: [
+          { atMs: 0, action: { type: 'link', link: 'primary->backup', fault: { delayMs: 500 } } },
+          { atMs: at, action: { type: 'kill', target: 'primary' } },
+        ],
+      };
+    },
+  },
 ];
 
 function sortFaults(faults: ScheduledFault[]): ScheduledFault[] {
@@ -160,5 +180,8 @@ export function buildSchedule(name: string, seed: number, scale: DrillScale = 'f
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw ERR_BAD_SEED(String(seed));
   const d = findDrill(name);
   const { workload, faults } = d.plan(createDrillRng(seed), scale);
-  return { version: SCHEDULE_VERSION, drill: d.name, seed, scale, workload, faults, invariants: [...d.invariants], recoveryBoundMs: d.recoveryBoundMs };
+  return {
+    version: SCHEDULE_VERSION, drill: d.name, seed, scale, workload, faults, invariants: [...d.invariants], recoveryBoundMs: d.recoveryBoundMs,
+    ...(d.expectBroken ? { expectBroken: [...d.expectBroken] } : {}),
+  };
 }

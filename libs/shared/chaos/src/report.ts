@@ -42,9 +42,16 @@ export interface DrillReport {
   history?: unknown[];
 }
 
-export function outcomeOf(invariants: readonly InvariantVerdict[], error?: string): DrillReport['outcome'] {
+/**
+ * passed: every invariant held; for a break-the-rule drill (`expectBroken`), at least one of the
+ * expected invariants broke (the anomaly was caught) and every other one held.
+ */
+export function outcomeOf(invariants: readonly InvariantVerdict[], error?: string, expectBroken?: readonly string[]): DrillReport['outcome'] {
   if (error) return 'error';
-  return invariants.every((i) => i.ok) ? 'passed' : 'failed';
+  if (!expectBroken?.length) return invariants.every((i) => i.ok) ? 'passed' : 'failed';
+  const caught = invariants.some((i) => !i.ok && expectBroken.includes(i.id));
+  const others = invariants.every((i) => i.ok || expectBroken.includes(i.id));
+  return caught && others ? 'passed' : 'failed';
 }
 
 /** Validates a parsed report file enough to replay or print it. */
@@ -74,6 +81,10 @@ export function renderMarkdown(r: DrillReport): string {
   out.push(`- replay: \`mr drill replay <this report's .json>\` or \`mr drill run ${s.drill} --seed ${s.seed}${s.scale === 'short' ? ' --short' : ''}\``);
   if (r.replayOf) out.push(`- replay of ${r.replayOf}`);
   if (r.error) out.push(`- error: ${r.error}`);
+  if (s.expectBroken?.length) {
+    const caught = r.invariants.filter((i) => !i.ok && s.expectBroken!.includes(i.id)).map((i) => i.id);
+    out.push(`- break-the-rule drill: passes when one of ${s.expectBroken.join(', ')} breaks; ${caught.length ? `the anomaly was caught by ${caught.join(', ')}` : 'the anomaly was NOT seen this time'}`);
+  }
   out.push('', '## Invariants', '', '| invariant | held | detail |', '|---|---|---|');
   for (const i of r.invariants) out.push(`| ${i.id}: ${esc(INVARIANTS[i.id] ?? '')} | ${i.ok ? 'yes' : '**NO**'} | ${esc(i.detail)} |`);
   out.push('', '## Recovery', '');

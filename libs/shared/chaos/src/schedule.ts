@@ -61,6 +61,8 @@ export interface VmWorkload {
   suspectTicks: number;
   /** Put a fault proxy on the primary -> backup log channel. */
   proxyLogChannel: boolean;
+  /** A rule the drill switches off on purpose to show what it prevents (break-the-rule drills). */
+  breakRule?: 'output-rule';
 }
 
 export type Workload = MapReduceWorkload | VmWorkload;
@@ -77,6 +79,11 @@ export interface Schedule {
   invariants: string[];
   /** The service must be back (failover done, job done) within this many ms of the fault. */
   recoveryBoundMs: number;
+  /**
+   * Break-the-rule drills: the drill passes when at least one of these invariants is broken
+   * (the anomaly the rule prevents happened and was caught); the others must still hold.
+   */
+  expectBroken?: string[];
 }
 
 export const SCHEDULE_VERSION = 1 as const;

@@ -73,3 +73,12 @@ test('progress recovery: the first completed task (or the end of the job) after 
   assert.equal(progressRecovery('kill', 750, p).recoveredMs, null);
   assert.equal(progressRecovery('kill', 720, [...p, { atMs: 800, done: 5, finished: true }]).recoveredMs, 80);
 });
+
+test('break-the-rule outcome: passes only when an expected invariant broke and the others held', () => {
+  const v = (id: string, ok: boolean) => ({ id, ok, detail: '' });
+  const expect = ['no-ack-lost-or-doubled', 'linearizable'];
+  assert.equal(outcomeOf([v('no-ack-lost-or-doubled', false), v('linearizable', true), v('one-live-primary-per-epoch', true)], undefined, expect), 'passed');
+  assert.equal(outcomeOf([v('no-ack-lost-or-doubled', true), v('linearizable', true)], undefined, expect), 'failed', 'anomaly not seen');
+  assert.equal(outcomeOf([v('linearizable', false), v('one-live-primary-per-epoch', false)], undefined, expect), 'failed', 'an unexpected invariant broke');
+  assert.equal(outcomeOf([v('linearizable', false)], 'crashed', expect), 'error');
+});
