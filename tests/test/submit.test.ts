@@ -115,8 +115,10 @@ test('mr submit --wait exits 0 when the job succeeded and names the output; mr s
 test('mr submit and mr status exit 3 when the coordinator is unreachable', async (t) => {
   const lab = new Lab(t);
   const port = await freePort();
-  const r = await runMr(['submit', '--coordinator', `http://127.0.0.1:${port}`, '--app', 'wc', lab.inputs[0]!], { cwd: lab.cwd, env: lab.env });
+  const t0 = Date.now();
+  const r = await runMr(['submit', '--coordinator', `http://127.0.0.1:${port}`, '--retry-for', '1s', '--app', 'wc', lab.inputs[0]!], { cwd: lab.cwd, env: lab.env });
   assert.equal(r.code, 3);
+  assert.ok(Date.now() - t0 >= 1000, 'mr submit retried for --retry-for before giving up');
   assert.match(r.stderr, new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port}`));
   const s = await runMr(['status', '--coordinator', `http://127.0.0.1:${port}`], { cwd: lab.cwd, env: lab.env });
   assert.equal(s.code, 3);

@@ -4,7 +4,7 @@
  * codes need: unreachable / unauthorized (3), rejected 4xx (2), server 5xx.
  * Import it dynamically, after startTelemetry().
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, interceptors, request, type Dispatcher } from 'undici';
 import { EXIT } from './context.ts';
 import { UsageError } from './args.ts';
 
@@ -63,6 +63,37 @@ export class Api {
     return (await this.#json('POST', path, body)) as T;
   }
 
+  /**
+   * POST with an Idempotency-Key, retried (undici's retry interceptor, capped
+   * exponential backoff with jitter) while the coordinator does not answer or
+   * answers 429/5xx: the key makes a repeat return the job the first try
+   * created. About `retryForMs` of retrying in all.
+   */
+  async postIdempotent<T>(path: string, body: unknown, key: string, retryForMs = 30_000): Promise<T> {
+    const minTimeout = 250;
+    const maxTimeout = 4000;
+    const started = Date.now();
+    const retrying = this.#agent.compose(
+      interceptors.retry({
+        methods: ['POST'],
+        statusCodes: [429, 500, 502, 503, 504],
+        errorCodes: ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ENOTFOUND', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_CLOSED'],
+        maxRetries: 1000,
+        retry: (err, { state, opts }, cb) => {
+          const o = opts.retryOptions!;
+          const e = err as Error & { statusCode?: number; code?: string };
+          const retryable = e.statusCode !== undefined ? o.statusCodes!.includes(e.statusCode) : e.code !== undefined && o.errorCodes!.includes(e.code);
+          const cap = Math.min(maxTimeout, minTimeout * 2 ** Math.min(state.counter - 1, 10));
+          const wait = cap / 2 + Math.random() * (cap / 2);
+          const left = retryForMs - (Date.now() - started);
+          if (!retryable || left <= 0) return cb(err);
+          setTimeout(() => cb(null), Math.min(wait, left));
+        },
+      }),
+    );
+    return (await this.#json('POST', path, body, { 'idempotency-key': key }, retrying)) as T;
+  }
+
   async delete<T>(path: string): Promise<T> {
     return (await this.#json('DELETE', path)) as T;
   }
@@ -93,15 +124,15 @@ export class Api {
     await this.#agent.close().catch(() => {});
   }
 
-  async #json(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
+  async #json(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, extra: Record<string, string> = {}, dispatcher: Dispatcher = this.#agent): Promise<unknown> {
     let res: Dispatcher.ResponseData;
     let text: string;
     try {
       res = await request(this.base + path, {
         method,
-        headers: this.headers(body === undefined ? {} : { 'content-type': 'application/json' }),
+        headers: this.headers(body === undefined ? extra : { 'content-type': 'application/json', ...extra }),
         body: body === undefined ? undefined : JSON.stringify(body),
-        dispatcher: this.#agent,
+        dispatcher,
         headersTimeout: 15_000,
         bodyTimeout: 15_000,
       });

@@ -1,5 +1,6 @@
+import { rm, rmdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { resolve as resolvePath } from 'node:path';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { context, trace, SpanStatusCode, type Span } from '@opentelemetry/api';
 import { extractContext, tracer } from '@mr/observability/telemetry';
 import { hasCode } from '@mr/errors';
@@ -26,10 +27,19 @@ export interface WorkerOptions {
   slots?: number;
   /** Directory for the apps' side files (the lab apps write into their cwd). Default process.cwd(). */
   cwd?: string;
-  /** Exit (code 1) after the coordinator has been unreachable this long. Default 5000. */
+  /**
+   * Keep retrying an unreachable coordinator this long (it may be restarting),
+   * then exit with code 1. Default 300000 (5 minutes).
+   */
   unreachableMs?: number;
-  /** First delay between reconnection attempts; doubles up to 1 s. Default 100. */
+  /** First delay between reconnection attempts; doubles (with jitter) up to reconnectMaxMs. Default 100. */
   reconnectMinMs?: number;
+  /**
+   * Longest delay between reconnection attempts. Default 2000: below the
+   * coordinator's recovery hold (3 s), so that an attempt finished during an
+   * outage reports before a restarted coordinator hands its task out again.
+   */
+  reconnectMaxMs?: number;
   /** A label for the coordinator's worker list. */
   name?: string;
   /** Where log lines go. Default: warn and error to stderr. */
@@ -74,6 +84,7 @@ export class Worker {
   readonly #cwd: string;
   readonly #unreachableMs: number;
   readonly #reconnectMinMs: number;
+  readonly #reconnectMaxMs: number;
   readonly #name: string | undefined;
   readonly #log: LogFn;
   readonly #executors: Executors | undefined;
@@ -96,13 +107,16 @@ export class Worker {
     if (typeof opts !== 'object' || opts === null) throw ERR_WORKER_CONFIG('options must be an object');
     const slots = opts.slots ?? 1;
     if (!Number.isInteger(slots) || slots < 1 || slots > 64) throw ERR_WORKER_CONFIG(`slots must be an integer in [1, 64], got ${String(opts.slots)}`);
-    const unreachableMs = opts.unreachableMs ?? 5000;
+    const unreachableMs = opts.unreachableMs ?? 300_000;
     if (!Number.isFinite(unreachableMs) || unreachableMs < 0) throw ERR_WORKER_CONFIG(`unreachableMs must be >= 0, got ${String(opts.unreachableMs)}`);
     const reconnectMinMs = opts.reconnectMinMs ?? 100;
     if (!Number.isFinite(reconnectMinMs) || reconnectMinMs < 1) throw ERR_WORKER_CONFIG(`reconnectMinMs must be >= 1, got ${String(opts.reconnectMinMs)}`);
     this.#slots = slots;
     this.#unreachableMs = unreachableMs;
     this.#reconnectMinMs = reconnectMinMs;
+    const reconnectMaxMs = opts.reconnectMaxMs ?? Math.max(2000, reconnectMinMs);
+    if (!Number.isFinite(reconnectMaxMs) || reconnectMaxMs < reconnectMinMs) throw ERR_WORKER_CONFIG(`reconnectMaxMs must be >= reconnectMinMs, got ${String(opts.reconnectMaxMs)}`);
+    this.#reconnectMaxMs = reconnectMaxMs;
     this.#cwd = resolvePath(opts.cwd ?? process.cwd());
     this.#name = opts.name;
     this.#log = opts.log ?? stderrLog('warn');
@@ -208,9 +222,12 @@ export class Worker {
             this.#finish({ code: 1, reason: `coordinator ${this.#client.url} unreachable for ${secs}s` });
             throw new Stopped();
           }
-          this.#log('debug', `${what}: ${String((err as { message?: unknown }).message)}; retrying in ${delay} ms`);
-          await sleep(Math.min(delay, Math.max(1, this.#unreachableMs - down)));
-          delay = Math.min(delay * 2, 1000);
+          // Equal jitter: workers that lost the coordinator together do not come back in lockstep.
+          const wait = Math.round(delay / 2 + Math.random() * (delay / 2));
+          if (down === 0) this.#log('warn', `${what}: coordinator ${this.#client.url} unavailable (${String((err as { message?: unknown }).message)}); retrying for up to ${Math.round(this.#unreachableMs / 1000)}s`);
+          else this.#log('debug', `${what}: ${String((err as { message?: unknown }).message)}; retrying in ${wait} ms`);
+          await sleep(Math.min(wait, Math.max(1, this.#unreachableMs - down)));
+          delay = Math.min(delay * 2, this.#reconnectMaxMs);
           continue;
         }
         if (hasCode(err, 'MR_ERR_WORKER_UNKNOWN')) throw err;
@@ -293,6 +310,7 @@ export class Worker {
       span.setAttribute('mr.abandoned', true);
       span.end();
       this.#log('debug', `${a.taskId} attempt ${a.attempt}: abandoned, not reported`);
+      await this.#discard(a);
       return;
     }
     try {
@@ -304,6 +322,7 @@ export class Worker {
         : await this.#retrying('fail', () => this.#client.fail(id, { ...ref, error: outcome.error, retryable: outcome.retryable }));
       this.#tasksDone++;
       span.setAttribute('mr.accepted', ack.accepted);
+      if (!ack.accepted || !outcome.ok) await this.#discard(a);
       if (!ack.accepted) this.#log('debug', `${a.taskId} attempt ${a.attempt}: not accepted (${ack.reason ?? 'no reason'})`);
       else if (!outcome.ok) this.#log('warn', `${a.type} ${a.taskId} attempt ${a.attempt} failed: ${outcome.error}`);
     } catch (err) {
@@ -312,6 +331,23 @@ export class Worker {
       if (hasCode(err, 'MR_ERR_WORKER_UNKNOWN')) this.#registration = undefined;
     } finally {
       span.end();
+    }
+  }
+
+  /**
+   * A map attempt that failed, was abandoned or lost to another leaves no
+   * files behind: its attempt-private directory goes, and the job's work
+   * directory too when that was the last thing in it (a finished job's
+   * directory the coordinator removed must not come back).
+   */
+  async #discard(a: MapAssignment | ReduceAssignment): Promise<void> {
+    if (a.type !== 'map') return;
+    const dir = resolvePath(this.#cwd, a.outputDir);
+    try {
+      await rm(dir, { recursive: true, force: true });
+      await rmdir(dirname(dir)).catch(() => {});
+    } catch (err) {
+      this.#log('warn', `cannot remove ${dir}: ${(err as Error).message}`);
     }
   }
 

@@ -9,7 +9,9 @@ export const usage = `usage: mr coordinator [--host 127.0.0.1] [--port 7070] [--
 
 Serves the job API (POST/GET /v1/jobs, GET/DELETE /v1/jobs/:id, /v1/jobs/:id/events,
 GET /v1/workers) and the worker protocol, hands tasks to polling workers, and keeps
-every accepted job in DIR/journal.jsonl so that a restart forgets none.
+every accepted job in DIR/journal.jsonl so that a restart forgets none. The journal
+is rewritten from a snapshot of the state as it grows, so its size and the restart
+time depend on the jobs kept (--retain-jobs), not on the history.
 Prints "coordinator listening on URL" once it accepts connections.
 
 options:
@@ -23,6 +25,11 @@ options:
   --exit-when-done     exit 0 once every submitted job finished and the workers
                        were told to exit
   --max-attempts N     attempts per task before its job fails (default 10)
+  --retain-jobs N      finished jobs kept in memory, in the journal and in GET /v1/jobs
+                       (default 1000); older ones are retired: GET /v1/jobs/ID answers 410,
+                       their Idempotency-Keys are forgotten
+  --keep-intermediates keep finished jobs' intermediate files under DIR/jobs (debugging;
+                       default: removed when a job ends, and at start for jobs not running)
   --plugins DIR        accept the user apps of the modules in DIR (default: $MR_PLUGIN_DIR;
                        workers need the same directory)
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
@@ -45,6 +52,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     'input-root': { type: 'string', multiple: true },
     'exit-when-done': { type: 'boolean' },
     'max-attempts': { type: 'string' },
+    'retain-jobs': { type: 'string' },
+    'keep-intermediates': { type: 'boolean' },
     'log-level': { type: 'string' },
     plugins: { type: 'string' },
   });
@@ -58,6 +67,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const taskTimeoutMs = v['task-timeout'] === undefined ? 10_000 : durationMs(v['task-timeout'], '--task-timeout');
   if (taskTimeoutMs < 100) throw new UsageError('--task-timeout: must be at least 100ms');
   const maxAttempts = intOption(v['max-attempts'], '--max-attempts', 10, 1, 999);
+  const retainJobs = intOption(v['retain-jobs'], '--retain-jobs', 1000, 0, 1_000_000);
   const logLevel = v['log-level'] ?? 'info';
   if (!LEVELS.includes(logLevel)) throw new UsageError(`--log-level: expected one of ${LEVELS.join(', ')}, got "${logLevel}"`);
   const dataDir = resolve(v.data ?? 'mr-data');
@@ -97,6 +107,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       dataDir,
       taskTimeoutMs,
       maxAttempts,
+      retainJobs,
+      keepIntermediates: v['keep-intermediates'] ?? false,
       inputRoots: roots,
       exitWhenDone: v['exit-when-done'] ?? false,
       token,

@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { EXIT, type CliContext } from '../context.ts';
-import { parse, UsageError } from '../args.ts';
+import { durationMs, parse, UsageError } from '../args.ts';
 import type { JobCreated, JobSubmit, JobView } from '@mr/mapreduce-protocol';
 
 export const summary = 'submit a MapReduce job (and optionally wait for it)';
@@ -9,7 +10,9 @@ export const usage = `usage: mr submit --coordinator URL --app NAME [--reduces 1
                  [--option KEY=VALUE]... [--name LABEL] [--wait] FILE...
 
 Submits a job over FILE... (resolved against the current directory) and
-prints its id. With --wait, follows the job with a progress bar (plain
+prints its id. The request carries an Idempotency-Key (random, or --idempotency-key)
+and is retried with backoff for up to --retry-for (default 30s) while the
+coordinator does not answer: a retry never creates a second job. With --wait, follows the job with a progress bar (plain
 progress lines when not on a terminal) and exits 0 only if it succeeded.
 
 options:
@@ -20,6 +23,10 @@ options:
   --option KEY=VALUE     an app option, e.g. --option pattern=whale for grep (repeatable)
   --name LABEL           a label for people
   --wait                 wait for the job to finish
+  --idempotency-key KEY  the key to send (default: a new random UUID); submitting again
+                         with the same key and request returns the same job
+  --retry-for DUR        keep retrying an unreachable coordinator this long (default 30s;
+                         0 tries once)
 
 exit codes: 0 submitted (with --wait: succeeded), 1 job failed or was cancelled,
             2 bad usage or request refused (the coordinator's message is shown),
@@ -38,6 +45,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       option: { type: 'string', multiple: true },
       name: { type: 'string' },
       wait: { type: 'boolean' },
+      'idempotency-key': { type: 'string' },
+      'retry-for': { type: 'string' },
     },
     true,
   );
@@ -49,6 +58,9 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (!v.coordinator) throw new UsageError('mr submit: --coordinator URL is required');
   if (!v.app) throw new UsageError('mr submit: --app NAME is required');
   if (args.positionals.length === 0) throw new UsageError('mr submit: give at least one input FILE');
+  const key = v['idempotency-key'] ?? randomUUID();
+  if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw new UsageError('mr submit: --idempotency-key: 1 to 255 visible ASCII characters');
+  const retryForMs = v['retry-for'] === undefined ? 30_000 : durationMs(v['retry-for'], '--retry-for');
   const body: JobSubmit = { app: v.app, inputs: args.positionals.map((f) => resolve(f)) };
   // Map functions see the names as typed, as with `mr seq` (indexer output names files).
   if (args.positionals.some((f, i) => f !== body.inputs[i])) body.names = [...args.positionals];
@@ -75,7 +87,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const { ROUTES } = await import('@mr/mapreduce-protocol/routes');
   const api = connect('submit', v.coordinator, ctx.env['MR_TOKEN']);
   try {
-    const created = await api.post<JobCreated>(ROUTES.jobs, body);
+    const created = await api.postIdempotent<JobCreated>(ROUTES.jobs, body, key, retryForMs);
     ctx.stdout.write(`${created.id}\n`);
     if (!v.wait) return EXIT.OK;
     const job = await follow(api, created.id, ctx);

@@ -8,14 +8,18 @@ export const summary = 'run a MapReduce worker that polls a coordinator for task
 export const usage = `usage: mr worker --coordinator URL [--slots 1] [--work-dir DIR] [options]
 
 Registers with the coordinator, long-polls it for map and reduce tasks and
-runs them. Exits 0 when the coordinator says all work is done, 1 when the
-coordinator has been unreachable for --unreachable (default 5s).
+runs them. Exits 0 when the coordinator says all work is done (a coordinator
+started with --exit-when-done), 1 when the coordinator has been unreachable for
+--coordinator-wait (default 5m): a coordinator that restarts or stops for a
+while is waited for, with jittered backoff (at most 2 s between tries), and a
+task finished meanwhile is reported when it is back.
 
 options:
   --coordinator URL     coordinator base URL, e.g. http://127.0.0.1:7070 (required)
   --slots N             tasks run at once (default 1, max 64)
   --work-dir DIR        directory the apps' side files go to (default: the current directory)
-  --unreachable DUR     exit after the coordinator was unreachable this long (default 5s)
+  --coordinator-wait DUR  exit after the coordinator was unreachable this long (default 5m;
+                        --unreachable is the same option)
   --name NAME           a label shown in 'mr status'
   --plugins DIR         load user apps from the modules in DIR (default: $MR_PLUGIN_DIR)
   -v, --verbose         log every task (default: only warnings and errors)
@@ -28,6 +32,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     slots: { type: 'string' },
     'work-dir': { type: 'string' },
     unreachable: { type: 'string' },
+    'coordinator-wait': { type: 'string' },
     name: { type: 'string' },
     plugins: { type: 'string' },
     verbose: { type: 'boolean', short: 'v' },
@@ -39,7 +44,9 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const v = args.values;
   if (!v.coordinator) throw new UsageError('mr worker: --coordinator URL is required');
   const slots = intOption(v.slots, '--slots', 1, 1, 64);
-  const unreachableMs = v.unreachable === undefined ? 5000 : durationMs(v.unreachable, '--unreachable');
+  if (v.unreachable !== undefined && v['coordinator-wait'] !== undefined) throw new UsageError('mr worker: give --coordinator-wait or --unreachable, not both');
+  const wait = v['coordinator-wait'] ?? v.unreachable;
+  const unreachableMs = wait === undefined ? 300_000 : durationMs(wait, v.unreachable !== undefined ? '--unreachable' : '--coordinator-wait');
   const pluginDir = v.plugins ?? ctx.env['MR_PLUGIN_DIR'];
   const pluginPath = pluginDir ? resolve(pluginDir) : undefined;
   let cwd = process.cwd();
