@@ -65,8 +65,13 @@ export class Lab {
     return { proc, url: m[1]! };
   }
 
+  /**
+   * `mr worker` as the lab runs it: the lab's workers exit once the coordinator
+   * is gone (it exits when the job is done), so they wait 5 s for it, not the
+   * product's default of minutes (meant to outlast a coordinator restart).
+   */
   worker(url: string, limitMs = LIMIT_MS, extra: string[] = []): Proc {
-    return this.spawn(`worker ${++this.#workers}`, ['worker', '--coordinator', url, ...extra], limitMs);
+    return this.spawn(`worker ${++this.#workers}`, ['worker', '--coordinator', url, '--coordinator-wait', '5s', ...extra], limitMs);
   }
 
   /** `mr submit` the corpus (as ../pg-*.txt) with output in cwd, like the lab; returns the job id. */

@@ -28,6 +28,8 @@ options:
   --retain-jobs N      finished jobs kept in memory, in the journal and in GET /v1/jobs
                        (default 1000); older ones are retired: GET /v1/jobs/ID answers 410,
                        their Idempotency-Keys are forgotten
+  --journal-compact N  rewrite the journal from a snapshot once it holds N records more
+                       than twice the snapshot (default 10000)
   --keep-intermediates keep finished jobs' intermediate files under DIR/jobs (debugging;
                        default: removed when a job ends, and at start for jobs not running)
   --plugins DIR        accept the user apps of the modules in DIR (default: $MR_PLUGIN_DIR;
@@ -54,6 +56,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     'max-attempts': { type: 'string' },
     'retain-jobs': { type: 'string' },
     'keep-intermediates': { type: 'boolean' },
+    'journal-compact': { type: 'string' },
     'log-level': { type: 'string' },
     plugins: { type: 'string' },
   });
@@ -68,6 +71,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (taskTimeoutMs < 100) throw new UsageError('--task-timeout: must be at least 100ms');
   const maxAttempts = intOption(v['max-attempts'], '--max-attempts', 10, 1, 999);
   const retainJobs = intOption(v['retain-jobs'], '--retain-jobs', 1000, 0, 1_000_000);
+  const compactRecords = intOption(v['journal-compact'], '--journal-compact', 10_000, 1, 100_000_000);
   const logLevel = v['log-level'] ?? 'info';
   if (!LEVELS.includes(logLevel)) throw new UsageError(`--log-level: expected one of ${LEVELS.join(', ')}, got "${logLevel}"`);
   const dataDir = resolve(v.data ?? 'mr-data');
@@ -108,6 +112,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       taskTimeoutMs,
       maxAttempts,
       retainJobs,
+      compactRecords,
       keepIntermediates: v['keep-intermediates'] ?? false,
       inputRoots: roots,
       exitWhenDone: v['exit-when-done'] ?? false,
