@@ -16,9 +16,12 @@
  *   snapshot(type 4) := u32 epoch | u64 seq | u64 icount | state bytes (the rest)
  *
  * All integers are big-endian; u64 fields carry safe integers (< 2^53).
- * The decoder accepts any chunking of the byte stream and rejects anything
- * malformed with a coded error (FT_ERR_BAD_FRAME, FT_ERR_FRAME_TOO_LARGE,
- * FT_ERR_TRUNCATED); after an error it stays failed (close the stream).
+ * The decoder accepts any chunking of the byte stream, in time linear in its
+ * length, and rejects anything malformed with a coded error (FT_ERR_BAD_FRAME,
+ * FT_ERR_FRAME_TOO_LARGE, FT_ERR_TRUNCATED); after an error it stays failed
+ * (close the stream). Limits: entry/ack/hello bodies at most
+ * MAX_LOG_FRAME_BYTES (2 MiB), snapshot bodies at most
+ * MAX_SNAPSHOT_FRAME_BYTES (64 MiB), each configurable per decoder.
  */
 import { FT_ERR_BAD_FRAME, FT_ERR_BAD_VALUE, FT_ERR_FRAME_TOO_LARGE, FT_ERR_TRUNCATED } from './errors.ts';
 import type { Frame, LogEntry } from './frames.ts';
@@ -29,8 +32,14 @@ const CODE_KIND = ['', 'interrupt', 'nic', 'disk', 'clock', 'random', 'progress'
 const ENTRY_HEAD = 1 + 1 + 8 + 8;
 const TWO32 = 4294967296;
 
-/** Default cap on one frame's body (snapshots are the big ones). */
-export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+/**
+ * Default cap on the body of one small frame: an entry, ack or hello. The
+ * largest legitimate one is a disk-read entry, at most the guest's memory
+ * (1 MiB by default) plus its 22-byte head.
+ */
+export const MAX_LOG_FRAME_BYTES = 2 * 1024 * 1024;
+/** Default cap on the body of one snapshot frame (state transfer: the machine's state, 1 MiB memory by default). */
+export const MAX_SNAPSHOT_FRAME_BYTES = 64 * 1024 * 1024;
 /** Cap on vmId / nodeId in a hello frame. */
 export const MAX_ID_BYTES = 256;
 
@@ -287,8 +296,16 @@ function text(b: Uint8Array): string {
   }
 }
 
+/** Limits of a FrameDecoder: declared lengths above them are refused before any of the body is buffered. */
+export interface FrameLimits {
+  /** Largest body of an entry, ack or hello frame (default MAX_LOG_FRAME_BYTES). */
+  maxFrameBytes?: number | undefined;
+  /** Largest body of a snapshot frame (default MAX_SNAPSHOT_FRAME_BYTES; 0 refuses every snapshot frame). */
+  maxSnapshotBytes?: number | undefined;
+}
+
 /** Decodes a buffer holding whole frames only (e.g. a test fixture). */
-export function decodeFrames(bytes: Uint8Array, opts: { maxFrameBytes?: number } = {}): Frame[] {
+export function decodeFrames(bytes: Uint8Array, opts: FrameLimits = {}): Frame[] {
   const d = new FrameDecoder(opts);
   const out = d.push(bytes);
   d.end();
@@ -298,63 +315,155 @@ export function decodeFrames(bytes: Uint8Array, opts: { maxFrameBytes?: number }
 /**
  * Incremental decoder: push() any chunk of the stream, get the frames it
  * completed. Malformed input throws a coded error and poisons the decoder.
+ *
+ * Linear in the bytes pushed, however they are chunked: whole frames inside a
+ * chunk are decoded in place; the rest of a chunk is copied once into a queue,
+ * and a frame spread over several chunks is assembled once, when its last byte
+ * has arrived (every byte is copied at most twice: see bytesCopied). A frame's
+ * declared length is checked against the limit of its type as soon as the
+ * length and type bytes are in: an oversized frame is refused before its body
+ * is buffered. Snapshot frames (state transfer) have their own, larger limit.
  */
 export class FrameDecoder {
   readonly maxFrameBytes: number;
-  #buf: Uint8Array = new Uint8Array(0);
+  readonly maxSnapshotBytes: number;
+  /** Received bytes not yet part of a complete frame, oldest first (private copies). */
+  #queue: Uint8Array[] = [];
+  #pending = 0;
+  /** Body length of the frame being received, once its head (length + type) was checked; 0 before. */
+  #need = 0;
   #error: Error | undefined;
   #bytes = 0;
+  #copied = 0;
 
-  constructor(opts: { maxFrameBytes?: number } = {}) {
-    this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  constructor(opts: FrameLimits = {}) {
+    this.maxFrameBytes = opts.maxFrameBytes ?? MAX_LOG_FRAME_BYTES;
+    this.maxSnapshotBytes = opts.maxSnapshotBytes ?? MAX_SNAPSHOT_FRAME_BYTES;
   }
 
   /** Bytes received but not yet part of a complete frame. */
   get pending(): number {
-    return this.#buf.byteLength;
+    return this.#pending;
   }
   /** Total bytes pushed. */
   get bytes(): number {
     return this.#bytes;
   }
+  /** Bytes copied so far (the decoder's work beyond reading each byte once): at most twice the bytes pushed. */
+  get bytesCopied(): number {
+    return this.#copied;
+  }
 
   push(chunk: Uint8Array): Frame[] {
     if (this.#error) throw this.#error;
     this.#bytes += chunk.byteLength;
-    let buf: Uint8Array;
-    if (this.#buf.byteLength === 0) buf = chunk;
-    else {
-      buf = new Uint8Array(this.#buf.byteLength + chunk.byteLength);
-      buf.set(this.#buf, 0);
-      buf.set(chunk, this.#buf.byteLength);
-    }
     const frames: Frame[] = [];
-    let p = 0;
     try {
-      while (buf.byteLength - p >= 4) {
-        const size = ((buf[p]! << 24) >>> 0) + (buf[p + 1]! << 16) + (buf[p + 2]! << 8) + buf[p + 3]!;
-        if (size > this.maxFrameBytes) throw FT_ERR_FRAME_TOO_LARGE(size, this.maxFrameBytes);
-        if (size === 0) throw FT_ERR_BAD_FRAME('empty frame');
-        if (buf.byteLength - p - 4 < size) break;
-        frames.push(decodeBody(buf.subarray(p + 4, p + 4 + size)));
-        p += 4 + size;
+      let p = 0;
+      if (this.#pending === 0) {
+        // Whole frames straight from the chunk, without copying.
+        while (chunk.byteLength - p >= 5) {
+          const size = u32(chunk, p);
+          this.#check(size, chunk[p + 4]!);
+          if (chunk.byteLength - p - 4 < size) break;
+          frames.push(decodeBody(chunk.subarray(p + 4, p + 4 + size)));
+          p += 4 + size;
+        }
+      }
+      if (p < chunk.byteLength) {
+        // Keep the rest, copied so the caller's chunk may be reused.
+        this.#queue.push(chunk.slice(p));
+        this.#pending += chunk.byteLength - p;
+        this.#copied += chunk.byteLength - p;
+        this.#drain(frames);
       }
     } catch (err) {
       this.#error = err as Error;
-      this.#buf = new Uint8Array(0);
+      this.#queue = [];
+      this.#pending = 0;
       throw err;
     }
-    // Keep only the tail, copied so the caller's chunk may be reused.
-    this.#buf = p === buf.byteLength ? new Uint8Array(0) : buf.slice(p);
     return frames;
+  }
+
+  /** Checks a frame's declared body length against the limit of its type (byte 0 of the body). */
+  #check(size: number, type: number): void {
+    if (size === 0) throw FT_ERR_BAD_FRAME('empty frame');
+    const max = type === T_SNAPSHOT ? this.maxSnapshotBytes : this.maxFrameBytes;
+    if (size > max) throw FT_ERR_FRAME_TOO_LARGE(size, max);
+  }
+
+  /** Decodes every frame the queue completes. */
+  #drain(frames: Frame[]): void {
+    for (;;) {
+      if (this.#need === 0) {
+        if (this.#pending < 4) return;
+        const head = this.#peek(5);
+        const size = u32(head, 0);
+        if (size === 0) throw FT_ERR_BAD_FRAME('empty frame');
+        // Refused on the length alone when no type could allow it.
+        if (size > Math.max(this.maxFrameBytes, this.maxSnapshotBytes)) throw FT_ERR_FRAME_TOO_LARGE(size, Math.max(this.maxFrameBytes, this.maxSnapshotBytes));
+        if (head.byteLength < 5) return;
+        this.#check(size, head[4]!);
+        this.#need = size;
+      }
+      if (this.#pending < 4 + this.#need) return;
+      const frame = this.#take(4 + this.#need);
+      this.#need = 0;
+      frames.push(decodeBody(frame.subarray(4)));
+    }
+  }
+
+  /** The first min(n, pending) queued bytes (n is small: a frame head). */
+  #peek(n: number): Uint8Array {
+    const first = this.#queue[0]!;
+    if (first.byteLength >= n) return first.subarray(0, n);
+    const out = new Uint8Array(Math.min(n, this.#pending));
+    let at = 0;
+    for (const c of this.#queue) {
+      const k = Math.min(c.byteLength, out.byteLength - at);
+      out.set(c.subarray(0, k), at);
+      at += k;
+      if (at === out.byteLength) break;
+    }
+    return out;
+  }
+
+  /** Removes the first n queued bytes (n <= pending), in one piece: assembled once if they span chunks. */
+  #take(n: number): Uint8Array {
+    this.#pending -= n;
+    const first = this.#queue[0]!;
+    if (first.byteLength >= n) {
+      if (first.byteLength === n) this.#queue.shift();
+      else this.#queue[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = new Uint8Array(n);
+    let at = 0;
+    let used = 0;
+    while (at < n) {
+      const c = this.#queue[used]!;
+      const k = Math.min(c.byteLength, n - at);
+      out.set(k === c.byteLength ? c : c.subarray(0, k), at);
+      at += k;
+      if (k === c.byteLength) used++;
+      else this.#queue[used] = c.subarray(k);
+    }
+    this.#queue.splice(0, used);
+    this.#copied += n;
+    return out;
   }
 
   /** The stream ended: throws FT_ERR_TRUNCATED if it ended inside a frame. */
   end(): void {
     if (this.#error) throw this.#error;
-    if (this.#buf.byteLength > 0) {
-      this.#error = FT_ERR_TRUNCATED(this.#buf.byteLength);
+    if (this.#pending > 0) {
+      this.#error = FT_ERR_TRUNCATED(this.#pending);
       throw this.#error;
     }
   }
+}
+
+function u32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) >>> 0) + (b[at + 1]! << 16) + (b[at + 2]! << 8) + b[at + 3]!;
 }

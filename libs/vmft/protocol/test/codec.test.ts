@@ -135,3 +135,59 @@ test('decoded payloads do not alias the pushed chunk', () => {
   buf.fill(0);
   assert.deepEqual(f, { type: 'entry', entry: { kind: 'nic', seq: 1, icount: 5, packet: new Uint8Array([1, 2, 3]) } });
 });
+
+/** Pushes `bytes` in `piece`-byte chunks (a peer dribbling a frame); returns the frames and the error, if any. */
+function dribble(d: FrameDecoder, bytes: Uint8Array, piece: number): { frames: Frame[]; err?: { code: string }; pushed: number } {
+  const frames: Frame[] = [];
+  let pushed = 0;
+  try {
+    for (let p = 0; p < bytes.byteLength; p += piece) {
+      const c = bytes.subarray(p, Math.min(bytes.byteLength, p + piece));
+      pushed += c.byteLength;
+      frames.push(...d.push(c));
+    }
+  } catch (err) {
+    return { frames, err: err as { code: string }, pushed };
+  }
+  return { frames, pushed };
+}
+
+test('a dribbled 32 MiB log entry is refused on its first 5 bytes, before any of its body is buffered', () => {
+  const head = new Uint8Array([0x02, 0x00, 0x00, 0x16, 1]); // 32 MiB + 22, type entry
+  const d = new FrameDecoder();
+  const r = dribble(d, head, 1);
+  assert.equal(r.err?.code, 'FT_ERR_FRAME_TOO_LARGE');
+  assert.equal(r.pushed, 5);
+  assert.equal(d.pending, 0);
+  assert.ok(d.bytesCopied <= 5, `copied ${d.bytesCopied}`);
+  // A length no frame type allows is refused on the 4 length bytes alone.
+  const e = new FrameDecoder();
+  assert.throws(() => e.push(new Uint8Array([0x10, 0, 0, 0])), { code: 'FT_ERR_FRAME_TOO_LARGE' });
+});
+
+test('a dribbled 32 MiB snapshot frame is decoded with linear work (every byte copied at most twice)', () => {
+  const state = new Uint8Array(32 * 1024 * 1024);
+  for (let i = 0; i < state.byteLength; i += 4099) state[i] = i & 0xff;
+  const bytes = encodeFrames([{ type: 'snapshot', epoch: 3, seq: 7, icount: 9, state }, { type: 'entry', entry: { kind: 'progress', seq: 8, icount: 10 } }]);
+  const d = new FrameDecoder();
+  const r = dribble(d, bytes, 16 * 1024);
+  assert.equal(r.err, undefined);
+  assert.equal(r.frames.length, 2);
+  const snap = r.frames[0]!;
+  assert.ok(snap.type === 'snapshot' && snap.epoch === 3 && snap.state.byteLength === state.byteLength);
+  assert.ok(snap.type === 'snapshot' && Buffer.from(snap.state).equals(Buffer.from(state)));
+  assert.equal(d.pending, 0);
+  // The old decoder copied the whole pending buffer per chunk: about bytes^2 / (2 * 16 KiB) = 32 GiB here.
+  assert.ok(d.bytesCopied <= 2 * bytes.byteLength, `copied ${d.bytesCopied} bytes for a ${bytes.byteLength}-byte stream`);
+});
+
+test('snapshot frames have their own limit, apart from the small-frame limit', () => {
+  const big = new Uint8Array(3 * 1024 * 1024);
+  const snapshot = encodeFrame({ type: 'snapshot', epoch: 1, seq: 0, icount: 0, state: big });
+  const entry = encodeFrame({ type: 'entry', entry: { kind: 'nic', seq: 1, icount: 1, packet: big } });
+  assert.equal(decodeFrames(snapshot).length, 1, 'a 3 MiB snapshot passes the default limits');
+  assert.throws(() => decodeFrames(entry), { code: 'FT_ERR_FRAME_TOO_LARGE' }, 'a 3 MiB entry does not');
+  assert.throws(() => decodeFrames(snapshot, { maxSnapshotBytes: 0 }), { code: 'FT_ERR_FRAME_TOO_LARGE' }, 'a stream that takes no snapshots');
+  assert.throws(() => decodeFrames(snapshot, { maxSnapshotBytes: 1024 * 1024 }), { code: 'FT_ERR_FRAME_TOO_LARGE' });
+  assert.equal(decodeFrames(entry, { maxFrameBytes: 4 * 1024 * 1024 }).length, 1);
+});
