@@ -17,7 +17,7 @@ export { startStorage, startNode, type Listening, type StartStorageOptions, type
 export { buildNodeApp, type NodeAppOptions } from './node/app.ts';
 export { VmDriver, type VmNodeOptions } from './node/driver.ts';
 export { LogSender, registerLogReceiver, type LogSink, type LogSession, type LogSenderOptions } from './log-channel.ts';
-export { dualProtocolServerFactory } from './dual-server.ts';
+export { dualProtocolServerFactory, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type ConnectionStats, type DualServer } from './dual-server.ts';
 export { buildStorageApp, type StorageAppOptions } from './storage/app.ts';
 export { DiskStore, DEFAULT_MAX_OPEN_VMS, type TasResult, type DiskStoreOptions } from './storage/store.ts';
 export * from './storage/errors.ts';

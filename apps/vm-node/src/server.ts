@@ -4,6 +4,7 @@ import { buildStorageApp } from './storage/app.ts';
 import { buildNodeApp, type NodeAppOptions } from './node/app.ts';
 import { StorageClient } from './node/storage-client.ts';
 import type { VmDriver } from './node/driver.ts';
+import type { ConnectionLimits } from './dual-server.ts';
 
 export interface Listening {
   app: FastifyInstance;
@@ -24,6 +25,8 @@ export interface StartStorageOptions {
   /** The VMs stored here and the node ids that may claim each (`--vm vm1=a,b`); without it, dev mode (any ids, at most maxOpenVms VMs). */
   vms?: ReadonlyMap<string, readonly string[]> | undefined;
   maxOpenVms?: number;
+  /** Connection cap and timeouts of the storage port (default DEFAULT_CONNECTION_LIMITS). */
+  connectionLimits?: Partial<ConnectionLimits> | undefined;
   logLevel?: string | false;
   telemetry?: boolean;
   blockSize?: number;
@@ -40,6 +43,7 @@ export async function startStorage(opts: StartStorageOptions): Promise<Listening
     peerToken: opts.peerToken,
     vms: opts.vms,
     maxOpenVms: opts.maxOpenVms,
+    connectionLimits: opts.connectionLimits,
     logLevel: opts.logLevel,
     telemetry: opts.telemetry,
     blockSize: opts.blockSize,

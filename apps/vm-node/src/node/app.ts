@@ -5,7 +5,7 @@ import { context } from '@opentelemetry/api';
 import { createService } from '@mr/service-kit';
 import { tracer } from '@mr/observability';
 import { ClientRequest, ClientReply, ErrorReply, NotLiveReply, VmParams, VmStatus } from '@mr/vmft-protocol';
-import { dualProtocolServerFactory } from '../dual-server.ts';
+import { dualProtocolServerFactory, type ConnectionLimits } from '../dual-server.ts';
 import { registerLogReceiver } from '../log-channel.ts';
 import { ERR_UNKNOWN_VM, isNotLiveError, notLiveError, notLiveReply } from '../errors.ts';
 import { VmDriver, type VmNodeOptions } from './driver.ts';
@@ -16,6 +16,8 @@ export interface NodeAppOptions extends Omit<VmNodeOptions, 'log' | 'registry'> 
   telemetry?: boolean;
   /** Epoch a primary asks test-and-set for at start. */
   startEpoch?: number;
+  /** Connection cap and timeouts of the node's port (default DEFAULT_CONNECTION_LIMITS). */
+  connectionLimits?: Partial<ConnectionLimits> | undefined;
 }
 
 const JoinRequest = Type.Object(
@@ -47,7 +49,7 @@ export async function buildNodeApp(opts: NodeAppOptions): Promise<{ app: Fastify
       http2: true,
       forceCloseConnections: true,
       http2SessionTimeout: 600_000,
-      serverFactory: dualProtocolServerFactory({ http2SessionTimeoutMs: 600_000 }),
+      serverFactory: dualProtocolServerFactory({ http2SessionTimeoutMs: 600_000, limits: opts.connectionLimits }),
     },
     health: () => ({ vm: opts.vmId, node: opts.nodeId, role: driver.core.role, live: driver.core.live }),
   });

@@ -19,6 +19,7 @@ import {
 } from '@mr/vmft-protocol';
 import { DiskStore } from './store.ts';
 import { ERR_UNKNOWN_VM } from '../errors.ts';
+import { dualProtocolServerFactory, type ConnectionLimits } from '../dual-server.ts';
 
 export interface StorageAppOptions {
   dataDir: string;
@@ -37,6 +38,8 @@ export interface StorageAppOptions {
   blockSize?: number;
   /** Blocks per VM disk (default 4096). */
   blocks?: number;
+  /** Connection cap and timeouts of the storage port (default DEFAULT_CONNECTION_LIMITS). */
+  connectionLimits?: Partial<ConnectionLimits> | undefined;
 }
 
 const peer = { auth: 'peer' } as const;
@@ -65,6 +68,7 @@ export async function buildStorageApp(opts: StorageAppOptions): Promise<FastifyI
     logLevel: opts.logLevel,
     telemetry: opts.telemetry,
     bodyLimit: 64 * 1024 + 2 * store.blockSize * MAX_BLOCKS_PER_OP,
+    fastify: { forceCloseConnections: true, serverFactory: dualProtocolServerFactory({ http2: false, limits: opts.connectionLimits }) },
   });
   const tasTotal = new Counter({ name: 'ft_storage_tas_total', help: 'Test-and-set requests by outcome', labelNames: ['outcome'] as const, registers: [opts.registry] });
   const ioTotal = new Counter({ name: 'ft_storage_disk_ops_total', help: 'Disk block operations by kind and outcome', labelNames: ['op', 'outcome'] as const, registers: [opts.registry] });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import type { VmStatus } from '@mr/vmft-protocol';
-import { startNode, startStorage, type StartStorageOptions } from '../../src/index.ts';
+import { startNode, startStorage, type ConnectionLimits, type DualServer, type StartStorageOptions } from '../../src/index.ts';
 
 export type T = { after(fn: () => unknown): void };
 
@@ -17,18 +17,20 @@ export const PEER_TOKEN = 'peer-token-for-tests';
 
 export interface Pair {
   storageUrl: string;
+  /** The listening servers (connection stats). */
+  servers: { storage: DualServer; primary: DualServer; backup: DualServer };
   primaryUrl: string;
   backupUrl: string;
   status(url: string): Promise<VmStatus | undefined>;
   incr(key: string, clientId: string, requestId: string): Promise<number>;
 }
 
-export async function startPair(t: T, storage: Partial<StartStorageOptions> = {}): Promise<Pair> {
+export async function startPair(t: T, storage: Partial<StartStorageOptions> = {}, nodes: { connectionLimits?: Partial<ConnectionLimits> } = {}): Promise<Pair> {
   const dir = mkdtempSync(join(tmpdir(), 'vm-pair-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const s = await startStorage({ port: 0, dataDir: dir, logLevel: false, token: TOKEN, peerToken: PEER_TOKEN, vms: new Map([['vm1', ['a', 'b']]]), ...storage });
   t.after(() => s.close());
-  const common = { vmId: 'vm1', guest: 'kv', storageUrl: s.url, token: TOKEN, peerToken: PEER_TOKEN, port: 0, logLevel: false as const, suspectTicks: 50 };
+  const common = { vmId: 'vm1', guest: 'kv', storageUrl: s.url, token: TOKEN, peerToken: PEER_TOKEN, port: 0, logLevel: false as const, suspectTicks: 50, ...nodes };
   const b = await startNode({ ...common, nodeId: 'b', role: 'backup' });
   t.after(() => b.close());
   const a = await startNode({ ...common, nodeId: 'a', role: 'primary', peerUrl: b.url });
@@ -45,6 +47,7 @@ export async function startPair(t: T, storage: Partial<StartStorageOptions> = {}
   };
   const pair: Pair = {
     storageUrl: s.url,
+    servers: { storage: s.app.server as unknown as DualServer, primary: a.app.server as unknown as DualServer, backup: b.app.server as unknown as DualServer },
     primaryUrl: a.url,
     backupUrl: b.url,
     status,

@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startPair, waitProtected } from './helpers/pair.ts';
+
+/** Opens `n` TCP connections that send nothing (in batches: the listen backlog is finite). */
+async function idleSockets(url: string, n: number): Promise<{ sockets: Socket[]; closed(): number }> {
+  const { hostname, port } = new URL(url);
+  const sockets: Socket[] = [];
+  let closed = 0;
+  for (let i = 0; i < n; i += 250) {
+    await Promise.all(
+      Array.from({ length: Math.min(250, n - i) }, () => new Promise<void>((resolve) => {
+        const s = connect({ host: hostname, port: Number(port) });
+        sockets.push(s);
+        s.on('error', () => {});
+        s.once('close', () => {
+          closed++;
+          resolve();
+        });
+        s.once('connect', () => resolve());
+      })),
+    );
+  }
+  return { sockets, closed: () => closed };
+}
+
+test('2,000 idle connections on each node and on storage: the cap and the timeouts hold, clients are served, the log stream lives, no failover', async (t) => {
+  const limits = { maxConnections: 256, headersTimeoutMs: 1000, idleTimeoutMs: 2000 };
+  const p = await startPair(t, { connectionLimits: limits }, { connectionLimits: limits });
+  const before = await waitProtected(p);
+  let n = 0;
+  const incr = () => p.incr('k', 'c', `r${++n}`);
+  assert.equal(await incr(), 1);
+  const floods = await Promise.all([p.primaryUrl, p.backupUrl, p.storageUrl].map((url) => idleSockets(url, 2000)));
+  t.after(() => floods.forEach((f) => f.sockets.forEach((s) => s.destroy())));
+  // While the idle connections are open: every port stays under its cap, and the pair serves.
+  for (let i = 0; i < 20; i++) assert.equal(await incr(), n);
+  for (const [name, s] of Object.entries(p.servers)) {
+    const st = s.connectionStats();
+    assert.ok(st.open <= limits.maxConnections, `${name}: ${JSON.stringify(st)}`);
+  }
+  const mid = await waitProtected(p);
+  assert.equal(mid.primary.epoch, before.primary.epoch);
+  // Past the header timeout every idle connection is gone; the log stream (an HTTP/2 stream on the backup's port) is not.
+  await sleep(limits.headersTimeoutMs + 500);
+  for (const [i, f] of floods.entries()) assert.equal(f.closed(), 2000, `port ${i}: ${f.closed()} of 2000 idle connections closed`);
+  const streamsBefore = mid.backup.log.sent;
+  for (let i = 0; i < 20; i++) assert.equal(await incr(), n);
+  const after = await waitProtected(p);
+  assert.ok(after.backup.log.sent > streamsBefore, 'the backup still receives the log');
+  assert.equal(after.primary.epoch, before.primary.epoch, 'no failover');
+  assert.equal(after.primary.nodeId, 'a');
+  for (const [name, s] of Object.entries(p.servers)) {
+    const st = s.connectionStats();
+    assert.ok(st.evicted + st.timedOut >= 2000 - limits.maxConnections, `${name}: ${JSON.stringify(st)}`);
+    t.diagnostic(`${name}: ${JSON.stringify(st)}`);
+  }
+});
