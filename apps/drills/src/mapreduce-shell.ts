@@ -16,6 +16,8 @@ import type { DrillClock, DrillShell, Verdicts } from './runner.ts';
 /** A job that has not ended this long after submission fails the drill. */
 const JOB_DEADLINE_MS = 180_000;
 const POLL_MS = 100;
+/** At most this many jobs one after another in one drill. */
+const MAX_JOBS = 20;
 
 interface JobView {
   id: string;
@@ -34,8 +36,7 @@ export class MapReduceShell implements DrillShell {
   #inputs: string[] = [];
   #want: string[] = [];
   #progress: ProgressSample[] = [];
-  #job: JobView | undefined;
-  #jobOver = false;
+  #workloadOver = false;
   #tearingDown = false;
   #workersStarted = 0;
   #selfExits = 0;
@@ -110,31 +111,65 @@ export class MapReduceShell implements DrillShell {
     this.#workers[i] = p;
     this.#workersStarted++;
     void p.exited.then((e) => {
-      if (p.killedByDrill || this.#tearingDown || this.#jobOver || this.#workers[i] !== p) return;
+      if (p.killedByDrill || this.#tearingDown || this.#workloadOver || this.#workers[i] !== p) return;
       // Exited by itself while the job runs (e.g. the coordinator was gone too long): a supervisor restarts it.
       this.#selfExits++;
       this.clock.record('event', `${name} (pid ${p.pid}) exited by itself (${e.signal ?? `code ${e.code}`}); starting it again`);
       setTimeout(() => {
-        if (!this.#tearingDown && !this.#jobOver && this.#workers[i] === p) this.#startWorker(i);
+        if (!this.#tearingDown && !this.#workloadOver && this.#workers[i] === p) this.#startWorker(i);
       }, 500);
     });
     return p;
   }
 
+  /** Jobs run one after another (each over the same inputs) until the fault schedule is over. */
+  #jobs: JobView[] = [];
   #jobId = '';
+  /** Tasks done in the jobs that already ended (progress counts across jobs). */
+  #doneBefore = 0;
 
   async #submit(): Promise<void> {
-    const body = JSON.stringify({ app: this.w.app, inputs: this.#inputs, reduces: this.w.reduces, output: join(this.dir, 'out') });
-    const r = await request(`${this.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': `drill-${this.schedule.seed}` }, body });
+    const k = this.#jobs.length;
+    const body = JSON.stringify({ app: this.w.app, inputs: this.#inputs, reduces: this.w.reduces, output: join(this.dir, `out-${k}`) });
+    const r = await request(`${this.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': `drill-${this.schedule.seed}-${k}` }, body });
     const created = (await r.body.json()) as { id?: string; message?: string };
     if (r.statusCode !== 201 || !created.id) throw new Error(`POST /v1/jobs answered ${r.statusCode}: ${JSON.stringify(created)}`);
     this.#jobId = created.id;
   }
 
+  /**
+   * Polls the job until it ends; while faults are still to come, submits the next one (the
+   * coordinator may be down then: the submission waits for it).
+   */
   async workload(): Promise<void> {
-    this.clock.record('event', `job ${this.#jobId} submitted (${this.w.files} files, ${this.w.reduces} reduces, ${this.w.workers} workers)`);
+    const lastFaultMs = Math.max(0, ...this.schedule.faults.map((f) => f.atMs));
+    for (;;) {
+      this.clock.record('event', `job ${this.#jobId} submitted (${this.w.files} files, ${this.w.reduces} reduces, ${this.w.workers} workers)`);
+      const job = await this.#follow();
+      this.#jobs.push(job);
+      this.#doneBefore += job.tasks.map.total + job.tasks.reduce.total;
+      if (job.state !== 'succeeded' || this.clock.now() >= lastFaultMs || this.#jobs.length >= MAX_JOBS) break;
+      await this.#submitWhenUp();
+    }
+    this.#workloadOver = true;
+  }
+
+  async #submitWhenUp(): Promise<void> {
+    const deadline = this.clock.now() + JOB_DEADLINE_MS;
+    for (;;) {
+      try {
+        return await this.#submit();
+      } catch (err) {
+        if (this.clock.now() > deadline) throw err;
+        await sleep(POLL_MS);
+      }
+    }
+  }
+
+  async #follow(): Promise<JobView> {
     const deadline = this.clock.now() + JOB_DEADLINE_MS;
     let wasDown = false;
+    let last: JobView | undefined;
     for (;;) {
       const atMs = this.clock.now();
       const job = await this.#poll(this.#jobId);
@@ -145,16 +180,16 @@ export class MapReduceShell implements DrillShell {
       } else {
         if (wasDown) this.clock.record('event', `coordinator answering again; job ${job.state}, ${job.tasks.map.done}/${job.tasks.map.total} maps, ${job.tasks.reduce.done}/${job.tasks.reduce.total} reduces done`);
         wasDown = false;
-        this.#job = job;
+        last = job;
         const finished = ['succeeded', 'failed', 'cancelled'].includes(job.state);
-        this.#progress.push({ atMs, done: job.tasks.map.done + job.tasks.reduce.done, finished });
+        // A job's end counts as progress; the drill's end only when this is the last job.
+        this.#progress.push({ atMs, done: this.#doneBefore + job.tasks.map.done + job.tasks.reduce.done + (finished ? 1 : 0), finished: false });
         if (finished) {
-          this.#jobOver = true;
           this.clock.record('event', `job ${job.id} ${job.state}${job.error ? `: ${job.error}` : ''}`);
-          return;
+          return job;
         }
       }
-      if (this.clock.now() > deadline) throw new Error(`the job did not end within ${JOB_DEADLINE_MS / 1000} s (last state ${this.#job?.state ?? 'unknown'})`);
+      if (this.clock.now() > deadline) throw new Error(`job ${this.#jobId} did not end within ${JOB_DEADLINE_MS / 1000} s (last state ${last?.state ?? 'unknown'})`);
       await sleep(POLL_MS);
     }
   }
@@ -202,27 +237,38 @@ export class MapReduceShell implements DrillShell {
   }
 
   async verdicts(firedAt: (number | undefined)[]): Promise<Verdicts> {
-    const job = this.#job;
-    const got = sortedLines(join(this.dir, 'out'));
+    const jobs = this.#jobs;
+    const outputs = jobs.map((job, k) => ({ job, check: checkSameLines(sortedLines(join(this.dir, `out-${k}`)), this.#want) }));
+    const badOutput = outputs.find((o) => !o.check.ok);
+    const notOk = jobs.find((j) => j.state !== 'succeeded');
     const recoveries = this.schedule.faults.flatMap((f, i) => {
       const at = firedAt[i];
       if (at === undefined || (f.action.type !== 'kill' && f.action.type !== 'stop')) return [];
       return [progressRecovery(describeFault(f), at, this.#progress)];
     });
+    const sum = (k: 'started' | 'reissued' | 'failed') => jobs.reduce((n, j) => n + j.attempts[k], 0);
     return {
       invariants: [
-        { id: 'job-succeeded', ok: job?.state === 'succeeded', detail: job ? `job ${job.id} ${job.state}${job.error ? `: ${job.error}` : ''}` : 'no job state was ever read' },
-        { id: 'output-equals-seq', ...checkSameLines(got, this.#want) },
+        {
+          id: 'job-succeeded',
+          ok: jobs.length > 0 && !notOk,
+          detail: jobs.length === 0 ? 'no job ended' : notOk ? `job ${notOk.id} ${notOk.state}${notOk.error ? `: ${notOk.error}` : ''}` : `${jobs.length} job(s) succeeded: ${jobs.map((j) => j.id).join(', ')}`,
+        },
+        {
+          id: 'output-equals-seq',
+          ...(jobs.length === 0 ? { ok: false, detail: 'no job output' } : badOutput ? { ok: false, detail: `job ${badOutput.job.id}: ${badOutput.check.detail}` } : { ok: true, detail: `${jobs.length} job output(s), each ${outputs[0]!.check.detail}` }),
+        },
         { id: 'recovered-within-bound', ...checkRecoveries(recoveries, this.schedule.recoveryBoundMs) },
       ],
       recoveries,
       stats: {
-        'job ms': Math.round(this.#progress.at(-1)?.atMs ?? 0),
-        'map tasks': job?.tasks.map.total ?? 0,
-        'reduce tasks': job?.tasks.reduce.total ?? 0,
-        'attempts started': job?.attempts.started ?? 0,
-        'attempts re-issued': job?.attempts.reissued ?? 0,
-        'attempts failed': job?.attempts.failed ?? 0,
+        jobs: jobs.length,
+        'workload ms': Math.round(this.#progress.at(-1)?.atMs ?? 0),
+        'map tasks per job': jobs[0]?.tasks.map.total ?? 0,
+        'reduce tasks per job': jobs[0]?.tasks.reduce.total ?? 0,
+        'attempts started': sum('started'),
+        'attempts re-issued': sum('reissued'),
+        'attempts failed': sum('failed'),
         'workers started': this.#workersStarted,
         'workers that exited by themselves': this.#selfExits,
         'faults fired': recoveries.length,

@@ -1,8 +1,9 @@
 /**
  * Carries out a schedule: the system's shell starts its parts, the workload
  * starts (time 0), each fault fires at its time, then the invariants are
- * checked and the report is assembled. Faults due after the workload ended
- * are recorded as skipped.
+ * checked and the report is assembled. Disruptive faults due after the
+ * workload ended are recorded as skipped; the ones that undo earlier faults
+ * (SIGCONT, start, heal) still run, at once.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -93,7 +94,9 @@ export async function runDrill(opts: RunOptions): Promise<DrillReport & { dir: s
     const firedAt: (number | undefined)[] = schedule.faults.map(() => undefined);
     for (const [i, f] of schedule.faults.entries()) {
       while (!over && clock.now() < f.atMs) await sleep(Math.min(10, Math.max(1, f.atMs - clock.now())));
-      if (over) {
+      // After the workload ended, only faults that undo earlier ones (SIGCONT, start, heal) still run.
+      const restores = f.action.type === 'cont' || f.action.type === 'start' || (f.action.type === 'link' && Object.keys(f.action.fault).length === 0);
+      if (over && !restores) {
         clock.record('skipped', `${describeFault(f)}: the workload had ended`);
         continue;
       }

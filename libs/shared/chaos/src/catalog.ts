@@ -13,8 +13,8 @@ export const ERR_BAD_SEED = createError<[string]>('DRILL_ERR_BAD_SEED', 'bad see
 
 /** What each invariant id means (the report prints these). */
 export const INVARIANTS: Record<string, string> = {
-  'job-succeeded': 'the MapReduce job ended in state succeeded',
-  'output-equals-seq': 'the job output equals `mr seq` over the same inputs (sorted lines, byte for byte)',
+  'job-succeeded': 'every MapReduce job of the drill ended in state succeeded',
+  'output-equals-seq': 'each job\'s output equals `mr seq` over the same inputs (sorted lines, byte for byte)',
   'one-live-primary-per-epoch': 'polling both nodes\' GET /v1/vms/:id during the drill never saw two live primaries in one epoch',
   'no-ack-lost-or-doubled': 'every acknowledged incr answer is distinct, the answers are exactly 1..n, and a final read equals the number of incrs applied',
   linearizable: 'the recorded client history (invoke/response times, answers) has a linearization under the kv model',
@@ -73,6 +73,32 @@ export const CATALOG: readonly DrillDefinition[] = [
     },
   },
   {
+    name: 'worker-stall',
+    system: 'mapreduce',
+    summary: 'SIGSTOP workers mid-task for longer than the task timeout, then SIGCONT: their tasks go to others, and the late completions of the stale attempts must be ignored',
+    invariants: MR_INVARIANTS,
+    recoveryBoundMs: 60_000,
+    plan(rng, scale) {
+      // More map tasks than the other drills: the job must outlast the stalls.
+      const workload = { ...mrWorkload(scale, 4), files: scale === 'full' ? 20 : 10 };
+      const stalls = scale === 'full' ? 4 : 2;
+      const faults: ScheduledFault[] = [];
+      const stalledUntil = new Array<number>(workload.workers).fill(-1);
+      let t = rng.range(300, 800);
+      for (let k = 0; k < stalls; k++) {
+        const free = stalledUntil.map((d, i) => (d < t ? i : -1)).filter((i) => i >= 0);
+        const i = rng.pick(free);
+        // Longer than the task timeout, so that the stalled attempt is re-issued to another worker.
+        const until = t + workload.taskTimeoutMs + rng.range(300, 1500);
+        faults.push({ atMs: t, action: { type: 'stop', target: `worker-${i}` } });
+        faults.push({ atMs: until, action: { type: 'cont', target: `worker-${i}` } });
+        stalledUntil[i] = until;
+        t += rng.range(300, 1000);
+      }
+      return { workload, faults: sortFaults(faults) };
+    },
+  },
+  {
     name: 'coordinator-kill-restart',
     system: 'mapreduce',
     summary: 'kill -9 the coordinator mid-job and start it again on the same port and data dir; the job resumes from its journal',
@@ -86,7 +112,8 @@ export const CATALOG: readonly DrillDefinition[] = [
         const back = t + rng.range(300, 1200);
         faults.push({ atMs: t, action: { type: 'kill', target: 'coordinator' } });
         faults.push({ atMs: back, action: { type: 'start', target: 'coordinator' } });
-        t = back + rng.range(800, 2000);
+        // A cold start of the coordinator takes seconds on a loaded machine: leave it time to resume the job.
+        t = back + rng.range(5000, 8000);
       }
       return { workload, faults };
     },

@@ -70,3 +70,23 @@ test('the corpus is a function of seed and file index', () => {
   assert.notEqual(corpusFile(3, 0, 500), corpusFile(3, 1, 500));
   assert.notEqual(corpusFile(3, 0, 500), corpusFile(4, 0, 500));
 });
+
+test('worker-stall stalls running workers for longer than the task timeout and continues each', () => {
+  for (let seed = 0; seed < 200; seed++) {
+    const s = buildSchedule('worker-stall', seed);
+    const timeout = (s.workload as { taskTimeoutMs: number }).taskTimeoutMs;
+    const stoppedAt = new Map<string, number>();
+    for (const f of s.faults) {
+      const a = f.action as { type: string; target: string };
+      if (a.type === 'stop') {
+        assert.ok(!stoppedAt.has(a.target), `seed ${seed}: ${a.target} stopped twice`);
+        stoppedAt.set(a.target, f.atMs);
+      } else {
+        assert.equal(a.type, 'cont');
+        assert.ok(f.atMs - stoppedAt.get(a.target)! > timeout, `seed ${seed}: stall not longer than the task timeout`);
+        stoppedAt.delete(a.target);
+      }
+    }
+    assert.equal(stoppedAt.size, 0, `seed ${seed}: every stalled worker continues`);
+  }
+});
