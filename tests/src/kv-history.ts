@@ -40,6 +40,8 @@ export class HistoryRecorder {
   readonly info = new Map<KvOperation, AnswerInfo>();
   /** Failures by kind, for the round's report. */
   readonly failures = new Map<string, number>();
+  /** The first message of each failure code. */
+  readonly failureSamples = new Map<string, string>();
 
   /** Runs one request and records it. Never throws: a failure is recorded as what it means. */
   async record(clientId: string, op: KvModelOp, key: string, value: string | undefined, send: () => Promise<VmAnswer>): Promise<void> {
@@ -55,6 +57,7 @@ export class HistoryRecorder {
       const m = failureMeaning(err);
       const code = (err as { code?: string }).code ?? 'no code';
       this.failures.set(code, (this.failures.get(code) ?? 0) + 1);
+      if (!this.failureSamples.has(code)) this.failureSamples.set(code, (err as Error).message);
       if (m === 'not-applied') return;
       if (m !== 'unknown') {
         o.response = performance.now();

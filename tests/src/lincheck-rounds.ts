@@ -15,7 +15,7 @@ import { VmClient } from '@mr/vmft-client';
 import { TcpProxy } from '@mr/vm-node/testing';
 import { checkKvHistory, type KvCheckReport } from '@mr/linearizability';
 import { createRng, type Rng } from '@mr/sim';
-import { VmCluster, vmStatus, until, waitProtected, SUSPECT_TICKS, type TestContext } from './vm-cluster.ts';
+import { VmCluster, vmStatus, until, waitProtected, freePort, SUSPECT_TICKS, type TestContext } from './vm-cluster.ts';
 import { sleep } from './procs.ts';
 import { HistoryRecorder, nextOp, ALL_KEYS } from './kv-history.ts';
 
@@ -88,7 +88,10 @@ export async function runRound(t: TestContext, o: RoundOptions): Promise<RoundRe
   const a = await c.node('a', ['--role', 'primary', '--peer', peer, ...(slowSide === 'a' ? slow : [])]);
   await waitProtected(a.url, b.url);
   log('pair protected');
-  const nodes = [a.url, b.url];
+  // The node that joins in the join round: its URL is known to the clients from the start
+  // (refused until it runs), as an operator would configure all three.
+  const joinPort = o.fault === 'join' ? await freePort() : 0;
+  const nodes = [a.url, b.url, ...(joinPort ? [`http://127.0.0.1:${joinPort}`] : [])];
 
   // The workload: each client one request at a time until told to stop.
   const rec = new HistoryRecorder();
@@ -146,9 +149,9 @@ export async function runRound(t: TestContext, o: RoundOptions): Promise<RoundRe
       case 'join': {
         a.proc.kill();
         await liveNode([b.url], 30_000);
-        const j = await c.node('c', ['--join', b.url]);
-        nodes.push(j.url);
-        // The clients were made with [a, b]; they learn c from the 503 hints after the second failover.
+        log('b live; starting c with --join b');
+        const j = await c.node('c', ['--join', b.url, '--port', String(joinPort)]);
+        log('c started');
         await waitProtected(b.url, j.url);
         const opsJoined = rec.ops.length;
         await sleep(rng.range(200, 800));
@@ -165,6 +168,7 @@ export async function runRound(t: TestContext, o: RoundOptions): Promise<RoundRe
   const err = await workloadFailed;
   if (err) throw err;
   log(`workload done: ${rec.ops.length} operations`);
+  for (const [code, m] of rec.failureSamples) log(`first ${code}: ${m}`);
 
   // Final reads, after every other operation: an acknowledged write that was lost shows here.
   const live = await liveNode(nodes, 30_000);

@@ -6,6 +6,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
+import { once } from 'node:events';
 import { request } from 'undici';
 import type { VmStatus } from '@mr/vmft-protocol';
 import { Proc, sleep } from './procs.ts';
@@ -52,15 +54,26 @@ export class VmCluster {
   }
 
   /**
-   * `mr vm node …` on a free port; extra args as given (e.g. ['--role', 'primary', '--peer', url]).
+   * `mr vm node …` on a free port (or the args' `--port`); extra args as given (e.g. ['--role', 'primary', '--peer', url]).
    * Failure suspicion is 1 s (50 ticks) unless the args say otherwise: the tests share a 2-core
    * machine with other suites, and a node starved for longer than the 300 ms default would
    * (safely, but needlessly) suspect a live peer.
    */
   node(id: string, args: string[]): Promise<{ proc: Proc; url: string }> {
     const suspect = args.includes('--suspect-ticks') ? [] : ['--suspect-ticks', String(SUSPECT_TICKS)];
-    return this.#start(`node ${id}`, ['vm', 'node', '--id', id, '--port', '0', '--storage', this.storageUrl, '--guest', 'kv', ...suspect, ...args]);
+    const port = args.includes('--port') ? [] : ['--port', '0'];
+    return this.#start(`node ${id}`, ['vm', 'node', '--id', id, ...port, '--storage', this.storageUrl, '--guest', 'kv', ...suspect, ...args]);
   }
+}
+
+/** A port that was free a moment ago (for a node whose URL clients must know before it starts). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
 }
 
 export async function vmStatus(url: string, vm = 'vm1'): Promise<VmStatus | undefined> {
