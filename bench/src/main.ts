@@ -8,12 +8,14 @@ import { seqWc } from './seq-wc.ts';
 import { vmCpu } from './vm-cpu.ts';
 import { vmftCore } from './vmft-core.ts';
 import { vmFt } from './vm-ft.ts';
+import { smallTasks } from './small-tasks.ts';
 
 export const benchmarks: Benchmark[] = [
   seqWc,
   vmCpu,
   vmftCore,
   vmFt,
+  smallTasks,
 ];
 
 async function main(argv: string[]): Promise<number> {
