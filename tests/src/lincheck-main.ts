@@ -1,8 +1,10 @@
 /**
- * npm run lincheck -- [--rounds N] [--faults kill,stall,partition,join] [--seed S] [--clients C] [--dump DIR] [--verbose]
+ * npm run lincheck -- [--rounds N] [--faults kill,stall,partition,join] [--seed S] [--clients C]
+ *                        [--workload-ms W] [--dump DIR] [--verbose]
  *
  * Runs N rounds per fault type (default 5) over real processes and checks every round's
- * history for linearizability. Prints one line per round and a table per fault type; exits 1
+ * history for linearizability. Each round's workload runs W/3..W ms before the fault and
+ * W/2..W ms after recovery (default 3000; the test in npm test uses 900). Prints one line per round and a table per fault type; exits 1
  * when any round is not linearizable (or could not be decided, or failed to run). --dump DIR
  * writes each such round's history (JSON lines, with the node and attempts of each answer).
  */
@@ -17,6 +19,7 @@ const { values } = parseArgs({
     faults: { type: 'string', default: FAULTS.join(',') },
     seed: { type: 'string' },
     clients: { type: 'string' },
+    'workload-ms': { type: 'string', default: '3000' },
     verbose: { type: 'boolean', default: false },
     dump: { type: 'string' },
   },
@@ -27,6 +30,8 @@ const faults = values.faults.split(',').map((f) => f.trim()) as Fault[];
 for (const f of faults) if (!(FAULTS as readonly string[]).includes(f)) throw new Error(`unknown fault "${f}" (one of ${FAULTS.join(', ')})`);
 const clients = values.clients === undefined ? undefined : Number(values.clients);
 if (clients !== undefined && (!Number.isInteger(clients) || clients < 1 || clients > 64)) throw new Error('--clients must be an integer in 1..64');
+const workloadMs = Number(values['workload-ms']);
+if (!Number.isInteger(workloadMs) || workloadMs < 100 || workloadMs > 600_000) throw new Error('--workload-ms must be an integer in 100..600000');
 let seed = values.seed === undefined ? Date.now() % 1_000_000 : Number(values.seed);
 if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
 
@@ -42,7 +47,7 @@ for (let r = 0; r < rounds; r++) {
     const roundSeed = seed++;
     let result: RoundResult | undefined;
     try {
-      result = await runRound(ctx, { fault, seed: roundSeed, clients, log: values.verbose ? (l) => console.log(`  ${l}`) : undefined });
+      result = await runRound(ctx, { fault, seed: roundSeed, clients, workloadMs, log: values.verbose ? (l) => console.log(`  ${l}`) : undefined });
       console.log(describeRound(result));
       s.operations += result.operations;
       s.unknown += result.unknownOutcomes;

@@ -27,6 +27,11 @@ export interface RoundOptions {
   seed: number;
   /** Concurrent clients (default: 4–8 from the seed). */
   clients?: number;
+  /**
+   * Length of the workload around the fault: it runs a random [1/3, 1] of this before the
+   * fault and [1/2, 1] of it after recovery (default 900 ms).
+   */
+  workloadMs?: number;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
 }
@@ -114,7 +119,8 @@ export async function runRound(t: TestContext, o: RoundOptions): Promise<RoundRe
     (e: unknown) => e,
   );
   try {
-    await sleep(rng.range(300, 900));
+    const w = o.workloadMs ?? 900;
+    await sleep(rng.range(Math.round(w / 3), w));
     const opsBefore = rec.ops.length;
     switch (o.fault) {
       case 'kill': {
@@ -161,7 +167,7 @@ export async function runRound(t: TestContext, o: RoundOptions): Promise<RoundRe
         break;
       }
     }
-    await sleep(rng.range(500, 1200));
+    await sleep(rng.range(Math.round(w / 2), w));
   } finally {
     stop = true;
   }
