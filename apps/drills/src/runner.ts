@@ -81,13 +81,14 @@ export async function runDrill(opts: RunOptions): Promise<DrillReport & { dir: s
       : new (await import('./vm-shell.ts')).VmShell(schedule, schedule.workload, dir, clock, env);
   let verdicts: Verdicts = { invariants: [], recoveries: [], stats: {} };
   let error: string | undefined;
+  let workload: Promise<void> | undefined;
   try {
     log(`drill ${schedule.drill} seed ${schedule.seed} (${schedule.scale}): starting its parts in ${dir}`);
     await shell.setup();
     clock.start();
     clock.record('event', 'workload started');
     let over = false;
-    const workload = shell.workload().finally(() => {
+    workload = shell.workload().finally(() => {
       over = true;
     });
     workload.catch(() => {});
@@ -117,6 +118,8 @@ export async function runDrill(opts: RunOptions): Promise<DrillReport & { dir: s
     log(`drill ${schedule.drill}: ${error}`);
   } finally {
     await shell.teardown();
+    // After an error the workload may still be running: it ends once its parts are gone.
+    await workload?.catch(() => {});
     if (!opts.keep) rmSync(dir, { recursive: true, force: true });
   }
   const report: DrillReport & { dir: string } = {

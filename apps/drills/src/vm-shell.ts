@@ -19,14 +19,17 @@ const VM = 'vm1';
 const COUNTER = 'counter';
 const KEYS = ['k0', 'k1', 'k2', 'k3'];
 const POLL_MS = 25;
+/** Clients go on this long after the last fault was carried out. */
+const SETTLE_MS = 2000;
 
 interface Status {
   nodeId: string;
   role: string;
   live: boolean;
   epoch: number;
-  peer: { state: string };
+  peer: { state: string; url?: string };
   log: { sent: number; acked: number };
+  hash: { icount: number; value: string };
   reason?: string;
 }
 
@@ -50,6 +53,16 @@ export class VmShell implements DrillShell {
   #epochAt = new Map<number, number>();
   #final: number | undefined;
   #lastRole = new Map<string, string>();
+  /** The newest full status of each node. */
+  #full = new Map<string, Status>();
+  /** Backups started with --join: when, and when the pair was protected again. */
+  #joins: { node: string; startedMs: number; upMs: number; protectedMs?: number }[] = [];
+  #agree: { ok: boolean; detail: string } | undefined;
+  #storageUrl = '';
+  /** Faults carried out so far, and when the last one was done. */
+  #executed = 0;
+  #stopping = false;
+  #lastFaultMs = 0;
 
   constructor(
     readonly schedule: Schedule,
@@ -70,6 +83,7 @@ export class VmShell implements DrillShell {
 
   async setup(): Promise<void> {
     const storage = await this.#start('storage', ['vm', 'storage', '--port', '0', '--data', join(this.dir, 'storage')]);
+    this.#storageUrl = storage.url;
     const node = (id: string, extra: string[]) =>
       this.#start(`node ${id}`, ['vm', 'node', '--id', id, '--port', '0', '--storage', storage.url, '--guest', 'kv', '--vm', VM, '--suspect-ticks', String(this.w.suspectTicks), ...extra]);
     const b = await node('b', ['--role', 'backup']);
@@ -95,6 +109,7 @@ export class VmShell implements DrillShell {
         const atMs = this.clock.now();
         const s = await status(n.url, 1000);
         if (s) {
+          this.#full.set(n.id, s);
           this.#samples.push({ atMs, node: n.id, live: s.live, epoch: s.epoch, role: s.role });
           if (s.live && !this.#epochAt.has(s.epoch)) this.#epochAt.set(s.epoch, atMs);
           const role = `${s.role}${s.live ? ' (live)' : ''} epoch ${s.epoch}${s.reason ? `: ${s.reason}` : ''}`;
@@ -111,14 +126,14 @@ export class VmShell implements DrillShell {
   async workload(): Promise<void> {
     this.#polling = true;
     this.#pollers = this.#nodes.map((n) => this.#poll(n));
-    const byUrl = new Map(this.#nodes.map((n) => [new URL(n.url).origin, n.id]));
+    const byUrl = { get: (url: string) => this.#nodes.find((n) => new URL(n.url).origin === url)?.id };
     const runClient = async (c: number) => {
       const clientId = `c${c}`;
       const client = new VmClient({ nodes: this.#nodes.map((n) => n.url), vmId: VM, clientId, attemptTimeoutMs: 1500, deadlineMs: 20_000, connections: 1 });
       this.#clients.push(client);
       const rng = createDrillRng((this.schedule.seed ^ Math.imul(c + 1, 0x85ebca6b)) >>> 0);
       let n = 0;
-      while (this.clock.now() < this.w.durationMs) {
+      while (this.#keepGoing()) {
         const r = rng.range(0, 99);
         const key = r < 55 || r >= 90 ? COUNTER : rng.pick(KEYS);
         const op = r < 55 ? 'incr' : r < 70 ? 'put' : 'get';
@@ -151,9 +166,22 @@ export class VmShell implements DrillShell {
     this.#final = a.value === null ? 0 : Number(a.value);
     this.#history.push({ clientId: 'drill-final-read', op: 'get', key: COUNTER, invoke, response: this.clock.now(), result: { value: a.value === null ? null : String(a.value) } });
     this.clock.record('event', `final read: ${COUNTER} = ${this.#final} (from ${byUrl.get(a.node) ?? a.node})`);
+    if (this.#joins.length > 0) this.#agree = await this.#replicasAgree(10_000);
     await sleep(300);
     this.#polling = false;
     await Promise.all(this.#pollers);
+  }
+
+  /**
+   * Clients keep sending until the stated duration is over, every fault was carried out (a cold
+   * start of a joining node can take seconds on a loaded machine) and 2 s more have passed, and a
+   * joined backup protects the primary (or the recovery bound passed).
+   */
+  #keepGoing(): boolean {
+    if (this.#stopping) return false;
+    const now = this.clock.now();
+    if (now < this.w.durationMs || this.#executed < this.schedule.faults.length || now < this.#lastFaultMs + SETTLE_MS) return true;
+    return this.#joins.some((j) => j.protectedMs === undefined) && now < this.#lastFaultMs + this.schedule.recoveryBoundMs;
   }
 
   async #resolve(target: string): Promise<Node> {
@@ -180,13 +208,25 @@ export class VmShell implements DrillShell {
   }
 
   async exec(action: FaultAction): Promise<{ text: string; atMs: number }> {
+    try {
+      return await this.#exec(action);
+    } finally {
+      this.#executed++;
+      this.#lastFaultMs = this.clock.now();
+    }
+  }
+
+  async #exec(action: FaultAction): Promise<{ text: string; atMs: number }> {
     if (action.type === 'link') {
       if (action.link !== 'primary->backup' || !this.#proxy) throw new Error(`no fault proxy on link ${action.link}`);
       const atMs = this.clock.now();
       this.#proxy.set(action.fault);
       return { text: `proxy ${this.#proxy.url} -> :${this.#proxy.target.port} (${this.#proxy.openConnections} open connections)`, atMs };
     }
-    if (action.type === 'start') throw new Error('restarting a VM node is not in this drill yet');
+    if (action.type === 'start') {
+      if (action.target !== 'backup') throw new Error(`only a new backup can be started (--join), not ${action.target}`);
+      return this.#join();
+    }
     // A `cont` goes to the node the matching `stop` stalled.
     const n = action.type === 'cont' ? this.#nodes.find((x) => x.part.stopped) : await this.#resolve(action.target);
     if (!n) throw new Error(`no stalled node to continue`);
@@ -196,6 +236,63 @@ export class VmShell implements DrillShell {
     n.part.signal(sig);
     if (sig === 'SIGKILL') await n.part.exited;
     return { text: `${sig} node ${n.id} (pid ${n.part.pid})`, atMs };
+  }
+
+  /** Starts a new backup that joins the live primary by state transfer, and watches until the pair is protected again. */
+  async #join(): Promise<{ text: string; atMs: number }> {
+    // The survivor is live once it won test-and-set for going on alone: join that one.
+    let primary: Node | undefined;
+    const deadline = this.clock.now() + this.schedule.recoveryBoundMs;
+    while (!primary) {
+      primary = await this.#resolve('primary').catch((err: Error) => {
+        if (this.clock.now() > deadline) throw err;
+        return undefined;
+      });
+      if (!primary) await sleep(POLL_MS);
+    }
+    const id = String.fromCharCode('a'.charCodeAt(0) + this.#nodes.length);
+    const atMs = this.clock.now();
+    const started = await this.#start(`node ${id}`, [
+      'vm', 'node', '--id', id, '--port', '0', '--storage', this.#storageUrl, '--guest', 'kv', '--vm', VM, '--suspect-ticks', String(this.w.suspectTicks), '--join', primary.url,
+    ]);
+    const node: Node = { id, ...started };
+    this.#nodes.push(node);
+    this.#pollers.push(this.#poll(node));
+    const join: { node: string; startedMs: number; upMs: number; protectedMs?: number } = { node: id, startedMs: atMs, upMs: this.clock.now() };
+    this.#joins.push(join);
+    void (async () => {
+      while (this.#polling && join.protectedMs === undefined) {
+        const p = this.#full.get(primary.id);
+        const b = this.#full.get(id);
+        if (p?.live && p.peer.state === 'connected' && b?.role === 'backup' && b.epoch === p.epoch && b.log.sent > 0) {
+          join.protectedMs = this.clock.now();
+          this.clock.record('event', `protected again: node ${id} backs up node ${primary.id} (epoch ${p.epoch})`);
+        }
+        await sleep(POLL_MS);
+      }
+    })();
+    return { text: `node ${id} (pid ${started.part.pid}) joining node ${primary.id} at ${started.url}`, atMs };
+  }
+
+  /** The joined backup and the primary report the same state hash at the same instruction count. */
+  async #replicasAgree(ms: number): Promise<{ ok: boolean; detail: string }> {
+    const deadline = performance.now() + ms;
+    let last = '';
+    while (performance.now() < deadline) {
+      const st = await Promise.all(this.#nodes.map(async (n) => ({ n, s: await status(n.url, 1000) })));
+      const p = st.find((x) => x.s?.live);
+      const b = st.find((x) => x.s?.role === 'backup' && p && x.s.epoch === p.s!.epoch);
+      if (p && b) {
+        last = `${p.n.id} ${p.s!.hash.value}@${p.s!.hash.icount}, ${b.n.id} ${b.s!.hash.value}@${b.s!.hash.icount}`;
+        if (p.s!.hash.icount === b.s!.hash.icount) {
+          return p.s!.hash.value === b.s!.hash.value
+            ? { ok: true, detail: `node ${b.n.id} and the primary ${p.n.id} have state hash ${p.s!.hash.value} at instruction ${p.s!.hash.icount}` }
+            : { ok: false, detail: `state hashes differ at instruction ${p.s!.hash.icount}: ${last}` };
+        }
+      }
+      await sleep(50);
+    }
+    return { ok: false, detail: `no common checkpoint within ${ms} ms (${last || 'no primary with a backup'})` };
   }
 
   async verdicts(firedAt: (number | undefined)[]): Promise<Verdicts> {
@@ -218,11 +315,20 @@ export class VmShell implements DrillShell {
       recoveries.push({ fault: r.fault, what: r.what, recoveredMs: r.recoveredMs });
       if (r.failoverMs !== null) failover = r.failoverMs;
     }
+    for (const j of this.#joins) {
+      // Measured from when the new node listened: its process's cold start is not the pair's recovery.
+      recoveries.push({
+        fault: `+${Math.round(j.startedMs)}ms start backup (node ${j.node}, listening after ${Math.round(j.upMs - j.startedMs)} ms, joins)`,
+        what: 'protected again: the new backup follows the primary (from when it listened)',
+        recoveredMs: j.protectedMs === undefined ? null : Math.round(j.protectedMs - j.upMs),
+      });
+    }
     const lin = checkHistory(this.#history);
     const invariants = [
       { id: 'one-live-primary-per-epoch', ...checkOnePrimaryPerEpoch(this.#samples) },
       { id: 'no-ack-lost-or-doubled', ...(this.#final === undefined ? { ok: false, detail: 'no final read' } : checkCounter(answers, unknown, this.#final)) },
       { id: 'linearizable', ...lin },
+      ...(this.#joins.length > 0 ? [{ id: 'replicas-agree', ...(this.#agree ?? { ok: false, detail: 'not checked (the workload did not finish)' }) }] : []),
       { id: 'recovered-within-bound', ...checkRecoveries(recoveries, this.schedule.recoveryBoundMs) },
     ];
     const ops = this.#history.filter((h) => h.response !== undefined).length;
@@ -246,6 +352,7 @@ export class VmShell implements DrillShell {
   }
 
   async teardown(): Promise<void> {
+    this.#stopping = true;
     this.#polling = false;
     await Promise.all(this.#clients.map((c) => c.close().catch(() => {})));
     for (const p of this.#parts) p.signal('SIGKILL');

@@ -18,6 +18,7 @@ export const INVARIANTS: Record<string, string> = {
   'one-live-primary-per-epoch': 'polling both nodes\' GET /v1/vms/:id during the drill never saw two live primaries in one epoch',
   'no-ack-lost-or-doubled': 'every acknowledged incr answer is distinct, the answers are exactly 1..n, and a final read equals the number of incrs applied',
   linearizable: 'the recorded client history (invoke/response times, answers) has a linearization under the kv model',
+  'replicas-agree': 'a backup that joined by state transfer reports the same state hash as the primary at the same instruction count',
   'recovered-within-bound': 'after each disruptive fault the service was back (job done / a live primary answering) within the drill\'s bound',
 };
 
@@ -143,6 +144,24 @@ export const CATALOG: readonly DrillDefinition[] = [
         faults: [
           { atMs: at, action: { type: 'stop', target: 'primary' } },
           { atMs: at + stall, action: { type: 'cont', target: 'primary' } },
+        ],
+      };
+    },
+  },
+  {
+    name: 'backup-kill-and-rejoin',
+    system: 'vm',
+    summary: 'kill -9 the backup under load (the primary goes on alone after test-and-set), then a new backup joins by state transfer (--join): protected again',
+    invariants: [...VM_INVARIANTS.slice(0, -1), 'replicas-agree', 'recovered-within-bound'],
+    recoveryBoundMs: 10_000,
+    plan(rng, scale) {
+      const at = scale === 'full' ? rng.range(1500, 2500) : rng.range(800, 1500);
+      const back = at + rng.range(500, 1500);
+      return {
+        workload: vmWorkload(back + (scale === 'full' ? 5000 : 3000)),
+        faults: [
+          { atMs: at, action: { type: 'kill', target: 'backup' } },
+          { atMs: back, action: { type: 'start', target: 'backup' } },
         ],
       };
     },
