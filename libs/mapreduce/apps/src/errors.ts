@@ -7,3 +7,5 @@ export const ERR_BAD_PARTITION = createError<[string, string, string]>('MR_BAD_P
 export const ERR_BAD_INTERMEDIATE = createError<[string, string]>('MR_BAD_INTERMEDIATE', 'corrupt intermediate file %s: %s', 500, { retryable: true });
 export const ERR_UNKNOWN_APP = createError<[string, string]>('MR_UNKNOWN_APP', 'unknown app "%s" (known: %s)', 400, { retryable: false });
 export const ERR_BAD_PLUGIN = createError<[string, string]>('MR_BAD_PLUGIN', 'plugin %s: %s', 500, { retryable: false });
+/** The input's path now leads elsewhere than when the job was accepted (the other path is not shown: it may lie outside every input root). */
+export const ERR_INPUT_ESCAPED = createError<[string]>('MR_INPUT_ESCAPED', 'input %s no longer opens the file accepted with the job (a symlink or directory on its path changed): refusing to read it', 400, { retryable: false });

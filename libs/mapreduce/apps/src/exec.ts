@@ -3,17 +3,27 @@
  * (`mr seq`, the lab's mrsequential). Every file they produce appears only
  * whole (temporary file + rename).
  *
+ * Memory is bounded whatever the input size (per task; see README):
+ * - map input is streamed: 'lines' apps get chunks of whole lines
+ *   (CHUNK_BYTES), only 'whole-file' apps get a whole file;
+ * - map output is written to the partition files as it is produced
+ *   (combined first when the app has a combiner, up to the memory budget);
+ * - reduce input is streamed from the intermediate files and grouped in
+ *   memory up to the budget, past it spilled as sorted runs and merged;
+ * - reduce output is streamed to its file.
+ *
  * Intermediate format: one JSON array `["key","value"]` per line (UTF-8).
  * JSON escapes newlines, tabs, control characters and lone surrogates, so any
  * JS string round-trips exactly, however long.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { MapTaskResult, MapTaskSpec, MrApp, ReduceTaskResult, ReduceTaskSpec, TaskContext } from './types.ts';
-import { writeAtomically, type ChunkWriter } from './files.ts';
+import type { Emit, InputPiece, MapTaskResult, MapTaskSpec, MrApp, ReduceTaskResult, ReduceTaskSpec, TaskContext } from './types.ts';
+import { ChunkWriter, tempNameFor, writeAtomically } from './files.ts';
 import { partitionOf } from './hash.ts';
-import { sortBytes } from './order.ts';
-import { ERR_BAD_INTERMEDIATE, ERR_BAD_OPTIONS, ERR_BAD_PARTITION, ERR_INPUT_NOT_FOUND, ERR_INPUT_UNREADABLE } from './errors.ts';
+import { Grouper, jsonLines, MEMORY_BYTES, strBytes } from './grouper.ts';
+import { countLines, lineChunks, openInput } from './input.ts';
+import { ERR_BAD_INTERMEDIATE, ERR_BAD_OPTIONS, ERR_BAD_PARTITION } from './errors.ts';
 
 /** Name of intermediate file of map task `m`, partition `r`. */
 export function intermediateName(mapIndex: number, reduceIndex: number): string {
@@ -25,130 +35,177 @@ export function outputName(reduceIndex: number): string {
   return `mr-out-${reduceIndex}`;
 }
 
-async function readInput(path: string, cwd: string): Promise<Buffer> {
-  try {
-    return await readFile(resolve(cwd, path));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw ERR_INPUT_NOT_FOUND(path);
-    throw ERR_INPUT_UNREADABLE(path, (err as Error).message);
-  }
-}
-
 function str(x: unknown): string {
   return typeof x === 'string' ? x : String(x);
 }
 
-/** Runs one map task: input file -> `reduces` intermediate files mr-<mapIndex>-<r>. */
+/**
+ * Feeds the pieces to the app's map, in order: a whole file per call for
+ * 'whole-file' apps, chunks of whole lines for 'lines' apps. `after` runs
+ * after every map call (to write out or spill what it emitted).
+ */
+async function feed(app: MrApp, pieces: readonly InputPiece[], options: Readonly<Record<string, string>>, cwd: string, emit: Emit, after: () => Promise<void>): Promise<number> {
+  let bytes = 0;
+  const numbered = app.splittable === false;
+  for (const piece of pieces) {
+    const fh = await openInput(piece, cwd);
+    try {
+      const name = piece.name ?? piece.path;
+      const index = piece.index ?? 0;
+      if ((app.input ?? 'whole-file') === 'whole-file') {
+        const contents = await fh.readFile();
+        bytes += contents.length;
+        await app.map(name, contents, emit, { options, cwd, input: { index, offset: 0, line: 1 } });
+        await after();
+        continue;
+      }
+      const start = piece.start ?? 0;
+      let line = numbered && start === 0 ? 1 : undefined;
+      for await (const c of lineChunks(fh, start, piece.end)) {
+        bytes += c.buf.length;
+        const ctx: TaskContext = { options, cwd, input: { index, offset: c.offset, line } };
+        await app.map(name, c.buf, emit, ctx);
+        if (line !== undefined) line += countLines(c.buf);
+        await after();
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+  return bytes;
+}
+
+interface PartitionFile {
+  final: string;
+  tmp: string;
+  fh: FileHandle;
+  w: ChunkWriter;
+}
+
+/** Runs one map task: its input pieces -> `reduces` intermediate files mr-<mapIndex>-<r>. */
 export async function runMapTask(spec: MapTaskSpec): Promise<MapTaskResult> {
   const { app, reduces } = spec;
   const cwd = spec.cwd ?? process.cwd();
-  const ctx: TaskContext = { options: spec.options, cwd };
   const outDir = resolve(cwd, spec.outputDir);
-  const contents = await readInput(spec.input, cwd);
+  const pieces: InputPiece[] = spec.pieces ?? (spec.input !== undefined ? [{ path: spec.input, name: spec.name }] : []);
+  if (pieces.length === 0) throw ERR_BAD_OPTIONS('a map task needs input pieces');
   await mkdir(outDir, { recursive: true });
-
-  const parts: string[][] = Array.from({ length: reduces }, () => []);
+  const budget = spec.memoryBytes ?? MEMORY_BYTES;
   const partition = app.partition ? app.partition.bind(app) : partitionOf;
-  const counters: Record<string, number> = { mapInputBytes: contents.length, mapOutputRecords: 0, intermediateRecords: 0, intermediateBytes: 0 };
+  const counters: Record<string, number> = { mapInputBytes: 0, mapOutputRecords: 0, intermediateRecords: 0, intermediateBytes: 0 };
 
-  const place = (key: string, value: string): void => {
-    const p = partition(key, reduces);
-    if (!(p >= 0 && p < reduces && Number.isInteger(p))) throw ERR_BAD_PARTITION(app.name, JSON.stringify(key.length > 80 ? `${key.slice(0, 80)}...` : key), String(p));
-    parts[p]!.push(JSON.stringify([key, value]) + '\n');
-  };
+  // Each partition file is written through a small buffer (budget / 2 shared by all).
+  const chunk = Math.max(16 << 10, Math.min(1 << 20, Math.floor(budget / 2 / reduces)));
+  const parts: PartitionFile[] = [];
+  let ok = false;
+  try {
+    for (let r = 0; r < reduces; r++) {
+      const final = join(outDir, intermediateName(spec.mapIndex, r));
+      const tmp = tempNameFor(final, spec.tempTag);
+      const fh = await open(tmp, 'w');
+      parts.push({ final, tmp, fh, w: new ChunkWriter(fh, chunk) });
+    }
+    const place = (key: string, value: string): void => {
+      const p = partition(key, reduces);
+      if (!(p >= 0 && p < reduces && Number.isInteger(p))) throw ERR_BAD_PARTITION(app.name, JSON.stringify(key.length > 80 ? `${key.slice(0, 80)}...` : key), String(p));
+      parts[p]!.w.push(JSON.stringify([key, value]) + '\n');
+      counters['intermediateRecords']!++;
+    };
+    const writeOut = async (all: boolean): Promise<void> => {
+      for (const p of parts) if (p.w.queued >= chunk || (all && p.w.queued > 0)) await p.w.flush();
+    };
 
-  if (app.combine) {
+    let emit: Emit;
+    let drain: () => void = () => undefined;
+    let grouped = 0;
     // A key's first value is kept as a plain string; the combiner runs only
     // for keys with several values (it may run zero or more times per key).
-    const groups = new Map<string, string | string[]>();
-    await app.map(spec.name ?? spec.input, contents, (k, v) => {
-      const key = str(k);
-      const value = str(v);
-      counters['mapOutputRecords']!++;
-      const g = groups.get(key);
-      if (g === undefined) groups.set(key, value);
-      else if (typeof g === 'string') groups.set(key, [g, value]);
-      else g.push(value);
-    }, ctx);
-    counters['combineInputRecords'] = counters['mapOutputRecords']!;
-    for (const [key, g] of groups) {
-      if (typeof g === 'string') place(key, g);
-      else for (const v of app.combine(key, g)) place(key, str(v));
+    let groups = new Map<string, string | string[]>();
+    if (app.combine) {
+      const combine = app.combine.bind(app);
+      emit = (k, v) => {
+        const key = str(k);
+        const value = str(v);
+        counters['mapOutputRecords']!++;
+        const g = groups.get(key);
+        if (g === undefined) {
+          groups.set(key, value);
+          grouped += strBytes(key) + strBytes(value) + 64;
+        } else if (typeof g === 'string') {
+          groups.set(key, [g, value]);
+          grouped += strBytes(value) + 16;
+        } else {
+          g.push(value);
+          grouped += strBytes(value) + 8;
+        }
+      };
+      drain = () => {
+        for (const [key, g] of groups) {
+          if (typeof g === 'string') place(key, g);
+          else for (const v of combine(key, g)) place(key, str(v));
+        }
+        groups = new Map();
+        grouped = 0;
+      };
+    } else {
+      emit = (k, v) => {
+        counters['mapOutputRecords']!++;
+        place(str(k), str(v));
+      };
     }
-  } else {
-    await app.map(spec.name ?? spec.input, contents, (k, v) => {
-      counters['mapOutputRecords']!++;
-      place(str(k), str(v));
-    }, ctx);
-  }
-
-  const files = parts.map((_, r) => join(outDir, intermediateName(spec.mapIndex, r)));
-  const sizes = await Promise.all(parts.map((lines, r) => writeAtomically(files[r]!, async (w) => {
-    for (const line of lines) {
-      const p = w.write(line);
-      if (p) await p;
+    counters['mapInputBytes'] = await feed(app, pieces, spec.options, cwd, emit, async () => {
+      // Past half the budget the combiner's table is written out (combining again later is allowed).
+      if (grouped > budget / 2) drain();
+      await writeOut(false);
+    });
+    drain();
+    if (app.combine) counters['combineInputRecords'] = counters['mapOutputRecords']!;
+    await writeOut(true);
+    for (const p of parts) {
+      await p.w.flush();
+      counters['intermediateBytes']! += p.w.bytes;
+      await p.fh.close();
     }
-  })));
-  for (let r = 0; r < reduces; r++) {
-    counters['intermediateRecords']! += parts[r]!.length;
-    counters['intermediateBytes']! += sizes[r]!;
+    for (const p of parts) await rename(p.tmp, p.final);
+    ok = true;
+  } finally {
+    if (!ok) {
+      for (const p of parts) {
+        await p.fh.close().catch(() => undefined);
+        await rm(p.tmp, { force: true });
+      }
+    }
   }
-  return { files, counters };
+  return { files: parts.map((p) => p.final), counters };
 }
 
-const SEGMENT = 8 << 20;
-
-/** Parses an intermediate file's JSON lines, calling `fn` per pair. */
-function parseIntermediate(path: string, buf: Buffer, fn: (key: string, value: string) => void): number {
+/** Adds every pair of an intermediate file to the grouper (streamed); returns the number of records. */
+async function readIntermediate(path: string, g: Grouper): Promise<number> {
   let records = 0;
-  let start = 0;
-  while (start < buf.length) {
-    // Decode a segment of whole lines at a time (bounded string size).
-    let end = start + SEGMENT >= buf.length ? buf.length : buf.indexOf(10, start + SEGMENT);
-    if (end < 0) end = buf.length;
-    const text = buf.toString('utf8', start, end).replace(/^\n+|\n+$/g, '');
-    if (text !== '') {
-      // JSON escapes newlines inside strings, so every raw \n separates two
-      // records: the whole segment parses as one JSON array (much faster
-      // than one JSON.parse per line).
-      let pairs: unknown;
-      try {
-        pairs = JSON.parse(`[${text.replace(/\n+/g, ',')}]`);
-      } catch (err) {
-        throw ERR_BAD_INTERMEDIATE(path, (err as Error).message);
+  for await (const batch of jsonLines(path)) {
+    for (const pair of batch) {
+      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
+        throw ERR_BAD_INTERMEDIATE(path, 'a line is not ["key","value"]');
       }
-      for (const pair of pairs as unknown[]) {
-        if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
-          throw ERR_BAD_INTERMEDIATE(path, 'a line is not ["key","value"]');
-        }
-        fn(pair[0], pair[1]);
-        records++;
-      }
+      g.add(pair[0], pair[1]);
+      records++;
     }
-    start = end + 1;
+    await g.maybeSpill();
   }
   return records;
 }
 
-/** Sorts the keys in Go's byte order and writes `key value\n` per key. */
-async function reduceGroups(app: MrApp, groups: Map<string, string[]>, ctx: TaskContext, w: ChunkWriter): Promise<number> {
-  const keys = sortBytes([...groups.keys()]);
-  for (const key of keys) {
-    const r = app.reduce(key, groups.get(key)!, ctx);
+/** Reduces every group in byte order of keys and writes `key value\n` per key. */
+async function reduceGroups(app: MrApp, g: Grouper, ctx: TaskContext, w: ChunkWriter): Promise<number> {
+  let n = 0;
+  for await (const [key, values] of g.groups()) {
+    const r = app.reduce(key, values, ctx);
     const value = typeof r === 'string' ? r : str(await r);
     const p = w.write(`${key} ${value}\n`);
     if (p) await p;
+    n++;
   }
-  return keys.length;
-}
-
-function addTo(groups: Map<string, string[]>) {
-  return (key: string, value: string): void => {
-    const g = groups.get(key);
-    if (g) g.push(value);
-    else groups.set(key, [value]);
-  };
+  return n;
 }
 
 /** Runs one reduce task: its intermediate files -> mr-out-<reduceIndex>. */
@@ -158,25 +215,27 @@ export async function runReduceTask(spec: ReduceTaskSpec): Promise<ReduceTaskRes
   const outDir = resolve(cwd, spec.outputDir);
   await mkdir(outDir, { recursive: true });
   const counters: Record<string, number> = { reduceInputBytes: 0, reduceInputRecords: 0, reduceInputGroups: 0, outputRecords: 0, outputBytes: 0 };
-  const groups = new Map<string, string[]>();
-  const add = addTo(groups);
-  for (const input of spec.inputs) {
-    const path = resolve(cwd, input);
-    let buf: Buffer;
-    try {
-      buf = await readFile(path);
-    } catch (err) {
-      throw ERR_BAD_INTERMEDIATE(path, (err as Error).message);
+  const g = new Grouper(spec.memoryBytes ?? MEMORY_BYTES, spec.spillDir);
+  try {
+    for (const input of spec.inputs) {
+      const path = resolve(cwd, input);
+      try {
+        counters['reduceInputBytes']! += (await stat(path)).size;
+      } catch (err) {
+        throw ERR_BAD_INTERMEDIATE(path, (err as Error).message);
+      }
+      counters['reduceInputRecords']! += await readIntermediate(path, g);
     }
-    counters['reduceInputBytes']! += buf.length;
-    counters['reduceInputRecords']! += parseIntermediate(path, buf, add);
+    const file = join(outDir, outputName(spec.reduceIndex));
+    counters['outputBytes'] = await writeAtomically(file, async (w) => {
+      counters['outputRecords'] = await reduceGroups(spec.app, g, ctx, w);
+    }, spec.tempTag);
+    counters['reduceInputGroups'] = counters['outputRecords']!;
+    if (g.spills) counters['reduceSpills'] = g.spills;
+    return { file, counters };
+  } finally {
+    await g.close();
   }
-  counters['reduceInputGroups'] = groups.size;
-  const file = join(outDir, outputName(spec.reduceIndex));
-  counters['outputBytes'] = await writeAtomically(file, async (w) => {
-    counters['outputRecords'] = await reduceGroups(spec.app, groups, ctx, w);
-  });
-  return { file, counters };
 }
 
 export interface SequentialSpec {
@@ -188,6 +247,9 @@ export interface SequentialSpec {
   outputDir: string;
   /** Working directory for relative paths and app side files; default process.cwd(). */
   cwd?: string;
+  /** Memory budget for grouping, bytes (past it sorted runs are spilled to `spillDir`). */
+  memoryBytes?: number;
+  spillDir?: string;
 }
 
 export interface SequentialResult {
@@ -208,24 +270,24 @@ export async function runSequential(spec: SequentialSpec): Promise<SequentialRes
   const ctx: TaskContext = { options, cwd };
   const outDir = resolve(cwd, spec.outputDir);
   const counters: Record<string, number> = { mapInputBytes: 0, mapOutputRecords: 0, reduceInputGroups: 0, outputRecords: 0, outputBytes: 0 };
-  const groups = new Map<string, string[]>();
-  const add = addTo(groups);
-  let emitted = 0;
-  const emit = (k: string, v: string): void => {
-    emitted++;
-    add(str(k), str(v));
-  };
-  for (const input of spec.inputs) {
-    const contents = await readInput(input, cwd);
-    counters['mapInputBytes']! += contents.length;
-    await app.map(input, contents, emit, ctx);
+  const g = new Grouper(spec.memoryBytes ?? MEMORY_BYTES, spec.spillDir);
+  try {
+    let emitted = 0;
+    const emit = (k: string, v: string): void => {
+      emitted++;
+      g.add(str(k), str(v));
+    };
+    const pieces = spec.inputs.map((path, index): InputPiece => ({ path, index }));
+    counters['mapInputBytes'] = await feed(app, pieces, options, cwd, emit, () => g.maybeSpill());
+    counters['mapOutputRecords'] = emitted;
+    await mkdir(outDir, { recursive: true });
+    const file = join(outDir, outputName(0));
+    counters['outputBytes'] = await writeAtomically(file, async (w) => {
+      counters['outputRecords'] = await reduceGroups(app, g, ctx, w);
+    });
+    counters['reduceInputGroups'] = counters['outputRecords']!;
+    return { file, counters };
+  } finally {
+    await g.close();
   }
-  counters['mapOutputRecords'] = emitted;
-  counters['reduceInputGroups'] = groups.size;
-  await mkdir(outDir, { recursive: true });
-  const file = join(outDir, outputName(0));
-  counters['outputBytes'] = await writeAtomically(file, async (w) => {
-    counters['outputRecords'] = await reduceGroups(app, groups, ctx, w);
-  });
-  return { file, counters };
 }

@@ -39,6 +39,8 @@ export function appProblem(x: unknown): string | undefined {
   if (typeof a['name'] !== 'string' || !NAME.test(a['name'])) return 'name must be 1-64 letters, digits, _ or - (starting with a letter)';
   if (typeof a['map'] !== 'function') return `app ${a['name']}: map is not a function`;
   if (typeof a['reduce'] !== 'function') return `app ${a['name']}: reduce is not a function`;
+  if (a['input'] !== undefined && a['input'] !== 'whole-file' && a['input'] !== 'lines') return `app ${a['name']}: input must be 'whole-file' or 'lines'`;
+  if (a['splittable'] !== undefined && typeof a['splittable'] !== 'boolean') return `app ${a['name']}: splittable must be a boolean`;
   for (const f of ['combine', 'validateOptions', 'partition']) {
     if (a[f] !== undefined && typeof a[f] !== 'function') return `app ${a['name']}: ${f} is not a function`;
   }

@@ -11,16 +11,40 @@ export interface TaskContext {
   options: Readonly<Record<string, string>>;
   /** Directory the app may use for side files (the lab apps use the process cwd). */
   cwd: string;
+  /**
+   * Where the current map call's contents come from: the input's position in
+   * the job (0-based), the byte offset of `contents` in the file, and, for
+   * apps that are not splittable, the 1-based number of its first line.
+   */
+  input?: { index: number; offset: number; line?: number | undefined } | undefined;
 }
+
+/**
+ * How an app takes its input.
+ * - 'whole-file' (the default, the lab's contract): map is called once per
+ *   input file with its whole contents. Such a file is never divided or
+ *   combined with others: one file, one map task (memory: the file's size).
+ * - 'lines': map is called many times per file, each time with a chunk of
+ *   whole lines (every chunk but a file's last ends with \n), possibly from
+ *   different map tasks. Its output must not depend on how a file's lines are
+ *   cut into chunks. Files are divided into splits (unless `splittable` is
+ *   false) and small files are combined into one split.
+ */
+export type InputMode = 'whole-file' | 'lines';
 
 export interface MrApp {
   name: string;
   description: string;
+  /** Default 'whole-file'. */
+  input?: InputMode;
+  /** With input 'lines': may one file be divided among map tasks (default true)? */
+  splittable?: boolean;
   /** Checks job options; returns a message saying what is wrong, or undefined. */
   validateOptions?(options: Readonly<Record<string, string>>): string | undefined;
   /**
-   * Map over one whole input file. `filename` is the input path as given in
-   * the job; `contents` its raw bytes (apps decide how to decode).
+   * Map over one whole input file ('whole-file' apps) or a chunk of its lines
+   * ('lines' apps). `filename` is the input's name as given in the job;
+   * `contents` raw bytes (apps decide how to decode).
    */
   map(filename: string, contents: Buffer, emit: Emit, ctx: TaskContext): void | Promise<void>;
   /** Reduce all values of one key to the output value (`key value` line). */
@@ -39,11 +63,32 @@ export interface MrApp {
   partition?(key: string, reduces: number): number;
 }
 
+/** One input file's part of a map task: the lines that start in [start, end). */
+export interface InputPiece {
+  /** The file to read (relative to the task's cwd). */
+  path: string;
+  /** The file name map sees; default `path`. */
+  name?: string | undefined;
+  /** The input's position in the job (TaskContext.input.index); default 0. */
+  index?: number | undefined;
+  /** First byte of the range; default 0. A line starting before it belongs to the previous split. */
+  start?: number | undefined;
+  /** End of the range (exclusive); default the end of the file. The line that starts before it is read to its end. */
+  end?: number | undefined;
+  /**
+   * `path` is a real path (symlinks resolved when the job was accepted): the
+   * opened file must still be that path, or the task fails (MR_INPUT_ESCAPED).
+   */
+  verifyRealPath?: boolean | undefined;
+}
+
 export interface MapTaskSpec {
   app: MrApp;
   options: Readonly<Record<string, string>>;
+  /** The input pieces, read in order. When absent, `input` (and `name`) as one whole file. */
+  pieces?: InputPiece[] | undefined;
   /** Input file path as given in the job (passed to map as filename unless `name` is set). */
-  input: string;
+  input?: string | undefined;
   /** The file name map sees, when it differs from the path read (e.g. relative as the user typed it). */
   name?: string | undefined;
   /** Map task number: intermediate files are named mr-<mapIndex>-<r>. */
@@ -53,6 +98,10 @@ export interface MapTaskSpec {
   outputDir: string;
   /** cwd for app side files; default process.cwd(). */
   cwd?: string;
+  /** Memory budget for buffered map output, bytes (see exec.ts MEMORY). */
+  memoryBytes?: number | undefined;
+  /** Temporary files get this tag in their names (so a killed attempt's leftovers can be found). */
+  tempTag?: string | undefined;
 }
 
 export interface MapTaskResult {
@@ -71,6 +120,12 @@ export interface ReduceTaskSpec {
   /** Directory for mr-out-<reduceIndex> (temp file + atomic rename). */
   outputDir: string;
   cwd?: string;
+  /** Memory budget for grouping reduce input, bytes; past it sorted runs are spilled to `spillDir`. */
+  memoryBytes?: number | undefined;
+  /** Directory for spilled runs (a private subdirectory is made and removed); default the OS temp dir. */
+  spillDir?: string | undefined;
+  /** Temporary files get this tag in their names (so a killed attempt's leftovers can be found). */
+  tempTag?: string | undefined;
 }
 
 export interface ReduceTaskResult {

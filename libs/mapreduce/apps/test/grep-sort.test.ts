@@ -11,7 +11,10 @@ const sort = getApp('sort')!;
 
 test('grep: options are validated with a message saying what is wrong', async () => {
   assert.match(grep.validateOptions!({})!, /pattern/);
-  assert.match(grep.validateOptions!({ pattern: '(' })!, /invalid pattern/);
+  assert.match(grep.validateOptions!({ pattern: '(' })!, /invalid or unsupported pattern/);
+  // Backreferences and lookaround are not RE2: refused at submit, naming the problem.
+  assert.match(grep.validateOptions!({ pattern: '(a)\\1' })!, /unsupported pattern.*invalid escape/);
+  assert.match(grep.validateOptions!({ pattern: '(?<=a)b' })!, /unsupported pattern/);
   assert.match(grep.validateOptions!({ pattern: 'a', flags: 'g' })!, /flags/);
   assert.match(grep.validateOptions!({ pattern: 'a', colour: 'red' })!, /unknown option "colour"/);
   assert.equal(grep.validateOptions!({ pattern: 'whale', flags: 'i' }), undefined);

@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile, readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { runMapTask, runReduceTask, runSequential, type MrApp } from '../src/index.ts';
+import { stat } from 'node:fs/promises';
+import { planSplits, runMapTask, runReduceTask, runSequential, type MrApp } from '../src/index.ts';
 
 const dirs: string[] = [];
 after(async () => {
@@ -42,17 +43,24 @@ export async function seqOutput(app: MrApp, cwd: string, inputs: string[], optio
   return readFile(file);
 }
 
-/** Runs the job distributed-style (every map task, then every reduce task); returns all mr-out-* bytes concatenated in partition order. */
-export async function distributedOutput(app: MrApp, cwd: string, inputs: string[], reduces: number, options: Record<string, string> = {}): Promise<Buffer> {
+/**
+ * Runs the job distributed-style (every map task over the splits planned for
+ * `splitBytes`, then every reduce task, with a memory budget of `memoryBytes`);
+ * returns all mr-out-* bytes concatenated in partition order.
+ */
+export async function distributedOutput(app: MrApp, cwd: string, inputs: string[], reduces: number, options: Record<string, string> = {}, splitBytes?: number, memoryBytes?: number): Promise<Buffer> {
   const work = await tempDir('mr-work-');
   const out = await tempDir('mr-dist-out-');
+  const sizes = await Promise.all(inputs.map(async (p) => (await stat(join(cwd, p))).size));
+  const splits = planSplits(app, sizes, splitBytes);
   const maps = [];
-  for (let m = 0; m < inputs.length; m++) {
-    maps.push(await runMapTask({ app, options, input: inputs[m]!, mapIndex: m, reduces, outputDir: work, cwd }));
+  for (let m = 0; m < splits.length; m++) {
+    const pieces = splits[m]!.map((p) => ({ path: inputs[p.input]!, index: p.input, start: p.start, end: p.end }));
+    maps.push(await runMapTask({ app, options, pieces, mapIndex: m, reduces, outputDir: work, cwd, memoryBytes }));
   }
   const parts: Buffer[] = [];
   for (let r = 0; r < reduces; r++) {
-    const { file } = await runReduceTask({ app, options, reduceIndex: r, inputs: maps.map((m) => m.files[r]!), outputDir: out, cwd });
+    const { file } = await runReduceTask({ app, options, reduceIndex: r, inputs: maps.map((m) => m.files[r]!), outputDir: out, cwd, memoryBytes });
     parts.push(await readFile(file));
   }
   const names = await readdir(out);

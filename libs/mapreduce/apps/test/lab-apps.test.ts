@@ -71,14 +71,14 @@ describe('lab test apps', { concurrency: true }, () => {
     assert.ok(performance.now() - t0 >= 2900, 'the tom key sleeps 3 s');
   });
 
-  test('jobcount: every map leaves mr-worker-jobcount-<pid>-<n>; reduce counts them (overlapping maps included)', async () => {
+  test('jobcount: every map leaves mr-worker-jobcount-<pid>-<thread>-<n>; reduce counts them (overlapping maps included)', async () => {
     const dir = await tempDir();
     const names = await writeInputs(dir, [['a', '1'], ['b', '2']]);
     const app = getApp('jobcount')!;
     const maps = await Promise.all(names.map((input, m) => runMapTask({ app, options: {}, input, mapIndex: m, reduces: 1, outputDir: join(dir, 'w'), cwd: dir })));
     const side = (await readdir(dir)).filter((n) => n.startsWith('mr-worker-jobcount'));
     assert.equal(side.length, 2);
-    for (const n of side) assert.match(n, new RegExp(`^mr-worker-jobcount-${process.pid}-\\d+$`));
+    for (const n of side) assert.match(n, new RegExp(`^mr-worker-jobcount-${process.pid}-\\d+-\\d+$`));
     const { file } = await runReduceTask({ app, options: {}, reduceIndex: 0, inputs: maps.map((m) => m.files[0]!), outputDir: join(dir, 'o'), cwd: dir });
     assert.equal(await (await import('node:fs/promises')).readFile(file, 'utf8'), 'a 2\n');
   });

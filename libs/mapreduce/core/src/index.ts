@@ -15,6 +15,8 @@ export {
   type JobSummary,
   type ActiveJobImage,
   type JobSpec,
+  type JobSplit,
+  type JobSplitPiece,
   type ResolvedJobSpec,
   type WorkerInfo,
   type CoreJobView,

@@ -19,6 +19,7 @@ import {
   type ActiveJobImage,
   type Idempotency,
   type JobSpec,
+  type JobSplit,
   type JobSummary,
   type PersistRecord,
   type RetiredCounts,
@@ -106,6 +107,42 @@ export function validateConfig(c: SchedulerConfig): string | undefined {
 }
 
 const key = (jobId: string, taskId: string): string => `${jobId}/${taskId}`;
+
+const wholeInputs = new WeakMap<JobSpec, JobSplit[]>();
+/** The job's map tasks' inputs: its splits, or one whole input per map task. */
+function mapSplits(spec: JobSpec): JobSplit[] {
+  if (spec.splits) return spec.splits;
+  let s = wholeInputs.get(spec);
+  if (!s) {
+    s = spec.inputs.map((_, i) => [{ input: i, start: 0 }]);
+    wholeInputs.set(spec, s);
+  }
+  return s;
+}
+
+/**
+ * Splits cover every input: each input's pieces appear in input order, the
+ * first starting at 0, each next starting where the previous ended, the last
+ * one open-ended; no split is empty.
+ */
+function splitsCover(splits: JobSplit[], inputs: number): boolean {
+  let next = 0;
+  let at = 0;
+  for (const split of splits) {
+    if (split.length === 0) return false;
+    for (const p of split) {
+      if (p.input !== next || p.start !== at || !Number.isInteger(p.start)) return false;
+      if (p.end === undefined) {
+        next++;
+        at = 0;
+      } else {
+        if (!Number.isInteger(p.end) || p.end <= p.start) return false;
+        at = p.end;
+      }
+    }
+  }
+  return next === inputs && at === 0;
+}
 const terminal = (s: JobState): boolean => s === 'succeeded' || s === 'failed' || s === 'cancelled';
 
 export class Scheduler {
@@ -436,10 +473,10 @@ export class Scheduler {
       inputCount: spec.inputs.length,
       ...(idempotency ? { idempotency } : {}),
       state: 'queued',
-      maps: spec.inputs.map((_, i) => mk('map', i)),
+      maps: mapSplits(spec).map((_, i) => mk('map', i)),
       reduces: Array.from({ length: spec.reduces }, (_, i) => mk('reduce', i)),
       counts: {
-        map: { total: spec.inputs.length, pending: spec.inputs.length, running: 0, done: 0 },
+        map: { total: mapSplits(spec).length, pending: mapSplits(spec).length, running: 0, done: 0 },
         reduce: { total: spec.reduces, pending: spec.reduces, running: 0, done: 0 },
       },
       attempts: { started: 0, reissued: 0, failed: 0 },
@@ -455,8 +492,8 @@ export class Scheduler {
   #retain(job: Job): void {
     job.maps = [];
     job.reduces = [];
-    if (job.spec.inputs.length > 0 || job.spec.names) {
-      const { names: _names, ...spec } = job.spec;
+    if (job.spec.inputs.length > 0 || job.spec.names || job.spec.splits) {
+      const { names: _names, splits: _splits, ...spec } = job.spec;
       job.spec = { ...spec, inputs: [] };
     }
     this.#finished.push(job);
@@ -492,6 +529,7 @@ export class Scheduler {
     }
     assert(spec.inputs.length >= 1 && spec.reduces >= 1, 'submit: a job needs inputs and reduces');
     assert(!spec.names || spec.names.length === spec.inputs.length, 'submit: one name per input');
+    assert(!spec.splits || splitsCover(spec.splits, spec.inputs.length), 'submit: splits must cover every input, in order, with valid ranges');
     const id = `j${this.#jobSeq + 1}`;
     const root = `${this.config.workRoot}/${id}`;
     const resolved: ResolvedJobSpec = { ...spec, output: spec.output ?? `${root}/out`, workDir: spec.workDir ?? `${root}/work` };
@@ -731,11 +769,21 @@ export class Scheduler {
       leaseMs: this.config.leaseTicks * this.config.tickMs,
     };
     if (task.phase === 'map') {
+      const split = mapSplits(job.spec)[task.index]!;
+      const pieces = split.map((p) => ({
+        path: job.spec.inputs[p.input]!,
+        name: job.spec.names?.[p.input] ?? job.spec.inputs[p.input]!,
+        index: p.input,
+        start: p.start,
+        ...(p.end !== undefined ? { end: p.end } : {}),
+      }));
+      const first = pieces[0]!;
       const a: MapAssignment = {
         type: 'map',
         ...common,
-        input: job.spec.inputs[task.index]!,
-        ...(job.spec.names ? { name: job.spec.names[task.index]! } : {}),
+        input: first.path,
+        ...(first.name !== first.path ? { name: first.name } : {}),
+        split: pieces,
         outputDir: `${job.spec.workDir}/m${task.index}-a${lease.attempt}`,
       };
       return a;

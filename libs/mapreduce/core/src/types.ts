@@ -68,7 +68,21 @@ export interface JobSpec {
   workDir?: string | undefined;
   options: Record<string, string>;
   name?: string | undefined;
+  /**
+   * The map tasks' inputs, computed by the shell at submit (it stats the
+   * files): map task m reads splits[m], pieces of inputs by index and byte
+   * range. Default: one map task per whole input.
+   */
+  splits?: JobSplit[] | undefined;
 }
+
+/** One input's part of a split: the lines starting in [start, end) (end absent: to the end of the file). */
+export interface JobSplitPiece {
+  input: number;
+  start: number;
+  end?: number | undefined;
+}
+export type JobSplit = JobSplitPiece[];
 
 /** A JobSpec with its directories resolved (as persisted). */
 export type ResolvedJobSpec = JobSpec & { output: string; workDir: string };

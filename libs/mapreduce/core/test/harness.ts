@@ -45,10 +45,16 @@ export function formatPoll(r: PollReply): string {
     case 'exit':
       return `exit (${r.reason})`;
     case 'map':
-      return `map ${r.jobId}/${r.taskId} attempt=${r.attempt} input=${r.input} dir=${r.outputDir} lease=${r.leaseMs}ms`;
+      return `map ${r.jobId}/${r.taskId} attempt=${r.attempt} input=${r.input} dir=${r.outputDir} lease=${r.leaseMs}ms${formatSplit(r.split)}`;
     case 'reduce':
       return `reduce ${r.jobId}/${r.taskId} attempt=${r.attempt} inputs=[${r.inputs.join(' ')}] dir=${r.outputDir}`;
   }
+}
+
+/** The split, when it is more than one whole input: ` split=[path@start-end name=... ...]`. */
+function formatSplit(split: Extract<PollReply, { type: 'map' }>['split']): string {
+  if (!split || (split.length === 1 && split[0]!.start === 0 && split[0]!.end === undefined && split[0]!.name === split[0]!.path)) return '';
+  return ` split=[${split.map((p) => `#${p.index}:${p.path}@${p.start}-${p.end ?? ''}${p.name !== p.path ? ` name=${p.name}` : ''}`).join(' ')}]`;
 }
 
 export function formatPersist(p: PersistRecord): string {
@@ -56,7 +62,7 @@ export function formatPersist(p: PersistRecord): string {
     case 'boot':
       return `persist boot ${p.boot}`;
     case 'job-accepted':
-      return `persist job-accepted ${p.jobId} app=${p.job.app} maps=${p.job.inputs.length} reduces=${p.job.reduces}`;
+      return `persist job-accepted ${p.jobId} app=${p.job.app} ${p.job.splits ? `inputs=${p.job.inputs.length} splits=${p.job.splits.length}` : `maps=${p.job.inputs.length}`} reduces=${p.job.reduces}`;
     case 'job-started':
       return `persist job-started ${p.jobId}`;
     case 'task-committed':
@@ -153,6 +159,18 @@ export class Harness {
           job: {
             app: kv['app'] ?? 'wc',
             inputs: Array.from({ length: maps }, (_, i) => `/in/${i}`),
+            ...(kv['names'] === 'true' ? { names: Array.from({ length: maps }, (_, i) => `in${i}.txt`) } : {}),
+            // splits=0:0-10,0:10-|1:0-,2:0- : splits separated by |, pieces input:start-end (no end: to EOF).
+            ...(kv['splits'] !== undefined
+              ? {
+                  splits: kv['splits'].split('|').map((sp) =>
+                    sp.split(',').map((pc) => {
+                      const m = /^(\d+):(\d+)-(\d*)$/.exec(pc)!;
+                      return { input: Number(m[1]), start: Number(m[2]), ...(m[3] ? { end: Number(m[3]) } : {}) };
+                    }),
+                  ),
+                }
+              : {}),
             reduces,
             output: `/out/${kv['name'] ?? `job${n}`}`,
             workDir: `/data/jobs/j${n}/work`,

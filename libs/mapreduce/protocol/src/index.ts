@@ -34,6 +34,11 @@ export const LIMITS = {
   maxPathLength: 4096,
   maxOptions: 32,
   maxOptionLength: 4096,
+  /** Map tasks (splits) of one job: a bigger input needs a bigger splitSize. */
+  maxSplits: 100_000,
+  /** Split size bounds, bytes (1 byte is allowed for tests; the default is the coordinator's, 64 MiB). */
+  minSplitSize: 1,
+  maxSplitSize: 2 ** 40,
 } as const;
 
 // ---------------------------------------------------------------- job API
@@ -59,6 +64,12 @@ export const JobSubmit = Type.Object(
     output: Type.Optional(Type.String({ minLength: 1, maxLength: LIMITS.maxPathLength })),
     /** App options, e.g. {"pattern": "whale"} for grep. */
     options: Type.Optional(JobOptions),
+    /**
+     * Bytes of input per map task (default: the coordinator's --split-size,
+     * 64 MiB). Bigger files of line-oriented apps are divided into splits of
+     * this size (line-aligned); smaller files are combined up to it.
+     */
+    splitSize: Type.Optional(Type.Integer({ minimum: LIMITS.minSplitSize, maximum: LIMITS.maxSplitSize })),
     /** A label for people. */
     name: Type.Optional(Type.String({ maxLength: 200 })),
   },
@@ -188,13 +199,30 @@ const AssignmentCommon = {
   tracestate: Type.Optional(Type.String()),
 };
 
+/** One input file's part of a map task's split: the lines starting in [start, end). */
+export const SplitPiece = Type.Object({
+  /** The input's real path (symlinks resolved when the job was accepted): open it, and check it still is that file. */
+  path: Type.String(),
+  /** The file name map sees (as the user gave it). */
+  name: Type.String(),
+  /** The input's position in the job. */
+  index: Type.Integer({ minimum: 0 }),
+  /** First byte of the range. */
+  start: Type.Integer({ minimum: 0 }),
+  /** End of the range (exclusive); absent: to the end of the file. */
+  end: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+export type SplitPiece = Static<typeof SplitPiece>;
+
 export const MapAssignment = Type.Object({
   type: Type.Literal('map'),
   ...AssignmentCommon,
-  /** Absolute input file. */
+  /** Absolute input file (the split's first piece). */
   input: Type.String(),
   /** The file name to pass to map (the job's `names` entry), when it differs from input. */
   name: Type.Optional(Type.String()),
+  /** The task's input: byte ranges of one or more files, read in order. */
+  split: Type.Optional(Type.Array(SplitPiece)),
   /** Directory (absolute, attempt-private) to write mr-<map>-<reduce> files into. */
   outputDir: Type.String(),
 });
@@ -257,7 +285,7 @@ export const Heartbeat = Type.Object({ tasks: Type.Array(TaskRef, { maxItems: 64
 export type Heartbeat = Static<typeof Heartbeat>;
 
 export const HeartbeatReply = Type.Object({
-  /** Tasks the worker should abandon (job cancelled, task already done elsewhere). */
+  /** Tasks the worker should stop and abandon (job cancelled, task already done elsewhere): do not report them. */
   abandon: Type.Array(TaskRef),
 });
 export type HeartbeatReply = Static<typeof HeartbeatReply>;

@@ -6,6 +6,7 @@
 import { randomInt } from 'node:crypto';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Emit, MrApp } from '../types.ts';
 import { sortBytes } from '../order.ts';
@@ -72,7 +73,8 @@ export const jobcount: MrApp = {
   async map(_filename, _contents, emit, ctx) {
     // Taken before the first await, so overlapping calls in one process get distinct files.
     const n = jobcountCount++;
-    await writeFile(join(ctx.cwd, `mr-worker-jobcount-${process.pid}-${n}`), 'x');
+    // The thread id too: a worker runs each slot's tasks in its own thread, each with its own counter.
+    await writeFile(join(ctx.cwd, `mr-worker-jobcount-${process.pid}-${threadId}-${n}`), 'x');
     await sleep(2000 + randomInt(3000));
     emit('a', 'x');
   },

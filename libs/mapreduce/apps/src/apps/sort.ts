@@ -11,6 +11,7 @@ import { decodeUtf8 } from '../words.ts';
 export const sort: MrApp = {
   name: 'sort',
   description: 'sorts the input lines: `line count`, byte order; mr-out-0.. concatenated are sorted',
+  input: 'lines',
   map(_filename, contents, emit) {
     const text = decodeUtf8(contents);
     const counts = new Map<string, number>();

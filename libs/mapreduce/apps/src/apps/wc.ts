@@ -16,6 +16,7 @@ function sum(values: string[]): number {
 export const wc: MrApp = {
   name: 'wc',
   description: 'word count: words are maximal runs of Unicode letters; `word count`',
+  input: 'lines',
   map(_filename, contents, emit) {
     tallyWords(decodeSegments(contents), (w, n) => emit(w, String(n)));
   },
