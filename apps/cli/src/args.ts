@@ -37,3 +37,14 @@ export function intOption(text: string | undefined, what: string, dflt: number, 
   if (n < min || n > max) throw new UsageError(`${what}: must be between ${min} and ${max}, got ${n}`);
   return n;
 }
+
+/** Parses a size like 64MiB, 512KiB, 1GiB, 100MB or a bare number of bytes. */
+export function bytesOption(text: string | undefined, what: string, dflt: number, min: number, max: number): number {
+  if (text === undefined) return dflt;
+  const m = /^(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB|k|K|M|G)?$/.exec(text.trim());
+  if (!m) throw new UsageError(`${what}: expected a size like 64MiB, 512KiB or a number of bytes, got "${text}"`);
+  const unit: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, KB: 1000, MB: 1000 ** 2, GB: 1000 ** 3, k: 1024, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+  const n = Number(m[1]) * unit[m[2] ?? 'B']!;
+  if (n < min || n > max) throw new UsageError(`${what}: must be between ${min} and ${max} bytes, got ${n}`);
+  return n;
+}

@@ -4,6 +4,7 @@
  */
 import { join, resolve } from 'node:path';
 import { LogController, type FastifyInstance } from 'fastify';
+import { DEFAULT_SPLIT_BYTES } from '@mr/mapreduce-apps';
 import { createService } from '@mr/service-kit';
 import { createRegistry } from '@mr/observability';
 import { DEFAULT_CONFIG, type SchedulerConfig } from '@mr/mapreduce-core';
@@ -17,6 +18,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     scheduler: SchedulerDriver;
     inputRoots: string[];
+    /** Default split size of submitted jobs (bytes). */
+    splitBytes: number;
   }
 }
 
@@ -29,6 +32,8 @@ export interface CoordinatorOptions {
   inputRoots?: string[];
   /** Tell workers to exit once every submitted job finished. */
   exitWhenDone?: boolean;
+  /** Default bytes of input per map task (a job's splitSize overrides it). Default 64 MiB. */
+  splitBytes?: number;
   token?: string | undefined;
   logLevel?: string | false;
   /** Tick length (default 100 ms); the lease and timeouts are counted in ticks. */
@@ -112,6 +117,7 @@ export async function buildCoordinator(o: CoordinatorOptions): Promise<FastifyIn
   }
   app.decorate('scheduler', driver);
   app.decorate('inputRoots', await resolveRoots(o.inputRoots ?? []));
+  app.decorate('splitBytes', o.splitBytes ?? DEFAULT_SPLIT_BYTES);
   app.addHook('preClose', async () => {
     driver.shutdown('closing');
   });

@@ -28,7 +28,8 @@ export function makeEnv(t: TestContext): Env {
 }
 
 export async function build(t: TestContext, env: Env, opts: Partial<CoordinatorOptions> = {}): Promise<FastifyInstance> {
-  const app = await buildCoordinator({ dataDir: env.data, inputRoots: [env.root], logLevel: false, ...opts });
+  // splitBytes 16: the env's 14-byte files are neither divided nor combined, one map task each (as the lab's).
+  const app = await buildCoordinator({ dataDir: env.data, inputRoots: [env.root], logLevel: false, splitBytes: 16, ...opts });
   t.after(() => app.close());
   await app.ready();
   return app;

@@ -12,3 +12,7 @@ export const ERR_COORDINATOR_REJECTED = createError<[string, number, string]>('M
 export const ERR_WORKER_UNKNOWN = createError<[string]>('MR_ERR_WORKER_UNKNOWN', 'coordinator does not know worker %s', 404, { retryable: true });
 /** The job names an app this worker does not have. */
 export const ERR_UNKNOWN_APP = createError<[string]>('MR_ERR_UNKNOWN_APP', 'unknown app "%s"', 400, { retryable: false });
+/** The coordinator said to stop the task (job cancelled, task done elsewhere): its thread was terminated. */
+export const ERR_TASK_CANCELLED = createError('MR_ERR_TASK_CANCELLED', 'task stopped: the coordinator cancelled it', 409, { retryable: false });
+/** The task's thread died (an exception outside the task, the heap limit, process.exit in app code). */
+export const ERR_TASK_THREAD = createError<[string]>('MR_ERR_TASK_THREAD', 'task thread failed: %s', 500, { retryable: true });

@@ -5,16 +5,11 @@ import { context, trace, SpanStatusCode, type Span } from '@opentelemetry/api';
 import { extractContext, tracer } from '@mr/observability/telemetry';
 import { hasCode } from '@mr/errors';
 import type { MapAssignment, PollReply, ReduceAssignment, TaskRef, WorkerRegistered } from '@mr/mapreduce-protocol';
-import type { MapTaskResult, MapTaskSpec, MrApp, ReduceTaskResult, ReduceTaskSpec } from '@mr/mapreduce-apps';
 import { CoordinatorClient, type CoordinatorClientOptions } from './client.ts';
 import { ERR_COORDINATOR_UNAVAILABLE, ERR_UNKNOWN_APP, ERR_WORKER_CONFIG } from './errors.ts';
+import { InlineRunner, ThreadRunner, type Executors, type TaskRequest, type TaskRunner } from './task-runner.ts';
 
-/** What the worker runs tasks with (the apps library, or a stand-in in tests). */
-export interface Executors {
-  getApp(name: string): MrApp | undefined | Promise<MrApp | undefined>;
-  runMapTask(spec: MapTaskSpec): Promise<MapTaskResult>;
-  runReduceTask(spec: ReduceTaskSpec): Promise<ReduceTaskResult>;
-}
+export type { Executors } from './task-runner.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFn = (level: LogLevel, message: string) => void;
@@ -44,8 +39,20 @@ export interface WorkerOptions {
   name?: string;
   /** Where log lines go. Default: warn and error to stderr. */
   log?: LogFn;
-  /** Default: the built-in apps (@mr/mapreduce-apps). */
+  /** Stand-in executors, run on the main thread (tests). Default: the built-in apps in task threads. */
   executors?: Executors;
+  /**
+   * 'threads' (default without `executors`): each slot runs its tasks in its own
+   * thread, so app code never delays heartbeats, and a cancelled task is stopped.
+   * 'inline': on the main thread (app code that computes blocks the protocol).
+   */
+  execution?: 'threads' | 'inline';
+  /** Plugin apps the task threads load (the CLI's --plugins). */
+  pluginDir?: string | undefined;
+  /** Heap limit per task thread in MiB (a task past it fails, retryable). Default 4096. */
+  taskHeapMb?: number;
+  /** Directory for reduce spill files (private subdirectories, removed after each task). Default the OS temp dir. */
+  spillDir?: string | undefined;
   /** Extra options of the HTTP client (timeouts, retries). */
   client?: Omit<CoordinatorClientOptions, 'url' | 'token'>;
 }
@@ -58,6 +65,7 @@ export interface WorkerExit {
 
 interface Running {
   ref: TaskRef;
+  slot: number;
   abandoned: boolean;
 }
 
@@ -87,7 +95,8 @@ export class Worker {
   readonly #reconnectMaxMs: number;
   readonly #name: string | undefined;
   readonly #log: LogFn;
-  readonly #executors: Executors | undefined;
+  readonly #runner: TaskRunner;
+  readonly #spillDir: string | undefined;
   readonly #abort = new AbortController();
   readonly #running = new Map<string, Running>();
   readonly #tracer = tracer('mr-worker');
@@ -120,7 +129,19 @@ export class Worker {
     this.#cwd = resolvePath(opts.cwd ?? process.cwd());
     this.#name = opts.name;
     this.#log = opts.log ?? stderrLog('warn');
-    this.#executors = opts.executors;
+    const execution = opts.execution ?? (opts.executors ? 'inline' : 'threads');
+    if (execution !== 'threads' && execution !== 'inline') throw ERR_WORKER_CONFIG(`execution must be 'threads' or 'inline', got ${String(opts.execution)}`);
+    if (execution === 'inline') this.#runner = new InlineRunner(opts.executors ?? lazyExecutors());
+    else {
+      if (opts.executors) throw ERR_WORKER_CONFIG("executors run inline: give execution 'inline' or no executors");
+      this.#runner = new ThreadRunner({
+        pluginDir: opts.pluginDir,
+        maxHeapMb: opts.taskHeapMb ?? 4096,
+        // The lab's crash app calls process.exit in map/reduce: that ends the worker, as in the lab.
+        onAppExit: (code) => process.exit(code),
+      });
+    }
+    this.#spillDir = opts.spillDir;
     this.#client = new CoordinatorClient({ connections: slots + 2, ...opts.client, url: opts.coordinator, token: opts.token });
     this.#exited = new Promise((r) => (this.#resolveExit = r));
   }
@@ -135,14 +156,15 @@ export class Worker {
   }
 
   async run(): Promise<WorkerExit> {
-    const executors = this.#executors ?? (await loadExecutors());
+    this.#runner.start(this.#slots);
     for (let i = 0; i < this.#slots; i++) {
-      void this.#slotLoop(executors).catch((err: unknown) => {
+      void this.#slotLoop(i).catch((err: unknown) => {
         this.#finish({ code: 1, reason: `worker loop crashed: ${(err as Error)?.stack ?? String(err)}` });
       });
     }
     const exit = await this.#exited;
     this.#stopHeartbeats();
+    await this.#runner.close();
     await this.#client.close();
     return exit;
   }
@@ -246,7 +268,7 @@ export class Worker {
     }
   }
 
-  async #slotLoop(executors: Executors): Promise<void> {
+  async #slotLoop(slot: number): Promise<void> {
     while (!this.#exit && !this.#stopping) {
       let reply: PollReply;
       const polledAt = Date.now();
@@ -273,14 +295,14 @@ export class Worker {
         this.#finish({ code: 0, reason: reply.reason });
         return;
       }
-      await this.#runTask(executors, reply);
+      await this.#runTask(slot, reply);
     }
   }
 
-  async #runTask(executors: Executors, a: MapAssignment | ReduceAssignment): Promise<void> {
+  async #runTask(slot: number, a: MapAssignment | ReduceAssignment): Promise<void> {
     const ref: TaskRef = { jobId: a.jobId, taskId: a.taskId, attempt: a.attempt };
     const key = `${a.jobId}/${a.taskId}/${a.attempt}`;
-    const entry: Running = { ref, abandoned: false };
+    const entry: Running = { ref, slot, abandoned: false };
     this.#running.set(key, entry);
     this.#startHeartbeats();
     this.#log('debug', `running ${a.type} ${a.taskId} attempt ${a.attempt} of job ${a.jobId}`);
@@ -294,7 +316,7 @@ export class Worker {
     const started = performance.now();
     let outcome: { ok: true; files: string[]; counters: Record<string, number> } | { ok: false; error: string; retryable: boolean };
     try {
-      outcome = await context.with(trace.setSpan(parent, span), () => this.#execute(executors, a));
+      outcome = await context.with(trace.setSpan(parent, span), () => this.#execute(slot, a));
     } catch (err) {
       const e = err as Error & { retryable?: boolean };
       const retryable = hasCode(err, ERR_UNKNOWN_APP.code) ? false : e?.retryable !== false;
@@ -351,19 +373,21 @@ export class Worker {
     }
   }
 
-  async #execute(executors: Executors, a: MapAssignment | ReduceAssignment): Promise<{ ok: true; files: string[]; counters: Record<string, number> }> {
-    const app = await executors.getApp(a.app);
-    if (!app) throw ERR_UNKNOWN_APP(a.app);
-    if (a.type === 'map') {
-      const r = await executors.runMapTask({
-        app, options: a.options, input: a.input, name: a.name, mapIndex: a.index, reduces: a.reduces, outputDir: a.outputDir, cwd: this.#cwd,
-      });
-      return { ok: true, files: r.files, counters: r.counters };
-    }
-    const r = await executors.runReduceTask({
-      app, options: a.options, reduceIndex: a.index, inputs: a.inputs, outputDir: a.outputDir, cwd: this.#cwd,
-    });
-    return { ok: true, files: [r.file], counters: r.counters };
+  async #execute(slot: number, a: MapAssignment | ReduceAssignment): Promise<{ ok: true; files: string[]; counters: Record<string, number> }> {
+    const common = { app: a.app, options: a.options, outputDir: a.outputDir, cwd: this.#cwd, tempTag: `${a.jobId}-${a.taskId}-a${a.attempt}` };
+    const req: TaskRequest =
+      a.type === 'map'
+        ? {
+            kind: 'map',
+            ...common,
+            // Split pieces name real paths: the file opened must still be that path (a symlink re-pointed since submit is refused).
+            pieces: a.split ? a.split.map((p) => ({ ...p, verifyRealPath: true })) : [{ path: a.input, name: a.name }],
+            mapIndex: a.index,
+            reduces: a.reduces,
+          }
+        : { kind: 'reduce', ...common, reduceIndex: a.index, inputs: a.inputs, spillDir: this.#spillDir };
+    const r = await this.#runner.run(slot, req);
+    return { ok: true, files: r.files, counters: r.counters };
   }
 
   #startHeartbeats(): void {
@@ -388,7 +412,8 @@ export class Worker {
         const r = this.#running.get(`${t.jobId}/${t.taskId}/${t.attempt}`);
         if (r && !r.abandoned) {
           r.abandoned = true;
-          this.#log('debug', `coordinator says abandon ${t.taskId} attempt ${t.attempt}`);
+          this.#log('debug', `coordinator says abandon ${t.taskId} attempt ${t.attempt}: stopping it`);
+          void this.#runner.cancel(r.slot);
         }
       }
     } catch (err) {
@@ -411,7 +436,12 @@ function recordError(span: Span, e: Error): void {
   span.setStatus({ code: SpanStatusCode.ERROR, message: e?.message ?? 'failed' });
 }
 
-async function loadExecutors(): Promise<Executors> {
-  const m = (await import('@mr/mapreduce-apps')) as unknown as Executors;
-  return { getApp: m.getApp, runMapTask: m.runMapTask, runReduceTask: m.runReduceTask };
+/** The apps library, imported on first use (inline execution without stand-ins). */
+function lazyExecutors(): Executors {
+  const m = import('@mr/mapreduce-apps');
+  return {
+    getApp: async (name) => (await m).getApp(name),
+    runMapTask: async (spec) => (await m).runMapTask(spec),
+    runReduceTask: async (spec) => (await m).runReduceTask(spec),
+  };
 }

@@ -34,6 +34,7 @@ function reduceTask(over: Partial<ReduceAssignment> & Pick<ReduceAssignment, 'in
 }
 
 let appSeq = 0;
+/** An app registered in this process: workers that run it use execution 'inline' (task threads load only the built-in and plugin apps). */
 function testApp(map: (filename: string) => void | Promise<void>): string {
   const name = `test-app-${process.pid}-${++appSeq}`;
   registerApp({ name, description: 'worker test', map: async (f, _c, emit) => { await map(f); emit('k', '1'); }, reduce: (_k, v) => String(v.length) });
@@ -128,7 +129,7 @@ test('a completion that failed with 503 is retried, and the task is not run agai
   coord.handlers.poll = () => queue.shift() ?? { type: 'exit', reason: 'done' };
   let completes = 0;
   coord.handlers.complete = () => (++completes === 1 ? { status: 503, body: { statusCode: 503, code: 'X', error: 'x', message: 'try later' } } : { accepted: true });
-  const exit = await new Worker({ coordinator: coord.url, cwd: dir, log: () => {} }).run();
+  const exit = await new Worker({ coordinator: coord.url, execution: 'inline', cwd: dir, log: () => {} }).run();
   assert.equal(exit.code, 0);
   assert.equal(runs, 1);
   assert.equal(completes, 2);
@@ -148,7 +149,7 @@ test('a stale-attempt answer is data: the worker carries on and takes the next t
   coord.handlers.poll = () => queue.shift() ?? { type: 'exit', reason: 'done' };
   coord.handlers.complete = (b) => (b.attempt === 1 ? { accepted: false, reason: 'stale-attempt' } : { accepted: true });
   const { lines, log } = capture();
-  const exit = await new Worker({ coordinator: coord.url, cwd: dir, log }).run();
+  const exit = await new Worker({ coordinator: coord.url, execution: 'inline', cwd: dir, log }).run();
   assert.equal(exit.code, 0);
   assert.deepEqual(coord.of('complete').map((r) => r.body.attempt), [1, 2]);
   assert.equal(lines.filter((l) => l.startsWith('error') || l.startsWith('warn')).length, 0, lines.join('\n'));
@@ -166,7 +167,7 @@ test('an exception in app code is reported with /fail as retryable; an unknown a
     mapTask({ app: 'no-such-app', taskId: 'map-1', index: 1, input: join(dir, 'in'), outputDir: join(dir, 'b') }),
   ];
   coord.handlers.poll = () => queue.shift() ?? { type: 'exit', reason: 'done' };
-  const exit = await new Worker({ coordinator: coord.url, cwd: dir, log: () => {} }).run();
+  const exit = await new Worker({ coordinator: coord.url, execution: 'inline', cwd: dir, log: () => {} }).run();
   assert.equal(exit.code, 0);
   const fails = coord.of('fail').map((r) => r.body);
   assert.equal(fails.length, 2);
@@ -205,7 +206,7 @@ test('--slots 2 runs two tasks at once', async (t) => {
     return { accepted: true };
   };
   coord.handlers.poll = async () => queue.shift() ?? (await allReported, { type: 'exit', reason: 'done' });
-  const exit = await new Worker({ coordinator: coord.url, cwd: dir, slots: 2, log: () => {} }).run();
+  const exit = await new Worker({ coordinator: coord.url, execution: 'inline', cwd: dir, slots: 2, log: () => {} }).run();
   assert.equal(exit.code, 0);
   assert.equal(maxInside, 2);
   assert.equal(coord.of('complete').length, 2);
@@ -229,7 +230,7 @@ test('heartbeats while a task runs; a task the coordinator says to abandon is no
   writeFileSync(join(dir, 'in'), 'x');
   const queue: PollReply[] = [mapTask({ app, input: join(dir, 'in'), outputDir: join(dir, 'm'), attempt: 5 })];
   coord.handlers.poll = async () => queue.shift() ?? { type: 'exit', reason: 'done' };
-  const exit = await new Worker({ coordinator: coord.url, cwd: dir, log: () => {} }).run();
+  const exit = await new Worker({ coordinator: coord.url, execution: 'inline', cwd: dir, log: () => {} }).run();
   assert.equal(exit.code, 0);
   assert.ok(beats >= 3);
   assert.equal(coord.of('complete').length, 0);
@@ -274,7 +275,7 @@ test('stop() reports the running task as a retryable failure and resolves 0', as
   const queue: PollReply[] = [mapTask({ app, input: join(dir, 'in'), outputDir: join(dir, 'm'), attempt: 2 })];
   coord.handlers.poll = () => queue.shift() ?? new Promise(() => {});
   // Two slots: one runs the task, the other is in a held poll when stop() aborts it.
-  const worker = new Worker({ coordinator: coord.url, cwd: dir, slots: 2, log: () => {} });
+  const worker = new Worker({ coordinator: coord.url, execution: 'inline', cwd: dir, slots: 2, log: () => {} });
   const done = worker.run();
   await isRunning;
   while (coord.of('poll').length < 2) await new Promise((r) => setTimeout(r, 10));

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { EXIT, type CliContext } from '../context.ts';
-import { parse, durationMs, intOption, UsageError } from '../args.ts';
+import { parse, bytesOption, durationMs, intOption, UsageError } from '../args.ts';
 
 export const summary = 'run the MapReduce coordinator (job API + worker protocol)';
 
@@ -32,6 +32,11 @@ options:
                        than twice the snapshot (default 10000)
   --keep-intermediates keep finished jobs' intermediate files under DIR/jobs (debugging;
                        default: removed when a job ends, and at start for jobs not running)
+  --heartbeat-timeout DUR  a worker silent this long (no heartbeat, poll or report)
+                       is lost and its tasks are handed out again (default 5s)
+  --split-size SIZE    input bytes per map task (default 64MiB; e.g. 16MiB): bigger
+                       files of line-oriented apps are split, smaller ones combined;
+                       a job's splitSize overrides it
   --plugins DIR        accept the user apps of the modules in DIR (default: $MR_PLUGIN_DIR;
                        workers need the same directory)
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
@@ -57,6 +62,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     'retain-jobs': { type: 'string' },
     'keep-intermediates': { type: 'boolean' },
     'journal-compact': { type: 'string' },
+    'heartbeat-timeout': { type: 'string' },
+    'split-size': { type: 'string' },
     'log-level': { type: 'string' },
     plugins: { type: 'string' },
   });
@@ -72,6 +79,9 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const maxAttempts = intOption(v['max-attempts'], '--max-attempts', 10, 1, 999);
   const retainJobs = intOption(v['retain-jobs'], '--retain-jobs', 1000, 0, 1_000_000);
   const compactRecords = intOption(v['journal-compact'], '--journal-compact', 10_000, 1, 100_000_000);
+  const heartbeatTimeoutMs = v['heartbeat-timeout'] === undefined ? 5000 : durationMs(v['heartbeat-timeout'], '--heartbeat-timeout');
+  if (heartbeatTimeoutMs < 500) throw new UsageError('--heartbeat-timeout: must be at least 500ms');
+  const splitBytes = bytesOption(v['split-size'], '--split-size', 64 * 1024 * 1024, 1, 2 ** 40);
   const logLevel = v['log-level'] ?? 'info';
   if (!LEVELS.includes(logLevel)) throw new UsageError(`--log-level: expected one of ${LEVELS.join(', ')}, got "${logLevel}"`);
   const dataDir = resolve(v.data ?? 'mr-data');
@@ -114,6 +124,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       retainJobs,
       compactRecords,
       keepIntermediates: v['keep-intermediates'] ?? false,
+      heartbeatTimeoutMs,
+      splitBytes,
       inputRoots: roots,
       exitWhenDone: v['exit-when-done'] ?? false,
       token,

@@ -78,6 +78,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       slots,
       cwd,
       unreachableMs,
+      pluginDir: pluginPath,
       ...(v.name ? { name: v.name } : {}),
       log: stderrLog(v.verbose ? 'debug' : 'warn', `mr worker ${process.pid}`),
     });

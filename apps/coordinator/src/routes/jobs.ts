@@ -66,7 +66,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
       await driver.journal.durable();
       return reply.status(200).send({ id: prior.jobId, state: driver.core.job(prior.jobId)?.state ?? prior.state });
     }
-    const spec = await validateSubmission(req.body as JobSubmit, app.inputRoots);
+    const spec = await validateSubmission(req.body as JobSubmit, app.inputRoots, app.splitBytes);
     const r = await driver.request({ type: 'submit', job: spec, idempotency });
     if (r.kind !== 'created') throw refusal(r);
     return reply.status(r.existing ? 200 : 201).send({ id: r.jobId, state: r.state });

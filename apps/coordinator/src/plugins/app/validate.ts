@@ -5,8 +5,8 @@
 import { realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { isAbsolute, normalize, sep } from 'node:path';
-import { getApp, listApps } from '@mr/mapreduce-apps';
-import type { JobSubmit } from '@mr/mapreduce-protocol';
+import { DEFAULT_SPLIT_BYTES, getApp, listApps, planSplits } from '@mr/mapreduce-apps';
+import { LIMITS, type JobSubmit } from '@mr/mapreduce-protocol';
 import type { JobSpec } from '@mr/mapreduce-core';
 import { ERR_BAD_INPUT, ERR_BAD_OPTIONS, ERR_BAD_OUTPUT, ERR_INPUT_OUTSIDE_ROOTS, ERR_NO_INPUT_ROOTS, ERR_UNKNOWN_APP } from '../../errors.ts';
 
@@ -25,7 +25,13 @@ function under(p: string, root: string): boolean {
   return p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
 }
 
-export async function validateSubmission(body: JobSubmit, roots: readonly string[]): Promise<JobSpec> {
+/**
+ * The job's inputs are handed to workers by their real paths (workers check
+ * at open time that the path still leads to that file), with the names as
+ * given for map; its map tasks are the splits planned from the files' sizes
+ * (`splitSize`, default `splitBytes`).
+ */
+export async function validateSubmission(body: JobSubmit, roots: readonly string[], splitBytes = DEFAULT_SPLIT_BYTES): Promise<JobSpec> {
   const app = getApp(body.app);
   if (!app) throw ERR_UNKNOWN_APP(body.app, listApps().map((a) => a.name).join(', '));
   const options = body.options ?? {};
@@ -50,9 +56,16 @@ export async function validateSubmission(body: JobSubmit, roots: readonly string
       if (!roots.some((r) => under(real, r))) throw ERR_INPUT_OUTSIDE_ROOTS(p, roots.join(', '));
       const st = await stat(real);
       if (!st.isFile()) throw ERR_BAD_INPUT(`${what} is not a regular file`);
-      return p;
+      return { real, size: st.size };
     }),
   );
+  const files = inputs.map((f) => f.real);
+  const names = body.names ?? body.inputs;
+  const splits = (app.input ?? 'whole-file') === 'lines' ? planSplits(app, inputs.map((f) => f.size), body.splitSize ?? splitBytes) : undefined;
+  const maps = splits?.length ?? inputs.length;
+  if (maps > LIMITS.maxSplits) {
+    throw ERR_BAD_INPUT(`the inputs make ${maps} map tasks (limit ${LIMITS.maxSplits}): give a bigger splitSize`);
+  }
   let output: string | undefined;
   if (body.output !== undefined) {
     if (!isAbsolute(body.output)) throw ERR_BAD_OUTPUT(`output "${body.output}" is not an absolute path`);
@@ -74,5 +87,14 @@ export async function validateSubmission(body: JobSubmit, roots: readonly string
     }
     if (st && !st.isDirectory()) throw ERR_BAD_OUTPUT(`output "${output}" exists and is not a directory`);
   }
-  return { app: body.app, inputs, ...(body.names ? { names: body.names } : {}), reduces: body.reduces ?? 10, output, options, name: body.name };
+  return {
+    app: body.app,
+    inputs: files,
+    ...(names.some((n, i) => n !== files[i]) ? { names } : {}),
+    ...(splits ? { splits } : {}),
+    reduces: body.reduces ?? 10,
+    output,
+    options,
+    name: body.name,
+  };
 }

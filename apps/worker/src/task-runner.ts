@@ -1,0 +1,205 @@
+/**
+ * Where a worker's tasks run. The user's map/reduce code must never block the
+ * worker's protocol (polls, heartbeats, reports): with `ThreadRunner` each
+ * slot runs its tasks in its own thread (node:worker_threads), so a map that
+ * computes for minutes leaves the main thread free to heartbeat, and a task
+ * the coordinator cancels is stopped by terminating its thread. `InlineRunner`
+ * runs tasks on the main thread (tests with stand-in executors).
+ */
+import { readdir, rm } from 'node:fs/promises';
+import { resolve as resolvePath } from 'node:path';
+import { Worker as Thread } from 'node:worker_threads';
+import type { InputPiece, MapTaskResult, MapTaskSpec, MrApp, ReduceTaskResult, ReduceTaskSpec } from '@mr/mapreduce-apps';
+import { ERR_TASK_CANCELLED, ERR_TASK_THREAD, ERR_UNKNOWN_APP } from './errors.ts';
+
+/** What the worker runs tasks with in-process (the apps library, or a stand-in in tests). */
+export interface Executors {
+  getApp(name: string): MrApp | undefined | Promise<MrApp | undefined>;
+  runMapTask(spec: MapTaskSpec): Promise<MapTaskResult>;
+  runReduceTask(spec: ReduceTaskSpec): Promise<ReduceTaskResult>;
+}
+
+interface Common {
+  app: string;
+  options: Record<string, string>;
+  outputDir: string;
+  cwd: string;
+  /** Unique per attempt: temporary files carry it, so a killed attempt's leftovers can be removed. */
+  tempTag: string;
+}
+export type TaskRequest =
+  | (Common & { kind: 'map'; pieces: InputPiece[]; mapIndex: number; reduces: number })
+  | (Common & { kind: 'reduce'; reduceIndex: number; inputs: string[]; spillDir?: string | undefined });
+
+export interface TaskResult {
+  files: string[];
+  counters: Record<string, number>;
+}
+
+export interface TaskRunner {
+  /** Starts what the slots need (threads load the apps before the first task). */
+  start(slots: number): void;
+  run(slot: number, req: TaskRequest): Promise<TaskResult>;
+  /** Stops the slot's running task (its run() rejects MR_ERR_TASK_CANCELLED) and removes its temporary files. */
+  cancel(slot: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Runs a request with the given executors (in this thread). */
+export async function execute(executors: Executors, req: TaskRequest): Promise<TaskResult> {
+  const app = await executors.getApp(req.app);
+  if (!app) throw ERR_UNKNOWN_APP(req.app);
+  if (req.kind === 'map') {
+    const r = await executors.runMapTask({
+      app, options: req.options, pieces: req.pieces, mapIndex: req.mapIndex, reduces: req.reduces, outputDir: req.outputDir, cwd: req.cwd, tempTag: req.tempTag,
+    });
+    return { files: r.files, counters: r.counters };
+  }
+  const r = await executors.runReduceTask({
+    app, options: req.options, reduceIndex: req.reduceIndex, inputs: req.inputs, outputDir: req.outputDir, cwd: req.cwd, tempTag: req.tempTag, spillDir: req.spillDir,
+  });
+  return { files: [r.file], counters: r.counters };
+}
+
+/** Runs tasks on the calling thread: app code that computes blocks the worker's protocol meanwhile. */
+export class InlineRunner implements TaskRunner {
+  constructor(private readonly executors: Executors) {}
+  start(): void {}
+  run(_slot: number, req: TaskRequest): Promise<TaskResult> {
+    return execute(this.executors, req);
+  }
+  async cancel(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+/** Removes the temporary files (`.tmp-<name>-<tag>`) a killed attempt left in its output directory. */
+async function removeTemps(req: TaskRequest): Promise<void> {
+  const dir = resolvePath(req.cwd, req.outputDir);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  await Promise.all(names.filter((n) => n.startsWith('.tmp-') && n.endsWith(`-${req.tempTag}`)).map((n) => rm(`${dir}/${n}`, { force: true })));
+}
+
+type Reply = { id: number; ok: true; result: TaskResult } | { id: number; ok: false; error: { message: string; code?: string; statusCode?: number; retryable?: boolean } };
+
+interface Pending {
+  id: number;
+  req: TaskRequest;
+  resolve: (r: TaskResult) => void;
+  reject: (e: Error) => void;
+}
+
+const ENTRY = new URL('./thread-entry.mjs', import.meta.url);
+
+class SlotThread {
+  #thread: Thread | undefined;
+  #pending: Pending | undefined;
+  #seq = 0;
+  constructor(private readonly opts: ThreadRunnerOptions) {}
+
+  #ensure(): Thread {
+    if (this.#thread) return this.#thread;
+    const t = new Thread(ENTRY, {
+      workerData: { pluginDir: this.opts.pluginDir },
+      ...(this.opts.maxHeapMb ? { resourceLimits: { maxOldGenerationSizeMb: this.opts.maxHeapMb } } : {}),
+    });
+    t.unref();
+    t.on('message', (m: Reply) => {
+      const p = this.#pending;
+      if (!p || p.id !== m.id) return;
+      this.#pending = undefined;
+      if (m.ok) p.resolve(m.result);
+      else p.reject(Object.assign(new Error(m.error.message), { code: m.error.code, statusCode: m.error.statusCode, retryable: m.error.retryable }));
+    });
+    t.on('error', (err) => {
+      // An exception the app threw outside the task's promise chain, or the heap limit: the thread is gone.
+      const p = this.#pending;
+      this.#pending = undefined;
+      if (this.#thread === t) this.#thread = undefined;
+      p?.reject(ERR_TASK_THREAD(err.message));
+    });
+    t.on('exit', (code) => {
+      if (this.#thread === t) this.#thread = undefined;
+      const p = this.#pending;
+      if (!p) return;
+      this.#pending = undefined;
+      // App code called process.exit (the lab's crash app): it meant the worker process.
+      this.opts.onAppExit?.(code);
+      p.reject(ERR_TASK_THREAD(`app code ended the task's thread (exit code ${code})`));
+    });
+    this.#thread = t;
+    return t;
+  }
+
+  warm(): void {
+    this.#ensure();
+  }
+
+  run(req: TaskRequest): Promise<TaskResult> {
+    if (this.#pending) return Promise.reject(new Error('slot busy'));
+    const t = this.#ensure();
+    const id = ++this.#seq;
+    return new Promise((resolve, reject) => {
+      this.#pending = { id, req, resolve, reject };
+      t.postMessage({ id, req });
+    });
+  }
+
+  async cancel(): Promise<void> {
+    const t = this.#thread;
+    const p = this.#pending;
+    if (!t || !p) return;
+    this.#pending = undefined;
+    this.#thread = undefined;
+    await t.terminate();
+    await removeTemps(p.req);
+    p.reject(ERR_TASK_CANCELLED());
+  }
+
+  async close(): Promise<void> {
+    const t = this.#thread;
+    this.#thread = undefined;
+    const p = this.#pending;
+    this.#pending = undefined;
+    if (t) await t.terminate();
+    if (p) {
+      await removeTemps(p.req);
+      p.reject(ERR_TASK_CANCELLED());
+    }
+  }
+}
+
+export interface ThreadRunnerOptions {
+  /** Plugin apps to load in every thread (the worker's --plugins). */
+  pluginDir?: string | undefined;
+  /** Heap limit per task thread (MiB); past it the task fails (retryable) instead of the worker. */
+  maxHeapMb?: number | undefined;
+  /** Called when app code ends its thread with process.exit(code) during a task. */
+  onAppExit?: ((code: number) => void) | undefined;
+}
+
+/** One thread per slot, reused from task to task; a cancelled task's thread is terminated and replaced. */
+export class ThreadRunner implements TaskRunner {
+  readonly #slots: SlotThread[] = [];
+  constructor(private readonly opts: ThreadRunnerOptions = {}) {}
+
+  #slot(i: number): SlotThread {
+    while (this.#slots.length <= i) this.#slots.push(new SlotThread(this.opts));
+    return this.#slots[i]!;
+  }
+
+  start(slots: number): void {
+    for (let i = 0; i < slots; i++) this.#slot(i).warm();
+  }
+
+  run(slot: number, req: TaskRequest): Promise<TaskResult> {
+    return this.#slot(slot).run(req);
+  }
+
+  cancel(slot: number): Promise<void> {
+    return this.#slot(slot).cancel();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#slots.map((s) => s.close()));
+  }
+}

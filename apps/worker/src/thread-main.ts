@@ -1,0 +1,34 @@
+/**
+ * A task thread: runs the tasks its slot is given, one at a time, with the
+ * apps library, and answers each with its result or a coded error.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as apps from '@mr/mapreduce-apps';
+import { execute, type TaskRequest } from './task-runner.ts';
+
+const port = parentPort!;
+const { pluginDir } = workerData as { pluginDir?: string };
+const loaded = pluginDir ? apps.loadPluginApps(pluginDir) : Promise.resolve([]);
+const executors = { getApp: apps.getApp, runMapTask: apps.runMapTask, runReduceTask: apps.runReduceTask };
+
+port.on('message', (m: { id: number; req: TaskRequest }) => {
+  void (async () => {
+    try {
+      await loaded;
+      const result = await execute(executors, m.req);
+      port.postMessage({ id: m.id, ok: true, result });
+    } catch (err) {
+      const e = err as Error & { code?: unknown; statusCode?: unknown; retryable?: unknown };
+      port.postMessage({
+        id: m.id,
+        ok: false,
+        error: {
+          message: e?.message ?? String(err),
+          ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+          ...(typeof e?.statusCode === 'number' ? { statusCode: e.statusCode } : {}),
+          ...(typeof e?.retryable === 'boolean' ? { retryable: e.retryable } : {}),
+        },
+      });
+    }
+  })();
+});
