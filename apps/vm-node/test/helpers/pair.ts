@@ -25,17 +25,21 @@ export interface Pair {
   incr(key: string, clientId: string, requestId: string): Promise<number>;
 }
 
-export async function startPair(t: T, storage: Partial<StartStorageOptions> = {}, nodes: { connectionLimits?: Partial<ConnectionLimits> } = {}): Promise<Pair> {
+/** `auth: false` starts everything in dev mode (no tokens at all). */
+export async function startPair(t: T, storage: Partial<StartStorageOptions> = {}, nodes: { connectionLimits?: Partial<ConnectionLimits> } = {}, opts: { auth?: boolean } = {}): Promise<Pair> {
+  const auth = opts.auth ?? true;
+  const token = auth ? TOKEN : undefined;
+  const peerToken = auth ? PEER_TOKEN : undefined;
   const dir = mkdtempSync(join(tmpdir(), 'vm-pair-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const s = await startStorage({ port: 0, dataDir: dir, logLevel: false, token: TOKEN, peerToken: PEER_TOKEN, vms: new Map([['vm1', ['a', 'b']]]), ...storage });
+  const s = await startStorage({ port: 0, dataDir: dir, logLevel: false, token, peerToken, vms: new Map([['vm1', ['a', 'b']]]), ...storage });
   t.after(() => s.close());
-  const common = { vmId: 'vm1', guest: 'kv', storageUrl: s.url, token: TOKEN, peerToken: PEER_TOKEN, port: 0, logLevel: false as const, suspectTicks: 50, ...nodes };
+  const common = { vmId: 'vm1', guest: 'kv', storageUrl: s.url, token, peerToken, port: 0, logLevel: false as const, suspectTicks: 50, ...nodes };
   const b = await startNode({ ...common, nodeId: 'b', role: 'backup' });
   t.after(() => b.close());
   const a = await startNode({ ...common, nodeId: 'a', role: 'primary', peerUrl: b.url });
   t.after(() => a.close());
-  const headers = { authorization: `Bearer ${TOKEN}` };
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const status = async (url: string) => {
     const r = await request(`${url}/v1/vms/vm1`, { headers, headersTimeout: 5000, bodyTimeout: 5000 }).catch(() => undefined);
     if (!r) return undefined;

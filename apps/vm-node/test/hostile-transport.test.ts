@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Readable } from 'node:stream';
+import { H2CClient } from 'undici';
 import { startPair, waitProtected } from './helpers/pair.ts';
 
 /** Opens `n` TCP connections that send nothing (in batches: the listen backlog is finite). */
@@ -57,4 +59,45 @@ test('2,000 idle connections on each node and on storage: the cap and the timeou
     assert.ok(st.evicted + st.timedOut >= 2000 - limits.maxConnections, `${name}: ${JSON.stringify(st)}`);
     t.diagnostic(`${name}: ${JSON.stringify(st)}`);
   }
+});
+
+test('a 32 MiB log frame dribbled at the backup is refused on its first bytes; the pair stays protected and serving', async (t) => {
+  // Dev mode (no tokens): this is about the frame limit, whichever credential the log route takes.
+  const p = await startPair(t, {}, {}, { auth: false });
+  const before = await waitProtected(p);
+  let n = 0;
+  const incr = () => p.incr('k', 'c', `r${++n}`);
+  assert.equal(await incr(), 1);
+  let sent = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const body = new Readable({
+    read() {
+      if (timer) return;
+      // The head of an entry frame declaring 32 MiB, then the body in 16 KiB pieces.
+      this.push(Buffer.from([0x02, 0x00, 0x00, 0x16, 1]));
+      timer = setInterval(() => {
+        sent += 16 * 1024;
+        if (sent > 32 * 1024 * 1024) return this.push(null);
+        this.push(Buffer.alloc(16 * 1024));
+      }, 5);
+    },
+  });
+  t.after(() => clearInterval(timer));
+  const h2 = new H2CClient(p.backupUrl);
+  t.after(() => h2.close().catch(() => {}));
+  const r = await h2.request({
+    method: 'POST',
+    path: '/v1/vms/vm1/log',
+    headers: { 'content-type': 'application/octet-stream' },
+    body,
+  });
+  const reply = (await r.body.json()) as { code: string };
+  clearInterval(timer);
+  assert.equal(r.statusCode, 413, JSON.stringify(reply));
+  assert.equal(reply.code, 'FT_ERR_FRAME_TOO_LARGE');
+  assert.ok(sent < 1024 * 1024, `refused after ${sent} bytes of the body`);
+  for (let i = 0; i < 10; i++) assert.equal(await incr(), n);
+  const after = await waitProtected(p);
+  assert.equal(after.primary.epoch, before.primary.epoch, 'no failover');
+  assert.ok(after.backup.log.sent > before.backup.log.sent, 'the real log stream goes on');
 });
