@@ -15,7 +15,7 @@ import { VmClient } from '@mr/vmft-client';
 import { TcpProxy } from '@mr/vm-node/testing';
 import { checkKvHistory, type KvCheckReport } from '@mr/linearizability';
 import { createRng, type Rng } from '@mr/sim';
-import { VmCluster, vmStatus, until, waitProtected, freePort, SUSPECT_TICKS, type TestContext } from './vm-cluster.ts';
+import { VmCluster, vmStatus, until, waitProtected, SUSPECT_TICKS, type TestContext } from './vm-cluster.ts';
 import { sleep } from './procs.ts';
 import { HistoryRecorder, nextOp, ALL_KEYS } from './kv-history.ts';
 
@@ -95,7 +95,7 @@ export async function runRound(t: TestContext, o: RoundOptions): Promise<RoundRe
   log('pair protected');
   // The node that joins in the join round: its URL is known to the clients from the start
   // (refused until it runs), as an operator would configure all three.
-  const joinPort = o.fault === 'join' ? await freePort() : 0;
+  const joinPort = o.fault === 'join' ? c.reservePort() : 0; // among every node's --peers
   const nodes = [a.url, b.url, ...(joinPort ? [`http://127.0.0.1:${joinPort}`] : [])];
 
   // The workload: each client one request at a time until told to stop.

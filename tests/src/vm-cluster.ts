@@ -4,9 +4,9 @@
  * temp data dirs, every child killed when the test ends.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { request } from 'undici';
 import type { VmStatus } from '@mr/vmft-protocol';
@@ -19,12 +19,37 @@ export interface TestContext {
 /** Ticks (20 ms) of silence before a test node suspects its peer. */
 export const SUSPECT_TICKS = 50;
 
+/** Free loopback ports, held open together so they are distinct, then released for the nodes to take. */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers: Server[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const srv = createServer();
+      servers.push(srv);
+      await new Promise<void>((resolve, reject) => srv.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
+    }
+    return servers.map((srv) => (srv.address() as { port: number }).port);
+  } finally {
+    await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));
+  }
+}
+
 export class VmCluster {
   readonly dir: string;
   readonly procs: Proc[] = [];
   storageUrl = '';
+  /**
+   * The nodes' URLs, chosen before any node starts: every node gets them all
+   * as --peers (the allow-list a join must come from), so a node started
+   * later can join one started earlier.
+   */
+  peerUrls: string[] = [];
+  #nextPeer = 0;
+  readonly #nodes: number;
 
-  constructor(t: TestContext) {
+  /** `nodes`: how many nodes the test may start (their ports are reserved with the storage node). */
+  constructor(t: TestContext, opts: { nodes?: number } = {}) {
+    this.#nodes = opts.nodes ?? 8;
     this.dir = mkdtempSync(join(tmpdir(), 'mr-vm-test-'));
     t.after(async () => {
       for (const p of this.procs) p.kill();
@@ -50,6 +75,7 @@ export class VmCluster {
   async storage(): Promise<{ proc: Proc; url: string }> {
     const s = await this.#start('storage', ['vm', 'storage', '--port', '0', '--data', join(this.dir, 'storage')]);
     this.storageUrl = s.url;
+    this.peerUrls = (await freePorts(this.#nodes)).map((p) => `http://127.0.0.1:${p}`);
     return s;
   }
 
@@ -61,8 +87,27 @@ export class VmCluster {
    */
   node(id: string, args: string[]): Promise<{ proc: Proc; url: string }> {
     const suspect = args.includes('--suspect-ticks') ? [] : ['--suspect-ticks', String(SUSPECT_TICKS)];
-    const port = args.includes('--port') ? [] : ['--port', '0'];
-    return this.#start(`node ${id}`, ['vm', 'node', '--id', id, ...port, '--storage', this.storageUrl, '--guest', 'kv', ...suspect, ...args]);
+    // A node may bring its own --port (see reservePort): it is among the --peers then too.
+    const own = args.indexOf('--port');
+    let port: string;
+    if (own >= 0) port = args[own + 1]!;
+    else {
+      const url = this.peerUrls[this.#nextPeer++];
+      if (!url) throw new Error(`VmCluster: more than ${this.#nodes} nodes; pass { nodes } to the constructor`);
+      port = new URL(url).port;
+    }
+    const rest = own >= 0 ? [...args.slice(0, own), ...args.slice(own + 2)] : args;
+    return this.#start(`node ${id}`, ['vm', 'node', '--id', id, '--port', port, '--peers', this.peerUrls.join(','), '--storage', this.storageUrl, '--guest', 'kv', ...suspect, ...rest]);
+  }
+
+  /**
+   * Takes the port of a node the test will start later (pass it as that node's `--port`), for a
+   * node whose URL clients must know before it starts. It is among every node's --peers.
+   */
+  reservePort(): number {
+    const url = this.peerUrls[this.#nextPeer++];
+    if (!url) throw new Error(`VmCluster: more than ${this.#nodes} nodes; pass { nodes } to the constructor`);
+    return Number(new URL(url).port);
   }
 }
 

@@ -24,6 +24,24 @@ export const ERR_NOT_PRIMARY = createError<[string]>('FT_ERR_NOT_PRIMARY', '%s',
 export const ERR_STOPPED = createError<[string]>('FT_ERR_STOPPED', '%s', 503, { retryable: true });
 /** The live primary is busy (log window, held outputs or inbox full): retry. */
 export const ERR_BACKPRESSURE = createError<[string]>('FT_ERR_BACKPRESSURE', '%s', 503, { retryable: true });
+/** A log stream from a node that does not hold the epoch its hello claims (checked with the storage node). */
+export const ERR_NOT_HOLDER = createError<[string, number, number, string]>(
+  'FT_ERR_NOT_HOLDER',
+  'node %s does not hold epoch %s at storage (storage: epoch %s held by "%s"): log stream refused',
+  409,
+  { retryable: false },
+);
+/** A second log stream while the live primary's stream is up, not from a newer epoch. */
+export const ERR_STREAM_BUSY = createError<[number, string]>(
+  'FT_ERR_STREAM_BUSY',
+  'a log stream of epoch %s from %s is live: a second stream may only supersede it with a newer epoch',
+  409,
+  { retryable: true },
+);
+/** A join toward, or a hint to, a URL that is not among this node's configured peers. */
+export const ERR_PEER_NOT_ALLOWED = createError<[string]>('FT_ERR_PEER_NOT_ALLOWED', '%s is not a configured peer of this node (--peers)', 403, { retryable: false });
+/** The storage node could not be asked (the check a log stream needs). */
+export const ERR_CHECK_UNAVAILABLE = createError<[string]>('FT_ERR_CHECK_UNAVAILABLE', 'cannot check the log stream with the storage node: %s', 503, { retryable: true });
 /** A malformed log stream (bad frame, bad header). */
 export const ERR_BAD_LOG = createError<[string]>('FT_ERR_BAD_LOG', 'malformed log stream: %s', 400, { retryable: false });
 /** Invalid node / storage configuration. */

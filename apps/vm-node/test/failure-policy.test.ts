@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRegistry } from '@mr/observability';
 import { buildNodeApp, startStorage, ERR_STOPPED } from '../src/index.ts';
+import { StorageClient } from '../src/node/storage-client.ts';
 
 type T = { after(fn: () => unknown): void };
 
@@ -69,13 +70,21 @@ test('a throw from the core stops the node from serving: waiting and later reque
 });
 
 test('a joiner whose core throws on a corrupt snapshot stops, refuses further log streams and reports why', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vm-node-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const storage = await startStorage({ port: 0, dataDir: dir, logLevel: false });
+  t.after(() => storage.close());
+  // Node a holds epoch 1 at storage: its log stream is taken.
+  const a = new StorageClient({ url: storage.url, vmId: 'vm1', nodeId: 'a' });
+  t.after(() => a.close());
+  assert.equal((await a.tas(1)).won, true);
   const { app, driver } = await buildNodeApp({
     vmId: 'vm1',
     nodeId: 'c',
     role: 'backup',
     joinUrl: 'http://127.0.0.1:9',
     guest: 'kv',
-    storageUrl: 'http://127.0.0.1:9',
+    storageUrl: storage.url,
     registry: createRegistry({ service: 'vm-node', defaultMetrics: false }),
     logLevel: false,
   });

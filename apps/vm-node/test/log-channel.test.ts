@@ -18,7 +18,7 @@ function recordingSink() {
   let opens = 0;
   const sink: LogSink = {
     nodeId: 'b',
-    open(hello) {
+    async open(hello, _peer, send) {
       if (hello.epoch < epoch) throw ERR_STALE_EPOCH(hello.epoch, epoch, 'a');
       epoch = hello.epoch;
       opens++;
@@ -31,7 +31,7 @@ function recordingSink() {
             else if (f.entry.seq !== held.length + 1) throw new Error(`gap: got ${f.entry.seq} after ${held.length}`);
             else held.push(f.entry);
           }
-          return { type: 'ack', epoch, seq: held.length, icount: held.at(-1)?.icount ?? 0 };
+          send({ type: 'ack', epoch, seq: held.length, icount: held.at(-1)?.icount ?? 0 });
         },
         closed() {},
       };
@@ -125,7 +125,7 @@ test('backpressure: a slow backup makes frames wait in the sender, in order, non
   let outOfOrder = 0;
   const sink: LogSink = {
     nodeId: 'b',
-    open: () => ({
+    open: async (_hello, _peer, send) => ({
       heldSeq: 0,
       frames(frames) {
         // A slow consumer: burn time per batch.
@@ -137,7 +137,7 @@ test('backpressure: a slow backup makes frames wait in the sender, in order, non
           last = f.entry.seq;
           received++;
         }
-        return { type: 'ack', epoch: 1, seq: last, icount: 0 };
+        send({ type: 'ack', epoch: 1, seq: last, icount: 0 });
       },
       closed() {},
     }),

@@ -40,8 +40,11 @@ test('a backup answers clients 503 naming the live node and why; reports its sta
   assert.equal(s.json().live, false);
   assert.equal(s.json().guest, 'kv');
   assert.equal(typeof s.json().hash.value, 'string');
-  const join = await app.inject({ method: 'POST', url: '/v1/vms/vm1/join', payload: { nodeId: 'c', url: 'http://127.0.0.1:7083' } });
+  const join = await app.inject({ method: 'POST', url: '/v1/vms/vm1/join', payload: { nodeId: 'c', url: 'http://127.0.0.1:7081' } });
   assert.equal(join.statusCode, 503, 'only the live primary takes a joining backup');
+  const foreign = await app.inject({ method: 'POST', url: '/v1/vms/vm1/join', payload: { nodeId: 'c', url: 'http://127.0.0.1:7083' } });
+  assert.equal(foreign.statusCode, 403, 'and only from a configured peer');
+  assert.equal(foreign.json().code, 'FT_ERR_PEER_NOT_ALLOWED');
   const metrics = await app.inject({ url: '/metrics' });
   assert.match(metrics.body, /ft_role\{role="backup"[^}]*\} 1/);
 });

@@ -15,11 +15,18 @@ export const usage = `usage:
       Every storage route requires MR_PEER_TOKEN (the VM nodes' credential).
 
   mr vm node --id ID --role primary|backup --port P --storage URL [--peer URL] --guest NAME
-             [--vm vm1] [--host 127.0.0.1] [--tick 20ms] [--suspect-ticks 15] [--no-output-rule]
-  mr vm node --id ID --join URL --port P --storage URL --guest NAME [--vm VM]
+             [--peers URL,URL] [--vm vm1] [--host 127.0.0.1] [--tick 20ms] [--suspect-ticks 15]
+             [--no-output-rule]
+  mr vm node --id ID --join URL --port P --storage URL --guest NAME [--peers URL,URL] [--vm VM]
       a primary or backup node; --join brings a new backup up from a running primary
-      (snapshot + log). --no-output-rule releases outputs without waiting for the
-      backup's acknowledgement: for latency measurements only, it voids the guarantee.
+      (snapshot + log). --peers lists the other nodes' base URLs: the only ones this
+      node joins, streams its state to (POST /join from another URL is refused, 403),
+      or follows a hint to; --peer and --join are always among them. The peer
+      credential goes to these and to storage only. A log stream is taken only from
+      the node that holds the epoch its hello names at storage (checked there).
+      A joiner and its primary allow each other 250 ticks (5 s) for the state
+      transfer before suspecting. --no-output-rule releases outputs without waiting
+      for the backup's acknowledgement: for latency measurements only.
 
   mr vm client --nodes URL,URL [--vm vm1] [--client-id ID] [--request-id ID] [--json]
                <get|put|incr|append> <key> [value]
@@ -119,6 +126,7 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
     port: { type: 'string' },
     storage: { type: 'string' },
     peer: { type: 'string' },
+    peers: { type: 'string' },
     guest: { type: 'string' },
     vm: { type: 'string' },
     tick: { type: 'string' },
@@ -140,6 +148,11 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
   for (const [name, url] of [['--storage', v.storage], ['--peer', v.peer], ['--join', v.join]] as const) {
     if (url !== undefined && !/^http:\/\/[^/\s]+\/?$/.test(url)) throw new UsageError(`mr vm node: ${name} must be a base URL like http://127.0.0.1:7081, got "${url}"`);
   }
+  const peers = (v.peers ?? '').split(',').filter((u) => u !== '');
+  for (const url of peers) {
+    if (!/^http:\/\/[^/\s]+\/?$/.test(url)) throw new UsageError(`mr vm node: --peers takes base URLs like http://127.0.0.1:7082, got "${url}"`);
+  }
+  if (peers.length > 16) throw new UsageError('mr vm node: --peers: at most 16 URLs');
   const host = v.host ?? '127.0.0.1';
   const port = intOption(v.port, '--port', 7081, 0, 65535);
   const tickMs = v.tick ? durationMs(v.tick, '--tick') : 20;
@@ -174,6 +187,7 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
       guest,
       storageUrl: v.storage,
       peerUrl: v.peer,
+      peers,
       token,
       peerToken,
       host,

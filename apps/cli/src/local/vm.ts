@@ -19,6 +19,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { Supervised } from './supervisor.ts';
@@ -134,6 +135,11 @@ export async function startVm(env: LocalEnv, o: VmOptions): Promise<StartedSecti
   const vmEnv: LocalEnv = { ...env, childEnv: { ...env.childEnv, ...(peerToken ? { MR_PEER_TOKEN: peerToken } : {}) } };
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const portFor = (offset: number) => (o.port === 0 ? 0 : o.port + offset);
+  // The nodes' ports are fixed before either starts: each names the other in --peers (the only
+  // URLs it joins, streams its state to, or sends the peer credential to), also across restarts.
+  const [portA, portB] = o.port === 0 ? await freePorts(o.host, 2) : [o.port + 2, o.port + 3];
+  const hostInUrl = o.host.includes(':') ? `[${o.host}]` : o.host;
+  const peers = [portA, portB].map((p) => `http://${hostInUrl}:${p}`).join(',');
   let stopping = false;
   let repairs: Promise<void> = Promise.resolve();
   const members: Member[] = [];
@@ -193,11 +199,11 @@ export async function startVm(env: LocalEnv, o: VmOptions): Promise<StartedSecti
   });
   members.push(storage);
 
-  const node = (id: string, offset: number, mode: string[]) =>
+  const node = (id: string, port: number, mode: string[]) =>
     new Member(id, {
-      port: portFor(offset),
+      port,
       mode,
-      baseArgs: (m) => ['vm', 'node', '--id', id, '--host', o.host, '--port', String(m.port), '--storage', storage.url, '--guest', VM_GUEST, '--vm', VM_ID, '--suspect-ticks', String(VM_SUSPECT_TICKS), ...m.mode],
+      baseArgs: (m) => ['vm', 'node', '--id', id, '--host', o.host, '--port', String(m.port), '--peers', peers, '--storage', storage.url, '--guest', VM_GUEST, '--vm', VM_ID, '--suspect-ticks', String(VM_SUSPECT_TICKS), ...m.mode],
       env: vmEnv,
       cwd: dir,
       logFile: join(logs, `vm-${id}.log`),
@@ -286,10 +292,10 @@ export async function startVm(env: LocalEnv, o: VmOptions): Promise<StartedSecti
   const timers: { monitor?: NodeJS.Timeout } = {};
   try {
     await storage.listening();
-    const b = node('b', 3, ['--role', 'backup']);
+    const b = node('b', portB, ['--role', 'backup']);
     members.push(b);
     await b.listening();
-    const a = node('a', 2, ['--role', 'primary', '--peer', b.url]);
+    const a = node('a', portA, ['--role', 'primary', '--peer', b.url]);
     members.splice(1, 0, a);
     await a.listening();
   } catch (err) {
@@ -407,5 +413,20 @@ async function runDemo(
     return once && agree;
   } finally {
     await checker.close();
+  }
+}
+
+/** `n` distinct free ports on `host` (held open together, then released for the nodes). */
+async function freePorts(host: string, n: number): Promise<number[]> {
+  const servers: Server[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const srv = createServer();
+      servers.push(srv);
+      await new Promise<void>((resolve, reject) => srv.once('error', reject).listen(0, host, () => resolve()));
+    }
+    return servers.map((srv) => (srv.address() as { port: number }).port);
+  } finally {
+    await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));
   }
 }

@@ -31,8 +31,9 @@ const JoinRequest = Type.Object(
  *
  *   POST /v1/vms/:id/requests   client request → {value} once the output rule allows; 503 {live, reason} elsewhere
  *   GET  /v1/vms/:id            role, live, epoch, icount, log seqs, outputs held, peer, state hash
- *   POST /v1/vms/:id/log        the log channel (h2c stream, binary frames; backup side)
- *   POST /v1/vms/:id/join       a new backup asks the live primary for state transfer
+ *   POST /v1/vms/:id/log        the log channel (h2c stream, binary frames; backup side)     [peer credential]
+ *   POST /v1/vms/:id/join       a new backup asks the live primary for state transfer         [peer credential]
+ *                               (only from a configured peer URL: --peers)
  *   GET  /healthz, /metrics
  *
  * Call driver.start(url) once it listens (startNode does both).
@@ -42,6 +43,8 @@ export async function buildNodeApp(opts: NodeAppOptions): Promise<{ app: Fastify
     name: 'vm-node',
     registry: opts.registry,
     token: opts.token,
+    // The log channel and /join take the peer credential only; client routes never do.
+    roleTokens: { peer: opts.peerToken },
     logLevel: opts.logLevel,
     telemetry: opts.telemetry,
     bodyLimit: 16 * 1024,
@@ -100,9 +103,12 @@ export async function buildNodeApp(opts: NodeAppOptions): Promise<{ app: Fastify
   });
 
   app.post<{ Params: { id: string }; Body: { nodeId: string; url: string } }>('/v1/vms/:id/join', {
+    config: { auth: 'peer' },
     schema: { params: VmParams, body: JoinRequest, response: { 202: Type.Object({ epoch: Type.Integer(), icount: Type.Integer() }), '4xx': ErrorReply, 503: NotLiveReply } },
   }, async (req, reply) => {
     checkVm(req.params.id);
+    // Never stream state (or send the peer credential) to a URL that is not configured.
+    driver.checkJoiner(req.body.nodeId, req.body.url);
     driver.catchUp();
     const nl = driver.notLive();
     if (nl) return reply.code(503).send(notLiveReply(notLiveError(nl)));

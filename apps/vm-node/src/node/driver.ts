@@ -13,7 +13,7 @@ import { FtReplica, type FtEvent, type FtInput, type FtStatus, type Machine, typ
 import { encodeFrame, entryWireSize, type AckFrame, type HelloFrame, type Frame, type VmStatus } from '@mr/vmft-protocol';
 import { getGuest } from '@mr/vmft-guests';
 import { createError } from '@mr/errors';
-import { ERR_STALE_EPOCH, notLiveError, type NotLive } from '../errors.ts';
+import { ERR_STALE_EPOCH, ERR_NOT_HOLDER, ERR_STREAM_BUSY, ERR_PEER_NOT_ALLOWED, ERR_CHECK_UNAVAILABLE, notLiveError, type NotLive } from '../errors.ts';
 import { LogSender, type LogSession, type LogSink } from '../log-channel.ts';
 import { StorageClient } from './storage-client.ts';
 import { nodeMetrics, type NodeMetrics } from './metrics.ts';
@@ -40,6 +40,12 @@ export interface VmNodeOptions {
   token?: string | undefined;
   /** The peer credential (MR_PEER_TOKEN): node <-> node and node -> storage. */
   peerToken?: string | undefined;
+  /**
+   * The other nodes this node may talk to (base URLs): where it may join,
+   * which joiners it streams to, which live hints it follows. The peer
+   * credential goes to these and to storage only. Default: peerUrl and joinUrl.
+   */
+  peers?: readonly string[] | undefined;
   /** Tick period (default 20 ms). Failure suspicion takes suspectTicks ticks. */
   tickMs?: number;
   suspectTicks?: number;
@@ -67,7 +73,9 @@ export class VmDriver {
   /** URL of the other node (for 503 hints and status). */
   peerUrl: string | undefined;
   #sender: LogSender | undefined;
-  #session: { send(ack: AckFrame): void } | undefined;
+  #session: { send(ack: AckFrame): void; epoch: number; nodeId: string; lastFrameAt: number } | undefined;
+  /** Origins of the configured peers (the allow-list). */
+  readonly peers: ReadonlySet<string>;
   readonly #requests: KvRequests;
   #tick: NodeJS.Timeout | undefined;
   #ticking = false;
@@ -87,6 +95,7 @@ export class VmDriver {
   constructor(opts: VmNodeOptions, startEpoch = 1) {
     this.opts = { tickMs: 20, outputRule: true, requestTimeoutMs: 10_000, ...opts };
     this.peerUrl = opts.peerUrl ? new URL(opts.peerUrl).origin : opts.joinUrl ? new URL(opts.joinUrl).origin : undefined;
+    this.peers = new Set([...(opts.peers ?? []), ...(opts.peerUrl ? [opts.peerUrl] : []), ...(opts.joinUrl ? [opts.joinUrl] : [])].map((u) => new URL(u).origin));
     const program = getGuest(opts.guest);
     const machine = opts.joinUrl ? undefined : this.#hook(new Cpu(program));
     this.storage = new StorageClient({ url: opts.storageUrl, vmId: opts.vmId, nodeId: opts.nodeId, token: opts.peerToken });
@@ -277,15 +286,25 @@ export class VmDriver {
     // before that there is no one to take over from.
   }
 
+  /** Whether `url` is one of the configured peers (the only hosts the peer credential goes to). */
+  allowedPeer(url: string): boolean {
+    try {
+      return this.peers.has(new URL(url).origin);
+    } catch {
+      return false;
+    }
+  }
+
   async #join(url: string): Promise<void> {
     const target = new URL(url).origin;
+    if (!this.allowedPeer(target)) throw ERR_PEER_NOT_ALLOWED(target);
     const { request } = await import('undici');
     let lastErr = '';
     for (let attempt = 0; attempt < 50 && !this.#closed; attempt++) {
       try {
         const res = await request(`${target}/v1/vms/${encodeURIComponent(this.opts.vmId)}/join`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', ...(this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}) },
+          headers: { 'content-type': 'application/json', ...(this.opts.peerToken ? { authorization: `Bearer ${this.opts.peerToken}` } : {}) },
           body: JSON.stringify({ nodeId: this.opts.nodeId, url: this.selfUrl }),
           headersTimeout: 5000,
           bodyTimeout: 5000,
@@ -298,9 +317,10 @@ export class VmDriver {
         }
         lastErr = `${res.statusCode}: ${body.message ?? ''}`;
         if (res.statusCode === 503 && (body as { live?: string }).live) {
-          // Not the live primary: follow the hint once.
+          // Not the live primary: follow the hint, if it names a configured peer.
           const live = (body as { live?: string }).live!;
-          if (live !== target) return this.#join(live);
+          if (live !== target && this.allowedPeer(live)) return this.#join(live);
+          if (live !== target) this.log.warn({ hint: live }, 'not following a live hint to a node that is not a configured peer');
         }
         if (res.statusCode < 500 && res.statusCode !== 409) break;
       } catch (err) {
@@ -323,7 +343,7 @@ export class VmDriver {
       vmId: this.opts.vmId,
       hello: () => this.core.hello(),
       selfUrl: this.selfUrl,
-      token: this.opts.token,
+      token: this.opts.peerToken,
       log: this.log,
       onHello: (h: HelloFrame) => {
         if (this.#sender !== sender) return;
@@ -359,7 +379,16 @@ export class VmDriver {
   }
 
   /** POST /v1/vms/:id/join on the primary: a new backup at `url` asks for state transfer. */
+  /** Throws FT_ERR_PEER_NOT_ALLOWED (and counts it) unless `url` is a configured peer. */
+  checkJoiner(nodeId: string, url: string): void {
+    if (this.allowedPeer(url)) return;
+    this.metrics.refused.inc({ what: 'join' });
+    this.log.warn({ node: nodeId, url }, 'join refused: not a configured peer');
+    throw ERR_PEER_NOT_ALLOWED(url);
+  }
+
   join(nodeId: string, url: string): { epoch: number; icount: number } {
+    this.checkJoiner(nodeId, url);
     const s = this.core.status();
     if (this.core.role !== 'primary' || !this.core.live) throw ERR_JOIN_REFUSED(`node ${this.opts.nodeId} is not the live primary (role ${s.role})`);
     if (s.peer.state !== 'none') throw ERR_JOIN_REFUSED(`the primary already has a backup (${s.peer.state}${this.peerUrl ? ` at ${this.peerUrl}` : ''})`);
@@ -371,52 +400,84 @@ export class VmDriver {
 
   // ------------------------------------------------------------------ backup: log stream
 
+  /** Refusals that need no storage check (also re-checked after it). */
+  #refuseStream(hello: HelloFrame): void {
+    if (this.#failed !== undefined) throw ERR_NOT_BACKUP(`node ${this.opts.nodeId} stopped: ${this.#failed}`);
+    const role = this.core.role;
+    if (role === 'primary') throw ERR_NOT_BACKUP(`node ${this.opts.nodeId} is the live primary (epoch ${this.core.epoch})`);
+    if (role === 'stopped') throw ERR_NOT_BACKUP(`node ${this.opts.nodeId} stopped: ${this.core.reason ?? ''}`);
+    if (hello.epoch < this.core.epoch) throw ERR_STALE_EPOCH(hello.epoch, this.core.epoch, 'a newer primary');
+  }
+
+  /**
+   * Takes a log stream only from the node that holds the hello's epoch at the
+   * storage node (asked now, not trusted from the hello), and lets it
+   * supersede the live stream only with a newer epoch (or when the live one
+   * went quiet for half the suspicion window: a reconnect of its primary).
+   */
+  async #openStream(hello: HelloFrame, peerUrl: string | undefined, send: (ack: AckFrame) => void): Promise<LogSession> {
+    this.#refuseStream(hello);
+    let flag;
+    try {
+      flag = await this.storage.flag();
+    } catch (err) {
+      throw ERR_CHECK_UNAVAILABLE((err as Error).message);
+    }
+    if (flag.owner !== hello.nodeId || flag.epoch !== hello.epoch) {
+      this.metrics.refused.inc({ what: 'stream-not-holder' });
+      this.log.warn({ node: hello.nodeId, epoch: hello.epoch, storageEpoch: flag.epoch, owner: flag.owner }, 'log stream refused: the sender does not hold its epoch at storage');
+      throw ERR_NOT_HOLDER(hello.nodeId, hello.epoch, flag.epoch, flag.owner);
+    }
+    this.#refuseStream(hello);
+    const cur = this.#session;
+    const quietMs = (this.core.config.suspectTicks * this.opts.tickMs) / 2;
+    if (cur && hello.epoch <= cur.epoch && Date.now() - cur.lastFrameAt < quietMs) {
+      this.metrics.refused.inc({ what: 'stream-busy' });
+      this.log.warn({ node: hello.nodeId, epoch: hello.epoch, live: cur.nodeId }, 'log stream refused: the live stream is up');
+      throw ERR_STREAM_BUSY(cur.epoch, cur.nodeId);
+    }
+    if (peerUrl) this.peerUrl = new URL(peerUrl).origin;
+    const session = { send, epoch: hello.epoch, nodeId: hello.nodeId, lastFrameAt: Date.now() };
+    this.#session = session;
+    this.#hadStream = true;
+    this.metrics.streams.inc();
+    this.drive({ type: 'link-up', epoch: hello.epoch, seq: hello.seq });
+    this.#startTicking();
+    return {
+      heldSeq: this.core.hello().seq,
+      frames: (frames: Frame[]) => {
+        if (this.#session !== session) return;
+        session.lastFrameAt = Date.now();
+        const entries = [];
+        let bytes = 0;
+        for (const f of frames) {
+          if (f.type === 'entry') {
+            entries.push(f.entry);
+            bytes += entryWireSize(f.entry);
+            this.metrics.logEntries.inc({ direction: 'received', kind: f.entry.kind });
+          } else if (f.type === 'snapshot') {
+            bytes += encodeFrame(f).byteLength;
+            if (entries.length) this.drive({ type: 'entries', entries: entries.splice(0) });
+            this.log.info({ icount: f.icount, seq: f.seq, bytes: f.state.byteLength }, 'snapshot received');
+            this.drive({ type: 'snapshot', frame: f });
+          }
+        }
+        if (bytes) this.metrics.logBytes.inc({ direction: 'received' }, bytes);
+        if (entries.length) this.drive({ type: 'entries', entries });
+        this.schedule();
+      },
+      closed: (reason: string) => {
+        if (this.#session !== session) return;
+        this.#session = undefined;
+        this.log.debug({ reason }, 'log stream closed');
+        this.drive({ type: 'link-down' });
+      },
+    };
+  }
+
   readonly sink: LogSink = {
     nodeId: '',
-    open: (hello: HelloFrame, peerUrl: string | undefined, send: (ack: AckFrame) => void): LogSession => {
-      if (this.#failed !== undefined) throw ERR_NOT_BACKUP(`node ${this.opts.nodeId} stopped: ${this.#failed}`);
-      const role = this.core.role;
-      if (role === 'primary') throw ERR_NOT_BACKUP(`node ${this.opts.nodeId} is the live primary (epoch ${this.core.epoch})`);
-      if (role === 'stopped') throw ERR_NOT_BACKUP(`node ${this.opts.nodeId} stopped: ${this.core.reason ?? ''}`);
-      if (hello.epoch < this.core.epoch) throw ERR_STALE_EPOCH(hello.epoch, this.core.epoch, 'a newer primary');
-      if (peerUrl) this.peerUrl = new URL(peerUrl).origin;
-      const session = { send };
-      this.#session = session;
-      this.#hadStream = true;
-      this.metrics.streams.inc();
-      this.drive({ type: 'link-up', epoch: hello.epoch, seq: hello.seq });
-      this.#startTicking();
-      return {
-        heldSeq: this.core.hello().seq,
-        frames: (frames: Frame[]) => {
-          if (this.#session !== session) return undefined;
-          const entries = [];
-          let bytes = 0;
-          for (const f of frames) {
-            if (f.type === 'entry') {
-              entries.push(f.entry);
-              bytes += entryWireSize(f.entry);
-              this.metrics.logEntries.inc({ direction: 'received', kind: f.entry.kind });
-            } else if (f.type === 'snapshot') {
-              bytes += encodeFrame(f).byteLength;
-              if (entries.length) this.drive({ type: 'entries', entries: entries.splice(0) });
-              this.log.info({ icount: f.icount, seq: f.seq, bytes: f.state.byteLength }, 'snapshot received');
-              this.drive({ type: 'snapshot', frame: f });
-            }
-          }
-          if (bytes) this.metrics.logBytes.inc({ direction: 'received' }, bytes);
-          if (entries.length) this.drive({ type: 'entries', entries });
-          this.schedule();
-          return undefined;
-        },
-        closed: (reason: string) => {
-          if (this.#session !== session) return;
-          this.#session = undefined;
-          this.log.debug({ reason }, 'log stream closed');
-          this.drive({ type: 'link-down' });
-        },
-      };
-    },
+    open: (hello, peerUrl, send) => this.#openStream(hello, peerUrl, send),
   };
 
   // ------------------------------------------------------------------ storage

@@ -13,6 +13,7 @@ export function nodeMetrics(registry: Registry, status: () => FtStatus) {
     holdSeconds: new Histogram({ name: 'ft_output_hold_seconds', help: 'Time an output waited for the backup acknowledgement (output rule)', buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1], registers }),
     released: new Counter({ name: 'ft_outputs_released_total', help: 'Outputs released to clients', registers }),
     streams: new Counter({ name: 'ft_log_streams_total', help: 'Log streams opened (reconnects included)', registers }),
+    refused: new Counter({ name: 'ft_peer_refused_total', help: 'Peer requests refused: log streams from a node that does not hold the epoch at storage, a second stream over the live one, joins from URLs not configured', labelNames: ['what'] as const, registers }),
     gauges: [
       new Gauge({ name: 'ft_backup_lag_instructions', help: 'Instructions the backup trails the primary by', registers, collect() { this.set(status().peer.lagInstructions); } }),
       new Gauge({ name: 'ft_outputs_held', help: 'Outputs waiting for the backup acknowledgement', registers, collect() { this.set(status().outputs.held); } }),
