@@ -90,6 +90,9 @@ export class MapReduceShell implements DrillShell {
     }
   }
 
+  /** When (clock ms) a restarted coordinator listened again. */
+  #coordinatorUp: number[] = [];
+
   async #startCoordinator(): Promise<string> {
     const p = new Part('coordinator', [
       'coordinator', '--port', String(this.#port), '--data', join(this.dir, 'data'), '--task-timeout', `${this.w.taskTimeoutMs}ms`,
@@ -171,8 +174,9 @@ export class MapReduceShell implements DrillShell {
     let wasDown = false;
     let last: JobView | undefined;
     for (;;) {
-      const atMs = this.clock.now();
       const job = await this.#poll(this.#jobId);
+      // When the answer arrived: what it says was true then (the request can take long on a loaded machine).
+      const atMs = this.clock.now();
       if (!job) {
         if (!wasDown) this.clock.record('event', 'coordinator unreachable');
         wasDown = true;
@@ -231,7 +235,9 @@ export class MapReduceShell implements DrillShell {
       case 'start': {
         if (part?.alive) return { text: `${action.target} already running (pid ${part.pid})`, atMs };
         if (worker !== undefined) return { text: `started ${action.target} (pid ${this.#startWorker(worker).pid})`, atMs };
-        return { text: `started ${await this.#startCoordinator()}`, atMs };
+        const text = await this.#startCoordinator();
+        this.#coordinatorUp.push(this.clock.now());
+        return { text: `started ${text} after ${Math.round(this.clock.now() - atMs)} ms`, atMs };
       }
     }
   }
@@ -244,6 +250,13 @@ export class MapReduceShell implements DrillShell {
     const recoveries = this.schedule.faults.flatMap((f, i) => {
       const at = firedAt[i];
       if (at === undefined || (f.action.type !== 'kill' && f.action.type !== 'stop')) return [];
+      if (f.action.target === 'coordinator') {
+        // Measured from when the coordinator listened again: a process's cold start is not the job's recovery.
+        const up = this.#coordinatorUp.find((t) => t >= at);
+        if (up === undefined) return [{ fault: describeFault(f), what: 'the coordinator listened again', recoveredMs: null }];
+        const r = progressRecovery(`${describeFault(f)} (down ${Math.round(up - at)} ms until the restart listened)`, up, this.#progress);
+        return [{ ...r, what: `${r.what}, counted from the restart listening` }];
+      }
       return [progressRecovery(describeFault(f), at, this.#progress)];
     });
     const sum = (k: 'started' | 'reissued' | 'failed') => jobs.reduce((n, j) => n + j.attempts[k], 0);

@@ -93,8 +93,12 @@ export async function runDrill(opts: RunOptions): Promise<DrillReport & { dir: s
     });
     workload.catch(() => {});
     const firedAt: (number | undefined)[] = schedule.faults.map(() => undefined);
+    // A start that finished later than planned (a cold start on a loaded machine) shifts the
+    // faults after it by as much, so that they keep their planned distance from it.
+    let shiftMs = 0;
     for (const [i, f] of schedule.faults.entries()) {
-      while (!over && clock.now() < f.atMs) await sleep(Math.min(10, Math.max(1, f.atMs - clock.now())));
+      const due = f.atMs + shiftMs;
+      while (!over && clock.now() < due) await sleep(Math.min(10, Math.max(1, due - clock.now())));
       // After the workload ended, only faults that undo earlier ones (SIGCONT, start, heal) still run.
       const restores = f.action.type === 'cont' || f.action.type === 'start' || (f.action.type === 'link' && Object.keys(f.action.fault).length === 0);
       if (over && !restores) {
@@ -105,6 +109,10 @@ export async function runDrill(opts: RunOptions): Promise<DrillReport & { dir: s
         const done = await shell.exec(f.action);
         firedAt[i] = done.atMs;
         clock.record('fault', `${describeFault(f)}: ${done.text} (at +${Math.round(done.atMs)}ms)`);
+        if (f.action.type === 'start' && clock.now() - f.atMs > shiftMs) {
+          shiftMs = Math.round(clock.now() - f.atMs);
+          if (i + 1 < schedule.faults.length) clock.record('event', `the start took until +${Math.round(clock.now())}ms: the faults after it move ${shiftMs} ms later`);
+        }
       } catch (err) {
         clock.record('fault', `${describeFault(f)}: FAILED: ${(err as Error).message}`);
         throw err;

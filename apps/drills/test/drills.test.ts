@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSchedule, renderMarkdown } from '@mr/chaos';
@@ -30,6 +30,8 @@ test('worker-crash-storm (short): workers killed during a wc job; the output equ
   t.after(() => rmSync(out, { recursive: true, force: true }));
   const files = writeReport(r, out);
   assert.deepEqual(readReport(files.json).schedule, schedule);
+  assert.match(readFileSync(files.md, 'utf8'), /!\[timeline\]\(worker-crash-storm-seed11-.*\.svg\)/);
+  assert.match(readFileSync(files.svg, 'utf8'), /^<svg /);
 });
 
 test('primary-kill-under-load (short): kill -9 the primary under load; no acknowledged answer lost or doubled, one live primary per epoch, failover in bound', { timeout: 180_000 }, async (t) => {

@@ -11,7 +11,7 @@ export const usage = `usage:
   mr drill run NAME|all [--seed S] [--short] [--out DIR] [--keep]
       starts its own cluster (free loopback ports, a temp dir), carries out the drill's
       fault schedule for seed S (default: a random seed, printed) while the workload runs,
-      checks the invariants and writes DIR/<drill>-seed<S>-<time>.json and .md
+      checks the invariants and writes DIR/<drill>-seed<S>-<time>.json, .md and .svg
       (default DIR ./drill-reports). 'all' runs the whole catalog, one drill at a time.
   mr drill report FILE
       prints a report (.json) as Markdown

@@ -134,7 +134,7 @@ export function progressRecovery(fault: string, faultAtMs: number, samples: read
       if (s.done !== undefined) before = s.done;
       continue;
     }
-    if (s.finished || (s.done !== undefined && s.done > (before ?? -1))) {
+    if (s.finished || (s.done !== undefined && s.done > (before ?? 0))) {
       return { fault, what: s.finished ? 'the job ended' : 'a task completed (progress resumed)', recoveredMs: Math.round(s.atMs - faultAtMs) };
     }
   }

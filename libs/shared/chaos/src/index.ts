@@ -9,4 +9,5 @@ export { CATALOG, INVARIANTS, findDrill, buildSchedule, parseSeed, ERR_UNKNOWN_D
 export { checkOnePrimaryPerEpoch, checkCounter, checkSameLines, checkRecoveries, vmRecovery, progressRecovery, type CheckResult, type NodeSample, type Recovery, type AnswerSample, type ProgressSample } from './checks.ts';
 export { renderMarkdown, parseReport, outcomeOf, ERR_BAD_REPORT, type DrillReport, type TimelineEntry, type InvariantVerdict } from './report.ts';
 export { corpusFile } from './corpus.ts';
+export { renderSvg } from './svg.ts';
 export { createDrillRng, type DrillRng } from './rng.ts';

@@ -73,7 +73,8 @@ export function parseReport(json: unknown): DrillReport {
 
 const esc = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
-export function renderMarkdown(r: DrillReport): string {
+/** Markdown for people; `svgFile`: the timeline picture written beside it, linked from here. */
+export function renderMarkdown(r: DrillReport, svgFile?: string): string {
   const s = r.schedule;
   const out: string[] = [];
   out.push(`# Drill ${s.drill}: ${r.outcome.toUpperCase()}`, '');
@@ -93,6 +94,7 @@ export function renderMarkdown(r: DrillReport): string {
     out.push('| fault | recovered when | after |', '|---|---|---|');
     for (const x of r.recoveries) out.push(`| ${esc(x.fault)} | ${esc(x.what)} | ${x.recoveredMs === null ? 'never' : `${x.recoveredMs} ms`} |`);
   }
+  if (svgFile) out.push('', `![timeline](${svgFile})`);
   out.push('', '## Schedule', '');
   for (const f of s.faults) out.push(`- ${describeFault(f)}`);
   out.push('', '## Timeline', '', '```');

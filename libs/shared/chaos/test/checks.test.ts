@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkOnePrimaryPerEpoch, checkCounter, vmRecovery, progressRecovery, checkSameLines, checkRecoveries, renderMarkdown, parseReport, buildSchedule, outcomeOf, ERR_BAD_REPORT, type NodeSample, type DrillReport } from '../src/index.ts';
+import { checkOnePrimaryPerEpoch, checkCounter, vmRecovery, progressRecovery, renderSvg, checkSameLines, checkRecoveries, renderMarkdown, parseReport, buildSchedule, outcomeOf, ERR_BAD_REPORT, type NodeSample, type DrillReport } from '../src/index.ts';
 
 const s = (atMs: number, node: string, live: boolean, epoch: number): NodeSample => ({ atMs, node, live, epoch, role: live ? 'primary' : 'backup' });
 
@@ -81,4 +81,26 @@ test('break-the-rule outcome: passes only when an expected invariant broke and t
   assert.equal(outcomeOf([v('no-ack-lost-or-doubled', true), v('linearizable', true)], undefined, expect), 'failed', 'anomaly not seen');
   assert.equal(outcomeOf([v('linearizable', false), v('one-live-primary-per-epoch', false)], undefined, expect), 'failed', 'an unexpected invariant broke');
   assert.equal(outcomeOf([v('linearizable', false)], 'crashed', expect), 'error');
+});
+
+test('the SVG timeline is well-formed and shows the faults, events and answers', () => {
+  const r: DrillReport = {
+    kind: 'mr-drill-report', schedule: buildSchedule('primary-kill-under-load', 5, 'short'), startedAt: '2026-01-01T00:00:00.000Z', durationMs: 5000, outcome: 'passed',
+    timeline: [{ atMs: 0, kind: 'event', text: 'workload <started>' }, { atMs: 1200, kind: 'fault', text: '+1200ms kill primary: SIGKILL node a' }],
+    invariants: [], recoveries: [{ fault: '+1200ms kill primary', what: 'b live', recoveredMs: 900 }], stats: {},
+    history: [{ response: 100 }, { response: 150 }, { response: 2300 }, {}],
+  };
+  const svg = renderSvg(r);
+  assert.match(svg, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  assert.match(svg, /<\/svg>\n$/);
+  assert.match(svg, /SIGKILL node a/);
+  assert.match(svg, /workload &lt;started&gt;/, 'text is escaped');
+  assert.match(svg, /<title>2 answers<\/title>/, 'two answers in the first 250 ms');
+  assert.match(svg, /b live after 900 ms/);
+  assert.equal((svg.match(/<svg/g) ?? []).length, 1);
+});
+
+test('progress recovery with no progress known before the fault needs a completed task, not just an answer', () => {
+  const p = [{ atMs: 100, done: undefined, finished: false }, { atMs: 500, done: 0, finished: false }, { atMs: 900, done: 1, finished: false }];
+  assert.equal(progressRecovery('kill coordinator', 200, p).recoveredMs, 700);
 });
