@@ -89,7 +89,8 @@ export function dualProtocolServerFactory(opts: { http2SessionTimeoutMs?: number
 
     const h1 = createHttp1Server(handler as never);
     h1.keepAliveTimeout = Math.min(5_000, limits.idleTimeoutMs);
-    h1.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    // Before the app's handler, so even an answer sent at once is counted.
+    h1.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
       const c = conns.get(req.socket as Socket);
       if (!c) return;
       if (c.active++ === 0) c.since = now();
@@ -107,7 +108,7 @@ export function dualProtocolServerFactory(opts: { http2SessionTimeoutMs?: number
       if (adopting) sessions.set(session, adopting);
       if (opts.http2SessionTimeoutMs) session.setTimeout(opts.http2SessionTimeoutMs, () => session.close());
     });
-    h2.on('stream', (stream: ServerHttp2Stream) => {
+    h2.prependListener('stream', (stream: ServerHttp2Stream) => {
       const c = sessions.get(stream.session as Http2Session);
       if (!c) return;
       if (c.active++ === 0) c.since = now();
