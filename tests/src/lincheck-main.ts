@@ -35,11 +35,11 @@ if (!Number.isInteger(workloadMs) || workloadMs < 100 || workloadMs > 600_000) t
 let seed = values.seed === undefined ? Date.now() % 1_000_000 : Number(values.seed);
 if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
 
-const stats = new Map<Fault, { rounds: number; linearizable: number; operations: number; unknown: number; errors: number }>();
+const stats = new Map<Fault, { rounds: number; linearizable: number; operations: number; unknown: number; retried: number; errors: number }>();
 let bad = 0;
 for (let r = 0; r < rounds; r++) {
   for (const fault of faults) {
-    const s = stats.get(fault) ?? { rounds: 0, linearizable: 0, operations: 0, unknown: 0, errors: 0 };
+    const s = stats.get(fault) ?? { rounds: 0, linearizable: 0, operations: 0, unknown: 0, retried: 0, errors: 0 };
     stats.set(fault, s);
     s.rounds++;
     const cleanups: (() => unknown)[] = [];
@@ -51,6 +51,7 @@ for (let r = 0; r < rounds; r++) {
       console.log(describeRound(result));
       s.operations += result.operations;
       s.unknown += result.unknownOutcomes;
+      s.retried += result.retried;
       if (result.report.outcome === 'linearizable') s.linearizable++;
       else {
         bad++;
@@ -70,6 +71,6 @@ for (let r = 0; r < rounds; r++) {
     }
   }
 }
-console.log('\nfault       rounds  linearizable  errors  operations  unknown outcomes');
-for (const [f, s] of stats) console.log(`${f.padEnd(10)}  ${String(s.rounds).padStart(6)}  ${String(s.linearizable).padStart(12)}  ${String(s.errors).padStart(6)}  ${String(s.operations).padStart(10)}  ${String(s.unknown).padStart(16)}`);
+console.log('\nfault       rounds  linearizable  errors  operations  retried  unknown outcomes');
+for (const [f, s] of stats) console.log(`${f.padEnd(10)}  ${String(s.rounds).padStart(6)}  ${String(s.linearizable).padStart(12)}  ${String(s.errors).padStart(6)}  ${String(s.operations).padStart(10)}  ${String(s.retried).padStart(7)}  ${String(s.unknown).padStart(16)}`);
 process.exit(bad ? 1 : 0);

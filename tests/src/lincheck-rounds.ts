@@ -44,6 +44,8 @@ export interface RoundResult {
   events: string[];
   operations: number;
   unknownOutcomes: number;
+  /** Answered operations that took more than one attempt (retried with the same ids). */
+  retried: number;
   failures: Record<string, number>;
   report: KvCheckReport;
   /** The recorded history as JSON lines, with the node and attempts of each answer. */
@@ -192,6 +194,7 @@ export async function runRound(t: TestContext, o: RoundOptions): Promise<RoundRe
     events,
     operations: rec.ops.length,
     unknownOutcomes: report.unknownOutcomes,
+    retried: [...rec.info.values()].filter((x) => x.attempts > 1).length,
     failures: Object.fromEntries(rec.failures),
     report,
     dump: () => rec.dump(),
@@ -205,5 +208,5 @@ export function describeRound(r: RoundResult): string {
   const v = r.report.outcome === 'violation' ? `\n${r.report.violations.map((x) => x.explanation).join('\n')}` : '';
   const u = r.report.outcome === 'unknown' ? ` (undecided: ${r.report.undecided.map((x) => `${x.key}: ${x.reason}`).join('; ')})` : '';
   const f = Object.keys(r.failures).length ? `, failures ${JSON.stringify(r.failures)}` : '';
-  return `${r.fault} seed ${r.seed}: ${r.report.outcome}${u}; ${r.operations} operations (${r.unknownOutcomes} unknown) from ${r.clients} clients${f}; round ${(r.roundMs / 1000).toFixed(1)} s, check ${r.checkMs.toFixed(0)} ms; ${r.events.join('; ')}${v}`;
+  return `${r.fault} seed ${r.seed}: ${r.report.outcome}${u}; ${r.operations} operations (${r.unknownOutcomes} unknown, ${r.retried} retried) from ${r.clients} clients${f}; round ${(r.roundMs / 1000).toFixed(1)} s, check ${r.checkMs.toFixed(0)} ms; ${r.events.join('; ')}${v}`;
 }
