@@ -4,11 +4,14 @@
 # RSS (VmHWM) of every process; outputs checked equal (LC_ALL=C sort | grep .).
 #   scripts/measure-big.sh [SIZE_MB]     (default 1024; the data is generated under a temp
 #                                         dir and deleted at the end; needs ~2.5 x SIZE_MB disk)
-# Environment: SPLIT (coordinator --split-size, default 64MiB), APP (default wc).
+# Environment: SPLIT (coordinator --split-size, default 64MiB), LEASE (--task-timeout, default
+# 10m: the lease is not renewed by heartbeats, and a 64 MiB split on a loaded machine can take
+# longer than the default 10s), APP (default wc).
 set -euo pipefail
 size_mb=${1:-1024}
 split=${SPLIT:-64MiB}
 app=${APP:-wc}
+lease=${LEASE:-10m}
 root=$(cd "$(dirname "$0")/.." && pwd)
 mr="node $root/apps/cli/bin/mr.js"
 unset MR_TOKEN MR_WORKER_TOKEN OTEL_EXPORTER_OTLP_ENDPOINT
@@ -37,7 +40,7 @@ run() {
   local d="$tmp/run-$layout-$n"
   mkdir -p "$d"
   local mypids=()
-  $mr coordinator --port 0 --data "$d/data" --input-root "$tmp" --split-size "$split" --log-level warn > "$d/coord.out" 2> "$d/coord.err" &
+  $mr coordinator --port 0 --data "$d/data" --input-root "$tmp" --split-size "$split" --task-timeout "$lease" --log-level warn > "$d/coord.out" 2> "$d/coord.err" &
   local cpid=$!
   pids+=("$cpid")
   for _ in $(seq 600); do grep -q "listening on" "$d/coord.out" 2>/dev/null && break; sleep 0.1; done
@@ -62,15 +65,16 @@ run() {
     sleep 0.2
   done
   t1=$(date +%s.%N)
-  local maps
-  maps=$(curl -s "$url/v1/jobs/$id" | grep -o '"map":{"total":[0-9]*' | grep -o '[0-9]*$')
+  local job maps
+  job=$(curl -s "$url/v1/jobs/$id")
+  maps=$(echo "$job" | grep -o '"map":{"total":[0-9]*' | grep -o '[0-9]*$')
   local rss="coordinator $(hwm "$cpid") MB, workers"
   for p in "${mypids[@]}"; do rss="$rss $(hwm "$p")"; done
   rss="$rss MB"
   kill "$cpid" "${mypids[@]}" 2>/dev/null || true
   wait "$cpid" "${mypids[@]}" 2>/dev/null || true
   printf '%-5s %d workers: %-9s %7.1f s  (%s map tasks)  peak RSS: %s\n' "$layout" "$n" "$state" "$(echo "$t1 - $t0" | bc)" "$maps" "$rss"
-  [ "$state" = succeeded ] || { tail -5 "$d"/coord.err "$d"/w*.log; return 1; }
+  [ "$state" = succeeded ] || { echo "$job" | grep -o '"error":"[^"]*"'; tail -n 5 "$d"/coord.err "$d"/w*.log; return 1; }
 }
 
 seqrun() {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { EXIT, type CliContext } from '../context.ts';
-import { durationMs, parse, UsageError } from '../args.ts';
+import { bytesOption, durationMs, parse, UsageError } from '../args.ts';
 import type { JobCreated, JobSubmit, JobView } from '@mr/mapreduce-protocol';
 
 export const summary = 'submit a MapReduce job (and optionally wait for it)';
@@ -21,6 +21,8 @@ options:
   --reduces N            reduce tasks = output files mr-out-0..N-1 (default 10)
   --output DIR           output directory (default: chosen by the coordinator)
   --option KEY=VALUE     an app option, e.g. --option pattern=whale for grep (repeatable)
+  --split-size SIZE      input bytes per map task, e.g. 16MiB (default: the coordinator's,
+                         64MiB): bigger files of line-oriented apps are split, smaller combined
   --name LABEL           a label for people
   --wait                 wait for the job to finish
   --idempotency-key KEY  the key to send (default: a new random UUID); submitting again
@@ -43,6 +45,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       reduces: { type: 'string' },
       output: { type: 'string' },
       option: { type: 'string', multiple: true },
+      'split-size': { type: 'string' },
       name: { type: 'string' },
       wait: { type: 'boolean' },
       'idempotency-key': { type: 'string' },
@@ -69,6 +72,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     if (!/^-?\d+$/.test(v.reduces.trim())) throw new UsageError(`mr submit: --reduces: expected an integer, got "${v.reduces}"`);
     body.reduces = Number(v.reduces);
   }
+  if (v['split-size'] !== undefined) body.splitSize = bytesOption(v['split-size'], '--split-size', 0, 1, 2 ** 40);
   if (v.output !== undefined) body.output = resolve(v.output);
   if (v.name !== undefined) body.name = v.name;
   if (v.option?.length) {
