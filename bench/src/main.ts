@@ -9,6 +9,7 @@ import { vmCpu } from './vm-cpu.ts';
 import { vmftCore } from './vmft-core.ts';
 import { vmFt } from './vm-ft.ts';
 import { smallTasks } from './small-tasks.ts';
+import { logDecoder } from './log-decoder.ts';
 
 export const benchmarks: Benchmark[] = [
   seqWc,
@@ -16,6 +17,7 @@ export const benchmarks: Benchmark[] = [
   vmftCore,
   vmFt,
   smallTasks,
+  logDecoder,
 ];
 
 async function main(argv: string[]): Promise<number> {
