@@ -6,6 +6,7 @@
  * GET /v1/vms/:id is polled the whole time. Every client operation is
  * recorded with its invoke and response times.
  */
+import net from 'node:net';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { VmClient, ERR_VM_REJECTED } from '@mr/vmft-client';
@@ -19,6 +20,8 @@ const VM = 'vm1';
 const COUNTER = 'counter';
 const KEYS = ['k0', 'k1', 'k2', 'k3'];
 const POLL_MS = 25;
+/** Nodes a drill may start (a, b, then joiners). */
+const NODES_MAX = 4;
 /** Clients go on this long after the last fault was carried out. */
 const SETTLE_MS = 2000;
 
@@ -59,6 +62,7 @@ export class VmShell implements DrillShell {
   #joins: { node: string; startedMs: number; upMs: number; protectedMs?: number }[] = [];
   #agree: { ok: boolean; detail: string } | undefined;
   #storageUrl = '';
+  #ports: number[] = [];
   /** Faults carried out so far, and when the last one was done. */
   #executed = 0;
   #stopping = false;
@@ -84,8 +88,10 @@ export class VmShell implements DrillShell {
   async setup(): Promise<void> {
     const storage = await this.#start('storage', ['vm', 'storage', '--port', '0', '--data', join(this.dir, 'storage')]);
     this.#storageUrl = storage.url;
-    const node = (id: string, extra: string[]) =>
-      this.#start(`node ${id}`, ['vm', 'node', '--id', id, '--port', '0', '--storage', storage.url, '--guest', 'kv', '--vm', VM, '--suspect-ticks', String(this.w.suspectTicks), ...extra]);
+    // Every node's port is chosen now: each node gets all of them as --peers (the allow-list a
+    // join must come from), so a backup started later can join the primary.
+    this.#ports = await freePorts(NODES_MAX);
+    const node = (id: string, extra: string[]) => this.#start(`node ${id}`, this.#nodeArgs(id, extra));
     const b = await node('b', ['--role', 'backup']);
     let peer = b.url;
     if (this.w.proxyLogChannel) {
@@ -238,6 +244,14 @@ export class VmShell implements DrillShell {
     return { text: `${sig} node ${n.id} (pid ${n.part.pid})`, atMs };
   }
 
+  #nodeArgs(id: string, extra: string[]): string[] {
+    const i = id.charCodeAt(0) - 'a'.charCodeAt(0);
+    return [
+      'vm', 'node', '--id', id, '--port', String(this.#ports[i]), '--storage', this.#storageUrl, '--guest', 'kv', '--vm', VM,
+      '--suspect-ticks', String(this.w.suspectTicks), '--peers', this.#ports.map((p) => `http://127.0.0.1:${p}`).join(','), ...extra,
+    ];
+  }
+
   /** Starts a new backup that joins the live primary by state transfer, and watches until the pair is protected again. */
   async #join(): Promise<{ text: string; atMs: number }> {
     // The survivor is live once it won test-and-set for going on alone: join that one.
@@ -252,9 +266,8 @@ export class VmShell implements DrillShell {
     }
     const id = String.fromCharCode('a'.charCodeAt(0) + this.#nodes.length);
     const atMs = this.clock.now();
-    const started = await this.#start(`node ${id}`, [
-      'vm', 'node', '--id', id, '--port', '0', '--storage', this.#storageUrl, '--guest', 'kv', '--vm', VM, '--suspect-ticks', String(this.w.suspectTicks), '--join', primary.url,
-    ]);
+    if (this.#nodes.length >= NODES_MAX) throw new Error(`at most ${NODES_MAX} nodes in a drill`);
+    const started = await this.#start(`node ${id}`, this.#nodeArgs(id, ['--join', primary.url]));
     const node: Node = { id, ...started };
     this.#nodes.push(node);
     this.#pollers.push(this.#poll(node));
@@ -359,6 +372,21 @@ export class VmShell implements DrillShell {
     await Promise.all(this.#parts.map((p) => p.exited));
     await this.#proxy?.close();
     await Promise.all(this.#pollers);
+  }
+}
+
+/** Free loopback ports, held open together so they are distinct, then released for the nodes to take. */
+async function freePorts(n: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const srv = net.createServer();
+      servers.push(srv);
+      await new Promise<void>((resolve, reject) => srv.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
+    }
+    return servers.map((srv) => (srv.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));
   }
 }
 
