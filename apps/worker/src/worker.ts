@@ -111,6 +111,9 @@ export class Worker {
   #resolveExit!: (e: WorkerExit) => void;
   readonly #exited: Promise<WorkerExit>;
   #tasksDone = 0;
+  /** Slots (thread indices) not running a task, and the poll loop's wake-up when one frees. */
+  #freeSlots: number[] = [];
+  #slotFreed: (() => void) | undefined;
 
   constructor(opts: WorkerOptions) {
     if (typeof opts !== 'object' || opts === null) throw ERR_WORKER_CONFIG('options must be an object');
@@ -121,6 +124,7 @@ export class Worker {
     const reconnectMinMs = opts.reconnectMinMs ?? 100;
     if (!Number.isFinite(reconnectMinMs) || reconnectMinMs < 1) throw ERR_WORKER_CONFIG(`reconnectMinMs must be >= 1, got ${String(opts.reconnectMinMs)}`);
     this.#slots = slots;
+    this.#freeSlots = Array.from({ length: slots }, (_, i) => slots - 1 - i);
     this.#unreachableMs = unreachableMs;
     this.#reconnectMinMs = reconnectMinMs;
     const reconnectMaxMs = opts.reconnectMaxMs ?? Math.max(2000, reconnectMinMs);
@@ -157,11 +161,9 @@ export class Worker {
 
   async run(): Promise<WorkerExit> {
     this.#runner.start(this.#slots);
-    for (let i = 0; i < this.#slots; i++) {
-      void this.#slotLoop(i).catch((err: unknown) => {
-        this.#finish({ code: 1, reason: `worker loop crashed: ${(err as Error)?.stack ?? String(err)}` });
-      });
-    }
+    void this.#pollLoop().catch((err: unknown) => {
+      this.#finish({ code: 1, reason: `worker loop crashed: ${(err as Error)?.stack ?? String(err)}` });
+    });
     const exit = await this.#exited;
     this.#stopHeartbeats();
     await this.#runner.close();
@@ -195,6 +197,7 @@ export class Worker {
     if (this.#exit) return;
     this.#exit = e;
     this.#abort.abort();
+    this.#slotFreed?.();
     this.#resolveExit(e);
   }
 
@@ -268,14 +271,24 @@ export class Worker {
     }
   }
 
-  async #slotLoop(slot: number): Promise<void> {
+  /**
+   * One long poll at a time asks for as many tasks as there are free slots
+   * (the coordinator answers a batch when free > 1); each task runs in its
+   * slot while the next poll goes out. With every slot busy, no poll is sent
+   * until one frees up (heartbeats keep the worker alive meanwhile).
+   */
+  async #pollLoop(): Promise<void> {
     while (!this.#exit && !this.#stopping) {
+      if (this.#freeSlots.length === 0) {
+        await new Promise<void>((r) => (this.#slotFreed = r));
+        continue;
+      }
       let reply: PollReply;
       const polledAt = Date.now();
       try {
         const id = await this.#workerId();
         const timeout = await this.#pollTimeoutMs();
-        reply = await this.#retrying('poll', () => this.#client.poll(id, 1, timeout, this.#abort.signal));
+        reply = await this.#retrying('poll', () => this.#client.poll(id, this.#freeSlots.length, timeout, this.#abort.signal));
       } catch (err) {
         if (err instanceof Stopped || this.#exit || this.#stopping) return;
         if (hasCode(err, 'MR_ERR_WORKER_UNKNOWN')) {
@@ -295,7 +308,18 @@ export class Worker {
         this.#finish({ code: 0, reason: reply.reason });
         return;
       }
-      await this.#runTask(slot, reply);
+      for (const a of reply.type === 'batch' ? reply.tasks : [reply]) {
+        const slot = this.#freeSlots.pop();
+        if (slot === undefined) throw new Error(`the coordinator handed out more tasks than the ${this.#slots} free slots asked for`);
+        void this.#runTask(slot, a)
+          .catch((err: unknown) => this.#finish({ code: 1, reason: `worker loop crashed: ${(err as Error)?.stack ?? String(err)}` }))
+          .finally(() => {
+            this.#freeSlots.push(slot);
+            const wake = this.#slotFreed;
+            this.#slotFreed = undefined;
+            wake?.();
+          });
+      }
     }
   }
 

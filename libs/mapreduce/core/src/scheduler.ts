@@ -8,7 +8,7 @@
  * in ticks. The shell must make fx.persist durable before it sends any of
  * that step's replies.
  */
-import type { JobState, MapAssignment, PollReply, ReduceAssignment, TaskAck, TaskPhase, TaskRef } from '@mr/mapreduce-protocol';
+import { MAX_POLL_BATCH, type Assignment, type JobState, type MapAssignment, type PollReply, type ReduceAssignment, type TaskAck, type TaskPhase, type TaskRef } from '@mr/mapreduce-protocol';
 import { reduceInputs } from './partition.ts';
 import {
   ATTEMPT_EPOCH,
@@ -86,6 +86,8 @@ interface Parked {
   requestId: string;
   workerId: string;
   sinceTick: number;
+  /** Tasks the poll may take (the worker's free slots); above 1 the answer is a batch. */
+  free: number;
 }
 
 export class SchedulerAssertion extends Error {
@@ -337,7 +339,7 @@ export class Scheduler {
         this.#onRegister(input.requestId, input.worker);
         break;
       case 'poll':
-        this.#onPoll(input.requestId, input.workerId);
+        this.#onPoll(input.requestId, input.workerId, input.free);
         break;
       case 'poll-gone':
         this.#parked = this.#parked.filter((p) => p.requestId !== input.requestId);
@@ -572,7 +574,8 @@ export class Scheduler {
     return w;
   }
 
-  #onPoll(requestId: string, workerId: string): void {
+  #onPoll(requestId: string, workerId: string, freeSlots: number | undefined): void {
+    const free = Math.max(1, Math.min(MAX_POLL_BATCH, Math.floor(freeSlots ?? 1)));
     const w = this.#touch(workerId);
     // One parked poll per worker: a newer poll supersedes an older one.
     const old = this.#parked.findIndex((p) => p.workerId === workerId);
@@ -583,9 +586,9 @@ export class Scheduler {
     const exit = this.#exitReason();
     if (exit !== undefined) return this.#reply(requestId, { kind: 'poll', reply: { type: 'exit', reason: exit } });
     if (this.#shuttingDown !== undefined) return this.#reply(requestId, { kind: 'poll', reply: { type: 'wait' } });
-    const t = this.#nextTask();
-    if (t) return this.#reply(requestId, { kind: 'poll', reply: this.#assign(t.job, t.task, w) });
-    this.#parked.push({ requestId, workerId, sinceTick: this.#tick });
+    const reply = this.#assignUpTo(w, free);
+    if (reply) return this.#reply(requestId, { kind: 'poll', reply });
+    this.#parked.push({ requestId, workerId, sinceTick: this.#tick, free });
   }
 
   #lookup(jobId: string, taskId: string): { job: Job; task: Task } | { ack: TaskAck } {
@@ -740,7 +743,19 @@ export class Scheduler {
     return undefined;
   }
 
-  #assign(job: Job, task: Task, w: Worker): PollReply {
+  /** Up to `free` ready tasks for a worker: one assignment, a batch (free > 1), or undefined if none is ready. */
+  #assignUpTo(w: Worker, free: number): PollReply | undefined {
+    const tasks: Assignment[] = [];
+    while (tasks.length < free) {
+      const t = this.#nextTask();
+      if (!t) break;
+      tasks.push(this.#assign(t.job, t.task, w));
+    }
+    if (tasks.length === 0) return undefined;
+    return free > 1 ? { type: 'batch', tasks } : tasks[0]!;
+  }
+
+  #assign(job: Job, task: Task, w: Worker): Assignment {
     assert(task.state === 'pending', `assign: ${job.id}/${task.id} is ${task.state}`);
     if (job.state === 'queued') {
       job.state = 'running';
@@ -882,11 +897,12 @@ export class Scheduler {
       this.#parked = [];
     }
     while (this.#parked.length > 0) {
-      const t = this.#nextTask();
-      if (!t) break;
-      const p = this.#parked.shift()!;
+      const p = this.#parked[0]!;
       const w = this.#workers.get(p.workerId) ?? this.#touch(p.workerId);
-      this.#reply(p.requestId, { kind: 'poll', reply: this.#assign(t.job, t.task, w) });
+      const reply = this.#assignUpTo(w, p.free);
+      if (!reply) break;
+      this.#parked.shift();
+      this.#reply(p.requestId, { kind: 'poll', reply });
     }
     if (this.allDone() && !this.#allDoneAnnounced) {
       this.#allDoneAnnounced = true;

@@ -5,7 +5,7 @@
  *   config lease=5 hb=3 poll=4 max=3 exit=true    new scheduler (ticks)
  *   submit maps=2 reduces=1 [app=wc] [name=x] [key=K fp=F]
  *   register [name=x]                            register a worker
- *   poll w1                                      long-poll (maybe parked)
+ *   poll w1 [free=N]                             long-poll (maybe parked); free > 1: a batch
  *   complete w1 j1 map-0 attempt=1 [files=a,b] [counters=k:1,l:2]
  *   fail w1 j1 map-0 attempt=1 [retryable=false] [error=boom]
  *   heartbeat w1 j1/map-0/1 ...
@@ -40,6 +40,8 @@ export function formatBody(b: ReplyBody): string {
 
 export function formatPoll(r: PollReply): string {
   switch (r.type) {
+    case 'batch':
+      return `batch [${r.tasks.map(formatPoll).join(' | ')}]`;
     case 'wait':
       return 'wait';
     case 'exit':
@@ -112,9 +114,10 @@ export class Harness {
     const fx = this.core.ready();
     this.journal.push(...fx.persist);
     for (const r of fx.replies) {
-      if (r.body.kind === 'poll' && r.body.reply.type === 'map') {
-        const a = r.body.reply;
-        this.dirs.set(`${a.jobId}/${a.taskId}/${a.attempt}`, { dir: a.outputDir, index: a.index, reduces: a.reduces });
+      if (r.body.kind !== 'poll') continue;
+      const reply = r.body.reply;
+      for (const a of reply.type === 'batch' ? reply.tasks : [reply]) {
+        if (a.type === 'map') this.dirs.set(`${a.jobId}/${a.taskId}/${a.attempt}`, { dir: a.outputDir, index: a.index, reduces: a.reduces });
       }
     }
     const out = formatEffects(fx);
@@ -183,7 +186,7 @@ export class Harness {
         return this.run({ type: 'register', requestId: this.nextRequest(), worker: { name: kv['name'] ?? 'w', pid: 1, host: 'h', slots: 1 } });
       case 'poll': {
         const requestId = this.nextRequest();
-        const out = this.run({ type: 'poll', requestId, workerId: cmd.args[0]! });
+        const out = this.run({ type: 'poll', requestId, workerId: cmd.args[0]!, ...(kv['free'] !== undefined ? { free: Number(kv['free']) } : {}) });
         return out.some((l) => l.startsWith(`reply ${requestId} `)) ? out : [`parked ${requestId}`, ...out];
       }
       case 'gone':

@@ -238,9 +238,17 @@ export const ReduceAssignment = Type.Object({
 });
 export type ReduceAssignment = Static<typeof ReduceAssignment>;
 
+/** Most tasks one poll hands out (a worker's free slots, at most 64). */
+export const MAX_POLL_BATCH = 64;
+
+export const Assignment = Type.Union([MapAssignment, ReduceAssignment]);
+export type Assignment = Static<typeof Assignment>;
+
 export const PollReply = Type.Union([
   MapAssignment,
   ReduceAssignment,
+  /** Answer to a poll with free > 1: up to `free` tasks at once (one round trip for several slots). */
+  Type.Object({ type: Type.Literal('batch'), tasks: Type.Array(Assignment, { minItems: 1, maxItems: MAX_POLL_BATCH }) }),
   /** Nothing to do right now: poll again. */
   Type.Object({ type: Type.Literal('wait') }),
   /** All work is done (or the coordinator is shutting down): exit. */

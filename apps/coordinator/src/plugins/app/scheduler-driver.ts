@@ -10,7 +10,7 @@ import { context, trace, type Span } from '@opentelemetry/api';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
 import { Scheduler, type CoreJobView, type PersistRecord, type ReplyBody, type SchedulerConfig, type SchedulerEvent, type SchedulerInput } from '@mr/mapreduce-core';
-import type { JobView, WorkerView } from '@mr/mapreduce-protocol';
+import type { Assignment, JobView, WorkerView } from '@mr/mapreduce-protocol';
 import { tracer, injectContext } from '@mr/observability';
 import { Journal, type JobTimes, type JournalLine } from './journal.ts';
 
@@ -333,11 +333,18 @@ export class SchedulerDriver extends EventEmitter {
 
   /** Adds the job span's trace context to assignments. */
   #decorate(body: ReplyBody): ReplyBody {
-    if (body.kind !== 'poll' || (body.reply.type !== 'map' && body.reply.type !== 'reduce')) return body;
-    const span = this.#spans.get(body.reply.jobId);
-    if (!span) return body;
+    if (body.kind !== 'poll') return body;
+    const r = body.reply;
+    if (r.type === 'batch') return { kind: 'poll', reply: { type: 'batch', tasks: r.tasks.map((a) => this.#traced(a)) } };
+    if (r.type !== 'map' && r.type !== 'reduce') return body;
+    return { kind: 'poll', reply: this.#traced(r) };
+  }
+
+  #traced<A extends Assignment>(a: A): A {
+    const span = this.#spans.get(a.jobId);
+    if (!span) return a;
     const carrier = injectContext(trace.setSpan(context.active(), span));
-    return { kind: 'poll', reply: { ...body.reply, ...(carrier['traceparent'] ? { traceparent: carrier['traceparent'] } : {}), ...(carrier['tracestate'] ? { tracestate: carrier['tracestate'] } : {}) } };
+    return { ...a, ...(carrier['traceparent'] ? { traceparent: carrier['traceparent'] } : {}), ...(carrier['tracestate'] ? { tracestate: carrier['tracestate'] } : {}) };
   }
 
   #startSpan(jobId: string): void {
