@@ -10,6 +10,7 @@ import { vmftCore } from './vmft-core.ts';
 import { vmFt } from './vm-ft.ts';
 import { smallTasks } from './small-tasks.ts';
 import { logDecoder } from './log-decoder.ts';
+import { scheduling } from './scheduling.ts';
 
 export const benchmarks: Benchmark[] = [
   seqWc,
@@ -18,6 +19,7 @@ export const benchmarks: Benchmark[] = [
   vmFt,
   smallTasks,
   logDecoder,
+  scheduling,
 ];
 
 async function main(argv: string[]): Promise<number> {
