@@ -4,6 +4,7 @@ import type {
   HeartbeatReply,
   PollReply,
   TaskAck,
+  TaskAckBatch,
   TaskComplete,
   TaskFail,
   WorkerRegister,
@@ -123,6 +124,12 @@ export class CoordinatorClient {
 
   async complete(workerId: string, body: TaskComplete): Promise<TaskAck> {
     return (await this.#call('POST', ROUTES.complete(workerId), body, { idempotent: true, workerId })) as TaskAck;
+  }
+
+  /** Several completions in one request (idempotent like complete: each carries its attempt). */
+  async completeBatch(workerId: string, completions: TaskComplete[]): Promise<TaskAck[]> {
+    const r = (await this.#call('POST', ROUTES.completeBatch(workerId), { completions }, { idempotent: true, workerId })) as TaskAckBatch;
+    return r.acks;
   }
 
   async fail(workerId: string, body: TaskFail): Promise<TaskAck> {

@@ -4,7 +4,7 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import { context, trace, SpanStatusCode, type Span } from '@opentelemetry/api';
 import { extractContext, tracer } from '@mr/observability/telemetry';
 import { hasCode } from '@mr/errors';
-import type { MapAssignment, PollReply, ReduceAssignment, TaskRef, WorkerRegistered } from '@mr/mapreduce-protocol';
+import type { MapAssignment, PollReply, ReduceAssignment, TaskAck, TaskComplete, TaskRef, WorkerRegistered } from '@mr/mapreduce-protocol';
 import { CoordinatorClient, type CoordinatorClientOptions } from './client.ts';
 import { ERR_COORDINATOR_UNAVAILABLE, ERR_UNKNOWN_APP, ERR_WORKER_CONFIG } from './errors.ts';
 import { InlineRunner, ThreadRunner, type Executors, type TaskRequest, type TaskRunner } from './task-runner.ts';
@@ -111,6 +111,9 @@ export class Worker {
   #resolveExit!: (e: WorkerExit) => void;
   readonly #exited: Promise<WorkerExit>;
   #tasksDone = 0;
+  /** Completions waiting to be sent: sent together while an earlier send is in flight. */
+  #completions: { body: TaskComplete; resolve: (a: TaskAck) => void; reject: (e: unknown) => void }[] = [];
+  #completing = false;
   /** Slots (thread indices) not running a task, and the poll loop's wake-up when one frees. */
   #freeSlots: number[] = [];
   #slotFreed: (() => void) | undefined;
@@ -362,9 +365,7 @@ export class Worker {
     try {
       const id = await this.#workerId();
       const ack = outcome.ok
-        ? await this.#retrying('complete', () =>
-            this.#client.complete(id, { ...ref, durationMs, files: outcome.files, counters: outcome.counters }),
-          )
+        ? await this.#complete({ ...ref, durationMs, files: outcome.files, counters: outcome.counters })
         : await this.#retrying('fail', () => this.#client.fail(id, { ...ref, error: outcome.error, retryable: outcome.retryable }));
       this.#tasksDone++;
       span.setAttribute('mr.accepted', ack.accepted);
@@ -377,6 +378,42 @@ export class Worker {
       if (hasCode(err, 'MR_ERR_WORKER_UNKNOWN')) this.#registration = undefined;
     } finally {
       span.end();
+    }
+  }
+
+  /**
+   * Reports a completion. One alone goes at once; those that finish while a
+   * report is in flight go together in the next request (complete-batch),
+   * so the coordinator steps them at once and fsyncs them once.
+   */
+  #complete(body: TaskComplete): Promise<TaskAck> {
+    return new Promise<TaskAck>((resolve, reject) => {
+      this.#completions.push({ body, resolve, reject });
+      void this.#sendCompletions();
+    });
+  }
+
+  async #sendCompletions(): Promise<void> {
+    if (this.#completing) return;
+    this.#completing = true;
+    try {
+      while (this.#completions.length) {
+        const batch = this.#completions.splice(0, 64);
+        try {
+          const id = await this.#workerId();
+          if (batch.length === 1) {
+            const ack = await this.#retrying('complete', () => this.#client.complete(id, batch[0]!.body));
+            batch[0]!.resolve(ack);
+          } else {
+            const acks = await this.#retrying('complete', () => this.#client.completeBatch(id, batch.map((b) => b.body)));
+            batch.forEach((b, i) => b.resolve(acks[i] ?? { accepted: false, reason: 'unknown-task' }));
+          }
+        } catch (err) {
+          for (const b of batch) b.reject(err);
+        }
+      }
+    } finally {
+      this.#completing = false;
     }
   }
 

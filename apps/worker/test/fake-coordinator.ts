@@ -57,11 +57,23 @@ export class FakeCoordinator {
     let raw = '';
     for await (const c of req) raw += c;
     const body = raw ? JSON.parse(raw) : undefined;
-    const m = /^\/v1\/workers(?:\/([^/]+)\/(poll|complete|fail|heartbeat))?$/.exec(req.url ?? '');
-    const route = (m ? (m[2] ?? 'register') : 'other') as Recorded['route'];
+    const m = /^\/v1\/workers(?:\/([^/]+)\/(poll|complete|complete-batch|fail|heartbeat))?$/.exec(req.url ?? '');
     const workerId = m?.[1];
-    this.requests.push({ route, ...(workerId ? { workerId } : {}), body, auth: req.headers.authorization });
     let answer: unknown;
+    if (m?.[2] === 'complete-batch') {
+      // Recorded as one 'complete' per completion, each answered by the complete handler.
+      const acks: unknown[] = [];
+      for (const c of (body as { completions: unknown[] }).completions) {
+        this.requests.push({ route: 'complete', ...(workerId ? { workerId } : {}), body: c, auth: req.headers.authorization });
+        acks.push((await this.handlers.complete?.(c)) ?? { accepted: true });
+      }
+      if (res.destroyed) return;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ acks }));
+      return;
+    }
+    const route = (m ? (m[2] ?? 'register') : 'other') as Recorded['route'];
+    this.requests.push({ route, ...(workerId ? { workerId } : {}), body, auth: req.headers.authorization });
     switch (route) {
       case 'register':
         answer = (await this.handlers.register?.(body)) ?? {

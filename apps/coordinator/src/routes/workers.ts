@@ -6,7 +6,9 @@ import {
   PollReply,
   PollRequest,
   TaskAck,
+  TaskAckBatch,
   TaskComplete,
+  TaskCompleteBatch,
   TaskFail,
   WorkerIdParams,
   WorkerList,
@@ -60,6 +62,22 @@ export default async function workerRoutes(app: FastifyInstance): Promise<void> 
     if (r.kind !== 'ack') throw new Error(`unexpected reply ${r.kind}`);
     return r.ack;
   });
+
+  // Completions of several slots in one request: stepped together, so their records share one fsync.
+  app.post(
+    '/v1/workers/:workerId/complete-batch',
+    { schema: { params: WorkerIdParams, body: TaskCompleteBatch, response: { 200: TaskAckBatch, ...errors } } },
+    async (req) => {
+      const { workerId } = req.params as WorkerIdParams;
+      const { completions } = req.body as TaskCompleteBatch;
+      const replies = await Promise.all(
+        completions.map((b) =>
+          driver.request({ type: 'complete', workerId, jobId: b.jobId, taskId: b.taskId, attempt: b.attempt, durationMs: b.durationMs, files: b.files, counters: b.counters }),
+        ),
+      );
+      return { acks: replies.map((r) => (r.kind === 'ack' ? r.ack : { accepted: false, reason: 'unknown-task' as const })) };
+    },
+  );
 
   app.post('/v1/workers/:workerId/fail', { schema: { params: WorkerIdParams, body: TaskFail, response: { 200: TaskAck, ...errors } } }, async (req) => {
     const { workerId } = req.params as WorkerIdParams;

@@ -269,6 +269,13 @@ export const TaskComplete = Type.Object(
 );
 export type TaskComplete = Static<typeof TaskComplete>;
 
+/** POST /v1/workers/:workerId/complete-batch: several completions in one request (one journal fsync). */
+export const TaskCompleteBatch = Type.Object(
+  { completions: Type.Array(TaskComplete, { minItems: 1, maxItems: MAX_POLL_BATCH }) },
+  { additionalProperties: false },
+);
+export type TaskCompleteBatch = Static<typeof TaskCompleteBatch>;
+
 /** POST /v1/workers/:workerId/fail */
 export const TaskFail = Type.Object(
   {
@@ -287,6 +294,10 @@ export const TaskAck = Type.Object({
   reason: Type.Optional(Type.Union([Type.Literal('stale-attempt'), Type.Literal('already-done'), Type.Literal('job-not-running'), Type.Literal('unknown-task')])),
 });
 export type TaskAck = Static<typeof TaskAck>;
+
+/** Answer to complete-batch: one ack per completion, in order. */
+export const TaskAckBatch = Type.Object({ acks: Type.Array(TaskAck) });
+export type TaskAckBatch = Static<typeof TaskAckBatch>;
 
 /** POST /v1/workers/:workerId/heartbeat */
 export const Heartbeat = Type.Object({ tasks: Type.Array(TaskRef, { maxItems: 64 }) }, { additionalProperties: false });

@@ -9,6 +9,7 @@ export const ROUTES = {
   workers: '/v1/workers',
   poll: (w: string) => `/v1/workers/${encodeURIComponent(w)}/poll`,
   complete: (w: string) => `/v1/workers/${encodeURIComponent(w)}/complete`,
+  completeBatch: (w: string) => `/v1/workers/${encodeURIComponent(w)}/complete-batch`,
   fail: (w: string) => `/v1/workers/${encodeURIComponent(w)}/fail`,
   heartbeat: (w: string) => `/v1/workers/${encodeURIComponent(w)}/heartbeat`,
 } as const;
