@@ -26,7 +26,7 @@ declare module 'fastify' {
 export interface CoordinatorOptions {
   /** State directory: journal.jsonl and jobs/<id>/{work,out}. */
   dataDir: string;
-  /** Lease: a task not finished this long after hand-out goes to another worker. Default 10000. */
+  /** Lease: a task not finished this long after hand-out, or after its worker's last heartbeat naming it, goes to another worker. Default 10000. */
   taskTimeoutMs?: number;
   /** Submitted inputs must lie under one of these (symlinks resolved). None: every submission is refused. */
   inputRoots?: string[];

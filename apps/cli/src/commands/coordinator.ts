@@ -18,8 +18,9 @@ options:
   --host HOST          address to bind (default 127.0.0.1; others need MR_TOKEN)
   --port PORT          port (default 7070; 0 picks a free one)
   --data DIR           state directory: journal and per-job work dirs (default ./mr-data)
-  --task-timeout DUR   a task not finished this long after hand-out goes to another
-                       worker (default 10s)
+  --task-timeout DUR   the lease: a task goes to another worker when it is not finished
+                       this long after hand-out or after its worker's last heartbeat
+                       naming it (heartbeats renew it; default 10s)
   --input-root DIR     submitted input files must lie under DIR (repeatable;
                        default: the current directory)
   --exit-when-done     exit 0 once every submitted job finished and the workers

@@ -657,6 +657,12 @@ export class Scheduler {
       if (job && task && this.#adoptable(job, task, ref.attempt)) this.#adopt(job, task, ref.attempt, w);
       const current = task !== undefined && (task.lastAttempt === ref.attempt || task.adopted === ref.attempt);
       if (!job || !task || job.state !== 'running' || task.state === 'done' || !current) abandon.push(ref);
+      // The lease holder says the task is still running: its lease is renewed (a lock kept by
+      // heartbeats, as BullMQ's), so a long task (a big split, grep over a big file) is not
+      // handed out again while its worker is alive; a silent worker loses it after heartbeatTimeoutTicks.
+      else if (this.config.renewLeases && task.lease && task.lease.workerId === workerId && task.lease.attempt === ref.attempt) {
+        task.lease.expiresAtTick = Math.max(task.lease.expiresAtTick, this.#tick + this.config.leaseTicks);
+      }
     }
     this.#reply(requestId, { kind: 'heartbeat', reply: { abandon } });
   }

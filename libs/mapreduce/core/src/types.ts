@@ -34,6 +34,14 @@ export interface SchedulerConfig {
    * can report them (heartbeat or completion) before anything is re-issued.
    */
   recoveryTicks: number;
+  /**
+   * A heartbeat from the worker that holds a task's lease renews it (leaseTicks
+   * from then), so a long task on a live worker is not handed out again; a
+   * worker that falls silent loses its leases after heartbeatTimeoutTicks.
+   * False: the lease runs from the hand-out whatever the heartbeats (the lab's
+   * plain 10-second rule).
+   */
+  renewLeases: boolean;
 }
 
 export const DEFAULT_CONFIG: SchedulerConfig = {
@@ -49,6 +57,7 @@ export const DEFAULT_CONFIG: SchedulerConfig = {
   workRoot: '/tmp/mr/jobs',
   retainJobs: 1000,
   recoveryTicks: 30,
+  renewLeases: true,
 };
 
 /** Attempt numbers of boot b start above (b-1) * ATTEMPT_EPOCH, so a restart never reuses one. */

@@ -145,6 +145,7 @@ export class Harness {
           maxActiveJobs: num('jobs', 1000)!,
           retainJobs: num('retain', 1000)!,
           recoveryTicks: num('recovery', 0)!,
+          renewLeases: kv['renew'] !== 'false',
         };
         this.core = new Scheduler(this.config);
         this.journal = [];
