@@ -11,6 +11,7 @@ import { vmFt } from './vm-ft.ts';
 import { smallTasks } from './small-tasks.ts';
 import { logDecoder } from './log-decoder.ts';
 import { scheduling } from './scheduling.ts';
+import { restart } from './restart.ts';
 
 export const benchmarks: Benchmark[] = [
   seqWc,
@@ -20,6 +21,7 @@ export const benchmarks: Benchmark[] = [
   smallTasks,
   logDecoder,
   scheduling,
+  restart,
 ];
 
 async function main(argv: string[]): Promise<number> {
