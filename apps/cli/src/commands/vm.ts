@@ -152,7 +152,7 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
   for (const url of peers) {
     if (!/^http:\/\/[^/\s]+\/?$/.test(url)) throw new UsageError(`mr vm node: --peers takes base URLs like http://127.0.0.1:7082, got "${url}"`);
   }
-  if (peers.length > 16) throw new UsageError('mr vm node: --peers: at most 16 URLs');
+  if (peers.length > 64) throw new UsageError('mr vm node: --peers: at most 64 URLs');
   const host = v.host ?? '127.0.0.1';
   const port = intOption(v.port, '--port', 7081, 0, 65535);
   const tickMs = v.tick ? durationMs(v.tick, '--tick') : 20;

@@ -20,6 +20,7 @@
  * peer credential (MR_PEER_TOKEN) to the one configured URL it was built for.
  */
 import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import { H2CClient } from 'undici';
 import { FrameDecoder, encodeFrame, type AckFrame, type Frame, type HelloFrame } from '@mr/vmft-protocol';
@@ -38,6 +39,8 @@ export interface LogSenderOptions {
   token?: string | undefined;
   /** Pause before reopening a broken stream (default 50 ms). */
   reconnectMs?: number;
+  /** close() waits at most this long for the backup to take the rest of the stream (default 1000 ms). */
+  closeTimeoutMs?: number;
   /** The backup's hello arrived: the stream is up (drive `link-up`, or `join`). */
   onHello(hello: HelloFrame): void;
   onAck(ack: AckFrame): void;
@@ -207,12 +210,18 @@ export class LogSender {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
-    if (this.#body && this.#pending.length === 0) this.#body.push(null);
+    const body = this.#body;
+    const clean = body !== undefined && this.#pending.length === 0;
     const abort = this.#abort;
     this.#abort = undefined;
     this.#body = undefined;
     this.#setState('closed');
-    await new Promise((r) => setTimeout(r, 20));
+    if (clean) {
+      // A clean end: the backup reads every frame, then sees the end of the stream.
+      body.push(null);
+      const bounded = new Promise<void>((r) => setTimeout(r, this.opts.closeTimeoutMs ?? 1000).unref());
+      await Promise.race([finished(body).catch(() => {}), bounded]);
+    }
     abort?.abort();
     await this.#client.destroy().catch(() => {});
   }

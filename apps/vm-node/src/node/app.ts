@@ -54,7 +54,10 @@ export async function buildNodeApp(opts: NodeAppOptions): Promise<{ app: Fastify
       http2SessionTimeout: 600_000,
       serverFactory: dualProtocolServerFactory({ http2SessionTimeoutMs: 600_000, limits: opts.connectionLimits }),
     },
-    health: () => ({ vm: opts.vmId, node: opts.nodeId, role: driver.core.role, live: driver.core.live }),
+    health: () => {
+      const s = driver.status();
+      return { vm: opts.vmId, node: opts.nodeId, role: s.role, live: s.live };
+    },
   });
   const driver = new VmDriver({ ...opts, log: app.log, registry: opts.registry }, opts.startEpoch ?? 1);
   driver.sink.nodeId = opts.nodeId;

@@ -117,7 +117,11 @@ export class VmDriver {
       ...(opts.suspectTicks ? { suspectTicks: opts.suspectTicks } : {}),
       ...(opts.heartbeatTicks ? { heartbeatTicks: opts.heartbeatTicks } : {}),
     });
-    this.metrics = nodeMetrics(opts.registry, () => this.core.status());
+    // Scrapes count unseen time first, like status(): ft_live never says 1 for a node that may have been deposed.
+    this.metrics = nodeMetrics(opts.registry, () => {
+      this.catchUp();
+      return this.status();
+    });
     this.#requests = new KvRequests({ requestTimeoutMs: this.opts.requestTimeoutMs, metrics: this.metrics, log: opts.log });
   }
 
