@@ -46,10 +46,15 @@ export class VmCluster {
   peerUrls: string[] = [];
   #nextPeer = 0;
   readonly #nodes: number;
+  readonly #limitMs: number;
 
-  /** `nodes`: how many nodes the test may start (their ports are reserved with the storage node). */
-  constructor(t: TestContext, opts: { nodes?: number } = {}) {
+  /**
+   * `nodes`: how many nodes the test may start (their ports are reserved with the storage node);
+   * `limitMs`: how long a process may run before it is killed (default 240 s).
+   */
+  constructor(t: TestContext, opts: { nodes?: number; limitMs?: number } = {}) {
     this.#nodes = opts.nodes ?? 8;
+    this.#limitMs = opts.limitMs ?? 240_000;
     this.dir = mkdtempSync(join(tmpdir(), 'mr-vm-test-'));
     t.after(async () => {
       for (const p of this.procs) p.kill();
@@ -66,7 +71,7 @@ export class VmCluster {
   }
 
   async #start(name: string, args: string[]): Promise<{ proc: Proc; url: string }> {
-    const proc = new Proc(name, args, { cwd: this.dir, env: this.#env(), limitMs: 240_000 });
+    const proc = new Proc(name, args, { cwd: this.dir, env: this.#env(), limitMs: this.#limitMs });
     this.procs.push(proc);
     const m = await proc.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
     return { proc, url: m[1]! };

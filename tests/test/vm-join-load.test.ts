@@ -17,7 +17,8 @@ const CLIENTS = 8;
 const suspect = process.env['SUSPECT_TICKS'] ? ['--suspect-ticks', process.env['SUSPECT_TICKS']] : [];
 
 test(`${JOINS} joins in a row under ${CLIENTS}-client load all succeed`, async (t) => {
-  const c = new VmCluster(t, { nodes: JOINS + 1 });
+  // Every process may live as long as the whole run (about 30 s per join on a busy 2-core machine).
+  const c = new VmCluster(t, { nodes: JOINS + 1, limitMs: 240_000 + JOINS * 60_000 });
   await c.storage();
   const p = await c.node('p', ['--role', 'primary', ...suspect]);
   await until('p live', 30_000, async () => (await vmStatus(p.url))?.live);
@@ -47,7 +48,12 @@ test(`${JOINS} joins in a row under ${CLIENTS}-client load all succeed`, async (
     const t0 = performance.now();
     const j = await c.node(`j${i}`, ['--join', p.url, ...suspect]);
     const started = performance.now() - t0;
-    await waitProtected(p.url, j.url, 60_000);
+    try {
+      await waitProtected(p.url, j.url, 60_000);
+    } catch (err) {
+      const lines = (proc: { stdout: string }) => proc.stdout.split('\n').filter((l) => /"level":[3-6]0/.test(l) && !/incoming request|request completed/.test(l)).slice(-15).join('\n');
+      throw new Error(`${(err as Error).message}\n--- primary:\n${lines(p.proc)}\n--- joiner:\n${lines(j.proc)}`);
+    }
     const took = performance.now() - t0;
     ms.push(took);
     const [sp, sj] = await Promise.all([vmStatus(p.url), vmStatus(j.url)]);

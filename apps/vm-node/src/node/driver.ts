@@ -9,13 +9,14 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Span } from '@opentelemetry/api';
 import { Cpu } from '@mr/vmft-cpu';
-import { FtReplica, type FtEvent, type FtInput, type FtStatus, type Machine, type DiskOp, type Output } from '@mr/vmft-core';
+import { FtReplica, type FtEvent, type FtInput, type FtStatus, type Machine, type Output } from '@mr/vmft-core';
 import { encodeFrame, entryWireSize, type AckFrame, type HelloFrame, type Frame, type VmStatus } from '@mr/vmft-protocol';
 import { getGuest } from '@mr/vmft-guests';
 import { createError } from '@mr/errors';
 import { ERR_STALE_EPOCH, ERR_NOT_HOLDER, ERR_STREAM_BUSY, ERR_PEER_NOT_ALLOWED, ERR_CHECK_UNAVAILABLE, notLiveError, type NotLive } from '../errors.ts';
 import { LogSender, type LogSession, type LogSink } from '../log-channel.ts';
 import { StorageClient } from './storage-client.ts';
+import { StoragePort } from './storage-port.ts';
 import { nodeMetrics, type NodeMetrics } from './metrics.ts';
 import { KvRequests, type KvRequest, type KvAnswer } from './kv-requests.ts';
 
@@ -81,7 +82,7 @@ export class VmDriver {
   #ticking = false;
   #scheduled = false;
   #closed = false;
-  #diskChain: Promise<void> = Promise.resolve();
+  readonly #storagePort: StoragePort;
   #stoppedReason: string | undefined;
   /** Set when the core threw from `step` (a broken invariant): the node serves nothing from then on. */
   #failed: string | undefined;
@@ -99,6 +100,13 @@ export class VmDriver {
     const program = getGuest(opts.guest);
     const machine = opts.joinUrl ? undefined : this.#hook(new Cpu(program));
     this.storage = new StorageClient({ url: opts.storageUrl, vmId: opts.vmId, nodeId: opts.nodeId, token: opts.peerToken });
+    this.#storagePort = new StoragePort({
+      storage: this.storage,
+      log: opts.log,
+      drive: (input) => this.drive(input),
+      schedule: () => this.schedule(),
+      closed: () => this.#closed,
+    });
     this.#wasBackup = opts.role === 'backup';
     this.core = new FtReplica({
       vmId: opts.vmId,
@@ -184,8 +192,8 @@ export class VmDriver {
       this.metrics.logBytes.inc({ direction: 'sent' }, bytes);
     }
     if (fx.ack) this.#session?.send(fx.ack);
-    if (fx.tas) this.#testAndSet(fx.tas.epoch);
-    for (const d of fx.disk) this.#disk(d);
+    if (fx.tas) this.#storagePort.tas(fx.tas.epoch);
+    for (const d of fx.disk) this.#storagePort.disk(d);
     for (const o of fx.outputs) this.#release(o);
     for (const ev of fx.events) this.#event(ev);
     this.core.advance();
@@ -485,50 +493,6 @@ export class VmDriver {
   };
 
   // ------------------------------------------------------------------ storage
-
-  #testAndSet(epoch: number): void {
-    const attempt = (n: number) => {
-      if (this.#closed) return;
-      this.storage.tas(epoch).then(
-        (r) => {
-          this.log.info({ epoch, won: r.won, owner: r.owner }, r.won ? 'won test-and-set' : 'lost test-and-set');
-          this.drive({ type: 'tas-result', epoch, won: r.won, owner: r.owner });
-          this.schedule();
-        },
-        (err: Error) => {
-          // Storage unreachable: keep asking. A node cut off from storage never goes live.
-          if (n % 20 === 0) this.log.warn({ epoch, err: err.message }, 'test-and-set: storage unreachable, retrying');
-          setTimeout(() => attempt(n + 1), 50).unref();
-        },
-      );
-    };
-    attempt(0);
-  }
-
-  #disk(d: DiskOp): void {
-    this.#diskChain = this.#diskChain.then(async () => {
-      for (let n = 0; !this.#closed; n++) {
-        try {
-          if (d.op === 'read') {
-            const data = await this.storage.read(d.block, d.count);
-            this.drive({ type: 'disk-read-done', reqId: d.reqId, data });
-          } else {
-            const w = await this.storage.write(d.block, d.data, d.epoch);
-            if (w.refused) {
-              this.log.warn({ epoch: d.epoch, storageEpoch: w.epoch, owner: w.owner }, 'storage refused a disk write: fenced');
-              this.drive({ type: 'disk-refused', reqId: d.reqId, epoch: w.epoch });
-              return;
-            }
-          }
-          this.schedule();
-          return;
-        } catch (err) {
-          if (n % 20 === 0) this.log.warn({ op: d.op, block: d.block, err: (err as Error).message }, 'disk I/O failed, retrying');
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
-    });
-  }
 
   // ------------------------------------------------------------------ outputs
 
