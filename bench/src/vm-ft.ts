@@ -159,7 +159,7 @@ async function failoverTime(ctx: BenchContext): Promise<number> {
     const b = await c.node('b', 'kv', ['--role', 'backup']);
     const a = await c.node('a', 'kv', ['--role', 'primary', '--peer', b.url]);
     await protectedPair(a.url, b.url);
-    const client = new VmClient({ nodes: [a.url, b.url], vmId: 'vm1', clientId: 'probe', retryDelayMs: 5, attemptTimeoutMs: 1000 });
+    const client = new VmClient({ nodes: [a.url, b.url], vmId: 'vm1', retryDelayMs: 5, attemptTimeoutMs: 1000 });
     try {
       for (let i = 0; i < 100; i++) await client.incr('x');
       const t0 = performance.now();

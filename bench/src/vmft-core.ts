@@ -119,7 +119,9 @@ export const vmftCore: Benchmark = {
     kb.advance();
     let kvBytes = 0, answered = 0;
     for (let i = 0; i < n; i++) {
-      kv.step({ type: 'packet', packet: encodeKvRequest({ tag: i + 1, op: 'incr', clientId: 'c1', requestId: `r${i}`, key: 'x' }) });
+      // Request 0 opens the session (id 1 << 8: generation 1, slot 0); the rest are incr requests in it.
+      const packet = i === 0 ? encodeKvRequest({ tag: 1, op: 'open-session' }) : encodeKvRequest({ tag: i + 1, op: 'incr', session: 256, seq: i, ackBelow: i, key: 'x' });
+      kv.step({ type: 'packet', packet });
       kv.step({ type: 'run', nowMs: 0, budget: slice });
       const fx = kv.ready();
       answered += fx.outputs.length;

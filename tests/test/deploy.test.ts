@@ -249,14 +249,14 @@ test('every metric and label the dashboards query is exported by the running ser
 
   // FT VM: protected pair, kv requests on the primary, one refused by the backup, a disk read at storage.
   await waitProtected(a.url, b.url);
-  const client = new VmClient({ nodes: [a.url], vmId: 'vm1', clientId: 'deploy-test' });
+  const client = new VmClient({ nodes: [a.url], vmId: 'vm1' });
   t.after(() => client.close());
   for (let i = 0; i < 5; i++) await client.incr('counter');
   await client.put('greeting', 'hello');
   const refused = await request(`${b.url}/v1/vms/vm1/requests`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ clientId: 'deploy-test', requestId: 'to-backup', op: 'get', key: 'greeting' }),
+    body: JSON.stringify({ op: 'get', key: 'greeting' }),
   });
   await refused.body.text();
   assert.equal(refused.statusCode, 503, 'the backup refuses client requests');

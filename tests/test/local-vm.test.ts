@@ -36,7 +36,13 @@ function children(pid: number): { pid: number; args: string }[] {
 type Id = 'a' | 'b';
 const other = (id: Id): Id => (id === 'a' ? 'b' : 'a');
 
-async function kv(url: string, body: Record<string, string>): Promise<{ status: number; body: { value?: unknown; live?: string } }> {
+async function openSession(url: string): Promise<number> {
+  const r = await request(`${url}/v1/vms/vm1/sessions`, { method: 'POST', headersTimeout: 15_000 });
+  assert.equal(r.statusCode, 201);
+  return ((await r.body.json()) as { session: number }).session;
+}
+
+async function kv(url: string, body: Record<string, string | number>): Promise<{ status: number; body: { value?: unknown; live?: string } }> {
   const r = await request(`${url}/v1/vms/vm1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), headersTimeout: 15_000 });
   return { status: r.statusCode, body: (await r.body.json()) as { value?: unknown; live?: string } };
 }
@@ -78,12 +84,15 @@ test('mr local --demo runs the VM workload on a protected pair, re-protects afte
   assert.ok(hint, out);
   const pidP = Number(hint[1]);
 
-  // A kv request through the printed URLs: the primary answers, a retry of the same id is applied once, the backup names the live node.
-  const r1 = await kv(urls[P], { clientId: 'test', requestId: 'r1', op: 'incr', key: 'demo' });
+  assert.match(out, /vm demo: session \d+: incr seq 1 answered 1; its retry answered 1 \(the remembered answer: applied once\)/);
+
+  // A kv request through the printed URLs: the primary answers, a retry of the same (session, seq) is applied once, the backup names the live node.
+  const session = await openSession(urls[P]);
+  const r1 = await kv(urls[P], { session, seq: 1, ackBelow: 1, op: 'incr', key: 'demo' });
   assert.deepEqual(r1, { status: 200, body: { value: 201 } });
-  const again = await kv(urls[P], { clientId: 'test', requestId: 'r1', op: 'incr', key: 'demo' });
+  const again = await kv(urls[P], { session, seq: 1, ackBelow: 1, op: 'incr', key: 'demo' });
   assert.deepEqual(again, r1);
-  const fromBackup = await kv(urls[B], { clientId: 'test', requestId: 'r2', op: 'get', key: 'demo' });
+  const fromBackup = await kv(urls[B], { session, seq: 2, ackBelow: 2, op: 'get', key: 'demo' });
   assert.equal(fromBackup.status, 503);
   assert.equal(fromBackup.body.live, urls[P]);
 
@@ -97,8 +106,10 @@ test('mr local --demo runs the VM workload on a protected pair, re-protects afte
   assert.equal(sp?.role, 'backup', 'the dead primary came back as a backup, not as a second primary');
   assert.equal(sp?.epoch, sb?.epoch);
   assert.equal(sb?.epoch, Number(m[2]));
-  const r3 = await kv(urls[B], { clientId: 'test', requestId: 'r3', op: 'incr', key: 'demo' });
+  const r3 = await kv(urls[B], { session, seq: 3, ackBelow: 3, op: 'incr', key: 'demo' });
   assert.deepEqual(r3, { status: 200, body: { value: 202 } });
+  const acked = await kv(urls[B], { session, seq: 1, ackBelow: 1, op: 'incr', key: 'demo' });
+  assert.deepEqual([acked.status, (acked.body as { code?: string }).code], [409, 'FT_ERR_SEQ_ACKED'], 'the session survived the failover: seq 1 was acknowledged, not applied again');
 
   // SIGINT: every child is stopped, nothing listens any more.
   for (const c of children(local.pid)) seen.add(c.pid);
@@ -140,7 +151,8 @@ test('mr local: a primary stalled (SIGSTOP) past failover, then resumed, stops s
   const B = other(P);
   stalled = children(local.pid).find((c) => c.args.includes(`vm node --id ${P} `))?.pid ?? 0;
   assert.ok(stalled > 0);
-  assert.deepEqual(await kv(urls[P], { clientId: 'test', requestId: 'r1', op: 'incr', key: 'k' }), { status: 200, body: { value: 1 } });
+  const session = await openSession(urls[P]);
+  assert.deepEqual(await kv(urls[P], { session, seq: 1, ackBelow: 1, op: 'incr', key: 'k' }), { status: 200, body: { value: 1 } });
 
   process.kill(stalled, 'SIGSTOP');
   await until(`${B} to take over`, 30_000, async () => (await vmStatus(urls[B]))?.live);
@@ -152,7 +164,8 @@ test('mr local: a primary stalled (SIGSTOP) past failover, then resumed, stops s
   assert.equal(sp?.role, 'backup');
   assert.equal(sb?.live, true);
   assert.equal(sb?.epoch, Number(m[1]));
-  assert.deepEqual(await kv(urls[B], { clientId: 'test', requestId: 'r2', op: 'incr', key: 'k' }), { status: 200, body: { value: 2 } });
+  assert.deepEqual(await kv(urls[B], { session, seq: 2, ackBelow: 1, op: 'incr', key: 'k' }), { status: 200, body: { value: 2 } });
+  assert.deepEqual(await kv(urls[B], { session, seq: 1, ackBelow: 1, op: 'incr', key: 'k' }), { status: 200, body: { value: 1 } }, 'seq 1, applied by the stalled primary, is remembered by the new one');
 
   local.child.kill('SIGINT');
   assert.equal((await local.wait()).code, 0, local.stderr);

@@ -18,20 +18,24 @@ test('bad input: malformed log frames, wrong epoch, garbage requests, unknown VM
   const b = await c.node('b', ['--role', 'backup']);
   const a = await c.node('a', ['--role', 'primary', '--peer', b.url]);
   await waitProtected(a.url, b.url);
-  const client = new VmClient({ nodes: [a.url, b.url], vmId: 'vm1', clientId: 'good' });
+  const client = new VmClient({ nodes: [a.url, b.url], vmId: 'vm1' });
   t.after(() => client.close());
   for (let i = 0; i < 20; i++) await client.incr('x');
   const before = { a: await vmStatus(a.url), b: await vmStatus(b.url) };
 
   // Garbage on the client endpoint (both nodes) and an unknown VM.
   const bad: [string, unknown, string?][] = [
-    ['not json', undefined, '{"clientId": '],
+    ['not json', undefined, '{"session": '],
     ['missing fields', { op: 'incr' }],
-    ['unknown op', { clientId: 'c', requestId: 'r', op: 'drop', key: 'x' }],
-    ['extra field', { clientId: 'c', requestId: 'r', op: 'incr', key: 'x', sql: 'DROP' }],
-    ['huge key', { clientId: 'c', requestId: 'r', op: 'incr', key: 'k'.repeat(5000) }],
-    ['put without value', { clientId: 'c', requestId: 'r', op: 'put', key: 'x' }],
-    ['bad id chars', { clientId: 'c c', requestId: 'r', op: 'incr', key: 'x' }],
+    ['unknown op', { session: 256, seq: 1, ackBelow: 1, op: 'drop', key: 'x' }],
+    ['extra field', { session: 256, seq: 1, ackBelow: 1, op: 'incr', key: 'x', sql: 'DROP' }],
+    ['huge key', { session: 256, seq: 1, ackBelow: 1, op: 'incr', key: 'k'.repeat(5000) }],
+    ['put without value', { session: 256, seq: 1, ackBelow: 1, op: 'put', key: 'x' }],
+    ['write without a session', { op: 'incr', key: 'x' }],
+    ['ackBelow above seq', { session: 256, seq: 1, ackBelow: 2, op: 'incr', key: 'x' }],
+    ['negative seq', { session: 256, seq: -1, ackBelow: 1, op: 'incr', key: 'x' }],
+    ['session out of range', { session: 2 ** 32, seq: 1, ackBelow: 1, op: 'incr', key: 'x' }],
+    ['the old contract', { clientId: 'c', requestId: 'r', op: 'incr', key: 'x' }],
   ];
   for (const url of [a.url, b.url]) {
     for (const [what, body, raw] of bad) {
@@ -39,13 +43,13 @@ test('bad input: malformed log frames, wrong epoch, garbage requests, unknown VM
       assert.ok(r.status >= 400 && r.status < 500, `${what} at ${url} -> ${r.status}`);
       assert.ok(r.body.message, `${what}: the error says what is wrong`);
     }
-    const unknown = await json(`${url}/v1/vms/nope/requests`, 'POST', { clientId: 'c', requestId: 'r', op: 'incr', key: 'x' });
+    const unknown = await json(`${url}/v1/vms/nope/requests`, 'POST', { session: 256, seq: 1, ackBelow: 1, op: 'incr', key: 'x' });
     assert.equal(unknown.status, 404);
     assert.equal(unknown.body.code, 'FT_ERR_UNKNOWN_VM');
     assert.equal((await json(`${url}/v1/vms/nope`, 'GET')).status, 404);
   }
   // A key the guest cannot hold: refused by the packet codec, not by a crash.
-  const long = await json(`${a.url}/v1/vms/vm1/requests`, 'POST', { clientId: 'c', requestId: 'r', op: 'incr', key: 'k'.repeat(100) });
+  const long = await json(`${a.url}/v1/vms/vm1/requests`, 'POST', { session: client.session!, seq: 100, ackBelow: 100, op: 'incr', key: 'k'.repeat(100) });
   assert.equal(long.status, 400);
 
   // Malformed log frames to the backup's log endpoint (HTTP/2, as the primary sends them).

@@ -45,7 +45,7 @@ test('kill -9 of the primary mid-workload: the backup takes over; every request 
   assert.equal(s?.role, 'primary');
   assert.equal(s?.live, true);
   assert.equal(s?.epoch, epoch0 + 1, 'the backup won test-and-set for the next epoch');
-  const client = new VmClient({ nodes: [a.url, b.url], vmId: 'vm1', clientId: 'checker' });
+  const client = new VmClient({ nodes: [a.url, b.url], vmId: 'vm1' });
   t.after(() => client.close());
   assert.equal((await client.get('counter')).value, String(N), 'final counter equals the number of requests');
   await printed(b.proc, /backup went live/);

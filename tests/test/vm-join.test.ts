@@ -25,7 +25,7 @@ test('re-protection with --join: a new backup joins the survivor by state transf
   assert.equal(alone?.peer.state, 'none', 'unprotected until a backup joins');
 
   // 2. A new backup joins while a client keeps issuing requests.
-  const client = new VmClient({ nodes: [b.url], vmId: 'vm1', clientId: 'during-join' });
+  const client = new VmClient({ nodes: [b.url], vmId: 'vm1' });
   t.after(() => client.close());
   let joining = true;
   let maxPauseMs = 0;
@@ -63,7 +63,7 @@ test('re-protection with --join: a new backup joins the survivor by state transf
 
   const total = values.length;
   assert.deepEqual([...values].sort((x, y) => x - y), oneTo(total), 'every request across both failovers applied and answered once');
-  const check = new VmClient({ nodes: [n.url], vmId: 'vm1', clientId: 'checker' });
+  const check = new VmClient({ nodes: [n.url], vmId: 'vm1' });
   t.after(() => check.close());
   assert.equal((await check.get('counter')).value, String(total));
 });

@@ -75,7 +75,7 @@ for (const variant of [
   const r = await request(`${stoppedUrl}/v1/vms/vm1/requests`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ clientId: 'probe', requestId: 'p1', op: 'get', key: 'counter' }),
+    body: JSON.stringify({ op: 'get', key: 'counter' }),
   });
   const body = (await r.body.json()) as { code: string; reason: string };
   assert.equal(r.statusCode, 503);
@@ -87,7 +87,7 @@ for (const variant of [
   // Nothing was lost or applied twice, and the survivor keeps serving.
   assert.deepEqual(report.errors, []);
   assert.deepEqual([...report.values].sort((x, y) => x - y), oneTo(N));
-  const client = new VmClient({ nodes: [liveUrl], vmId: 'vm1', clientId: 'checker' });
+  const client = new VmClient({ nodes: [liveUrl], vmId: 'vm1' });
   t.after(() => client.close());
   assert.equal((await client.incr('counter')).value, N + 1);
 });

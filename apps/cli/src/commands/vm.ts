@@ -1,3 +1,4 @@
+import type { VmRequest } from '@mr/vmft-client';
 import type { CliContext } from '../context.ts';
 import { EXIT } from '../context.ts';
 import { parse, intOption, durationMs, UsageError } from '../args.ts';
@@ -28,11 +29,16 @@ export const usage = `usage:
       transfer before suspecting. --no-output-rule releases outputs without waiting
       for the backup's acknowledgement: for latency measurements only.
 
-  mr vm client --nodes URL,URL [--vm vm1] [--client-id ID] [--request-id ID] [--json]
+  mr vm client --nodes URL,URL [--vm vm1] [--json] <get|put|incr|append> <key> [value]
+      one request in a new client session (opened, used once, closed): prints the value
+  mr vm client --nodes URL,URL [--vm vm1] [--json] open-session | close-session <id>
+  mr vm client --nodes URL,URL [--vm vm1] --session ID --seq N [--ack-below A] [--json]
                <get|put|incr|append> <key> [value]
+      request seq N of an open session, e.g. a retry by hand: a seq whose answer is
+      remembered gets it again without being applied again (--ack-below defaults to N)
   mr vm client --nodes URL,URL [--vm vm1] --load N [--clients 4] [--key counter] [--json]
-      one request (prints the value), or N unique incr requests from C concurrent
-      clients (prints latencies p50/p90/p99/max and the final counter)
+      N unique incr requests from C concurrent clients, one session each (prints
+      latencies p50/p90/p99/max and the final counter)
 
 MR_TOKEN (the client token) and MR_PEER_TOKEN (the credential of the VM nodes
 and storage among themselves; must differ from MR_TOKEN, and is required when
@@ -216,8 +222,9 @@ async function client(argv: string[], ctx: CliContext): Promise<number> {
   const r = parse('vm client', argv, {
     nodes: { type: 'string' },
     vm: { type: 'string' },
-    'client-id': { type: 'string' },
-    'request-id': { type: 'string' },
+    session: { type: 'string' },
+    seq: { type: 'string' },
+    'ack-below': { type: 'string' },
     load: { type: 'string' },
     clients: { type: 'string' },
     key: { type: 'string' },
@@ -237,12 +244,12 @@ async function client(argv: string[], ctx: CliContext): Promise<number> {
     if (r.positionals.length) throw new UsageError('mr vm client: --load takes no operation (it issues incr requests)');
     const requests = intOption(v.load, '--load', 1000, 1, 10_000_000);
     const clients = intOption(v.clients, '--clients', 4, 1, 1000);
-    const report = await lib.runLoad({ nodes, vmId, token, requests, clients, deadlineMs, ...(v.key ? { key: v.key } : {}), ...(v['client-id'] ? { clientPrefix: v['client-id'] } : {}) });
+    const report = await lib.runLoad({ nodes, vmId, token, requests, clients, deadlineMs, ...(v.key ? { key: v.key } : {}) });
     if (v.json) ctx.stdout.write(`${JSON.stringify(report)}\n`);
     else {
       const l = report.latencyMs;
       ctx.stdout.write(
-        `${report.answered}/${report.requests} answered, ${report.failed} failed, ${report.retries} retries in ${(report.elapsedMs / 1000).toFixed(2)} s (${report.throughput.toFixed(0)} req/s)\n` +
+        `${report.answered}/${report.requests} answered, ${report.failed} failed (${report.unknown} of them maybe applied), ${report.retries} retries in ${(report.elapsedMs / 1000).toFixed(2)} s (${report.throughput.toFixed(0)} req/s)\n` +
           `latency ms: p50 ${l.p50}  p90 ${l.p90}  p99 ${l.p99}  max ${l.max}  mean ${l.mean}\n` +
           `highest counter value answered: ${report.values.reduce((a, b) => Math.max(a, b), 0)}\n`,
       );
@@ -250,21 +257,58 @@ async function client(argv: string[], ctx: CliContext): Promise<number> {
     }
     return report.failed === 0 ? EXIT.OK : EXIT.FAILED;
   }
-  const [op, key, value] = r.positionals;
-  if (op !== 'get' && op !== 'put' && op !== 'incr' && op !== 'append') throw new UsageError('mr vm client: expected an operation: get|put|incr|append <key> [value]');
+  const [op, key, value, ...extra] = r.positionals;
+  const c = new lib.VmClient({ nodes, vmId, token, deadlineMs });
+  const fail = (err: unknown): number => {
+    const e = err as { code?: string; message: string; outcome?: string };
+    ctx.stderr.write(`mr vm client: ${e.message}${e.outcome ? ` (outcome: ${e.outcome === 'unknown' ? 'unknown, it may have been applied once' : 'not applied'})` : ''}\n`);
+    return e.code === lib.ERR_VM_REJECTED.code || e.code === lib.ERR_SESSION_EXPIRED.code ? EXIT.USAGE : EXIT.UNREACHABLE;
+  };
+  const sessionOption = (s: string | undefined, flag: string): number => intOption(s, flag, 0, 1, 0xffffffff);
+  if (op === 'open-session' || op === 'close-session') {
+    if (v.session !== undefined || v.seq !== undefined) throw new UsageError(`mr vm client: ${op} takes no --session/--seq`);
+    if (op === 'open-session' && key !== undefined) throw new UsageError('mr vm client: open-session takes no arguments');
+    if (op === 'close-session' && (key === undefined || value !== undefined)) throw new UsageError('mr vm client: close-session <id>');
+    try {
+      if (op === 'open-session') {
+        const id = await c.open();
+        ctx.stdout.write(v.json ? `${JSON.stringify({ session: id })}\n` : `${id}\n`);
+        await c.close({ keepSession: true });
+        return EXIT.OK;
+      }
+      const closed = await c.closeSession(sessionOption(key, 'session id'));
+      ctx.stdout.write(v.json ? `${JSON.stringify({ closed })}\n` : closed ? 'closed\n' : 'the session had expired already\n');
+      await c.close();
+      return closed ? EXIT.OK : EXIT.FAILED;
+    } catch (err) {
+      await c.close({ keepSession: true });
+      return fail(err);
+    }
+  }
+  if (op !== 'get' && op !== 'put' && op !== 'incr' && op !== 'append') {
+    throw new UsageError('mr vm client: expected an operation: get|put|incr|append <key> [value], open-session or close-session <id>');
+  }
   if (!key) throw new UsageError(`mr vm client: ${op} needs a key`);
   if ((op === 'put' || op === 'append') && value === undefined) throw new UsageError(`mr vm client: ${op} needs a value`);
   if ((op === 'get' || op === 'incr') && value !== undefined) throw new UsageError(`mr vm client: ${op} takes no value`);
-  const c = new lib.VmClient({ nodes, vmId, token, deadlineMs, ...(v['client-id'] ? { clientId: v['client-id'] } : {}) });
+  if (extra.length) throw new UsageError(`mr vm client: unexpected arguments: ${extra.join(' ')}`);
+  if ((v.session === undefined) !== (v.seq === undefined)) throw new UsageError('mr vm client: --session and --seq go together');
+  if (v['ack-below'] !== undefined && v.session === undefined) throw new UsageError('mr vm client: --ack-below needs --session and --seq');
+  const req: VmRequest = { op, key, ...(value !== undefined ? { value } : {}) };
   try {
-    const a = await c.request({ op, key, ...(value !== undefined ? { value } : {}), ...(v['request-id'] ? { requestId: v['request-id'] } : {}) });
+    let a;
+    if (v.session !== undefined) {
+      const seq = sessionOption(v.seq, '--seq');
+      const ackBelow = v['ack-below'] !== undefined ? sessionOption(v['ack-below'], '--ack-below') : seq;
+      if (ackBelow > seq) throw new UsageError('mr vm client: --ack-below may not exceed --seq');
+      a = await c.requestAt({ session: sessionOption(v.session, '--session'), seq, ackBelow }, req);
+    } else a = await c.request(req);
     if (v.json) ctx.stdout.write(`${JSON.stringify(a)}\n`);
     else ctx.stdout.write(`${a.value === null ? '(nil)' : String(a.value)}\n`);
     return EXIT.OK;
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    ctx.stderr.write(`mr vm client: ${(err as Error).message}\n`);
-    return code === lib.ERR_VM_REJECTED.code ? EXIT.USAGE : EXIT.UNREACHABLE;
+    if (err instanceof UsageError) throw err;
+    return fail(err);
   } finally {
     await c.close();
   }

@@ -379,10 +379,18 @@ async function runDemo(
   const st = await d.status(p.url);
   env.say(`vm demo: pair protected: primary ${p.id} (epoch ${st?.epoch}) streams its log to backup ${b.id}, which acknowledges it`);
   const key = 'demo';
-  const checker = new VmClient({ nodes, vmId: VM_ID, token: d.token, clientId: `demo-check-${Date.now().toString(36)}` });
+  const checker = new VmClient({ nodes, vmId: VM_ID, token: d.token });
   try {
+    // Exactly once: a retry of an answered request (same session and seq) gets the remembered answer.
+    const first = await checker.incr(`${key}-retry`);
+    const retry = await checker.requestAt({ session: first.session, seq: first.seq, ackBelow: first.seq }, { op: 'incr', key: `${key}-retry` });
+    const remembered = retry.value === first.value && (await checker.get(`${key}-retry`)).value === first.value;
+    env.say(
+      `vm demo: session ${first.session}: incr seq ${first.seq} answered ${first.value}; its retry answered ${retry.value}` +
+        (remembered ? ' (the remembered answer: applied once)' : ' (APPLIED AGAIN)'),
+    );
     const before = Number((await checker.get(key)).value ?? 0);
-    const r = await runLoad({ nodes, vmId: VM_ID, token: d.token, requests: d.requests, clients: d.clients, key, clientPrefix: `demo-${Date.now().toString(36)}`, deadlineMs: 30_000 });
+    const r = await runLoad({ nodes, vmId: VM_ID, token: d.token, requests: d.requests, clients: d.clients, key, deadlineMs: 30_000 });
     const after = Number((await checker.get(key)).value ?? 0);
     const sorted = [...r.values].sort((x, y) => x - y);
     const once = r.answered === d.requests && sorted.every((v, i) => v === before + i + 1) && after === before + d.requests;
@@ -410,7 +418,7 @@ async function runDemo(
       `vm demo: watch a failover: run  npx mr vm client --nodes ${nodes.join(',')} --load 20000  ` +
         `and meanwhile  kill -9 ${p.sup.pid}  (node ${p.id}, the primary): node ${b.id} takes over, the load loses nothing, and mr local brings ${p.id} back as a new backup (--join)`,
     );
-    return once && agree;
+    return once && agree && remembered;
   } finally {
     await checker.close();
   }

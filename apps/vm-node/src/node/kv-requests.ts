@@ -7,20 +7,37 @@
 import { randomInt } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Span } from '@opentelemetry/api';
-import { encodeKvRequest, decodeKvResponse, type KvOp } from '@mr/vmft-guests';
+import { encodeKvRequest, decodeKvResponse, KV_LIMITS, type KvOp, type KvStatus, type KvRequest as KvPacket } from '@mr/vmft-guests';
+import { FT_CODES } from '@mr/vmft-protocol';
 import { createError } from '@mr/errors';
 import type { NodeMetrics } from './metrics.ts';
 
 export const ERR_GUEST_REFUSED = createError<[string]>('FT_ERR_GUEST_REFUSED', 'the guest refused the request: %s', 422, { retryable: false });
-export const ERR_REQUEST_TIMEOUT = createError<[number]>('FT_ERR_REQUEST_TIMEOUT', 'no answer within %s ms (retry with the same request id)', 503, { retryable: true });
+export const ERR_REQUEST_TIMEOUT = createError<[number]>('FT_ERR_REQUEST_TIMEOUT', 'no answer within %s ms (retry with the same session and seq)', 503, { retryable: true });
+export const ERR_SESSION_EXPIRED = createError<[number]>(
+  FT_CODES.sessionExpired,
+  `session %s is unknown, closed or expired (the guest keeps the ${KV_LIMITS.maxSessions} most recently used): not applied; open a new session`,
+  410,
+  { retryable: false },
+);
+export const ERR_SEQ_ACKED = createError<[number, number]>(
+  FT_CODES.seqAcked,
+  'seq %s of session %s is below the ackBelow the client sent earlier: its answer was forgotten; not applied again',
+  409,
+  { retryable: false },
+);
+export const ERR_TOO_MANY_OUTSTANDING = createError<[number, number]>(
+  FT_CODES.tooManyOutstanding,
+  `seq %s of session %s is ${KV_LIMITS.maxOutstanding} or more above the lowest unanswered seq (ackBelow): not applied; wait for earlier answers`,
+  429,
+  { retryable: false },
+);
 
-export interface KvRequest {
-  clientId: string;
-  requestId: string;
-  op: KvOp;
-  key: string;
-  value?: string | undefined;
-}
+/** What the route hands the guest: a session request, or opening/closing a session. */
+export type KvRequest =
+  | { op: KvOp; session: number; seq: number; ackBelow: number; key: string; value?: string | undefined }
+  | { op: 'open-session' }
+  | { op: 'close-session'; session: number };
 
 export interface KvAnswer {
   value: string | number | null;
@@ -29,7 +46,7 @@ export interface KvAnswer {
 interface Pending {
   resolve(v: KvAnswer): void;
   reject(err: Error): void;
-  op: KvOp;
+  req: KvRequest;
   t0: number;
   deliveredAt?: number;
   span?: Span | undefined;
@@ -69,7 +86,7 @@ export class KvRequests {
   add(req: KvRequest, span: Span | undefined, deliver: (packet: Uint8Array, tag: string) => void): Promise<KvAnswer> {
     const tag = this.#nextTag;
     this.#nextTag = this.#nextTag >= 0xffffffff ? 1 : this.#nextTag + 1;
-    const packet = encodeKvRequest({ tag, op: req.op, clientId: req.clientId, requestId: req.requestId, key: req.key, ...(req.value !== undefined ? { value: req.value } : {}) });
+    const packet = encodeKvRequest(packetOf(req, tag));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         if (this.#pending.get(tag)) {
@@ -77,7 +94,7 @@ export class KvRequests {
           reject(ERR_REQUEST_TIMEOUT(this.#opts.requestTimeoutMs));
         }
       }, this.#opts.requestTimeoutMs);
-      this.#pending.set(tag, { resolve, reject, op: req.op, t0: performance.now(), span, timer });
+      this.#pending.set(tag, { resolve, reject, req, t0: performance.now(), span, timer });
       deliver(packet, String(tag));
     });
   }
@@ -98,9 +115,11 @@ export class KvRequests {
     const now = performance.now();
     if (viaRule && p.deliveredAt !== undefined) this.#opts.metrics.holdSeconds.observe((now - p.deliveredAt) / 1000);
     p.span?.addEvent('released', { 'ft.output_rule': viaRule });
-    if (resp.status === 'ok') p.resolve({ value: p.op === 'incr' && /^-?\d+$/.test(resp.value ?? '') ? Number(resp.value) : resp.value });
-    else if (resp.status === 'not-found') p.resolve({ value: null });
-    else p.reject(ERR_GUEST_REFUSED(resp.status));
+    if (resp.status === 'ok') {
+      const numeric = (p.req.op === 'incr' || p.req.op === 'open-session') && /^-?\d+$/.test(resp.value ?? '');
+      p.resolve({ value: numeric ? Number(resp.value) : resp.value });
+    } else if (resp.status === 'not-found') p.resolve({ value: null });
+    else p.reject(refusal(p.req, resp.status));
   }
 
   /** The core logged the request's packet (it now survives a failover). */
@@ -130,5 +149,28 @@ export class KvRequests {
       clearTimeout(p.timer);
       p.reject(err());
     }
+  }
+}
+
+function packetOf(req: KvRequest, tag: number): KvPacket {
+  if (req.op === 'open-session') return { tag, op: req.op };
+  if (req.op === 'close-session') return { tag, op: req.op, session: req.session };
+  const { value, ...rest } = req;
+  return { ...rest, tag, ...(value !== undefined ? { value } : {}) };
+}
+
+/** The coded error for a guest status other than ok / not-found. */
+function refusal(req: KvRequest, status: KvStatus): Error {
+  const session = req.op === 'open-session' ? 0 : req.session;
+  const seq = req.op === 'open-session' || req.op === 'close-session' ? 0 : req.seq;
+  switch (status) {
+    case 'session-expired':
+      return ERR_SESSION_EXPIRED(session);
+    case 'seq-acked':
+      return ERR_SEQ_ACKED(seq, session);
+    case 'too-many-outstanding':
+      return ERR_TOO_MANY_OUTSTANDING(seq, session);
+    default:
+      return ERR_GUEST_REFUSED(status);
   }
 }

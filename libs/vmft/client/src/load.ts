@@ -1,14 +1,12 @@
 import { VmClient, type VmClientOptions } from './client.ts';
 
-export interface LoadOptions extends Omit<VmClientOptions, 'clientId'> {
+export interface LoadOptions extends VmClientOptions {
   /** Total unique incr requests. */
   requests: number;
-  /** Concurrent clients (each with its own client id, one request at a time). */
+  /** Concurrent clients (each with its own session, one request at a time). */
   clients: number;
   /** Counter key (default "counter"). */
   key?: string;
-  /** Prefix of the clients' ids (default "load-<random>"). */
-  clientPrefix?: string;
   /** Called after each answer (progress, kill triggers in tests). */
   onAnswer?: (done: number) => void;
 }
@@ -17,6 +15,8 @@ export interface LoadReport {
   requests: number;
   answered: number;
   failed: number;
+  /** Failed requests whose effect is unknown (they may have been applied, once). */
+  unknown: number;
   errors: string[];
   /** The counter value each answered incr returned (one per request, in answer order). */
   values: number[];
@@ -36,19 +36,20 @@ export function percentile(sorted: number[], p: number): number {
 
 /**
  * Issues `requests` unique incr requests on one key from `clients`
- * concurrent clients and measures each request's latency (all attempts).
+ * concurrent clients (each its own VmClient and session) and measures each request's latency (all attempts).
  */
 export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
   const key = opts.key ?? 'counter';
-  const prefix = opts.clientPrefix ?? `load-${Math.random().toString(36).slice(2, 8)}`;
   const latencies: number[] = [];
   const values: number[] = [];
   const errors: string[] = [];
   let issued = 0;
   let retries = 0;
+  let unknown = 0;
   const t0 = performance.now();
-  const worker = async (c: number) => {
-    const client = new VmClient({ ...opts, clientId: `${prefix}-${c}`, connections: 1 });
+  const worker = async () => {
+    const { requests: _r, clients: _c, key: _k, onAnswer: _o, ...clientOpts } = opts;
+    const client = new VmClient({ ...clientOpts, connections: 1 });
     try {
       while (issued < opts.requests) {
         issued++;
@@ -61,13 +62,14 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
           opts.onAnswer?.(values.length);
         } catch (err) {
           errors.push((err as Error).message);
+          if ((err as { outcome?: string }).outcome !== 'not-applied') unknown++;
         }
       }
     } finally {
       await client.close();
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, opts.clients) }, (_, c) => worker(c)));
+  await Promise.all(Array.from({ length: Math.max(1, opts.clients) }, () => worker()));
   const elapsedMs = performance.now() - t0;
   const sorted = [...latencies].sort((a, b) => a - b);
   const r = (x: number) => Math.round(x * 100) / 100;
@@ -75,6 +77,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
     requests: opts.requests,
     answered: values.length,
     failed: errors.length,
+    unknown,
     errors: errors.slice(0, 10),
     values,
     latencyMs: {

@@ -54,6 +54,9 @@ test('replay is independent of chunking, budgets and ack timing; output rule and
       const acks: { seq: number; icount: number }[] = [];
       let tag = 1;
       const released: number[] = [];
+      // The kv guest's first session gets id 1 << 8 | 0 (generation 1, slot 0).
+      p.step({ type: 'packet', packet: encodeKvRequest({ tag: tag++, op: 'open-session' }) });
+      const session = 256;
       const pump = (): void => {
         const fx = p.ready();
         wire.push(...fx.entries);
@@ -74,7 +77,7 @@ test('replay is independent of chunking, budgets and ack timing; output rule and
         switch (act.a) {
           case 'request':
             if (p.accepting().ok) {
-              const packet = encodeKvRequest({ tag: tag++, op: act.op, clientId: 'c', requestId: `r${tag}`, key: `k${act.key}`, ...(act.op === 'append' ? { value: 'z' } : {}) });
+              const packet = encodeKvRequest({ tag: tag++, op: act.op, session, seq: tag, ackBelow: tag, key: `k${act.key}`, ...(act.op === 'append' ? { value: 'z' } : {}) });
               p.step({ type: 'packet', packet });
             }
             break;

@@ -115,12 +115,25 @@ for (const seed of SEEDS(1000, 12)) {
     for (let i = 0; i < 4; i++) {
       const id = `c${i}`;
       const crng = rng.fork();
+      let session = 0;
       clients.push(
-        new Client(sim, id, crng, 40, (n) => {
+        new Client(sim, id, crng, 41, (n) => {
+          // Request 0 opens the client's session (a retried open opens another: the first answer wins).
+          if (n === 0) {
+            return {
+              packet: encodeKvRequest({ tag: 0, op: 'open-session' }),
+              onAnswer: (r) => {
+                const res = decodeKvResponse(r.packet);
+                if (res.status !== 'ok') sim.violation(`${id}: open-session answered ${res.status}`);
+                session = Number(res.value);
+              },
+            };
+          }
           const op: KvOp = crng.chance(0.8) ? 'incr' : crng.pick(['get', 'put', 'append'] as const);
-          const requestId = `r${n}`;
+          const requestId = `${session}/${n}`;
           const key = op === 'incr' ? 'x' : `k${i}`;
-          const packet = encodeKvRequest({ tag: 0, op, clientId: id, requestId, key, ...(op === 'put' || op === 'append' ? { value: `v${n}` } : {}) });
+          // One request at a time: seq n acknowledges every earlier answer.
+          const packet = encodeKvRequest({ tag: 0, op, session, seq: n, ackBelow: n, key, ...(op === 'put' || op === 'append' ? { value: `v${n}` } : {}) });
           return {
             packet,
             onAnswer: (r) => {
@@ -141,7 +154,7 @@ for (const seed of SEEDS(1000, 12)) {
     const values = [...acked.values()].sort((a, b) => a - b);
     const distinct = new Set(values);
     if (distinct.size !== values.length) sim.violation(`an incr was applied twice: answered values ${values.join(',')}`);
-    const final = ask(sim, encodeKvRequest({ tag: 0, op: 'get', clientId: 'checker', requestId: 'final', key: 'x' }));
+    const final = ask(sim, encodeKvRequest({ tag: 0, op: 'get', session: 0, seq: 0, ackBelow: 0, key: 'x' }));
     if (!final) sim.violation('final get of x was never answered');
     else {
       const v = Number(decodeKvResponse(final.packet).value);

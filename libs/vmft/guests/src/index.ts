@@ -5,12 +5,15 @@
  * ```ts
  * import { getGuest, encodeKvRequest, decodeKvResponse } from '@mr/vmft-guests';
  * const cpu = new Cpu(getGuest('kv'), host);      // memory: DEFAULT_MEMORY_SIZE (1 MiB)
- * cpu.deliverPacket(encodeKvRequest({ tag: 1, op: 'incr', clientId: 'c1', requestId: 'r1', key: 'x' }));
- * // host.transmit(packet) → decodeKvResponse(packet) = { tag: 1, status: 'ok', value: '1' }
+ * cpu.deliverPacket(encodeKvRequest({ tag: 1, op: 'open-session' }));
+ * // host.transmit(packet) → decodeKvResponse(packet) = { tag: 1, status: 'ok', value: '256' }  (the session id)
+ * cpu.deliverPacket(encodeKvRequest({ tag: 2, op: 'incr', session: 256, seq: 1, ackBelow: 1, key: 'x' }));
+ * // host.transmit(packet) → decodeKvResponse(packet) = { tag: 2, status: 'ok', value: '1' }
  * ```
  *
  * Guests:
- * - `kv`: key-value server with request deduplication (kv.ts documents the packets).
+ * - `kv`: key-value server with client sessions: exactly-once requests in bounded
+ *   memory (kv.ts documents the packets and the session rules).
  * - `bank`: transfers between 16 accounts, total conserved; balances loaded from
  *   disk block 0 at boot (the host must answer the disk read), written back
  *   after each transfer (bank.ts).

@@ -1,6 +1,7 @@
 /**
  * vm-node HTTP JSON API (TypeBox schemas with their Static<> types). The
- * routes are DESIGN.md's contracts; keep changes additive.
+ * routes are DESIGN.md's contracts; keep changes additive. (Exception: client
+ * requests moved from (clientId, requestId) to sessions, for exactly-once.)
  */
 import { Type, type Static } from 'typebox';
 import { MAX_EPOCH } from './tas.ts';
@@ -19,11 +20,27 @@ export type VmParams = Static<typeof VmParams>;
 export const ClientOp = Type.Union([Type.Literal('get'), Type.Literal('put'), Type.Literal('incr'), Type.Literal('append')]);
 export type ClientOp = Static<typeof ClientOp>;
 
-/** POST /v1/vms/:id/requests. `value` is required for put and append. */
+const U32 = 0xffffffff;
+
+/**
+ * A client session (kv guest): opened by POST /v1/vms/:id/sessions, assigned by
+ * the guest, replicated like any request. See README "Client sessions".
+ */
+export const SessionId = Type.Integer({ minimum: 1, maximum: U32 });
+
+/**
+ * POST /v1/vms/:id/requests. `value` is required for put and append.
+ * `session`, `seq` and `ackBelow` go together; they are required for every op
+ * but get (a get without a session changes nothing, so it needs no dedup).
+ * `seq` numbers the session's requests from 1; `ackBelow` is the lowest seq
+ * whose answer the client has not received yet (it has every answer below it,
+ * so the guest may forget them): at most `seq`.
+ */
 export const ClientRequest = Type.Object(
   {
-    clientId: Id,
-    requestId: Id,
+    session: Type.Optional(SessionId),
+    seq: Type.Optional(Type.Integer({ minimum: 1, maximum: U32 })),
+    ackBelow: Type.Optional(Type.Integer({ minimum: 1, maximum: U32 })),
     op: ClientOp,
     key: Type.String({ minLength: 1, maxLength: LIMITS.maxKeyLength }),
     value: Type.Optional(Type.String({ maxLength: LIMITS.maxValueLength })),
@@ -37,6 +54,20 @@ export const ClientReply = Type.Object({
   value: Type.Union([Type.String(), Type.Integer(), Type.Null()]),
 });
 export type ClientReply = Static<typeof ClientReply>;
+
+/** 201 answer of POST /v1/vms/:id/sessions: the new session and the guest's limits. */
+export const SessionReply = Type.Object({
+  session: SessionId,
+  /** Requests per session that may be unanswered at once: seq < ackBelow + maxOutstanding. */
+  maxOutstanding: Type.Integer({ minimum: 1 }),
+  /** Sessions the guest keeps; opening one more expires the least recently used. */
+  maxSessions: Type.Integer({ minimum: 1 }),
+});
+export type SessionReply = Static<typeof SessionReply>;
+
+/** DELETE /v1/vms/:id/sessions/:session */
+export const SessionParams = Type.Object({ id: Id, session: SessionId });
+export type SessionParams = Static<typeof SessionParams>;
 
 /** Coded JSON error (what @mr/service-kit sends). */
 export const ErrorReply = Type.Object({
@@ -190,4 +221,12 @@ export const FT_CODES = {
   unknownVm: 'FT_ERR_UNKNOWN_VM',
   backpressure: 'FT_ERR_BACKPRESSURE',
   stopped: 'FT_ERR_STOPPED',
+  /** 400: a write (put, incr, append) without a session, or session/seq/ackBelow incomplete or inconsistent. */
+  noSession: 'FT_ERR_NO_SESSION',
+  /** 410: the session is unknown, closed or expired (least recently used when 256 were live): open a new one. Not applied. */
+  sessionExpired: 'FT_ERR_SESSION_EXPIRED',
+  /** 409: the seq is below the session's ackBelow mark: its answer was forgotten. Not applied (again). */
+  seqAcked: 'FT_ERR_SEQ_ACKED',
+  /** 429: seq >= ackBelow + maxOutstanding: wait for earlier answers. Not applied. */
+  tooManyOutstanding: 'FT_ERR_TOO_MANY_OUTSTANDING',
 } as const;
