@@ -16,7 +16,7 @@ test('a primary stalled past failover says live:false and refuses clients from i
   const b = await c.node('b', ['--role', 'backup']);
   const a = await c.node('a', ['--role', 'primary', '--peer', b.url]);
   await waitProtected(a.url, b.url);
-  const client = new VmClient({ nodes: [a.url, b.url], vmId: 'vm1', clientId: 'deposed' });
+  const client = new VmClient({ nodes: [a.url, b.url], vmId: 'vm1' });
   t.after(() => client.close());
   for (let i = 1; i <= 20; i++) assert.equal((await client.incr('n')).value, i);
   const epoch = (await vmStatus(a.url))!.epoch;
@@ -32,7 +32,7 @@ test('a primary stalled past failover says live:false and refuses clients from i
   });
   at('b live');
   // The new primary serves meanwhile.
-  const atB = new VmClient({ nodes: [b.url], vmId: 'vm1', clientId: 'deposed-at-b' });
+  const atB = new VmClient({ nodes: [b.url], vmId: 'vm1' });
   t.after(() => atB.close());
   assert.equal((await atB.incr('n')).value, 21);
 

@@ -37,11 +37,14 @@ async function primaryAlone(t: T) {
   return { app, driver };
 }
 
-const incr = (id: string) => ({ method: 'POST' as const, url: '/v1/vms/vm1/requests', payload: { clientId: 'c', requestId: id, op: 'incr', key: 'x' } });
+/** incr seq `seq` in the guest's first session (id 1 << 8 | 0), opened by `openSession`. */
+const incr = (seq: number) => ({ method: 'POST' as const, url: '/v1/vms/vm1/requests', payload: { session: 256, seq, ackBelow: seq, op: 'incr', key: 'x' } });
+const openSession = { method: 'POST' as const, url: '/v1/vms/vm1/sessions' };
 
 test('a throw from the core stops the node from serving: waiting and later requests get 503 FT_ERR_STOPPED, status says why', async (t) => {
   const { app, driver } = await primaryAlone(t);
-  assert.equal((await app.inject(incr('r1'))).json().value, 1);
+  assert.equal((await app.inject(openSession)).json().session, 256);
+  assert.equal((await app.inject(incr(1))).json().value, 1);
 
   // A broken invariant inside a step: the machine throws while the core runs it.
   const m = driver.core.machine!;
@@ -51,21 +54,21 @@ test('a throw from the core stops the node from serving: waiting and later reque
     if (broken) throw new Error('invariant broken inside the machine');
     return run(until);
   };
-  const waiting = await app.inject(incr('r2'));
+  const waiting = await app.inject(incr(2));
   assert.equal(waiting.statusCode, 503);
   assert.equal(waiting.json().code, ERR_STOPPED.code);
   assert.match(waiting.json().reason, /failed a step \(run\): invariant broken/);
 
   // Even with the machine healthy again, a half-stepped core never serves.
   broken = false;
-  const later = await app.inject(incr('r3'));
+  const later = await app.inject(incr(3));
   assert.equal(later.statusCode, 503);
   assert.equal(later.json().code, ERR_STOPPED.code);
   const s = (await app.inject({ url: '/v1/vms/vm1' })).json();
   assert.equal(s.role, 'stopped');
   assert.equal(s.live, false);
   assert.match(s.reason, /invariant broken inside the machine/);
-  assert.equal(s.outputs.released, 1, 'nothing left the guest after the failure');
+  assert.equal(s.outputs.released, 2, 'nothing left the guest after the failure (the session and incr 1 did, before)');
   assert.equal(driver.failed !== undefined, true);
 });
 
@@ -96,6 +99,6 @@ test('a joiner whose core throws on a corrupt snapshot stops, refuses further lo
   assert.equal(s.role, 'stopped');
   assert.match(s.reason, /FT_ERR_BAD_SNAPSHOT/);
   await assert.rejects(async () => driver.sink.open({ type: 'hello', epoch: 1, seq: 0, vmId: 'vm1', nodeId: 'a' }, undefined, () => {}), /stopped/);
-  const r = await app.inject(incr('r1'));
+  const r = await app.inject(incr(1));
   assert.equal(r.json().code, ERR_STOPPED.code);
 });

@@ -22,7 +22,8 @@ export interface Pair {
   primaryUrl: string;
   backupUrl: string;
   status(url: string): Promise<VmStatus | undefined>;
-  incr(key: string, clientId: string, requestId: string): Promise<number>;
+  /** incr as request `seq` of the pair's client session (opened once the pair is protected); a repeated seq is a retry. */
+  incr(key: string, seq: number): Promise<number>;
 }
 
 /** `auth: false` starts everything in dev mode (no tokens at all). */
@@ -49,17 +50,25 @@ export async function startPair(t: T, storage: Partial<StartStorageOptions> = {}
     }
     return (await r.body.json()) as VmStatus;
   };
+  let session: number | undefined;
+  const openSession = async (): Promise<number> => {
+    const r = await request(`${a.url}/v1/vms/vm1/sessions`, { method: 'POST', headers, headersTimeout: 10_000, bodyTimeout: 10_000 });
+    const body = (await r.body.json()) as { session: number; message?: string };
+    if (r.statusCode !== 201) throw new Error(`open session answered ${r.statusCode}: ${body.message}`);
+    return body.session;
+  };
   const pair: Pair = {
     storageUrl: s.url,
     servers: { storage: s.app.server as unknown as DualServer, primary: a.app.server as unknown as DualServer, backup: b.app.server as unknown as DualServer },
     primaryUrl: a.url,
     backupUrl: b.url,
     status,
-    async incr(key, clientId, requestId) {
+    async incr(key, seq) {
+      session ??= await openSession();
       const r = await request(`${a.url}/v1/vms/vm1/requests`, {
         method: 'POST',
         headers: { ...headers, 'content-type': 'application/json' },
-        body: JSON.stringify({ clientId, requestId, op: 'incr', key }),
+        body: JSON.stringify({ session, seq, ackBelow: seq, op: 'incr', key }),
         headersTimeout: 10_000,
         bodyTimeout: 10_000,
       });

@@ -18,11 +18,13 @@ test('the kv model answers exactly as the kv guest does, on random operation seq
     fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), (ops) => {
       const h = new GuestHarness(getGuest('kv'));
       assert.equal(h.settle(), 'wfi');
+      // One client session (the guest's first: id 1 << 8 | 0); every request acknowledges the earlier answers.
+      assert.deepEqual(decodeKvResponse(h.send(encodeKvRequest({ tag: 0, op: 'open-session' }))[0]!).value, '256');
       const model = new Map<string, KvState>();
       ops.forEach((o, i) => {
         const v = o.op === 'put' || o.op === 'append' ? (o.value ?? '') : o.op === 'incr' ? o.value : undefined;
         if (v !== undefined && new TextEncoder().encode(v).length > 188) return;
-        const out = h.send(encodeKvRequest({ tag: i + 1, op: o.op, clientId: 'c', requestId: `r${i}`, key: o.key, ...(v !== undefined ? { value: v } : {}) }));
+        const out = h.send(encodeKvRequest({ tag: i + 1, op: o.op, session: 256, seq: i + 1, ackBelow: i + 1, key: o.key, ...(v !== undefined ? { value: v } : {}) }));
         const res = decodeKvResponse(out[0]!);
         const got: KvResult = res.status === 'ok' ? { value: res.value } : res.status === 'not-found' ? { value: null } : { error: res.status as 'too-large' };
         const s = kvStep(model.get(o.key) ?? null, o.op, v);
