@@ -42,7 +42,7 @@ test('a primary stalled past failover says live:false and refuses clients from i
   const requestAtOnce = request(`${a.url}/v1/vms/vm1/requests`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ clientId: 'probe', requestId: 'p1', op: 'incr', key: 'n' }),
+    body: JSON.stringify({ session: client.session, seq: 21, ackBelow: 21, op: 'incr', key: 'n' }),
   });
   at('incr at b answered');
   process.kill(a.proc.pid, 'SIGCONT');

@@ -384,7 +384,7 @@ async function runDemo(
     // Exactly once: a retry of an answered request (same session and seq) gets the remembered answer.
     const first = await checker.incr(`${key}-retry`);
     const retry = await checker.requestAt({ session: first.session, seq: first.seq, ackBelow: first.seq }, { op: 'incr', key: `${key}-retry` });
-    const remembered = retry.value === first.value && (await checker.get(`${key}-retry`)).value === first.value;
+    const remembered = retry.value === first.value && (await checker.get(`${key}-retry`)).value === String(first.value);
     env.say(
       `vm demo: session ${first.session}: incr seq ${first.seq} answered ${first.value}; its retry answered ${retry.value}` +
         (remembered ? ' (the remembered answer: applied once)' : ' (APPLIED AGAIN)'),
