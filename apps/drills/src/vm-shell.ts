@@ -135,7 +135,7 @@ export class VmShell implements DrillShell {
     const byUrl = { get: (url: string) => this.#nodes.find((n) => new URL(n.url).origin === url)?.id };
     const runClient = async (c: number) => {
       const clientId = `c${c}`;
-      const client = new VmClient({ nodes: this.#nodes.map((n) => n.url), vmId: VM, clientId, attemptTimeoutMs: 1500, deadlineMs: 20_000, connections: 1 });
+      const client = new VmClient({ nodes: this.#nodes.map((n) => n.url), vmId: VM, attemptTimeoutMs: 1500, deadlineMs: 20_000, connections: 1 });
       this.#clients.push(client);
       const rng = createDrillRng((this.schedule.seed ^ Math.imul(c + 1, 0x85ebca6b)) >>> 0);
       let n = 0;
@@ -165,7 +165,7 @@ export class VmShell implements DrillShell {
     };
     await Promise.all(Array.from({ length: this.w.clients }, (_, c) => runClient(c)));
     // The final value of the counter, read from whoever is live.
-    const reader = new VmClient({ nodes: this.#nodes.map((n) => n.url), vmId: VM, clientId: 'drill-final-read', attemptTimeoutMs: 1500, deadlineMs: 20_000 });
+    const reader = new VmClient({ nodes: this.#nodes.map((n) => n.url), vmId: VM, attemptTimeoutMs: 1500, deadlineMs: 20_000 });
     this.#clients.push(reader);
     const invoke = this.clock.now();
     const a = await reader.get(COUNTER);
