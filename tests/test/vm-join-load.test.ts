@@ -26,7 +26,7 @@ test(`${JOINS} joins in a row under ${CLIENTS}-client load all succeed`, async (
   let running = true;
   const values: number[] = [];
   const errors: string[] = [];
-  const clients = Array.from({ length: CLIENTS }, (_, i) => new VmClient({ nodes: [p.url], vmId: 'vm1', clientId: `load-${i}`, deadlineMs: 60_000 }));
+  const clients = Array.from({ length: CLIENTS }, () => new VmClient({ nodes: [p.url], vmId: 'vm1', deadlineMs: 60_000 }));
   t.after(() => Promise.all(clients.map((k) => k.close())));
   const load = Promise.all(
     clients.map(async (k) => {
@@ -92,7 +92,7 @@ test('joiners killed mid-transfer, twice: the primary stays responsive, goes on 
   let running = true;
   const values: number[] = [];
   const errors: string[] = [];
-  const clients = Array.from({ length: 4 }, (_, i) => new VmClient({ nodes: [p.url], vmId: 'vm1', clientId: `mid-${i}`, deadlineMs: 60_000 }));
+  const clients = Array.from({ length: 4 }, () => new VmClient({ nodes: [p.url], vmId: 'vm1', deadlineMs: 60_000 }));
   t.after(() => Promise.all(clients.map((k) => k.close())));
   const load = Promise.all(
     clients.map(async (k) => {
