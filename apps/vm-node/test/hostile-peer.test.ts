@@ -65,7 +65,7 @@ test('roles: the client token opens no log stream and asks no join; the peer tok
   const req = await request(`${p.primaryUrl}/v1/vms/vm1/requests`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${PEER_TOKEN}` },
-    body: JSON.stringify({ clientId: 'c', requestId: 'r', op: 'incr', key: 'n' }),
+    body: JSON.stringify({ session: 256, seq: 1, ackBelow: 1, op: 'incr', key: 'n' }),
   });
   assert.equal(req.statusCode, 401, 'the peer credential is not a client token');
   await req.body.dump();
