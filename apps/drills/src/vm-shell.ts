@@ -194,9 +194,11 @@ export class VmShell implements DrillShell {
     if (target === 'primary' || target === 'backup') {
       // The newest poll of each node (the pollers run every 25 ms); a fresh one if there is none.
       const st = await Promise.all(this.#nodes.map((n) => this.#latest(n.id) ?? status(n.url, 500)));
-      const i = target === 'primary'
-        ? st.reduce((best, s, j) => (s?.live && (best < 0 || s.epoch > st[best]!.epoch) ? j : best), -1)
-        : st.findIndex((s) => s?.role === 'backup');
+      // The live primary; else the node in the primary role with the newest epoch (a primary can
+      // be briefly not live, e.g. while acks are late or it asks test-and-set).
+      const newest = (ok: (s: Status) => boolean) => st.reduce((best, s, j) => (s && ok(s) && (best < 0 || s.epoch > st[best]!.epoch) ? j : best), -1);
+      const live = newest((s) => s.live);
+      const i = target === 'primary' ? (live >= 0 ? live : newest((s) => s.role === 'primary')) : st.findIndex((s) => s?.role === 'backup');
       if (i < 0) throw new Error(`no node is ${target} now (${st.map((s, j) => `${this.#nodes[j]!.id}: ${s ? `${s.role}${s.live ? ' live' : ''}` : 'no answer'}`).join(', ')})`);
       return this.#nodes[i]!;
     }

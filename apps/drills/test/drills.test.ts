@@ -55,3 +55,13 @@ test('break-output-rule (short): without the output rule a kill -9 of the primar
   assert.ok(broken.includes('no-ack-lost-or-doubled') || broken.includes('linearizable'), summary(r));
   assert.ok(r.invariants.find((i) => i.id === 'one-live-primary-per-epoch')?.ok, 'still never two live primaries in one epoch');
 });
+
+test('break-output-rule with the rule on (the control): the same cut and kill lose nothing', { timeout: 180_000 }, async (t) => {
+  const broken = buildSchedule('break-output-rule', 11, 'short');
+  const { breakRule: _off, ...workload } = broken.workload as import('@mr/chaos').VmWorkload;
+  const { expectBroken: _none, ...rest } = broken;
+  const schedule = { ...rest, workload };
+  const r = await runDrill({ schedule, log: (l) => t.diagnostic(l) });
+  assert.equal(r.outcome, 'passed', summary(r));
+  assert.ok(r.invariants.every((i) => i.ok), summary(r));
+});

@@ -187,17 +187,19 @@ export const CATALOG: readonly DrillDefinition[] = [
   {
     name: 'break-output-rule',
     system: 'vm',
-    summary: 'BREAK THE RULE: the primary releases answers before the backup acknowledged them (--no-output-rule), the log channel is slow (500 ms, fault proxy); kill -9 the primary under load: acknowledged answers are lost, and the checks must catch it',
+    summary: 'BREAK THE RULE: the primary releases answers before the backup acknowledged them (--no-output-rule); cut the log channel (blackhole, fault proxy) and kill -9 the primary 0.3-0.7 s later, before failure suspicion: what it answered meanwhile never reached the backup, and the checks must catch it',
     invariants: VM_INVARIANTS,
     expectBroken: ['no-ack-lost-or-doubled', 'linearizable'],
     recoveryBoundMs: 10_000,
     plan(rng, scale) {
-      const at = scale === 'full' ? rng.range(1500, 3000) : rng.range(800, 1500);
+      // Late enough that the clients run at full speed when the link is cut.
+      const cut = scale === 'full' ? rng.range(2000, 3000) : rng.range(1500, 2200);
+      const kill = cut + rng.range(300, 700);
       return {
-        workload: vmWorkload(at + (scale === 'full' ? 4000 : 3000), true, 'output-rule'),
+        workload: vmWorkload(kill + (scale === 'full' ? 4000 : 3000), true, 'output-rule'),
         faults: [
-          { atMs: 0, action: { type: 'link', link: 'primary->backup', fault: { delayMs: 500 } } },
-          { atMs: at, action: { type: 'kill', target: 'primary' } },
+          { atMs: cut, action: { type: 'link', link: 'primary->backup', fault: { blackhole: true } } },
+          { atMs: kill, action: { type: 'kill', target: 'primary' } },
         ],
       };
     },
