@@ -17,6 +17,7 @@ import { ERR_STALE_EPOCH, ERR_NOT_HOLDER, ERR_STREAM_BUSY, ERR_PEER_NOT_ALLOWED,
 import { LogSender, type LogSession, type LogSink } from '../log-channel.ts';
 import { StorageClient } from './storage-client.ts';
 import { StoragePort } from './storage-port.ts';
+import { joinPrimary } from './join.ts';
 import { nodeMetrics, type NodeMetrics } from './metrics.ts';
 import { KvRequests, type KvRequest, type KvAnswer } from './kv-requests.ts';
 
@@ -308,41 +309,22 @@ export class VmDriver {
   }
 
   async #join(url: string): Promise<void> {
-    const target = new URL(url).origin;
-    if (!this.allowedPeer(target)) throw ERR_PEER_NOT_ALLOWED(target);
-    const { request } = await import('undici');
-    let lastErr = '';
-    for (let attempt = 0; attempt < 50 && !this.#closed; attempt++) {
-      try {
-        const res = await request(`${target}/v1/vms/${encodeURIComponent(this.opts.vmId)}/join`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...(this.opts.peerToken ? { authorization: `Bearer ${this.opts.peerToken}` } : {}) },
-          body: JSON.stringify({ nodeId: this.opts.nodeId, url: this.selfUrl }),
-          headersTimeout: 5000,
-          bodyTimeout: 5000,
-        });
-        const body = (await res.body.json().catch(() => ({}))) as { message?: string };
-        if (res.statusCode === 202 || res.statusCode === 200) {
-          this.log.info({ primary: target }, 'join accepted: waiting for the snapshot');
-          this.#startTicking();
-          return;
-        }
-        lastErr = `${res.statusCode}: ${body.message ?? ''}`;
-        if (res.statusCode === 503 && (body as { live?: string }).live) {
-          // Not the live primary: follow the hint, if it names a configured peer.
-          const live = (body as { live?: string }).live!;
-          if (live !== target && this.allowedPeer(live)) return this.#join(live);
-          if (live !== target) this.log.warn({ hint: live }, 'not following a live hint to a node that is not a configured peer');
-        }
-        if (res.statusCode < 500 && res.statusCode !== 409) break;
-      } catch (err) {
-        lastErr = (err as Error).message;
-      }
-      await new Promise((r) => setTimeout(r, 200));
+    try {
+      await joinPrimary({
+        url,
+        vmId: this.opts.vmId,
+        nodeId: this.opts.nodeId,
+        selfUrl: this.selfUrl,
+        peerToken: this.opts.peerToken,
+        allowed: (u) => this.allowedPeer(u),
+        closed: () => this.#closed,
+        log: this.log,
+      });
+    } catch (err) {
+      this.#stoppedReason = `join failed: ${(err as Error).message}`;
+      throw err;
     }
-    this.#stoppedReason = `join failed: ${lastErr}`;
-    this.log.error({ primary: target, err: lastErr }, 'join failed');
-    throw new Error(`join of ${target} failed: ${lastErr}`);
+    this.#startTicking();
   }
 
   // ------------------------------------------------------------------ primary: log stream
