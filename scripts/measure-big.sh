@@ -5,8 +5,12 @@
 #   scripts/measure-big.sh [SIZE_MB]     (default 1024; the data is generated under a temp
 #                                         dir and deleted at the end; needs ~2.5 x SIZE_MB disk)
 # Environment: SPLIT (coordinator --split-size, default 64MiB), LEASE (--task-timeout, default
-# 10m: the lease is not renewed by heartbeats, and a 64 MiB split on a loaded machine can take
-# longer than the default 10s), APP (default wc).
+# 10m), APP (default wc).
+# Measured 2026-11-29 on the shared 2-core machine (load average ~25 from other work), 1 GiB:
+#   one file:  mr seq 335 s, 185 MB | 2 workers 265 s (16 maps), workers 201/213 MB, coordinator 140 MB
+#                                   | 3 workers 217 s, workers 206/210/230 MB
+#   100 files: mr seq 317 s, 203 MB | 2 workers 266 s (17 maps), workers 208/211 MB
+#                                   | 3 workers 255 s, workers 211/216/206 MB; all outputs equal mr seq
 set -euo pipefail
 size_mb=${1:-1024}
 split=${SPLIT:-64MiB}
