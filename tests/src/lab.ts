@@ -36,7 +36,7 @@ export class Lab {
     mkdirSync(this.cwd);
     this.corpus = writeCorpus(this.root);
     this.inputs = this.corpus.map((p) => `../${basename(p)}`);
-    const env: NodeJS.ProcessEnv = { ...process.env, MR_TOKEN: randomBytes(12).toString('hex'), FORCE_COLOR: '0' };
+    const env: NodeJS.ProcessEnv = { ...process.env, MR_TOKEN: randomBytes(12).toString('hex'), MR_WORKER_TOKEN: randomBytes(12).toString('hex'), FORCE_COLOR: '0' };
     delete env['OTEL_EXPORTER_OTLP_ENDPOINT'];
     delete env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'];
     delete env['NODE_TEST_CONTEXT'];

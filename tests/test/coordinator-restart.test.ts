@@ -52,7 +52,8 @@ function api(lab: Lab, url: string) {
 
 async function startCoordinator(lab: Lab, port: number, extra: string[] = []): Promise<{ proc: Proc; url: string; ms: number }> {
   const t0 = performance.now();
-  const proc = lab.spawn('coordinator', ['coordinator', '--port', String(port), '--data', lab.data, '--input-root', lab.root, ...extra], 120_000);
+  // Outputs go to directories of their own under the temp dir (see outputs()).
+  const proc = lab.spawn('coordinator', ['coordinator', '--port', String(port), '--data', lab.data, '--input-root', lab.root, '--output-root', tmpdir(), ...extra], 120_000);
   const m = await proc.waitFor(/coordinator listening on (http:\/\/127\.0\.0\.1:\d+)/);
   return { proc, url: m[1]!, ms: performance.now() - t0 };
 }

@@ -42,8 +42,8 @@ async function start(t: { after(fn: () => void): void }, args: string[]): Promis
   return { child, url, stdout: () => out };
 }
 
-async function post(url: string, body: unknown): Promise<any> {
-  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<any> {
+  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   return { status: r.status, ...((await r.json()) as object) };
 }
 
@@ -53,7 +53,7 @@ test('mr coordinator --help describes every option', async () => {
   const sink = { write: (s: string) => ((out += s), true) } as any;
   const code = await main(['coordinator', '--help'], { env: {}, stdout: sink, stderr: sink });
   assert.equal(code, 0);
-  for (const o of ['--host', '--port', '--data', '--task-timeout', '--input-root', '--exit-when-done', '--log-level']) assert.ok(out.includes(o), o);
+  for (const o of ['--host', '--port', '--data', '--task-timeout', '--input-root', '--output-root', '--exit-when-done', '--log-level', 'MR_WORKER_TOKEN']) assert.ok(out.includes(o), o);
 });
 
 test('mr coordinator refuses bad usage with exit code 2', async (t) => {
@@ -67,26 +67,38 @@ test('mr coordinator refuses bad usage with exit code 2', async (t) => {
   assert.match(err, /is not a directory/);
   assert.equal(await main(['coordinator', '--host', '0.0.0.0'], { env: {}, stdout: sink, stderr: sink }), 2);
   assert.match(err, /without MR_TOKEN/);
+  // A client token without the worker credential (or equal to it) would let job submitters act as workers.
+  assert.equal(await main(['coordinator', '--data', join(env.dir, 'd')], { env: { MR_TOKEN: 'c' }, stdout: sink, stderr: sink }), 2);
+  assert.match(err, /MR_TOKEN is set but MR_WORKER_TOKEN is not/);
+  assert.equal(await main(['coordinator', '--data', join(env.dir, 'd')], { env: { MR_TOKEN: 'c', MR_WORKER_TOKEN: 'c' }, stdout: sink, stderr: sink }), 2);
+  assert.match(err, /MR_WORKER_TOKEN must differ from MR_TOKEN/);
+  assert.equal(await main(['worker', '--coordinator', 'http://127.0.0.1:9'], { env: { MR_TOKEN: 'c' }, stdout: sink, stderr: sink }), 2);
+  assert.match(err, /mr worker: MR_TOKEN is set but MR_WORKER_TOKEN is not/);
 });
 
 test('with --exit-when-done the coordinator runs a job, streams its events, tells workers to exit, and exits 0', async (t) => {
   const env = tmp(t);
   const data = join(env.dir, 'data');
-  const { child, url } = await start(t, ['--data', data, '--input-root', env.root, '--exit-when-done']);
+  const { child, url } = await start(t, ['--data', data, '--input-root', env.root, '--output-root', env.dir, '--exit-when-done']);
   assert.equal((await fetch(`${url}/healthz`)).status, 200);
 
   const reg = await post(`${url}/v1/workers`, { pid: 1, host: 'test', slots: 1 });
   const w = reg.workerId as string;
+  const h = { 'x-mr-worker-secret': reg.secret as string };
   const sub = await post(`${url}/v1/jobs`, { app: 'wc', inputs: env.files, reduces: 1, output: join(env.dir, 'out') });
   assert.equal(sub.status, 201);
   const events = fetch(`${url}/v1/jobs/${sub.id}/events`).then((r) => r.text());
 
   for (;;) {
-    const a = await post(`${url}/v1/workers/${w}/poll`, {});
+    const a = await post(`${url}/v1/workers/${w}/poll`, {}, h);
     if (a.type === 'exit') break;
     assert.ok(a.type === 'map' || a.type === 'reduce', JSON.stringify(a));
-    const files = a.type === 'map' ? [`${a.outputDir}/mr-${a.index}-0`] : [`${a.outputDir}/mr-out-0`];
-    const ack = await post(`${url}/v1/workers/${w}/complete`, { jobId: a.jobId, taskId: a.taskId, attempt: a.attempt, durationMs: 1, files });
+    const files = a.type === 'map' ? [`${a.outputDir}/mr-${a.index}-0`] : [];
+    if (a.type === 'reduce') {
+      mkdirSync(a.outputDir, { recursive: true });
+      writeFileSync(`${a.outputDir}/mr-out-0`, 'a 2\n');
+    }
+    const ack = await post(`${url}/v1/workers/${w}/complete`, { jobId: a.jobId, taskId: a.taskId, attempt: a.attempt, durationMs: 1, files }, h);
     assert.equal(ack.accepted, true);
   }
   const sse = await events;
@@ -105,7 +117,8 @@ test('with --exit-when-done the coordinator runs a job, streams its events, tell
 test('SIGTERM answers parked polls with wait (workers outlive a coordinator restart) and stops the coordinator with exit code 0', async (t) => {
   const env = tmp(t);
   const { child, url } = await start(t, ['--data', join(env.dir, 'data'), '--input-root', env.root]);
-  const parked = post(`${url}/v1/workers/w9/poll`, {});
+  const reg = await post(`${url}/v1/workers`, { pid: 1, host: 'test', slots: 1 });
+  const parked = post(`${url}/v1/workers/${reg.workerId}/poll`, {}, { 'x-mr-worker-secret': reg.secret });
   // The poll is parked (nothing to do): wait until the coordinator lists the worker.
   for (;;) {
     const list = (await (await fetch(`${url}/v1/workers`)).json()) as { workers: unknown[] };

@@ -2,6 +2,7 @@
  * The coordinator as a buildable Fastify app (no listen): service kit
  * defaults, the scheduler driver, and the job and worker routes.
  */
+import { realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { LogController, type FastifyInstance } from 'fastify';
 import { DEFAULT_SPLIT_BYTES } from '@mr/mapreduce-apps';
@@ -9,7 +10,7 @@ import { createService } from '@mr/service-kit';
 import { createRegistry } from '@mr/observability';
 import { DEFAULT_CONFIG, type SchedulerConfig } from '@mr/mapreduce-core';
 import { SchedulerDriver } from './plugins/app/scheduler-driver.ts';
-import { resolveRoots } from './plugins/app/validate.ts';
+import { resolveRoots, type OutputPlaces } from './plugins/app/validate.ts';
 import { lockDataDir } from './plugins/app/lock.ts';
 import jobRoutes from './routes/jobs.ts';
 import workerRoutes from './routes/workers.ts';
@@ -20,6 +21,7 @@ declare module 'fastify' {
     inputRoots: string[];
     /** Default split size of submitted jobs (bytes). */
     splitBytes: number;
+    outputPlaces: OutputPlaces;
   }
 }
 
@@ -30,11 +32,19 @@ export interface CoordinatorOptions {
   taskTimeoutMs?: number;
   /** Submitted inputs must lie under one of these (symlinks resolved). None: every submission is refused. */
   inputRoots?: string[];
+  /**
+   * Submitted outputs must lie under one of these (symlinks resolved). Default:
+   * the input roots. Never the data dir, an input root itself, or a non-empty directory.
+   */
+  outputRoots?: string[];
   /** Tell workers to exit once every submitted job finished. */
   exitWhenDone?: boolean;
   /** Default bytes of input per map task (a job's splitSize overrides it). Default 64 MiB. */
   splitBytes?: number;
+  /** Client token (MR_TOKEN): job API. */
   token?: string | undefined;
+  /** Worker credential (MR_WORKER_TOKEN): the worker protocol. Required when token is set. */
+  workerToken?: string | undefined;
   logLevel?: string | false;
   /** Tick length (default 100 ms); the lease and timeouts are counted in ticks. */
   tickMs?: number;
@@ -44,6 +54,10 @@ export interface CoordinatorOptions {
   pollTimeoutMs?: number;
   /** Attempts per task before the job fails. Default 10. */
   maxAttempts?: number;
+  /** maps x reduces of one job (intermediate files). Default 1,000,000. */
+  maxIntermediatesPerJob?: number;
+  /** Tasks (maps + reduces) of all unfinished jobs together. Default 1,000,000. */
+  maxQueuedTasks?: number;
   /** Request body limit in bytes. Default 4 MiB. */
   bodyLimit?: number;
   telemetry?: boolean;
@@ -77,6 +91,8 @@ export function schedulerConfig(o: CoordinatorOptions): Partial<SchedulerConfig>
     workRoot: join(resolve(o.dataDir), 'jobs'),
     retainJobs: o.retainJobs ?? DEFAULT_CONFIG.retainJobs,
     recoveryTicks: Math.ceil((o.recoveryMs ?? 3000) / tickMs),
+    maxIntermediatesPerJob: o.maxIntermediatesPerJob ?? DEFAULT_CONFIG.maxIntermediatesPerJob,
+    maxQueuedTasks: o.maxQueuedTasks ?? DEFAULT_CONFIG.maxQueuedTasks,
   };
 }
 
@@ -85,6 +101,7 @@ export async function buildCoordinator(o: CoordinatorOptions): Promise<FastifyIn
   const app = await createService({
     name: 'mr-coordinator',
     token: o.token,
+    roleTokens: { worker: o.workerToken },
     registry,
     logLevel: o.logLevel ?? 'info',
     bodyLimit: o.bodyLimit ?? 4 * 1024 * 1024,
@@ -116,7 +133,9 @@ export async function buildCoordinator(o: CoordinatorOptions): Promise<FastifyIn
     throw err;
   }
   app.decorate('scheduler', driver);
-  app.decorate('inputRoots', await resolveRoots(o.inputRoots ?? []));
+  const inputRoots = await resolveRoots(o.inputRoots ?? []);
+  app.decorate('inputRoots', inputRoots);
+  app.decorate('outputPlaces', { outputRoots: o.outputRoots ? await resolveRoots(o.outputRoots) : inputRoots, dataDir: await realpath(resolve(o.dataDir)) });
   app.decorate('splitBytes', o.splitBytes ?? DEFAULT_SPLIT_BYTES);
   app.addHook('preClose', async () => {
     driver.shutdown('closing');

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { symlinkSync, mkdirSync, writeFileSync } from 'node:fs';
+import { symlinkSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { build, json, makeEnv } from './helper.ts';
+import { build, json, makeEnv, registerWorker } from './helper.ts';
 
 test('a job runs end to end through the worker protocol and is visible in the job API', async (t) => {
   const env = makeEnv(t);
@@ -11,9 +11,11 @@ test('a job runs end to end through the worker protocol and is visible in the jo
   assert.equal(reg.status, 201);
   const w = reg.body.workerId as string;
   assert.equal(reg.body.pollTimeoutMs, 10_000);
+  assert.match(reg.body.secret, /^[A-Za-z0-9_-]{40,}$/);
+  const h = { 'x-mr-worker-secret': reg.body.secret as string };
 
   // A poll before any job is parked, and answered the moment the job arrives.
-  const parked = json(app, 'POST', `/v1/workers/${w}/poll`, {});
+  const parked = json(app, 'POST', `/v1/workers/${w}/poll`, {}, h);
   const sub = await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 2, output: env.out, name: 'demo' });
   assert.equal(sub.status, 201);
   assert.deepEqual(sub.body, { id: 'j1', state: 'queued' });
@@ -23,27 +25,31 @@ test('a job runs end to end through the worker protocol and is visible in the jo
   assert.equal(a0.leaseMs, 10_000);
   assert.equal(a0.outputDir, join(env.data, 'jobs', 'j1', 'work', 'm0-a1'));
 
-  const a1 = (await json(app, 'POST', `/v1/workers/${w}/poll`)).body;
+  const a1 = (await json(app, 'POST', `/v1/workers/${w}/poll`, undefined, h)).body;
   assert.equal(a1.taskId, 'map-1');
   for (const a of [a0, a1]) {
     const files = [0, 1].map((r) => `${a.outputDir}/mr-${a.index}-${r}`);
-    const ack = await json(app, 'POST', `/v1/workers/${w}/complete`, { jobId: 'j1', taskId: a.taskId, attempt: a.attempt, durationMs: 12, files, counters: { records: 2 } });
+    const ack = await json(app, 'POST', `/v1/workers/${w}/complete`, { jobId: 'j1', taskId: a.taskId, attempt: a.attempt, durationMs: 12, files, counters: { records: 2 } }, h);
     assert.deepEqual(ack.body, { accepted: true });
   }
   // A stale attempt is answered as data.
-  const stale = await json(app, 'POST', `/v1/workers/${w}/complete`, { jobId: 'j1', taskId: 'map-0', attempt: 7, durationMs: 1, files: [] });
+  const stale = await json(app, 'POST', `/v1/workers/${w}/complete`, { jobId: 'j1', taskId: 'map-0', attempt: 7, durationMs: 1, files: [] }, h);
   assert.deepEqual(stale.body, { accepted: false, reason: 'already-done' });
 
-  const r0 = (await json(app, 'POST', `/v1/workers/${w}/poll`, {})).body;
+  const r0 = (await json(app, 'POST', `/v1/workers/${w}/poll`, {}, h)).body;
   assert.equal(r0.type, 'reduce');
   assert.deepEqual(r0.inputs, [`${a0.outputDir}/mr-0-0`, `${a1.outputDir}/mr-1-0`]);
-  assert.equal(r0.outputDir, env.out);
+  assert.equal(r0.outputDir, join(env.data, 'jobs', 'j1', 'work', 'r0-a1'));
   const workers = await json(app, 'GET', '/v1/workers');
   assert.deepEqual(workers.body.workers[0].tasks, [{ jobId: 'j1', taskId: 'reduce-0', attempt: 1 }]);
-  const r1 = (await json(app, 'POST', `/v1/workers/${w}/poll`, {})).body;
+  const r1 = (await json(app, 'POST', `/v1/workers/${w}/poll`, {}, h)).body;
   for (const r of [r0, r1]) {
-    await json(app, 'POST', `/v1/workers/${w}/complete`, { jobId: 'j1', taskId: r.taskId, attempt: r.attempt, durationMs: 3, files: [`${env.out}/mr-out-${r.index}`] });
+    // The worker writes into its attempt's directory; the coordinator's accept renames it into the output.
+    mkdirSync(r.outputDir, { recursive: true });
+    writeFileSync(`${r.outputDir}/mr-out-${r.index}`, `out ${r.index}\n`);
+    await json(app, 'POST', `/v1/workers/${w}/complete`, { jobId: 'j1', taskId: r.taskId, attempt: r.attempt, durationMs: 3, files: [] }, h);
   }
+  assert.equal(readFileSync(join(env.out, 'mr-out-1'), 'utf8'), 'out 1\n');
   const job = (await json(app, 'GET', '/v1/jobs/j1')).body;
   assert.equal(job.state, 'succeeded');
   assert.equal(job.name, 'demo');
@@ -68,7 +74,7 @@ test('a job runs end to end through the worker protocol and is visible in the jo
 
 test('bad submissions get a clear 4xx and create no job', async (t) => {
   const env = makeEnv(t);
-  const app = await build(t, env, { token: 's3cret' });
+  const app = await build(t, env, { token: 's3cret', workerToken: 'w0rker' });
   const auth = { authorization: 'Bearer s3cret' };
   const outside = join(env.dir, 'outside.txt');
   writeFileSync(outside, 'x');
@@ -137,15 +143,16 @@ test('unknown job ids are 404; cancel stops a running job and its workers are to
   assert.equal((await json(app, 'DELETE', '/v1/jobs/j9')).status, 404);
   assert.equal((await json(app, 'GET', '/v1/jobs/bad$id')).status, 400);
   await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1 });
-  const a = (await json(app, 'POST', '/v1/workers/wx/poll', {})).body;
+  const wx = await registerWorker(app);
+  const a = (await json(app, 'POST', `/v1/workers/${wx.id}/poll`, {}, wx.headers)).body;
   assert.equal(a.type, 'map');
   assert.equal(a.outputDir, join(env.data, 'jobs', 'j1', 'work', 'm0-a1'));
   const del = await json(app, 'DELETE', '/v1/jobs/j1');
   assert.equal(del.status, 200);
   assert.equal(del.body.state, 'cancelled');
-  const hb = await json(app, 'POST', '/v1/workers/wx/heartbeat', { tasks: [{ jobId: 'j1', taskId: a.taskId, attempt: a.attempt }] });
+  const hb = await json(app, 'POST', `/v1/workers/${wx.id}/heartbeat`, { tasks: [{ jobId: 'j1', taskId: a.taskId, attempt: a.attempt }] }, wx.headers);
   assert.deepEqual(hb.body.abandon, [{ jobId: 'j1', taskId: a.taskId, attempt: a.attempt }]);
-  const late = await json(app, 'POST', '/v1/workers/wx/complete', { jobId: 'j1', taskId: a.taskId, attempt: a.attempt, durationMs: 1, files: [] });
+  const late = await json(app, 'POST', `/v1/workers/${wx.id}/complete`, { jobId: 'j1', taskId: a.taskId, attempt: a.attempt, durationMs: 1, files: [] }, wx.headers);
   assert.deepEqual(late.body, { accepted: false, reason: 'job-not-running' });
   assert.equal((await json(app, 'GET', '/v1/jobs/j1')).body.output, join(env.data, 'jobs', 'j1', 'out'));
 });
@@ -155,8 +162,9 @@ test('a restarted coordinator still knows every accepted job and finishes unfini
   const first = await build(t, env);
   await json(first, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1, output: env.out });
   await json(first, 'POST', '/v1/jobs', { app: 'wc', inputs: [env.files[0]], reduces: 1, output: `${env.out}2` });
-  const a = (await json(first, 'POST', '/v1/workers/w1/poll', {})).body;
-  await json(first, 'POST', '/v1/workers/w1/complete', { jobId: 'j1', taskId: a.taskId, attempt: a.attempt, durationMs: 1, files: [`${a.outputDir}/mr-0-0`] });
+  const w1 = await registerWorker(first);
+  const a = (await json(first, 'POST', `/v1/workers/${w1.id}/poll`, {}, w1.headers)).body;
+  await json(first, 'POST', `/v1/workers/${w1.id}/complete`, { jobId: 'j1', taskId: a.taskId, attempt: a.attempt, durationMs: 1, files: [`${a.outputDir}/mr-0-0`] }, w1.headers);
   await json(first, 'DELETE', '/v1/jobs/j2');
   await first.close();
 
@@ -164,14 +172,17 @@ test('a restarted coordinator still knows every accepted job and finishes unfini
   const second = await build(t, env, { recoveryMs: 0 });
   const jobs = (await json(second, 'GET', '/v1/jobs')).body.jobs;
   assert.deepEqual(jobs.map((j: any) => [j.id, j.state, j.tasks.map.done]), [['j1', 'running', 1], ['j2', 'cancelled', 0]]);
-  // The task of the previous boot's attempt that never reported runs again, with a new attempt number.
-  const b = (await json(second, 'POST', '/v1/workers/w1/poll', {})).body;
+  // The worker is still known after the restart (its registration is journaled); the task of the
+  // previous boot's attempt that never reported runs again, with a new attempt number.
+  const b = (await json(second, 'POST', `/v1/workers/${w1.id}/poll`, {}, w1.headers)).body;
   assert.equal(b.taskId, 'map-1');
   assert.ok(b.attempt > 1, 'attempt numbers never repeat across restarts');
-  await json(second, 'POST', '/v1/workers/w1/complete', { jobId: 'j1', taskId: 'map-1', attempt: b.attempt, durationMs: 1, files: [`${b.outputDir}/mr-1-0`] });
-  const r = (await json(second, 'POST', '/v1/workers/w1/poll', {})).body;
+  await json(second, 'POST', `/v1/workers/${w1.id}/complete`, { jobId: 'j1', taskId: 'map-1', attempt: b.attempt, durationMs: 1, files: [`${b.outputDir}/mr-1-0`] }, w1.headers);
+  const r = (await json(second, 'POST', `/v1/workers/${w1.id}/poll`, {}, w1.headers)).body;
   assert.deepEqual(r.inputs, [`${a.outputDir}/mr-0-0`, `${b.outputDir}/mr-1-0`]);
-  await json(second, 'POST', '/v1/workers/w1/complete', { jobId: 'j1', taskId: 'reduce-0', attempt: r.attempt, durationMs: 1, files: [`${env.out}/mr-out-0`] });
+  mkdirSync(r.outputDir, { recursive: true });
+  writeFileSync(`${r.outputDir}/mr-out-0`, 'x 1\n');
+  await json(second, 'POST', `/v1/workers/${w1.id}/complete`, { jobId: 'j1', taskId: 'reduce-0', attempt: r.attempt, durationMs: 1, files: [] }, w1.headers);
   const sub = await json(second, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1 });
   assert.equal(sub.body.id, 'j3');
   await second.close();
@@ -186,14 +197,15 @@ test('when the journal cannot be written the request fails, nothing is acknowled
   const env = makeEnv(t);
   const app = await build(t, env);
   const fatal = new Promise((r) => app.scheduler.once('fatal', r));
-  const parked = json(app, 'POST', '/v1/workers/w1/poll', {});
+  const w1 = await registerWorker(app);
+  const parked = json(app, 'POST', `/v1/workers/${w1.id}/poll`, {}, w1.headers);
   await app.scheduler.journal.close();
   const r = await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files });
   assert.equal(r.status, 500);
   assert.equal(r.body.code, 'MR_ERR_INTERNAL');
   assert.match(String(await fatal), /journal closed/);
   assert.equal((await parked).status, 500, 'a parked poll is not left hanging');
-  assert.equal((await json(app, 'POST', '/v1/workers/w2/poll', {})).status, 500);
+  assert.equal((await json(app, 'POST', `/v1/workers/${w1.id}/poll`, {}, w1.headers)).status, 500);
 });
 
 test('Idempotency-Key: a retry answers the job the key created (200), another body with the same key is a 422, a bad key a 400', async (t) => {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { build, json, makeEnv } from './helper.ts';
+import { build, json, makeEnv, registerWorker } from './helper.ts';
 
 test('submit plans the map tasks from the files: a big file divided into splits, small files combined; workers get real paths and the names as given', async (t) => {
   const env = makeEnv(t);
@@ -16,9 +16,9 @@ test('submit plans the map tasks from the files: a big file divided into splits,
   assert.equal(sub.status, 201);
   const job = (await json(app, 'GET', `/v1/jobs/${sub.body.id}`)).body;
   assert.deepEqual(job.tasks.map, { total: 4, pending: 4, running: 0, done: 0 });
-  const w = (await json(app, 'POST', '/v1/workers', { pid: 1, host: 'h', slots: 1 })).body.workerId;
+  const w = await registerWorker(app);
   const splits = [];
-  for (let i = 0; i < 4; i++) splits.push((await json(app, 'POST', `/v1/workers/${w}/poll`, {})).body.split);
+  for (let i = 0; i < 4; i++) splits.push((await json(app, 'POST', `/v1/workers/${w.id}/poll`, {}, w.headers)).body.split);
   assert.deepEqual(splits, [
     [{ path: big, name: link, index: 0, start: 0, end: 40 }],
     [{ path: big, name: link, index: 0, start: 40, end: 80 }],

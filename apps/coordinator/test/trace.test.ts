@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync, realpathSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -45,15 +45,20 @@ test("assignments carry the job span's trace context, and the job span is export
   writeFileSync(input, 'x y\n');
   const app = await buildCoordinator({ dataDir: join(dir, 'data'), inputRoots: [dir], logLevel: false, telemetry: true });
   await app.ready();
-  const call = async (url: string, payload: object) => JSON.parse((await app.inject({ method: 'POST', url, payload })).body);
+  let headers: Record<string, string> = {};
+  const call = async (url: string, payload: object) => JSON.parse((await app.inject({ method: 'POST', url, payload, headers })).body);
 
+  const { workerId: w1, secret } = await call('/v1/workers', { pid: 1, host: 'h', slots: 1 });
+  headers = { 'x-mr-worker-secret': secret };
   await call('/v1/jobs', { app: 'wc', inputs: [input], reduces: 1 });
-  const m = await call('/v1/workers/w1/poll', {});
+  const m = await call(`/v1/workers/${w1}/poll`, {});
   assert.match(m.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
-  await call('/v1/workers/w1/complete', { jobId: m.jobId, taskId: m.taskId, attempt: m.attempt, durationMs: 1, files: [`${m.outputDir}/mr-0-0`] });
-  const r = await call('/v1/workers/w1/poll', {});
+  await call(`/v1/workers/${w1}/complete`, { jobId: m.jobId, taskId: m.taskId, attempt: m.attempt, durationMs: 1, files: [`${m.outputDir}/mr-0-0`] });
+  const r = await call(`/v1/workers/${w1}/poll`, {});
   assert.equal(r.traceparent, m.traceparent, 'every task of the job has the same parent: the job span');
-  await call('/v1/workers/w1/complete', { jobId: r.jobId, taskId: r.taskId, attempt: r.attempt, durationMs: 1, files: [] });
+  mkdirSync(r.outputDir, { recursive: true });
+  writeFileSync(join(r.outputDir, 'mr-out-0'), 'x 1\ny 1\n');
+  await call(`/v1/workers/${w1}/complete`, { jobId: r.jobId, taskId: r.taskId, attempt: r.attempt, durationMs: 1, files: [] });
   await app.close();
   await telemetry.shutdown();
 

@@ -10,7 +10,7 @@ import type {
   WorkerRegister,
   WorkerRegistered,
 } from '@mr/mapreduce-protocol';
-import { ROUTES } from '@mr/mapreduce-protocol/routes';
+import { ROUTES, WORKER_SECRET_HEADER } from '@mr/mapreduce-protocol/routes';
 import {
   ERR_COORDINATOR_REJECTED,
   ERR_COORDINATOR_UNAUTHORIZED,
@@ -64,6 +64,8 @@ export class CoordinatorClient {
   readonly url: string;
   readonly #origin: string;
   readonly #token: string | undefined;
+  /** The secret each registration returned, sent with every later request of that worker id. */
+  readonly #secrets = new Map<string, string>();
   readonly #requestTimeoutMs: number;
   readonly #pool: Pool;
   readonly #dispatcher: Dispatcher;
@@ -113,7 +115,9 @@ export class CoordinatorClient {
   }
 
   async register(body: WorkerRegister): Promise<WorkerRegistered> {
-    return (await this.#call('POST', ROUTES.workers, body, { idempotent: false })) as WorkerRegistered;
+    const r = (await this.#call('POST', ROUTES.workers, body, { idempotent: false })) as WorkerRegistered;
+    if (typeof r.secret === 'string') this.#secrets.set(r.workerId, r.secret);
+    return r;
   }
 
   /** Long poll: the coordinator holds it up to pollTimeoutMs; we allow that plus a margin. */
@@ -154,6 +158,8 @@ export class CoordinatorClient {
   ): Promise<unknown> {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     if (this.#token) headers['authorization'] = `Bearer ${this.#token}`;
+    const secret = o.workerId === undefined ? undefined : this.#secrets.get(o.workerId);
+    if (secret !== undefined) headers[WORKER_SECRET_HEADER] = secret;
     let res: Dispatcher.ResponseData;
     try {
       res = await this.#dispatcher.request({

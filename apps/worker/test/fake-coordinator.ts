@@ -12,6 +12,8 @@ export interface Recorded {
   workerId?: string;
   body: any;
   auth?: string | undefined;
+  /** The x-mr-worker-secret header. */
+  secret?: string | undefined;
 }
 
 export type Answer = { status: number; body: unknown } | undefined;
@@ -64,7 +66,7 @@ export class FakeCoordinator {
       // Recorded as one 'complete' per completion, each answered by the complete handler.
       const acks: unknown[] = [];
       for (const c of (body as { completions: unknown[] }).completions) {
-        this.requests.push({ route: 'complete', ...(workerId ? { workerId } : {}), body: c, auth: req.headers.authorization });
+        this.requests.push({ route: 'complete', ...(workerId ? { workerId } : {}), body: c, auth: req.headers.authorization, secret: req.headers['x-mr-worker-secret'] as string | undefined });
         acks.push((await this.handlers.complete?.(c)) ?? { accepted: true });
       }
       if (res.destroyed) return;
@@ -73,11 +75,12 @@ export class FakeCoordinator {
       return;
     }
     const route = (m ? (m[2] ?? 'register') : 'other') as Recorded['route'];
-    this.requests.push({ route, ...(workerId ? { workerId } : {}), body, auth: req.headers.authorization });
+    this.requests.push({ route, ...(workerId ? { workerId } : {}), body, auth: req.headers.authorization, secret: req.headers['x-mr-worker-secret'] as string | undefined });
     switch (route) {
       case 'register':
         answer = (await this.handlers.register?.(body)) ?? {
-          workerId: `w${this.#nextWorker++}`,
+          workerId: `w${this.#nextWorker}`,
+          secret: `secret-of-w${this.#nextWorker++}`,
           pollTimeoutMs: this.pollTimeoutMs,
           heartbeatIntervalMs: this.heartbeatIntervalMs,
         };

@@ -259,6 +259,9 @@ test('registers again when the coordinator forgets the worker (404 on poll)', as
   assert.equal(exit.code, 0);
   assert.equal(coord.of('register').length, 2);
   assert.deepEqual(coord.of('poll').map((r) => r.workerId), ['w1', 'w2']);
+  // Every request of a worker id carries the secret its registration returned.
+  assert.deepEqual(coord.of('poll').map((r) => r.secret), ['secret-of-w1', 'secret-of-w2']);
+  assert.equal(coord.of('register')[0]!.secret, undefined);
   assert.equal(polls, 2);
 });
 

@@ -5,7 +5,8 @@ import { parse, bytesOption, durationMs, intOption, UsageError } from '../args.t
 export const summary = 'run the MapReduce coordinator (job API + worker protocol)';
 
 export const usage = `usage: mr coordinator [--host 127.0.0.1] [--port 7070] [--data DIR] [--task-timeout 10s]
-                      [--input-root DIR]... [--exit-when-done] [--plugins DIR] [--log-level info]
+                      [--input-root DIR]... [--output-root DIR]... [--exit-when-done]
+                      [--plugins DIR] [--log-level info]
 
 Serves the job API (POST/GET /v1/jobs, GET/DELETE /v1/jobs/:id, /v1/jobs/:id/events,
 GET /v1/workers) and the worker protocol, hands tasks to polling workers, and keeps
@@ -23,6 +24,10 @@ options:
                        naming it (heartbeats renew it; default 10s)
   --input-root DIR     submitted input files must lie under DIR (repeatable;
                        default: the current directory)
+  --output-root DIR    submitted output directories must lie under DIR (repeatable;
+                       default: the input roots and the current directory). Never the
+                       data dir, an input root itself, another unfinished job's output,
+                       or a directory that already holds files
   --exit-when-done     exit 0 once every submitted job finished and the workers
                        were told to exit
   --max-attempts N     attempts per task before its job fails (default 10)
@@ -43,7 +48,8 @@ options:
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
   -h, --help           this text
 
-environment: MR_TOKEN (bearer token required on every route but /healthz and /metrics),
+environment: MR_TOKEN (client token: the job API), MR_WORKER_TOKEN (worker credential:
+the worker protocol; required when MR_TOKEN is set, and must differ from it),
 OTEL_EXPORTER_OTLP_ENDPOINT (export traces over OTLP/HTTP).
 
 exit codes: 0 stopped cleanly (signal, or every job finished with --exit-when-done,
@@ -58,6 +64,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     data: { type: 'string' },
     'task-timeout': { type: 'string' },
     'input-root': { type: 'string', multiple: true },
+    'output-root': { type: 'string', multiple: true },
     'exit-when-done': { type: 'boolean' },
     'max-attempts': { type: 'string' },
     'retain-jobs': { type: 'string' },
@@ -87,10 +94,13 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (!LEVELS.includes(logLevel)) throw new UsageError(`--log-level: expected one of ${LEVELS.join(', ')}, got "${logLevel}"`);
   const dataDir = resolve(v.data ?? 'mr-data');
   const roots = (v['input-root'] ?? []).map((r) => resolve(r));
-  const token = ctx.env['MR_TOKEN'] || undefined;
+  const outputRoots = v['output-root']?.map((r) => resolve(r));
   const { existsSync, statSync } = await import('node:fs');
   for (const r of roots) {
     if (!existsSync(r) || !statSync(r).isDirectory()) throw new UsageError(`--input-root: "${r}" is not a directory`);
+  }
+  for (const r of outputRoots ?? []) {
+    if (!existsSync(r) || !statSync(r).isDirectory()) throw new UsageError(`--output-root: "${r}" is not a directory`);
   }
   if (roots.length === 0) {
     roots.push(process.cwd());
@@ -106,7 +116,10 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       throw new UsageError(`mr coordinator: --plugins: ${(err as Error).message}`);
     }
   }
-  const { checkBind } = await import('@mr/service-kit');
+  const { checkBind, credentialsFromEnv } = await import('@mr/service-kit');
+  const creds = credentialsFromEnv(ctx.env, ['worker']);
+  if (creds.error !== undefined) throw new UsageError(`mr coordinator: ${creds.error}`);
+  const token = creds.token;
   const refused = checkBind(host, token);
   if (refused) throw new UsageError(`mr coordinator: ${refused}`);
   if (!token) ctx.stderr.write('mr coordinator: MR_TOKEN is not set: no authentication, loopback only\n');
@@ -128,6 +141,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       heartbeatTimeoutMs,
       splitBytes,
       inputRoots: roots,
+      outputRoots: outputRoots ?? [...new Set([...roots, process.cwd()])],
+      workerToken: creds.roleTokens.worker,
       exitWhenDone: v['exit-when-done'] ?? false,
       token,
       logLevel: logLevel === 'silent' ? false : logLevel,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { EXIT, type CliContext } from '../context.ts';
@@ -66,7 +67,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const env: LocalEnv = {
     ctx,
     data,
-    childEnv: { ...process.env, ...ctx.env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv,
+    childEnv: withRoleTokens({ ...process.env, ...ctx.env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv),
     say: (line) => ctx.stdout.write(`${line}\n`),
   };
   const sections: StartedSection[] = [];
@@ -143,4 +144,14 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/**
+ * With MR_TOKEN set, the children need the role credentials too (a client
+ * token never makes its holder a worker): a random MR_WORKER_TOKEN is made
+ * for this run unless the user gave one.
+ */
+function withRoleTokens(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (!env['MR_TOKEN'] || env['MR_WORKER_TOKEN']) return env;
+  return { ...env, MR_WORKER_TOKEN: randomBytes(24).toString('base64url') };
 }

@@ -24,7 +24,9 @@ options:
   --plugins DIR         load user apps from the modules in DIR (default: $MR_PLUGIN_DIR)
   -v, --verbose         log every task (default: only warnings and errors)
 
-environment: MR_TOKEN (bearer token), OTEL_EXPORTER_OTLP_ENDPOINT (traces).`;
+environment: MR_WORKER_TOKEN (the worker credential the coordinator was given; required
+when MR_TOKEN is set, and must differ from it: a client token does not make a worker),
+OTEL_EXPORTER_OTLP_ENDPOINT (traces).`;
 
 export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const args = parse('worker', argv, {
@@ -44,6 +46,9 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const v = args.values;
   if (!v.coordinator) throw new UsageError('mr worker: --coordinator URL is required');
   const slots = intOption(v.slots, '--slots', 1, 1, 64);
+  const workerToken = ctx.env['MR_WORKER_TOKEN'] || undefined;
+  if (ctx.env['MR_TOKEN'] && !workerToken) throw new UsageError('mr worker: MR_TOKEN is set but MR_WORKER_TOKEN is not: set the worker credential too (it must differ from MR_TOKEN)');
+  if (workerToken && workerToken === ctx.env['MR_TOKEN']) throw new UsageError('mr worker: MR_WORKER_TOKEN must differ from MR_TOKEN (a client must not hold the worker credential)');
   if (v.unreachable !== undefined && v['coordinator-wait'] !== undefined) throw new UsageError('mr worker: give --coordinator-wait or --unreachable, not both');
   const wait = v['coordinator-wait'] ?? v.unreachable;
   const unreachableMs = wait === undefined ? 300_000 : durationMs(wait, v.unreachable !== undefined ? '--unreachable' : '--coordinator-wait');
@@ -74,7 +79,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   try {
     worker = new Worker({
       coordinator: v.coordinator,
-      token: ctx.env['MR_TOKEN'],
+      token: workerToken,
       slots,
       cwd,
       unreachableMs,

@@ -4,13 +4,19 @@ import { ErrorReply, JobCreated, JobIdParams, JobList, JobSubmit, JobView, type 
 import type { ReplyBody, SchedulerEvent } from '@mr/mapreduce-core';
 import { validateSubmission } from '../plugins/app/validate.ts';
 import {
+  ERR_BAD_COMPLETION,
   ERR_BAD_IDEMPOTENCY_KEY,
   ERR_IDEMPOTENCY_CONFLICT,
   ERR_JOB_FINISHED,
   ERR_JOB_NOT_FOUND,
   ERR_JOB_RETIRED,
+  ERR_JOB_TOO_BIG,
+  ERR_OUTPUT_IN_USE,
   ERR_SHUTTING_DOWN,
   ERR_TOO_MANY_JOBS,
+  ERR_TOO_MANY_WORKERS,
+  ERR_WORKER_SECRET,
+  ERR_WORKER_UNKNOWN,
 } from '../errors.ts';
 
 const errors = {
@@ -43,12 +49,23 @@ export function refusal(body: ReplyBody): Error {
     case 'not-found':
       return ERR_JOB_NOT_FOUND(body.message.replace(/^no job /, ''));
     case 'too-many-jobs':
-    case 'too-many-workers':
       return ERR_TOO_MANY_JOBS(body.message);
+    case 'too-many-workers':
+      return ERR_TOO_MANY_WORKERS(body.message);
     case 'shutting-down':
       return ERR_SHUTTING_DOWN(body.message);
     case 'idempotency-conflict':
       return ERR_IDEMPOTENCY_CONFLICT(body.message);
+    case 'job-too-big':
+      return ERR_JOB_TOO_BIG(body.message);
+    case 'output-in-use':
+      return ERR_OUTPUT_IN_USE(body.message);
+    case 'unknown-worker':
+      return ERR_WORKER_UNKNOWN(body.message);
+    case 'worker-credential':
+      return ERR_WORKER_SECRET(body.message);
+    case 'bad-completion':
+      return ERR_BAD_COMPLETION(body.message);
   }
 }
 
@@ -66,7 +83,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
       await driver.journal.durable();
       return reply.status(200).send({ id: prior.jobId, state: driver.core.job(prior.jobId)?.state ?? prior.state });
     }
-    const spec = await validateSubmission(req.body as JobSubmit, app.inputRoots, app.splitBytes);
+    const spec = await validateSubmission(req.body as JobSubmit, app.inputRoots, app.splitBytes, app.outputPlaces);
     const r = await driver.request({ type: 'submit', job: spec, idempotency });
     if (r.kind !== 'created') throw refusal(r);
     return reply.status(r.existing ? 200 : 201).send({ id: r.jobId, state: r.state });

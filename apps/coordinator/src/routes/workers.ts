@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify';
+import { createHash, randomBytes } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {
   ErrorReply,
   Heartbeat,
@@ -14,10 +15,31 @@ import {
   WorkerList,
   WorkerRegister,
   WorkerRegistered,
+  WORKER_SECRET_HEADER,
 } from '@mr/mapreduce-protocol';
-import { ERR_TOO_MANY_WORKERS } from '../errors.ts';
+import type { ReplyBody } from '@mr/mapreduce-core';
+import { refusal } from './jobs.ts';
 
-const errors = { 400: ErrorReply, 401: ErrorReply, 404: ErrorReply, 413: ErrorReply, 429: ErrorReply, 503: ErrorReply };
+const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 413: ErrorReply, 429: ErrorReply, 503: ErrorReply };
+
+/** What the core compares: a hash of the worker's secret (the secret itself is never stored). */
+function credential(secret: string): string {
+  return createHash('sha256').update(secret).digest('base64url');
+}
+
+/** The credential of a request's x-mr-worker-secret header ('' without one: matches no worker). */
+function requestCredential(req: FastifyRequest): string {
+  const h = req.headers[WORKER_SECRET_HEADER];
+  return typeof h === 'string' && h.length > 0 && h.length <= 256 ? credential(h) : '';
+}
+
+function expect<K extends ReplyBody['kind']>(r: ReplyBody, kind: K): Extract<ReplyBody, { kind: K }> {
+  if (r.kind === kind) return r as Extract<ReplyBody, { kind: K }>;
+  throw refusal(r);
+}
+
+/** The worker protocol: only the worker credential (MR_WORKER_TOKEN) is accepted here. */
+const worker = { auth: 'worker' as const };
 
 export default async function workerRoutes(app: FastifyInstance): Promise<void> {
   const driver = app.scheduler;
@@ -25,11 +47,15 @@ export default async function workerRoutes(app: FastifyInstance): Promise<void> 
 
   app.get('/v1/workers', { schema: { response: { 200: WorkerList, ...errors } } }, async () => ({ workers: driver.workerViews() }));
 
-  app.post('/v1/workers', { schema: { body: WorkerRegister, response: { 201: WorkerRegistered, ...errors } } }, async (req, reply) => {
+  app.post('/v1/workers', { config: worker, schema: { body: WorkerRegister, response: { 201: WorkerRegistered, ...errors } } }, async (req, reply) => {
     const b = req.body as WorkerRegister;
-    const r = await driver.request({ type: 'register', worker: { name: b.name ?? `${b.host}:${b.pid}`, pid: b.pid, host: b.host, slots: b.slots } });
-    if (r.kind !== 'registered') throw ERR_TOO_MANY_WORKERS(r.kind === 'refused' ? r.message : 'refused');
-    return reply.status(201).send({ workerId: r.workerId, pollTimeoutMs: cfg.pollTimeoutTicks * cfg.tickMs, heartbeatIntervalMs: cfg.heartbeatIntervalTicks * cfg.tickMs });
+    // A per-worker secret: every later request of this worker id must carry it, so no one else can act for it.
+    const secret = randomBytes(32).toString('base64url');
+    const r = expect(
+      await driver.request({ type: 'register', worker: { name: b.name ?? `${b.host}:${b.pid}`, pid: b.pid, host: b.host, slots: b.slots }, credential: credential(secret) }),
+      'registered',
+    );
+    return reply.status(201).send({ workerId: r.workerId, secret, pollTimeoutMs: cfg.pollTimeoutTicks * cfg.tickMs, heartbeatIntervalMs: cfg.heartbeatIntervalTicks * cfg.tickMs });
   });
 
   // A poll with no body is a poll with defaults.
@@ -39,7 +65,7 @@ export default async function workerRoutes(app: FastifyInstance): Promise<void> 
 
   app.post(
     '/v1/workers/:workerId/poll',
-    { preValidation: emptyBody, schema: { params: WorkerIdParams, body: PollRequest, response: { 200: PollReply, ...errors } } },
+    { config: worker, preValidation: emptyBody, schema: { params: WorkerIdParams, body: PollRequest, response: { 200: PollReply, ...errors } } },
     async (req, reply) => {
       const { workerId } = req.params as WorkerIdParams;
       const { free } = req.body as PollRequest;
@@ -48,50 +74,50 @@ export default async function workerRoutes(app: FastifyInstance): Promise<void> 
         if (!reply.raw.writableFinished) driver.forget(requestId);
       };
       reply.raw.once('close', gone);
-      const r = await driver.request({ type: 'poll', workerId, free }, (id) => (requestId = id));
+      const r = await driver.request({ type: 'poll', workerId, credential: requestCredential(req), free }, (id) => (requestId = id));
       reply.raw.off('close', gone);
-      if (r.kind !== 'poll') throw new Error(`unexpected reply ${r.kind}`);
-      return r.reply;
+      return expect(r, 'poll').reply;
     },
   );
 
-  app.post('/v1/workers/:workerId/complete', { schema: { params: WorkerIdParams, body: TaskComplete, response: { 200: TaskAck, ...errors } } }, async (req) => {
+  app.post('/v1/workers/:workerId/complete', { config: worker, schema: { params: WorkerIdParams, body: TaskComplete, response: { 200: TaskAck, ...errors } } }, async (req) => {
     const { workerId } = req.params as WorkerIdParams;
     const b = req.body as TaskComplete;
-    const r = await driver.request({ type: 'complete', workerId, jobId: b.jobId, taskId: b.taskId, attempt: b.attempt, durationMs: b.durationMs, files: b.files, counters: b.counters });
-    if (r.kind !== 'ack') throw new Error(`unexpected reply ${r.kind}`);
-    return r.ack;
+    const r = await driver.request({
+      type: 'complete', workerId, credential: requestCredential(req), jobId: b.jobId, taskId: b.taskId, attempt: b.attempt, durationMs: b.durationMs, files: b.files, counters: b.counters,
+    });
+    return expect(r, 'ack').ack;
   });
 
   // Completions of several slots in one request: stepped together, so their records share one fsync.
   app.post(
     '/v1/workers/:workerId/complete-batch',
-    { schema: { params: WorkerIdParams, body: TaskCompleteBatch, response: { 200: TaskAckBatch, ...errors } } },
+    { config: worker, schema: { params: WorkerIdParams, body: TaskCompleteBatch, response: { 200: TaskAckBatch, ...errors } } },
     async (req) => {
       const { workerId } = req.params as WorkerIdParams;
       const { completions } = req.body as TaskCompleteBatch;
+      const credential = requestCredential(req);
       const replies = await Promise.all(
         completions.map((b) =>
-          driver.request({ type: 'complete', workerId, jobId: b.jobId, taskId: b.taskId, attempt: b.attempt, durationMs: b.durationMs, files: b.files, counters: b.counters }),
+          driver.request({ type: 'complete', workerId, credential, jobId: b.jobId, taskId: b.taskId, attempt: b.attempt, durationMs: b.durationMs, files: b.files, counters: b.counters }),
         ),
       );
-      return { acks: replies.map((r) => (r.kind === 'ack' ? r.ack : { accepted: false, reason: 'unknown-task' as const })) };
+      // A refusal (unknown worker, another worker's secret, files that are not the attempt's) answers the request.
+      return { acks: replies.map((r) => expect(r, 'ack').ack) };
     },
   );
 
-  app.post('/v1/workers/:workerId/fail', { schema: { params: WorkerIdParams, body: TaskFail, response: { 200: TaskAck, ...errors } } }, async (req) => {
+  app.post('/v1/workers/:workerId/fail', { config: worker, schema: { params: WorkerIdParams, body: TaskFail, response: { 200: TaskAck, ...errors } } }, async (req) => {
     const { workerId } = req.params as WorkerIdParams;
     const b = req.body as TaskFail;
-    const r = await driver.request({ type: 'fail', workerId, jobId: b.jobId, taskId: b.taskId, attempt: b.attempt, error: b.error, retryable: b.retryable });
-    if (r.kind !== 'ack') throw new Error(`unexpected reply ${r.kind}`);
-    return r.ack;
+    const r = await driver.request({ type: 'fail', workerId, credential: requestCredential(req), jobId: b.jobId, taskId: b.taskId, attempt: b.attempt, error: b.error, retryable: b.retryable });
+    return expect(r, 'ack').ack;
   });
 
-  app.post('/v1/workers/:workerId/heartbeat', { schema: { params: WorkerIdParams, body: Heartbeat, response: { 200: HeartbeatReply, ...errors } } }, async (req) => {
+  app.post('/v1/workers/:workerId/heartbeat', { config: worker, schema: { params: WorkerIdParams, body: Heartbeat, response: { 200: HeartbeatReply, ...errors } } }, async (req) => {
     const { workerId } = req.params as WorkerIdParams;
     const b = req.body as Heartbeat;
-    const r = await driver.request({ type: 'heartbeat', workerId, tasks: b.tasks });
-    if (r.kind !== 'heartbeat') throw new Error(`unexpected reply ${r.kind}`);
-    return r.reply;
+    const r = await driver.request({ type: 'heartbeat', workerId, credential: requestCredential(req), tasks: b.tasks });
+    return expect(r, 'heartbeat').reply;
   });
 }

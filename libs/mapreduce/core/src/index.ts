@@ -1,5 +1,5 @@
 export { Scheduler, SchedulerAssertion, validateConfig } from './scheduler.ts';
-export { partitionFile, reduceInputs } from './partition.ts';
+export { partitionFile, reduceInputs, mapAttemptDir, reduceAttemptDir, checkMapOutputs } from './partition.ts';
 export {
   ATTEMPT_EPOCH,
   DEFAULT_CONFIG,
@@ -8,6 +8,7 @@ export {
   type SchedulerEvent,
   type PersistRecord,
   type Effects,
+  type Publish,
   type Reply,
   type ReplyBody,
   type Idempotency,

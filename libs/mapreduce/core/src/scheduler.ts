@@ -9,7 +9,7 @@
  * that step's replies.
  */
 import { MAX_POLL_BATCH, type Assignment, type JobState, type MapAssignment, type PollReply, type ReduceAssignment, type TaskAck, type TaskPhase, type TaskRef } from '@mr/mapreduce-protocol';
-import { reduceInputs } from './partition.ts';
+import { checkMapOutputs, mapAttemptDir, reduceAttemptDir, reduceInputs } from './partition.ts';
 import {
   ATTEMPT_EPOCH,
   DEFAULT_CONFIG,
@@ -24,6 +24,7 @@ import {
   type PersistRecord,
   type RetiredCounts,
   type PhaseCountsView,
+  type Publish,
   type ReplyBody,
   type ResolvedJobSpec,
   type SchedulerConfig,
@@ -54,7 +55,11 @@ interface Task {
   lease?: Lease | undefined;
   /** An attempt of an earlier boot this boot took over (heartbeat or completion after a restart). */
   adopted?: number | undefined;
+  /** The worker lastAttempt was handed to: only it may complete or fail that attempt (also after its lease ran out, until the task is handed out again). */
+  holder?: string | undefined;
   winner?: { attempt: number; files: string[] } | undefined;
+  /** A committed reduce whose output the shell renamed into the output dir. */
+  published?: boolean | undefined;
 }
 
 interface Job {
@@ -77,6 +82,8 @@ interface Job {
 interface Worker {
   id: string;
   info: WorkerInfo;
+  /** From the shell: derived from the secret handed out at registration. */
+  credential: string;
   registeredTick: number;
   lastContactTick: number;
   leases: Map<string, Lease>;
@@ -100,7 +107,10 @@ function assert(cond: unknown, msg: string): asserts cond {
 
 export function validateConfig(c: SchedulerConfig): string | undefined {
   if (c.workRoot === '' || c.workRoot.endsWith('/')) return `workRoot must be a directory path without a trailing slash, got "${c.workRoot}"`;
-  const pos = ['tickMs', 'leaseTicks', 'heartbeatTimeoutTicks', 'heartbeatIntervalTicks', 'pollTimeoutTicks', 'maxAttempts', 'maxActiveJobs', 'maxWorkers'] as const;
+  const pos = [
+    'tickMs', 'leaseTicks', 'heartbeatTimeoutTicks', 'heartbeatIntervalTicks', 'pollTimeoutTicks', 'maxAttempts', 'maxActiveJobs', 'maxWorkers',
+    'maxIntermediatesPerJob', 'maxQueuedTasks',
+  ] as const;
   for (const k of pos) if (!Number.isInteger(c[k]) || c[k] < 1) return `${k} must be a positive integer, got ${c[k]}`;
   for (const k of ['retainJobs', 'recoveryTicks'] as const) if (!Number.isInteger(c[k]) || c[k] < 0) return `${k} must be a non-negative integer, got ${c[k]}`;
   if (c.maxAttempts >= ATTEMPT_EPOCH) return `maxAttempts must be below ${ATTEMPT_EPOCH}`;
@@ -145,6 +155,8 @@ function splitsCover(splits: JobSplit[], inputs: number): boolean {
   }
   return next === inputs && at === 0;
 }
+/** a is b, or one lies inside the other (normalized absolute paths). */
+const nested = (a: string, b: string): boolean => a === b || a.startsWith(b.endsWith('/') ? b : `${b}/`) || b.startsWith(a.endsWith('/') ? a : `${a}/`);
 const terminal = (s: JobState): boolean => s === 'succeeded' || s === 'failed' || s === 'cancelled';
 
 export class Scheduler {
@@ -167,7 +179,7 @@ export class Scheduler {
   #parked: Parked[] = [];
   #shuttingDown: string | undefined;
   #allDoneAnnounced = false;
-  #fx: Effects = { replies: [], persist: [], events: [] };
+  #fx: Effects = { replies: [], persist: [], events: [], publish: [] };
 
   constructor(config: Partial<SchedulerConfig> = {}, boot = 1, announce = true) {
     this.config = { ...DEFAULT_CONFIG, ...config };
@@ -193,8 +205,8 @@ export class Scheduler {
       s.#replay(r);
     }
     s.#startBoot(boots + 1);
-    // A job whose every reduce committed but whose finish record was lost finishes now.
-    for (const job of [...s.#active]) if (job.counts.reduce.done === job.counts.reduce.total) s.#finish(job, 'succeeded');
+    // A job whose every reduce output was published but whose finish record was lost finishes now.
+    for (const job of [...s.#active]) s.#finishIfPublished(job);
     if (s.#active.length > 0) s.#holdUntilTick = s.config.recoveryTicks;
     return s;
   }
@@ -216,6 +228,7 @@ export class Scheduler {
    */
   snapshot(): PersistRecord[] {
     const out: PersistRecord[] = [{ type: 'snapshot', boot: this.boot, jobSeq: this.#jobSeq, retired: { ...this.#retired } }];
+    for (const w of this.#workers.values()) out.push({ type: 'worker-registered', workerId: w.id, credential: w.credential, worker: w.info });
     const all = [...this.#finished, ...this.#active].sort((a, b) => a.seq - b.seq);
     for (const job of all) {
       if (terminal(job.state)) out.push({ type: 'job-summary', jobId: job.id, summary: this.#summary(job) });
@@ -224,12 +237,27 @@ export class Scheduler {
           spec: job.spec,
           state: job.state === 'running' ? 'running' : 'queued',
           committed: [...job.maps, ...job.reduces].filter((t) => t.state === 'done').map((t) => ({ taskId: t.id, attempt: t.winner!.attempt, files: t.winner!.files })),
+          published: job.reduces.filter((t) => t.published).map((t) => t.id),
           attempts: { ...job.attempts },
           counters: { ...job.counters },
           ...(job.idempotency ? { idempotency: job.idempotency } : {}),
         };
         out.push({ type: 'job-image', jobId: job.id, image });
       }
+    }
+    return out;
+  }
+
+  /**
+   * Renames owed after a restart: committed reduces of unfinished jobs whose
+   * publication was not recorded (the coordinator stopped between the commit
+   * record and the rename). The shell redoes each (a rename whose source is
+   * gone was done already) and steps 'published', before it serves requests.
+   */
+  owedPublishes(): Publish[] {
+    const out: Publish[] = [];
+    for (const job of this.#active) {
+      for (const t of job.reduces) if (t.state === 'done' && !t.published && t.winner) out.push(this.#publishOf(job, t, t.winner.attempt));
     }
     return out;
   }
@@ -250,6 +278,10 @@ export class Scheduler {
 
   #replay(r: PersistRecord): void {
     switch (r.type) {
+      case 'worker-registered':
+        // Known again, as if just heard from: silent past the heartbeat timeout, it is forgotten.
+        if (!this.#workers.has(r.workerId)) this.#newWorker(r.workerId, r.worker, r.credential, true);
+        return;
       case 'snapshot':
         this.#jobSeq = Math.max(this.#jobSeq, r.jobSeq);
         this.#retired = { ...r.retired };
@@ -278,7 +310,11 @@ export class Scheduler {
           assert(task, `journal: job-image names unknown task ${r.jobId}/${c.taskId}`);
           task.lastAttempt = Math.max(task.lastAttempt, c.attempt);
           this.#setState(job, task, 'done');
-          task.winner = { attempt: c.attempt, files: c.files };
+          task.winner = { attempt: c.attempt, files: task.phase === 'map' ? c.files : [] };
+        }
+        for (const id of im.published ?? []) {
+          const task = this.#task(job, id);
+          if (task?.state === 'done') task.published = true;
         }
         job.attempts = { ...im.attempts };
         job.counters = { ...im.counters };
@@ -303,8 +339,14 @@ export class Scheduler {
         if (job.state === 'queued') job.state = 'running';
         task.lastAttempt = Math.max(task.lastAttempt, r.attempt);
         this.#setState(job, task, 'done');
-        task.winner = { attempt: r.attempt, files: r.files };
+        task.winner = { attempt: r.attempt, files: task.phase === 'map' ? r.files : [] };
         this.#addCounters(job, r.counters);
+        return;
+      }
+      case 'output-published': {
+        const job = this.#jobs.get(r.jobId);
+        const task = job && this.#task(job, r.taskId);
+        if (task && task.winner?.attempt === r.attempt) task.published = true;
         return;
       }
       case 'job-finished': {
@@ -336,10 +378,10 @@ export class Scheduler {
         this.#onCancel(input.requestId, input.jobId);
         break;
       case 'register':
-        this.#onRegister(input.requestId, input.worker);
+        this.#onRegister(input.requestId, input.worker, input.credential);
         break;
       case 'poll':
-        this.#onPoll(input.requestId, input.workerId, input.free);
+        this.#onPoll(input.requestId, input.workerId, input.credential, input.free);
         break;
       case 'poll-gone':
         this.#parked = this.#parked.filter((p) => p.requestId !== input.requestId);
@@ -351,7 +393,13 @@ export class Scheduler {
         this.#onFail(input);
         break;
       case 'heartbeat':
-        this.#onHeartbeat(input.requestId, input.workerId, input.tasks);
+        this.#onHeartbeat(input.requestId, input.workerId, input.credential, input.tasks);
+        break;
+      case 'published':
+        this.#onPublished(input.jobId, input.taskId, input.attempt);
+        break;
+      case 'publish-failed':
+        this.#onPublishFailed(input.jobId, input.taskId, input.attempt, input.error);
         break;
       case 'shutdown':
         this.#shuttingDown = input.reason;
@@ -365,7 +413,7 @@ export class Scheduler {
   }
 
   advance(): void {
-    this.#fx = { replies: [], persist: [], events: [] };
+    this.#fx = { replies: [], persist: [], events: [], publish: [] };
   }
 
   // ------------------------------------------------------------ reads
@@ -532,6 +580,32 @@ export class Scheduler {
     assert(spec.inputs.length >= 1 && spec.reduces >= 1, 'submit: a job needs inputs and reduces');
     assert(!spec.names || spec.names.length === spec.inputs.length, 'submit: one name per input');
     assert(!spec.splits || splitsCover(spec.splits, spec.inputs.length), 'submit: splits must cover every input, in order, with valid ranges');
+    const maps = mapSplits(spec).length;
+    if (maps * spec.reduces > this.config.maxIntermediatesPerJob) {
+      return this.#reply(requestId, {
+        kind: 'refused',
+        code: 'job-too-big',
+        message: `${maps} maps x ${spec.reduces} reduces = ${maps * spec.reduces} intermediate files (limit ${this.config.maxIntermediatesPerJob}): use fewer reduces`,
+      });
+    }
+    const queued = this.#active.reduce((n, j) => n + j.counts.map.total - j.counts.map.done + j.counts.reduce.total - j.counts.reduce.done, 0);
+    if (queued + maps + spec.reduces > this.config.maxQueuedTasks) {
+      return this.#reply(requestId, {
+        kind: 'refused',
+        code: 'too-many-jobs',
+        message: `${queued} tasks are queued; ${maps + spec.reduces} more would pass the limit of ${this.config.maxQueuedTasks}: wait for some jobs to finish`,
+      });
+    }
+    if (spec.output !== undefined) {
+      const clash = this.#active.find((j) => nested(j.spec.output, spec.output!));
+      if (clash) {
+        return this.#reply(requestId, {
+          kind: 'refused',
+          code: 'output-in-use',
+          message: `output "${spec.output}" ${clash.spec.output === spec.output ? 'is' : 'overlaps'} the output of unfinished job ${clash.id} ("${clash.spec.output}")`,
+        });
+      }
+    }
     const id = `j${this.#jobSeq + 1}`;
     const root = `${this.config.workRoot}/${id}`;
     const resolved: ResolvedJobSpec = { ...spec, output: spec.output ?? `${root}/out`, workDir: spec.workDir ?? `${root}/work` };
@@ -550,33 +624,48 @@ export class Scheduler {
     this.#reply(requestId, { kind: 'cancelled', jobId, state: job.state });
   }
 
-  #newWorker(id: string, info: WorkerInfo): Worker {
-    const w: Worker = { id, info, registeredTick: this.#tick, lastContactTick: this.#tick, leases: new Map() };
+  #newWorker(id: string, info: WorkerInfo, credential: string, replayed = false): Worker {
+    const w: Worker = { id, info, credential, registeredTick: this.#tick, lastContactTick: this.#tick, leases: new Map() };
     this.#workers.set(id, w);
-    this.#event({ type: 'worker-registered', workerId: id });
+    if (!replayed) this.#event({ type: 'worker-registered', workerId: id });
     return w;
   }
 
-  #onRegister(requestId: string, info: WorkerInfo): void {
+  #onRegister(requestId: string, info: WorkerInfo, credential: string): void {
     if (this.#workers.size >= this.config.maxWorkers) {
       return this.#reply(requestId, { kind: 'refused', code: 'too-many-workers', message: `too many workers (limit ${this.config.maxWorkers})` });
     }
     const n = ++this.#workerSeq;
     const id = this.boot === 1 ? `w${n}` : `w${n}-b${this.boot}`;
-    this.#newWorker(id, info);
+    this.#newWorker(id, info, credential);
+    // Journaled, so that after a restart the worker is still itself (and its attempts can be taken over).
+    this.#persist({ type: 'worker-registered', workerId: id, credential, worker: info });
     this.#reply(requestId, { kind: 'registered', workerId: id });
   }
 
-  /** A contact from a worker; one this boot does not know (restart, declared lost) is registered again. */
-  #touch(workerId: string): Worker {
-    const w = this.#workers.get(workerId) ?? this.#newWorker(workerId, { name: workerId, pid: 0, host: 'unknown', slots: 1 });
+  /**
+   * A contact from a registered worker, or undefined (and the request refused)
+   * when this boot does not know the id (never registered, restarted, declared
+   * lost: the worker registers again) or the credential is not that worker's.
+   */
+  #contact(requestId: string, workerId: string, credential: string): Worker | undefined {
+    const w = this.#workers.get(workerId);
+    if (!w) {
+      this.#reply(requestId, { kind: 'refused', code: 'unknown-worker', message: `no worker ${workerId}: register first` });
+      return undefined;
+    }
+    if (w.credential !== credential) {
+      this.#reply(requestId, { kind: 'refused', code: 'worker-credential', message: `the worker secret does not match worker ${workerId}` });
+      return undefined;
+    }
     w.lastContactTick = this.#tick;
     return w;
   }
 
-  #onPoll(requestId: string, workerId: string, freeSlots: number | undefined): void {
+  #onPoll(requestId: string, workerId: string, credential: string, freeSlots: number | undefined): void {
     const free = Math.max(1, Math.min(MAX_POLL_BATCH, Math.floor(freeSlots ?? 1)));
-    const w = this.#touch(workerId);
+    const w = this.#contact(requestId, workerId, credential);
+    if (!w) return;
     // One parked poll per worker: a newer poll supersedes an older one.
     const old = this.#parked.findIndex((p) => p.workerId === workerId);
     if (old >= 0) {
@@ -602,7 +691,8 @@ export class Scheduler {
   }
 
   #onComplete(i: Extract<SchedulerInput, { type: 'complete' }>): void {
-    this.#touch(i.workerId);
+    const w = this.#contact(i.requestId, i.workerId, i.credential);
+    if (!w) return;
     const found = this.#lookup(i.jobId, i.taskId);
     if ('ack' in found) {
       if (this.#jobs.has(i.jobId)) this.#event({ type: 'stale-completion', jobId: i.jobId, taskId: i.taskId, attempt: i.attempt, workerId: i.workerId, reason: found.ack.reason! });
@@ -617,45 +707,93 @@ export class Scheduler {
       // A duplicate of the winning completion is answered as accepted (idempotent).
       return stale('already-done', task.winner?.attempt === i.attempt);
     }
-    if (this.#adoptable(job, task, i.attempt)) this.#adopt(job, task, i.attempt, this.#touch(i.workerId));
+    if (this.#adoptable(job, task, i.attempt)) this.#adopt(job, task, i.attempt, w);
     if (job.state !== 'running') return stale('job-not-running');
-    if (i.attempt !== task.lastAttempt && i.attempt !== task.adopted) return stale('stale-attempt');
+    if ((i.attempt !== task.lastAttempt && i.attempt !== task.adopted) || task.holder === undefined) return stale('stale-attempt');
+    // Only the worker the attempt was handed to (or that took it over after a restart) may complete it.
+    if (task.holder !== i.workerId) return stale('not-lease-holder');
+    // The coordinator, not the worker, names the files: a map's declared
+    // outputs must be its own attempt's; a reduce's output is its attempt's file.
+    let files: string[] = [];
+    if (task.phase === 'map') {
+      const checked = checkMapOutputs(i.files, mapAttemptDir(job.spec.workDir, task.index, i.attempt), task.index, job.spec.reduces);
+      if ('error' in checked) {
+        return this.#reply(i.requestId, { kind: 'refused', code: 'bad-completion', message: `${job.id}/${task.id} attempt ${i.attempt}: ${checked.error}` });
+      }
+      files = checked.files;
+    }
     // First completion of the current attempt wins.
     this.#dropLease(task);
     this.#setState(job, task, 'done');
     const counters = i.counters ?? {};
-    task.winner = { attempt: i.attempt, files: i.files };
+    task.winner = { attempt: i.attempt, files };
     this.#addCounters(job, counters);
-    this.#persist({ type: 'task-committed', jobId: job.id, taskId: task.id, attempt: i.attempt, files: i.files, counters });
+    this.#persist({ type: 'task-committed', jobId: job.id, taskId: task.id, attempt: i.attempt, files, counters });
     this.#event({ type: 'task-committed', jobId: job.id, taskId: task.id, phase: task.phase, attempt: i.attempt, workerId: i.workerId, durationMs: i.durationMs });
     this.#reply(i.requestId, { kind: 'ack', ack: { accepted: true } });
-    if (job.counts.reduce.done === job.counts.reduce.total) this.#finish(job, 'succeeded');
-    else this.#event({ type: 'job-progress', jobId: job.id });
+    // A reduce's output becomes visible only through this accept: the shell renames it after the record is durable.
+    if (task.phase === 'reduce') this.#fx.publish.push(this.#publishOf(job, task, i.attempt));
+    this.#event({ type: 'job-progress', jobId: job.id });
+  }
+
+  #publishOf(job: Job, task: Task, attempt: number): Publish {
+    return {
+      jobId: job.id,
+      taskId: task.id,
+      attempt,
+      from: `${reduceAttemptDir(job.spec.workDir, task.index, attempt)}/mr-out-${task.index}`,
+      to: `${job.spec.output}/mr-out-${task.index}`,
+    };
+  }
+
+  #onPublished(jobId: string, taskId: string, attempt: number): void {
+    const job = this.#jobs.get(jobId);
+    const task = job && this.#task(job, taskId);
+    assert(job && task && task.winner?.attempt === attempt, `published: ${jobId}/${taskId} attempt ${attempt} was not committed`);
+    if (task.published) return;
+    task.published = true;
+    this.#persist({ type: 'output-published', jobId, taskId, attempt });
+    this.#finishIfPublished(job);
+  }
+
+  #onPublishFailed(jobId: string, taskId: string, attempt: number, error: string): void {
+    const job = this.#jobs.get(jobId);
+    assert(job, `publish-failed: unknown job ${jobId}`);
+    if (!terminal(job.state)) this.#finish(job, 'failed', `${taskId} attempt ${attempt}: could not publish its output: ${error}`);
+  }
+
+  /** A job succeeds once every reduce committed and its output was published. */
+  #finishIfPublished(job: Job): void {
+    if (terminal(job.state) || job.counts.reduce.done < job.counts.reduce.total) return;
+    if (job.reduces.every((t) => t.published)) this.#finish(job, 'succeeded');
   }
 
   #onFail(i: Extract<SchedulerInput, { type: 'fail' }>): void {
-    this.#touch(i.workerId);
+    const w = this.#contact(i.requestId, i.workerId, i.credential);
+    if (!w) return;
     const found = this.#lookup(i.jobId, i.taskId);
     if ('ack' in found) return this.#reply(i.requestId, { kind: 'ack', ack: found.ack });
     const { job, task } = found;
     if (task.state === 'done') return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'already-done' } });
-    if (this.#adoptable(job, task, i.attempt)) this.#adopt(job, task, i.attempt, this.#touch(i.workerId));
+    if (this.#adoptable(job, task, i.attempt)) this.#adopt(job, task, i.attempt, w);
     if (job.state !== 'running') return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'job-not-running' } });
-    if (i.attempt !== task.lastAttempt && i.attempt !== task.adopted) return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'stale-attempt' } });
+    if ((i.attempt !== task.lastAttempt && i.attempt !== task.adopted) || task.holder === undefined) return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'stale-attempt' } });
+    if (task.holder !== i.workerId) return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'not-lease-holder' } });
     job.attempts.failed++;
     this.#event({ type: 'task-failed', jobId: job.id, taskId: task.id, phase: task.phase, attempt: i.attempt, workerId: i.workerId, error: i.error, retryable: i.retryable });
     this.#reply(i.requestId, { kind: 'ack', ack: { accepted: true } });
     this.#release(job, task, i.retryable ? undefined : `${task.id} failed and cannot be retried: ${i.error}`, i.error);
   }
 
-  #onHeartbeat(requestId: string, workerId: string, tasks: TaskRef[]): void {
-    const w = this.#touch(workerId);
+  #onHeartbeat(requestId: string, workerId: string, credential: string, tasks: TaskRef[]): void {
+    const w = this.#contact(requestId, workerId, credential);
+    if (!w) return;
     const abandon: TaskRef[] = [];
     for (const ref of tasks) {
       const job = this.#jobs.get(ref.jobId);
       const task = job && !terminal(job.state) ? this.#task(job, ref.taskId) : undefined;
       if (job && task && this.#adoptable(job, task, ref.attempt)) this.#adopt(job, task, ref.attempt, w);
-      const current = task !== undefined && (task.lastAttempt === ref.attempt || task.adopted === ref.attempt);
+      const current = task !== undefined && (task.lastAttempt === ref.attempt || task.adopted === ref.attempt) && task.holder === workerId;
       if (!job || !task || job.state !== 'running' || task.state === 'done' || !current) abandon.push(ref);
       // The lease holder says the task is still running: its lease is renewed (a lock kept by
       // heartbeats, as BullMQ's), so a long task (a big split, grep over a big file) is not
@@ -774,6 +912,7 @@ export class Scheduler {
     if (reissue) job.attempts.reissued++;
     const lease: Lease = { jobId: job.id, taskId: task.id, attempt: task.lastAttempt, workerId: w.id, expiresAtTick: this.#tick + this.config.leaseTicks };
     task.lease = lease;
+    task.holder = w.id;
     w.leases.set(key(job.id, task.id), lease);
     w.lastContactTick = this.#tick;
     this.#setState(job, task, 'leased');
@@ -805,7 +944,7 @@ export class Scheduler {
         input: first.path,
         ...(first.name !== first.path ? { name: first.name } : {}),
         split: pieces,
-        outputDir: `${job.spec.workDir}/m${task.index}-a${lease.attempt}`,
+        outputDir: mapAttemptDir(job.spec.workDir, task.index, lease.attempt),
       };
       return a;
     }
@@ -817,7 +956,7 @@ export class Scheduler {
         task.index,
         job.spec.reduces,
       ),
-      outputDir: job.spec.output,
+      outputDir: reduceAttemptDir(job.spec.workDir, task.index, lease.attempt),
     };
     return a;
   }
@@ -849,6 +988,7 @@ export class Scheduler {
     const lease: Lease = { jobId: job.id, taskId: task.id, attempt, workerId: w.id, expiresAtTick: this.#tick + this.config.leaseTicks };
     task.lease = lease;
     task.adopted = attempt;
+    task.holder = w.id;
     w.leases.set(key(job.id, task.id), lease);
     this.#setState(job, task, 'leased');
     this.#event({ type: 'task-adopted', jobId: job.id, taskId: task.id, phase: task.phase, attempt, workerId: w.id });
@@ -904,8 +1044,8 @@ export class Scheduler {
     }
     while (this.#parked.length > 0) {
       const p = this.#parked[0]!;
-      const w = this.#workers.get(p.workerId) ?? this.#touch(p.workerId);
-      const reply = this.#assignUpTo(w, p.free);
+      const w = this.#workers.get(p.workerId);
+      const reply = w ? this.#assignUpTo(w, p.free) : { type: 'wait' as const };
       if (!reply) break;
       this.#parked.shift();
       this.#reply(p.requestId, { kind: 'poll', reply });

@@ -42,6 +42,10 @@ export interface SchedulerConfig {
    * plain 10-second rule).
    */
   renewLeases: boolean;
+  /** maps x reduces (intermediate files) of one job. */
+  maxIntermediatesPerJob: number;
+  /** Tasks (maps + reduces) of all unfinished jobs together. */
+  maxQueuedTasks: number;
 }
 
 export const DEFAULT_CONFIG: SchedulerConfig = {
@@ -58,6 +62,8 @@ export const DEFAULT_CONFIG: SchedulerConfig = {
   retainJobs: 1000,
   recoveryTicks: 30,
   renewLeases: true,
+  maxIntermediatesPerJob: 1_000_000,
+  maxQueuedTasks: 1_000_000,
 };
 
 /** Attempt numbers of boot b start above (b-1) * ATTEMPT_EPOCH, so a restart never reuses one. */
@@ -103,6 +109,11 @@ export interface WorkerInfo {
   slots: number;
 }
 
+/**
+ * Worker inputs carry `credential`: what the shell derived from the secret the
+ * worker was given at registration (a hash). Only the registered worker of an
+ * id may act for it; ids that never registered in this boot are refused.
+ */
 export type SchedulerInput =
   | { type: 'tick' }
   /**
@@ -112,23 +123,29 @@ export type SchedulerInput =
    */
   | { type: 'submit'; requestId: string; job: JobSpec; idempotency?: Idempotency | undefined }
   | { type: 'cancel'; requestId: string; jobId: string }
-  | { type: 'register'; requestId: string; worker: WorkerInfo }
-  | { type: 'poll'; requestId: string; workerId: string; free?: number | undefined }
+  | { type: 'register'; requestId: string; worker: WorkerInfo; credential: string }
+  | { type: 'poll'; requestId: string; workerId: string; credential: string; free?: number | undefined }
   /** The client of a parked poll went away: forget it without answering. */
   | { type: 'poll-gone'; requestId: string }
   | {
       type: 'complete';
       requestId: string;
       workerId: string;
+      credential: string;
       jobId: string;
       taskId: string;
       attempt: number;
       durationMs: number;
+      /** A map's declared outputs (checked to be its attempt's mr-<m>-<r> files); ignored for reduces. */
       files: string[];
       counters?: Record<string, number> | undefined;
     }
-  | { type: 'fail'; requestId: string; workerId: string; jobId: string; taskId: string; attempt: number; error: string; retryable: boolean }
-  | { type: 'heartbeat'; requestId: string; workerId: string; tasks: TaskRef[] }
+  | { type: 'fail'; requestId: string; workerId: string; credential: string; jobId: string; taskId: string; attempt: number; error: string; retryable: boolean }
+  | { type: 'heartbeat'; requestId: string; workerId: string; credential: string; tasks: TaskRef[] }
+  /** The shell carried out a Publish (renamed the attempt's output into the job's output dir). */
+  | { type: 'published'; jobId: string; taskId: string; attempt: number }
+  /** The shell could not carry out a Publish: the job fails. */
+  | { type: 'publish-failed'; jobId: string; taskId: string; attempt: number; error: string }
   /** The coordinator is closing: answer every parked poll with 'exit' and refuse new work. */
   | { type: 'shutdown'; reason: string };
 
@@ -145,7 +162,21 @@ export type ReplyBody =
   /** existing: the idempotency key was seen before; this is the job it created. */
   | { kind: 'created'; jobId: string; state: JobState; existing?: boolean }
   | { kind: 'cancelled'; jobId: string; state: JobState }
-  | { kind: 'refused'; code: 'not-found' | 'too-many-jobs' | 'too-many-workers' | 'shutting-down' | 'idempotency-conflict'; message: string };
+  | {
+      kind: 'refused';
+      code:
+        | 'not-found'
+        | 'too-many-jobs'
+        | 'too-many-workers'
+        | 'shutting-down'
+        | 'idempotency-conflict'
+        | 'job-too-big'
+        | 'output-in-use'
+        | 'unknown-worker'
+        | 'worker-credential'
+        | 'bad-completion';
+      message: string;
+    };
 
 export interface Reply {
   requestId: string;
@@ -176,6 +207,8 @@ export interface ActiveJobImage {
   spec: ResolvedJobSpec;
   state: 'queued' | 'running';
   committed: { taskId: string; attempt: number; files: string[] }[];
+  /** Committed reduces whose output was renamed into the output dir (absent: none). */
+  published?: string[] | undefined;
   attempts: { started: number; reissued: number; failed: number };
   counters: Record<string, number>;
   idempotency?: Idempotency | undefined;
@@ -193,7 +226,12 @@ export type PersistRecord =
   | { type: 'job-image'; jobId: string; image: ActiveJobImage }
   | { type: 'job-accepted'; jobId: string; job: ResolvedJobSpec; idempotency?: Idempotency | undefined }
   | { type: 'job-started'; jobId: string }
+  /** credential: what the shell derived from the worker's secret (a hash), so a restart still knows the worker. */
+  | { type: 'worker-registered'; workerId: string; credential: string; worker: WorkerInfo }
+  /** files: a map's checked outputs; a reduce's output is its attempt's (see Publish), files is []. */
   | { type: 'task-committed'; jobId: string; taskId: string; attempt: number; files: string[]; counters: Record<string, number> }
+  /** A committed reduce's output was renamed into the output directory. */
+  | { type: 'output-published'; jobId: string; taskId: string; attempt: number }
   | { type: 'job-finished'; jobId: string; state: 'succeeded' | 'failed' | 'cancelled'; error?: string | undefined };
 
 export type SchedulerEvent =
@@ -214,10 +252,26 @@ export type SchedulerEvent =
   | { type: 'worker-gone'; workerId: string }
   | { type: 'all-done' };
 
+/**
+ * The commit of a reduce attempt: rename `from` (the attempt's file in the job's
+ * work dir) to `to` (in the job's output dir). The shell does it after the
+ * step's records are durable and before the step's replies, then steps
+ * 'published' (or 'publish-failed'). Only an accepted reduce completion of a
+ * running job emits one; replay re-emits those owed (see Scheduler.owedPublishes).
+ */
+export interface Publish {
+  jobId: string;
+  taskId: string;
+  attempt: number;
+  from: string;
+  to: string;
+}
+
 export interface Effects {
   replies: Reply[];
   persist: PersistRecord[];
   events: SchedulerEvent[];
+  publish: Publish[];
 }
 
 export interface PhaseCountsView {

@@ -2,15 +2,16 @@
  * Transcript harness for the scheduler: one handler per command, effects
  * printed one per line.
  *
- *   config lease=5 hb=3 poll=4 max=3 exit=true    new scheduler (ticks)
+ *   config lease=5 hb=3 poll=4 max=3 exit=true    new scheduler (ticks); retain= recovery= jobs= inter= queued= limits
  *   submit maps=2 reduces=1 [app=wc] [name=x] [key=K fp=F]
- *   register [name=x]                            register a worker
- *   poll w1 [free=N]                             long-poll (maybe parked); free > 1: a batch
+ *   register [name=x]                            register a worker (its credential: cred<requestId>)
+ *   poll w1 [free=N] [cred=x]                    long-poll (maybe parked); free > 1: a batch; cred overrides the worker's credential
  *   complete w1 j1 map-0 attempt=1 [files=a,b] [counters=k:1,l:2]
  *   fail w1 j1 map-0 attempt=1 [retryable=false] [error=boom]
  *   heartbeat w1 j1/map-0/1 ...
  *   tick [n]  |  cancel j1  |  shutdown  |  gone <requestId>
- *   restart                                      rebuild from every persisted record
+ *   restart                                      rebuild from every persisted record, then carry out owed publishes
+ *   hold-publishes                               from now on, publishes are printed but not carried out (a crash before the rename)
  *   compact                                      the journal becomes the core's snapshot()
  *   lookup j1 j2                                 kept | retired | unknown
  *   jobs  |  workers                             views
@@ -77,12 +78,17 @@ export function formatPersist(p: PersistRecord): string {
       return `persist job-summary ${p.jobId} ${p.summary.state}`;
     case 'job-image':
       return `persist job-image ${p.jobId} ${p.image.state} committed=${p.image.committed.map((c) => c.taskId).join(',')}`;
+    case 'output-published':
+      return `persist output-published ${p.jobId}/${p.taskId} attempt=${p.attempt}`;
+    case 'worker-registered':
+      return `persist worker-registered ${p.workerId}`;
   }
 }
 
 export function formatEffects(fx: Effects): string[] {
   const out: string[] = [];
   for (const p of fx.persist) out.push(formatPersist(p));
+  for (const p of fx.publish) out.push(`publish ${p.jobId}/${p.taskId} attempt=${p.attempt} ${p.from} -> ${p.to}`);
   for (const r of fx.replies) out.push(`reply ${r.requestId} ${formatBody(r.body)}`);
   for (const e of fx.events) {
     if (e.type === 'job-progress') continue;
@@ -103,6 +109,10 @@ export class Harness {
   #req = 0;
   /** Map attempt -> its output dir (for default completion files). */
   dirs = new Map<string, { dir: string; index: number; reduces: number }>();
+  /** Worker id -> the credential it registered with. */
+  creds = new Map<string, string>();
+  #registrations = new Map<string, string>();
+  #autoPublish = true;
 
   constructor() {
     this.core = new Scheduler(this.config);
@@ -114,6 +124,7 @@ export class Harness {
     const fx = this.core.ready();
     this.journal.push(...fx.persist);
     for (const r of fx.replies) {
+      if (r.body.kind === 'registered') this.creds.set(r.body.workerId, this.#registrations.get(r.requestId)!);
       if (r.body.kind !== 'poll') continue;
       const reply = r.body.reply;
       for (const a of reply.type === 'batch' ? reply.tasks : [reply]) {
@@ -121,8 +132,14 @@ export class Harness {
       }
     }
     const out = formatEffects(fx);
+    const publish = [...fx.publish];
     this.core.advance();
+    if (this.#autoPublish) for (const p of publish) out.push(...this.run({ type: 'published', jobId: p.jobId, taskId: p.taskId, attempt: p.attempt }).map((l) => `  ${l}`));
     return out;
+  }
+
+  #cred(workerId: string, kv: Record<string, string>): string {
+    return kv['cred'] ?? this.creds.get(workerId) ?? 'none';
   }
 
   nextRequest(): string {
@@ -146,6 +163,8 @@ export class Harness {
           retainJobs: num('retain', 1000)!,
           recoveryTicks: num('recovery', 0)!,
           renewLeases: kv['renew'] !== 'false',
+          maxIntermediatesPerJob: num('inter', 1_000_000)!,
+          maxQueuedTasks: num('queued', 1_000_000)!,
         };
         this.core = new Scheduler(this.config);
         this.journal = [];
@@ -183,11 +202,17 @@ export class Harness {
           },
         });
       }
-      case 'register':
-        return this.run({ type: 'register', requestId: this.nextRequest(), worker: { name: kv['name'] ?? 'w', pid: 1, host: 'h', slots: 1 } });
+      case 'register': {
+        const requestId = this.nextRequest();
+        this.#registrations.set(requestId, `cred${requestId}`);
+        return this.run({ type: 'register', requestId, worker: { name: kv['name'] ?? 'w', pid: 1, host: 'h', slots: 1 }, credential: `cred${requestId}` });
+      }
+      case 'hold-publishes':
+        this.#autoPublish = false;
+        return [];
       case 'poll': {
         const requestId = this.nextRequest();
-        const out = this.run({ type: 'poll', requestId, workerId: cmd.args[0]!, ...(kv['free'] !== undefined ? { free: Number(kv['free']) } : {}) });
+        const out = this.run({ type: 'poll', requestId, workerId: cmd.args[0]!, credential: this.#cred(cmd.args[0]!, kv), ...(kv['free'] !== undefined ? { free: Number(kv['free']) } : {}) });
         return out.some((l) => l.startsWith(`reply ${requestId} `)) ? out : [`parked ${requestId}`, ...out];
       }
       case 'gone':
@@ -206,7 +231,7 @@ export class Harness {
           const [k, v] = kvp.split(':');
           counters[k!] = Number(v);
         }
-        return this.run({ type: 'complete', requestId: this.nextRequest(), workerId, jobId, taskId, attempt, durationMs: 5, files, counters });
+        return this.run({ type: 'complete', requestId: this.nextRequest(), workerId, credential: this.#cred(workerId, kv), jobId, taskId, attempt, durationMs: 5, files, counters });
       }
       case 'fail': {
         const [workerId, jobId, taskId] = cmd.args as [string, string, string];
@@ -214,6 +239,7 @@ export class Harness {
           type: 'fail',
           requestId: this.nextRequest(),
           workerId,
+          credential: this.#cred(workerId, kv),
           jobId,
           taskId,
           attempt: Number(kv['attempt']),
@@ -226,7 +252,7 @@ export class Harness {
           const [jobId, taskId, attempt] = s.split('/');
           return { jobId: jobId!, taskId: taskId!, attempt: Number(attempt) };
         });
-        return this.run({ type: 'heartbeat', requestId: this.nextRequest(), workerId: cmd.args[0]!, tasks });
+        return this.run({ type: 'heartbeat', requestId: this.nextRequest(), workerId: cmd.args[0]!, credential: this.#cred(cmd.args[0]!, kv), tasks });
       }
       case 'tick': {
         const n = Number(cmd.args[0] ?? 1);
@@ -241,9 +267,16 @@ export class Harness {
         return this.run({ type: 'cancel', requestId: this.nextRequest(), jobId: cmd.args[0]! });
       case 'shutdown':
         return this.run({ type: 'shutdown', reason: kv['reason'] ?? 'signal' });
-      case 'restart':
+      case 'restart': {
         this.core = Scheduler.restore(this.config, this.journal);
-        return this.#drain();
+        this.#autoPublish = true;
+        const out = this.#drain();
+        for (const p of this.core.owedPublishes()) {
+          out.push(`owed ${p.jobId}/${p.taskId} attempt=${p.attempt} ${p.from} -> ${p.to}`);
+          out.push(...this.run({ type: 'published', jobId: p.jobId, taskId: p.taskId, attempt: p.attempt }).map((l) => `  ${l}`));
+        }
+        return out;
+      }
       case 'compact': {
         // The journal restarts from a snapshot of the state.
         this.journal = this.core.snapshot();

@@ -43,12 +43,15 @@ test('under any sequence of inputs, the task counts agree with a recount of the 
     fc.property(fc.array(op, { maxLength: 120 }), (ops) => {
       const core = new Scheduler({ leaseTicks: 10, heartbeatTimeoutTicks: 5, heartbeatIntervalTicks: 1, pollTimeoutTicks: 7, maxAttempts: 4 });
       let req = 0;
-      const held = new Map<string, { jobId: string; taskId: string; attempt: number }[]>();
+      const held = new Map<string, { jobId: string; taskId: string; attempt: number; files: string[] }[]>();
+      // Worker slot n registers as needed (a lost worker registers again) with credential c<n>.
+      const ids = new Map<number, string>();
       const parked: string[] = [];
       const committed = new Set<string>();
       const run = (input: SchedulerInput): void => {
         core.step(input);
         const fx = core.ready();
+        const publish = [...fx.publish];
         for (const p of fx.persist) {
           if (p.type !== 'task-committed') continue;
           const k = `${p.jobId}/${p.taskId}`;
@@ -56,24 +59,32 @@ test('under any sequence of inputs, the task counts agree with a recount of the 
           committed.add(k);
         }
         for (const r of fx.replies) {
+          if (r.body.kind === 'registered') ids.set(Number(r.requestId.slice(4)), r.body.workerId);
           if (r.body.kind !== 'poll') continue;
           const i = parked.indexOf(r.requestId);
           if (i >= 0) parked.splice(i, 1);
           const a = r.body.reply;
           if (a.type === 'map' || a.type === 'reduce') {
             const w = r.requestId.split(':')[0]!;
-            held.set(w, [...(held.get(w) ?? []), { jobId: a.jobId, taskId: a.taskId, attempt: a.attempt }]);
+            const files = a.type === 'map' ? Array.from({ length: a.reduces }, (_, i) => `${a.outputDir}/mr-${a.index}-${i}`) : [];
+            held.set(w, [...(held.get(w) ?? []), { jobId: a.jobId, taskId: a.taskId, attempt: a.attempt, files }]);
           }
         }
         core.advance();
+        for (const p of publish) run({ type: 'published', jobId: p.jobId, taskId: p.taskId, attempt: p.attempt });
       };
-      const all = (): { w: string; t: { jobId: string; taskId: string; attempt: number } }[] => [...held].flatMap(([w, ts]) => ts.map((t) => ({ w, t })));
+      const wid = (n: number): string => {
+        const id = ids.get(n);
+        if (id === undefined || !core.workers().some((w) => w.id === id)) run({ type: 'register', requestId: `reg:${n}`, worker: { name: `w${n}`, pid: n, host: 'h', slots: 1 }, credential: `c${n}` });
+        return ids.get(n)!;
+      };
+      const all = (): { w: string; t: { jobId: string; taskId: string; attempt: number; files: string[] } }[] => [...held].flatMap(([w, ts]) => ts.map((t) => ({ w, t })));
       for (const o of ops) {
         const id = `${++req}`;
         switch (o.k) {
           case 'poll':
             parked.push(`w${o.w}:${id}`);
-            run({ type: 'poll', requestId: `w${o.w}:${id}`, workerId: `w${o.w}` });
+            run({ type: 'poll', requestId: `w${o.w}:${id}`, workerId: wid(o.w), credential: `c${o.w}` });
             break;
           case 'complete':
           case 'fail': {
@@ -81,15 +92,18 @@ test('under any sequence of inputs, the task counts agree with a recount of the 
             if (list.length === 0) break;
             const { w, t } = list[o.pick % list.length]!;
             const attempt = o.k === 'complete' && o.stale ? t.attempt - 1 || 99 : t.attempt;
-            if (o.k === 'complete') run({ type: 'complete', requestId: id, workerId: w, jobId: t.jobId, taskId: t.taskId, attempt, durationMs: 1, files: [`/x/${t.taskId}`] });
-            else run({ type: 'fail', requestId: id, workerId: w, jobId: t.jobId, taskId: t.taskId, attempt, error: 'x', retryable: o.retryable });
+            const n = Number(w.slice(1));
+            const workerId = wid(n);
+            const credential = `c${n}`;
+            if (o.k === 'complete') run({ type: 'complete', requestId: id, workerId, credential, jobId: t.jobId, taskId: t.taskId, attempt, durationMs: 1, files: t.files });
+            else run({ type: 'fail', requestId: id, workerId, credential, jobId: t.jobId, taskId: t.taskId, attempt, error: 'x', retryable: o.retryable });
             break;
           }
           case 'tick':
             for (let i = 0; i < o.n; i++) run({ type: 'tick' });
             break;
           case 'heartbeat':
-            run({ type: 'heartbeat', requestId: id, workerId: `w${o.w}`, tasks: held.get(`w${o.w}`) ?? [] });
+            run({ type: 'heartbeat', requestId: id, workerId: wid(o.w), credential: `c${o.w}`, tasks: (held.get(`w${o.w}`) ?? []).map(({ jobId, taskId, attempt }) => ({ jobId, taskId, attempt })) });
             break;
           case 'submit':
             run({ type: 'submit', requestId: id, job: { app: 'wc', inputs: Array.from({ length: o.maps }, (_, i) => `/in/${i}`), reduces: o.reduces, options: {} } });

@@ -131,7 +131,10 @@ export function simulate(o: SimOptions): SimResult {
       });
     }
     for (const e of fx.events) onEvent(e);
+    const publish = [...fx.publish];
     core.advance();
+    // The shell renames the accepted reduce's output, then tells the core.
+    for (const p of publish) drive({ type: 'published', jobId: p.jobId, taskId: p.taskId, attempt: p.attempt });
   };
 
   const onEvent = (e: SchedulerEvent): void => {
@@ -155,6 +158,12 @@ export function simulate(o: SimOptions): SimResult {
   };
 
   const workers: SimWorker[] = [];
+  const cred = (w: SimWorker): string => `secret-${w.n}-${w.incarnation}`;
+  /** A coordinator that does not know us (restarted, declared us lost): register again, as the real worker does. */
+  const forgotten = (w: SimWorker, b: ReplyBody): void => {
+    if (b.kind === 'refused' && b.code === 'unknown-worker') w.id = undefined;
+    if (b.kind === 'refused' && b.code === 'worker-credential') problem(`worker ${w.n} refused with its own credential`);
+  };
   const act = (w: SimWorker): void => {
     if (!w.alive || w.exited || w.pending || tick < w.stalledUntil) return;
     const retry = (): void => {
@@ -162,7 +171,7 @@ export function simulate(o: SimOptions): SimResult {
     };
     if (w.id === undefined) {
       w.pending = true;
-      send(w, { type: 'register', worker: { name: `sim${w.n}`, pid: w.n, host: 'sim', slots: 1 } }, (b) => {
+      send(w, { type: 'register', worker: { name: `sim${w.n}`, pid: w.n, host: 'sim', slots: 1 }, credential: cred(w) }, (b) => {
         w.pending = false;
         if (b.kind === 'registered') w.id = b.workerId;
       }, retry);
@@ -172,11 +181,12 @@ export function simulate(o: SimOptions): SimResult {
     if (t) {
       if (tick < t.doneAt) return;
       const files = t.kind === 'map' ? Array.from({ length: t.reduces }, (_, r) => `${t.dir}/mr-${t.index}-${r}`) : [`${t.dir}/mr-out-${t.index}`];
-      const complete = { type: 'complete' as const, workerId: w.id, jobId: t.jobId, taskId: t.taskId, attempt: t.attempt, durationMs: 1, files };
+      const complete = { type: 'complete' as const, workerId: w.id, credential: cred(w), jobId: t.jobId, taskId: t.taskId, attempt: t.attempt, durationMs: 1, files };
       w.pending = true;
-      send(w, complete, () => {
+      send(w, complete, (b) => {
         w.pending = false;
         w.task = undefined;
+        forgotten(w, b);
       }, retry);
       if (faultsOn && rng.chance(0.1)) {
         result.duplicates++;
@@ -185,8 +195,9 @@ export function simulate(o: SimOptions): SimResult {
       return;
     }
     w.pending = true;
-    send(w, { type: 'poll', workerId: w.id }, (b) => {
+    send(w, { type: 'poll', workerId: w.id, credential: cred(w) }, (b) => {
       w.pending = false;
+      forgotten(w, b);
       if (b.kind !== 'poll') return;
       const r = b.reply;
       if (r.type === 'exit') w.exited = true;
@@ -200,7 +211,8 @@ export function simulate(o: SimOptions): SimResult {
   const heartbeat = (w: SimWorker): void => {
     if (!w.alive || w.id === undefined || !w.task || tick < w.stalledUntil) return;
     const ref: TaskRef = { jobId: w.task.jobId, taskId: w.task.taskId, attempt: w.task.attempt };
-    send(w, { type: 'heartbeat', workerId: w.id, tasks: [ref] }, (b) => {
+    send(w, { type: 'heartbeat', workerId: w.id, credential: cred(w), tasks: [ref] }, (b) => {
+      forgotten(w, b);
       if (b.kind === 'heartbeat' && b.reply.abandon.length && w.task && w.task.attempt === ref.attempt && w.task.taskId === ref.taskId && w.task.jobId === ref.jobId) {
         w.task = undefined;
       }
@@ -272,6 +284,7 @@ export function simulate(o: SimOptions): SimResult {
           checkPersist(p);
         }
         core.advance();
+        for (const p of core.owedPublishes()) drive({ type: 'published', jobId: p.jobId, taskId: p.taskId, attempt: p.attempt });
       }
     }
     clock.runUntil(tick);

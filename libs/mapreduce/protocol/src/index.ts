@@ -162,6 +162,8 @@ export type WorkerRegister = Static<typeof WorkerRegister>;
 
 export const WorkerRegistered = Type.Object({
   workerId: Type.String(),
+  /** Send it as the x-mr-worker-secret header on every request of this worker id. */
+  secret: Type.String(),
   /** How long the coordinator holds a poll open before answering "wait". */
   pollTimeoutMs: Type.Integer(),
   /** How often the worker should send a heartbeat while it runs tasks. */
@@ -231,9 +233,13 @@ export type MapAssignment = Static<typeof MapAssignment>;
 export const ReduceAssignment = Type.Object({
   type: Type.Literal('reduce'),
   ...AssignmentCommon,
-  /** The winning map attempts' intermediate files for this partition (absolute). */
+  /** The winning map attempts' intermediate files for this partition (absolute), named by the coordinator. */
   inputs: Type.Array(Type.String()),
-  /** Job output directory: write mr-out-<index> there (temp file + rename). */
+  /**
+   * Attempt-private directory in the job's work dir: write mr-out-<index> there
+   * (temp file + rename). The coordinator renames the accepted attempt's file
+   * into the job's output directory; no worker writes there.
+   */
   outputDir: Type.String(),
 });
 export type ReduceAssignment = Static<typeof ReduceAssignment>;
@@ -261,7 +267,7 @@ export const TaskComplete = Type.Object(
   {
     ...TaskRef.properties,
     durationMs: Type.Number({ minimum: 0 }),
-    /** Files the attempt produced (absolute). */
+    /** A map attempt's files (absolute, <outputDir>/mr-<m>-<r>; anything else is refused). Reduces: ignored. */
     files: Type.Array(Type.String(), { maxItems: LIMITS.maxReduces }),
     counters: Type.Optional(Type.Record(Type.String(), Type.Number())),
   },
@@ -291,7 +297,9 @@ export type TaskFail = Static<typeof TaskFail>;
 /** Answer to complete/fail: a stale attempt is answered as data, not an error. */
 export const TaskAck = Type.Object({
   accepted: Type.Boolean(),
-  reason: Type.Optional(Type.Union([Type.Literal('stale-attempt'), Type.Literal('already-done'), Type.Literal('job-not-running'), Type.Literal('unknown-task')])),
+  reason: Type.Optional(
+    Type.Union([Type.Literal('stale-attempt'), Type.Literal('already-done'), Type.Literal('job-not-running'), Type.Literal('unknown-task'), Type.Literal('not-lease-holder')]),
+  ),
 });
 export type TaskAck = Static<typeof TaskAck>;
 
@@ -309,4 +317,4 @@ export const HeartbeatReply = Type.Object({
 });
 export type HeartbeatReply = Static<typeof HeartbeatReply>;
 
-export { ROUTES } from './routes.ts';
+export { ROUTES, WORKER_SECRET_HEADER } from './routes.ts';

@@ -13,3 +13,10 @@ export const ROUTES = {
   fail: (w: string) => `/v1/workers/${encodeURIComponent(w)}/fail`,
   heartbeat: (w: string) => `/v1/workers/${encodeURIComponent(w)}/heartbeat`,
 } as const;
+
+/**
+ * Header every later request of a worker (poll, complete, fail, heartbeat)
+ * carries: the secret its registration returned. Another worker's secret, or
+ * none, is refused (403); an id the coordinator does not know is 404.
+ */
+export const WORKER_SECRET_HEADER = 'x-mr-worker-secret';

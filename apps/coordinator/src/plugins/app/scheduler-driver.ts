@@ -4,12 +4,12 @@
  * server-sent events. Time reaches the core as ticks from one unref'd timer.
  */
 import { EventEmitter } from 'node:events';
-import { readdir, rm, rmdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, mkdir, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { context, trace, type Span } from '@opentelemetry/api';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
-import { Scheduler, type CoreJobView, type PersistRecord, type ReplyBody, type SchedulerConfig, type SchedulerEvent, type SchedulerInput } from '@mr/mapreduce-core';
+import { Scheduler, type CoreJobView, type PersistRecord, type Publish, type ReplyBody, type SchedulerConfig, type SchedulerEvent, type SchedulerInput } from '@mr/mapreduce-core';
 import type { Assignment, JobView, WorkerView } from '@mr/mapreduce-protocol';
 import { tracer, injectContext } from '@mr/observability';
 import { Journal, type JobTimes, type JournalLine } from './journal.ts';
@@ -56,6 +56,9 @@ export class SchedulerDriver extends EventEmitter {
   #keepIntermediates: boolean;
   /** Cleanups of finished jobs still running (close() waits for them). */
   #cleanups = new Set<Promise<void>>();
+  /** Steps whose records, publishes and replies are still in flight; replies go out in step order. */
+  #inflight = 0;
+  #tail: Promise<void> | undefined;
   #m: {
     tasks: Counter<'phase' | 'outcome'>;
     duration: Histogram<'phase'>;
@@ -163,6 +166,13 @@ export class SchedulerDriver extends EventEmitter {
       );
     }
     d.#flush();
+    // Commits whose rename into the output dir was not recorded: redo them before serving anything.
+    for (const p of core.owedPublishes()) {
+      const error = await publishOutput(p, true);
+      opts.log.info({ jobId: p.jobId, taskId: p.taskId, attempt: p.attempt, error }, 'owed output publish redone');
+      d.#drive(error === undefined ? { type: 'published', jobId: p.jobId, taskId: p.taskId, attempt: p.attempt } : { type: 'publish-failed', jobId: p.jobId, taskId: p.taskId, attempt: p.attempt, error });
+    }
+    await d.#tail;
     await d.#sweepOrphans(unfinished.map((j) => j.id));
     d.#timer = setInterval(() => d.#drive({ type: 'tick' }), d.tickMs);
     d.#timer.unref();
@@ -300,6 +310,7 @@ export class SchedulerDriver extends EventEmitter {
     const persist = fx.persist.slice();
     const replies = fx.replies.slice();
     const events = fx.events.slice();
+    const publish = fx.publish.slice();
     this.core.advance();
     for (const p of persist) noteTime(this.#times, { ...p, at: new Date().toISOString() });
     for (const e of events) this.#record(e);
@@ -315,9 +326,32 @@ export class SchedulerDriver extends EventEmitter {
       }
       for (const e of events) this.emit('event', e);
     };
-    // Durable first: replies of a step wait for its records and every record before them.
-    if (persist.length === 0 && !this.journal.pending) return send();
-    this.journal.append(persist).then(send, (err: Error) => this.#fail(err, 'journal write failed; stopping'));
+    // Durable first: replies of a step wait for its records and every record before them,
+    // then for the step's publishes (a reduce's output renamed into the job's output dir
+    // only after the core accepted it and the commit is durable), and for earlier steps.
+    if (persist.length === 0 && publish.length === 0 && !this.journal.pending && this.#inflight === 0) return send();
+    this.#inflight++;
+    const durable = this.journal.append(persist);
+    const prev = this.#tail;
+    const step = (async () => {
+      await durable;
+      if (prev) await prev;
+      for (const p of publish) {
+        const error = await publishOutput(p, false);
+        if (error !== undefined) this.#log.error({ jobId: p.jobId, taskId: p.taskId, attempt: p.attempt, error }, 'could not publish a reduce output');
+        this.#drive(error === undefined ? { type: 'published', jobId: p.jobId, taskId: p.taskId, attempt: p.attempt } : { type: 'publish-failed', jobId: p.jobId, taskId: p.taskId, attempt: p.attempt, error });
+      }
+    })();
+    this.#tail = step.then(
+      () => {
+        this.#inflight--;
+        send();
+      },
+      (err: Error) => {
+        this.#inflight--;
+        this.#fail(err, 'journal write failed; stopping');
+      },
+    );
     if (persist.length) this.#maybeCompact();
   }
 
@@ -465,4 +499,30 @@ function noteTime(times: Map<string, Times>, l: PersistRecord & { at: string; ti
   if (!t) return;
   if (l.type === 'task-committed' || l.type === 'job-started') t.startedAt ??= l.at;
   if (l.type === 'job-finished') t.finishedAt = l.at;
+}
+
+/**
+ * Renames a committed reduce attempt's output into the job's output dir
+ * (creating it). Across file systems: copy next to the target, then rename.
+ * Returns an error message, or undefined when done. On replay (`redo`), a
+ * source that is gone while the target exists means the rename happened.
+ */
+async function publishOutput(p: Publish, redo: boolean): Promise<string | undefined> {
+  try {
+    await mkdir(dirname(p.to), { recursive: true });
+    try {
+      await rename(p.from, p.to);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      const tmp = `${dirname(p.to)}/.${p.jobId}-${p.taskId}-a${p.attempt}.publishing`;
+      await copyFile(p.from, tmp);
+      await rename(tmp, p.to);
+      await unlink(p.from);
+    }
+    return undefined;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (redo && e.code === 'ENOENT' && (await stat(p.to).then((s) => s.isFile(), () => false))) return undefined;
+    return e.code === 'ENOENT' ? `the attempt's output ${p.from} does not exist` : `${e.code ?? 'error'}: ${e.message}`;
+  }
 }

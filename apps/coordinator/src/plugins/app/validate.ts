@@ -2,13 +2,22 @@
  * Checks a job submission against the filesystem and the configured input
  * roots. Throws a coded 4xx error saying what is wrong; changes nothing.
  */
-import { realpath, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { isAbsolute, normalize, sep } from 'node:path';
 import { DEFAULT_SPLIT_BYTES, getApp, listApps, planSplits } from '@mr/mapreduce-apps';
 import { LIMITS, type JobSubmit } from '@mr/mapreduce-protocol';
 import type { JobSpec } from '@mr/mapreduce-core';
-import { ERR_BAD_INPUT, ERR_BAD_OPTIONS, ERR_BAD_OUTPUT, ERR_INPUT_OUTSIDE_ROOTS, ERR_NO_INPUT_ROOTS, ERR_UNKNOWN_APP } from '../../errors.ts';
+import {
+  ERR_BAD_INPUT,
+  ERR_BAD_OPTIONS,
+  ERR_BAD_OUTPUT,
+  ERR_INPUT_OUTSIDE_ROOTS,
+  ERR_NO_INPUT_ROOTS,
+  ERR_OUTPUT_NOT_ALLOWED,
+  ERR_OUTPUT_NOT_EMPTY,
+  ERR_UNKNOWN_APP,
+} from '../../errors.ts';
 
 function normalized(p: string): boolean {
   return isAbsolute(p) && normalize(p) === p && !p.split('/').includes('..') && !p.includes('\0');
@@ -25,13 +34,60 @@ function under(p: string, root: string): boolean {
   return p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
 }
 
+/** Where outputs may go (real paths): under an output root, never into the data dir. */
+export interface OutputPlaces {
+  outputRoots: readonly string[];
+  dataDir: string;
+}
+
+/**
+ * The real path an output directory would have: the nearest existing
+ * ancestor resolved (symlinks), the rest appended.
+ */
+async function realOutput(p: string): Promise<string> {
+  const segs = p.split('/').filter(Boolean);
+  for (let i = segs.length; i >= 0; i--) {
+    const head = `/${segs.slice(0, i).join('/')}`;
+    try {
+      const real = await realpath(head);
+      return [real === '/' ? '' : real, ...segs.slice(i)].join('/') || '/';
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') throw ERR_BAD_OUTPUT(`output "${p}" cannot be used (${code})`);
+    }
+  }
+  return p;
+}
+
+/**
+ * Output rules (README, "Job outputs"): under an allowed output root; not the
+ * coordinator's data dir, inside it or around it; not an input root or a
+ * directory that contains one; a new or empty directory (a job never
+ * overwrites files it did not write). Another unfinished job's output is
+ * refused by the scheduler (it sees every job at once).
+ */
+async function checkOutput(output: string, inputRoots: readonly string[], places: OutputPlaces): Promise<string> {
+  const real = await realOutput(output);
+  if (places.outputRoots.length === 0) throw ERR_OUTPUT_NOT_ALLOWED(`no output roots are configured: start the coordinator with --output-root DIR, or submit without an output`);
+  if (!places.outputRoots.some((r) => under(real, r))) throw ERR_OUTPUT_NOT_ALLOWED(`output "${output}" is not under an allowed output root (${places.outputRoots.join(', ')})`);
+  if (under(real, places.dataDir) || under(places.dataDir, real)) throw ERR_OUTPUT_NOT_ALLOWED(`output "${output}" overlaps the coordinator's data directory`);
+  const root = inputRoots.find((r) => under(r, real));
+  if (root !== undefined) throw ERR_OUTPUT_NOT_ALLOWED(`output "${output}" is or contains the input root ${root}`);
+  const entries = await readdir(real).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [];
+    throw ERR_BAD_OUTPUT(`output "${output}" cannot be read (${err.code})`);
+  });
+  if (entries.length > 0) throw ERR_OUTPUT_NOT_EMPTY(output, entries.length);
+  return real;
+}
+
 /**
  * The job's inputs are handed to workers by their real paths (workers check
  * at open time that the path still leads to that file), with the names as
  * given for map; its map tasks are the splits planned from the files' sizes
  * (`splitSize`, default `splitBytes`).
  */
-export async function validateSubmission(body: JobSubmit, roots: readonly string[], splitBytes = DEFAULT_SPLIT_BYTES): Promise<JobSpec> {
+export async function validateSubmission(body: JobSubmit, roots: readonly string[], splitBytes = DEFAULT_SPLIT_BYTES, places?: OutputPlaces): Promise<JobSpec> {
   const app = getApp(body.app);
   if (!app) throw ERR_UNKNOWN_APP(body.app, listApps().map((a) => a.name).join(', '));
   const options = body.options ?? {};
@@ -86,6 +142,7 @@ export async function validateSubmission(body: JobSubmit, roots: readonly string
       if (code !== 'ENOENT') throw ERR_BAD_OUTPUT(`output "${output}" cannot be used (${code})`);
     }
     if (st && !st.isDirectory()) throw ERR_BAD_OUTPUT(`output "${output}" exists and is not a directory`);
+    if (places) output = await checkOutput(output, roots, places);
   }
   return {
     app: body.app,
