@@ -18,7 +18,13 @@ import type { Benchmark } from './benchmark.ts';
 const noWork: Executors = {
   getApp,
   runMapTask: async () => ({ files: [], counters: {} }),
-  runReduceTask: async (spec) => ({ file: join(spec.outputDir, `mr-out-${spec.reduceIndex}`), counters: {} }),
+  // The coordinator publishes a reduce's file itself (rename into the output), so the file must exist.
+  runReduceTask: async (spec) => {
+    const file = join(spec.outputDir, `mr-out-${spec.reduceIndex}`);
+    mkdirSync(spec.outputDir, { recursive: true });
+    writeFileSync(file, '');
+    return { file, counters: {} };
+  },
 };
 
 async function rate(tasks: number, workers: number, slots: number, log: (l: string) => void): Promise<number> {
@@ -27,13 +33,15 @@ async function rate(tasks: number, workers: number, slots: number, log: (l: stri
   mkdirSync(inputs);
   const file = join(inputs, 'f.txt');
   writeFileSync(file, 'x\n');
-  const c = await startCoordinator({ port: 0, dataDir: join(dir, 'data'), inputRoots: [inputs], logLevel: false });
+  const c = await startCoordinator({ port: 0, dataDir: join(dir, 'data'), inputRoots: [inputs], outputRoots: [dir], logLevel: false });
   const ws = Array.from({ length: workers }, () => new Worker({ coordinator: c.url, slots, executors: noWork, log: () => {} }));
   const runs = ws.map((w) => w.run());
   try {
     while (c.app.scheduler.core.workers().length < workers) await new Promise((r) => setTimeout(r, 20));
     const t0 = performance.now();
-    const res = await c.app.inject({ method: 'POST', url: '/v1/jobs', payload: { app: 'wc', inputs: Array.from({ length: tasks }, () => file), reduces: 1, output: join(dir, 'out') } });
+    // nocrash takes one whole file per map task (no combining of small files), so the job has `tasks` maps.
+    const res = await c.app.inject({ method: 'POST', url: '/v1/jobs', payload: { app: 'nocrash', inputs: Array.from({ length: tasks }, () => file), reduces: 1, output: join(dir, 'out') } });
+    if (res.statusCode !== 201) throw new Error(`submit refused: ${res.statusCode} ${res.body}`);
     const { id } = res.json() as { id: string };
     await new Promise<void>((resolve) => {
       const check = (e: { type: string; jobId?: string }): void => {
@@ -45,6 +53,8 @@ async function rate(tasks: number, workers: number, slots: number, log: (l: stri
       c.app.scheduler.on('event', check);
     });
     const s = (performance.now() - t0) / 1000;
+    const job = (await c.app.inject({ method: 'GET', url: `/v1/jobs/${id}` })).json() as { state: string; error?: string };
+    if (job.state !== 'succeeded') throw new Error(`job ${id} ${job.state}: ${job.error ?? ''}`);
     const r = Math.round((tasks + 1) / s);
     log(`${tasks} tasks, ${workers} workers x ${slots} slot(s): ${s.toFixed(2)} s, ${r} tasks/s`);
     return r;
