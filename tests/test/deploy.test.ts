@@ -9,7 +9,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,7 +18,7 @@ import { request } from 'undici';
 import { VmClient } from '@mr/vmft-client';
 import { Lab } from '../src/lab.ts';
 import { runMr, sleep } from '../src/procs.ts';
-import { VmCluster, until, vmStatus, waitProtected } from '../src/vm-cluster.ts';
+import { VmCluster, freePort, until, vmStatus, waitProtected } from '../src/vm-cluster.ts';
 import { emptyExposition, parseExposition, parsePromQL, substituteGrafanaVars, type Exposition } from '../src/promql.ts';
 import { checkDashboardShape, checkQueries, dashboardQueries, type Dashboard, type DashQuery } from '../src/deploy-check.ts';
 
@@ -140,13 +139,6 @@ async function scrape(url: string, into: Exposition): Promise<void> {
 }
 
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 function hasBinary(name: string): boolean {
   return !spawnSync(name, ['--version'], { encoding: 'utf8' }).error;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort } from '../src/vm-cluster.ts';
 import { request } from 'undici';
 import { Lab, diffLines, sortedLines } from '../src/lab.ts';
 import { runMr } from '../src/procs.ts';
@@ -24,13 +24,6 @@ async function serverMessage(url: string, token: string | undefined, body: unkno
 }
 
 /** A port nobody listens on (bound, then released). */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 async function jobIds(url: string, token: string | undefined): Promise<string[]> {
   const res = await request(`${url}/v1/jobs`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
