@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { H2CClient, request } from 'undici';
 import { createRegistry } from '@mr/observability';
 import { createService } from '@mr/service-kit';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
+import { idleSockets } from './helpers/sockets.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dualProtocolServerFactory, type ConnectionLimits, type DualServer } from '../src/dual-server.ts';
 
@@ -36,27 +37,6 @@ test('one port serves cleartext HTTP/2 (prior knowledge) and HTTP/1.1, and close
   await h2.close().catch(() => {});
 });
 
-/** Opens `n` TCP connections that send nothing, in batches (the listen backlog is finite); resolves once all are connected or closed. */
-async function idleSockets(url: string, n: number): Promise<{ sockets: Socket[]; closed(): number }> {
-  const { hostname, port } = new URL(url);
-  const sockets: Socket[] = [];
-  let closed = 0;
-  for (let i = 0; i < n; i += 250) {
-    await Promise.all(
-      Array.from({ length: Math.min(250, n - i) }, () => new Promise<void>((resolve) => {
-        const s = connect({ host: hostname, port: Number(port) });
-        sockets.push(s);
-        s.on('error', () => {});
-        s.once('close', () => {
-          closed++;
-          resolve();
-        });
-        s.once('connect', () => resolve());
-      })),
-    );
-  }
-  return { sockets, closed: () => closed };
-}
 
 async function limitedService(t: { after(fn: () => unknown): void }, limits: Partial<ConnectionLimits>) {
   const app = await createService({

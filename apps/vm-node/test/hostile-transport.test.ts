@@ -1,32 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
+import { idleSockets } from './helpers/sockets.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Readable } from 'node:stream';
 import { H2CClient } from 'undici';
 import { startPair, waitProtected } from './helpers/pair.ts';
 
-/** Opens `n` TCP connections that send nothing (in batches: the listen backlog is finite). */
-async function idleSockets(url: string, n: number): Promise<{ sockets: Socket[]; closed(): number }> {
-  const { hostname, port } = new URL(url);
-  const sockets: Socket[] = [];
-  let closed = 0;
-  for (let i = 0; i < n; i += 250) {
-    await Promise.all(
-      Array.from({ length: Math.min(250, n - i) }, () => new Promise<void>((resolve) => {
-        const s = connect({ host: hostname, port: Number(port) });
-        sockets.push(s);
-        s.on('error', () => {});
-        s.once('close', () => {
-          closed++;
-          resolve();
-        });
-        s.once('connect', () => resolve());
-      })),
-    );
-  }
-  return { sockets, closed: () => closed };
-}
 
 test('2,000 idle connections on each node and on storage: the cap and the timeouts hold, clients are served, the log stream lives, no failover', async (t) => {
   const limits = { maxConnections: 256, headersTimeoutMs: 1000, idleTimeoutMs: 2000 };
