@@ -1,38 +1,19 @@
 // Telemetry must start before fastify is imported: everything else is imported dynamically below.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 test("assignments carry the job span's trace context, and the job span is exported when the job ends", async (t) => {
-  // A tiny OTLP/HTTP JSON receiver on loopback.
-  const spans: { traceId: string; spanId: string; name: string }[] = [];
-  const receiver = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      try {
-        const j = JSON.parse(body) as { resourceSpans: { scopeSpans: { spans: { traceId: string; spanId: string; name: string }[] }[] }[] };
-        for (const rs of j.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
-      } catch {
-        // not JSON: ignore
-      }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  receiver.listen(0, '127.0.0.1');
-  await once(receiver, 'listening');
-  t.after(() => {
-    receiver.closeAllConnections();
-    receiver.close();
-  });
-  const port = (receiver.address() as { port: number }).port;
+  // An OTLP/HTTP receiver on loopback (http/protobuf, the default protocol).
+  const { startOtlpReceiver } = await import('@mr/observability/otlp');
+  const receiver = await startOtlpReceiver();
+  t.after(() => receiver.close());
+  const spans = receiver.spans;
 
   // The SDK reads the standard variables from the process environment.
-  process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] = `http://127.0.0.1:${port}`;
+  process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] = receiver.url;
   process.env['OTEL_BSP_SCHEDULE_DELAY'] = '50';
   const { startTelemetry } = await import('@mr/observability');
   const telemetry = await startTelemetry({ serviceName: 'mr-coordinator-test', env: process.env });

@@ -337,7 +337,7 @@ export class Worker {
     const parent = extractContext({ traceparent: a.traceparent, tracestate: a.tracestate });
     const span = this.#tracer.startSpan(
       `mr.task.${a.type}`,
-      { attributes: { 'mr.job_id': a.jobId, 'mr.task_id': a.taskId, 'mr.attempt': a.attempt, 'mr.app': a.app, 'mr.phase': a.type, 'mr.index': a.index } },
+      { attributes: { 'mr.job.id': a.jobId, 'mr.task.id': a.taskId, 'mr.task.attempt': a.attempt, 'mr.job.app': a.app, 'mr.task.type': a.type, 'mr.task.index': a.index } },
       parent,
     );
     const started = performance.now();
@@ -354,9 +354,9 @@ export class Worker {
       if (this.#running.size === 0) this.#stopHeartbeats();
     }
     const durationMs = Math.max(0, performance.now() - started);
-    span.setAttribute('mr.outcome', outcome.ok ? 'done' : 'failed');
+    span.setAttribute('mr.task.outcome', outcome.ok ? 'done' : 'failed');
     if (entry.abandoned || this.#exit || this.#stopping) {
-      span.setAttribute('mr.abandoned', true);
+      span.setAttribute('mr.task.abandoned', true);
       span.end();
       this.#log('debug', `${a.taskId} attempt ${a.attempt}: abandoned, not reported`);
       await this.#discard(a);
@@ -364,11 +364,12 @@ export class Worker {
     }
     try {
       const id = await this.#workerId();
+      span.setAttribute('mr.worker.id', id);
       const ack = outcome.ok
         ? await this.#complete({ ...ref, durationMs, files: outcome.files, counters: outcome.counters })
         : await this.#retrying('fail', () => this.#client.fail(id, { ...ref, error: outcome.error, retryable: outcome.retryable }));
       this.#tasksDone++;
-      span.setAttribute('mr.accepted', ack.accepted);
+      span.setAttribute('mr.task.accepted', ack.accepted);
       if (!ack.accepted || !outcome.ok) await this.#discard(a);
       if (!ack.accepted) this.#log('debug', `${a.taskId} attempt ${a.attempt}: not accepted (${ack.reason ?? 'no reason'})`);
       else if (!outcome.ok) this.#log('warn', `${a.type} ${a.taskId} attempt ${a.attempt} failed: ${outcome.error}`);

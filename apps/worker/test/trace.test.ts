@@ -45,9 +45,9 @@ test("each task attempt is a span whose parent is the assignment's trace context
   assert.equal(first!.name, 'mr.task.map');
   assert.equal(first!.spanContext().traceId, traceId);
   assert.equal(first!.parentSpanContext?.spanId, jobSpanId);
-  assert.equal(first!.attributes['mr.attempt'], 2);
-  assert.equal(first!.attributes['mr.job_id'], 'j9');
-  assert.equal(first!.attributes['mr.outcome'], 'done');
+  assert.equal(first!.attributes['mr.task.attempt'], 2);
+  assert.equal(first!.attributes['mr.job.id'], 'j9');
+  assert.equal(first!.attributes['mr.task.outcome'], 'done');
   assert.notEqual(second!.spanContext().traceId, traceId);
   assert.equal(second!.parentSpanContext, undefined);
 });

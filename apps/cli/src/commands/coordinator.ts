@@ -124,8 +124,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (refused) throw new UsageError(`mr coordinator: ${refused}`);
   if (!token) ctx.stderr.write('mr coordinator: MR_TOKEN is not set: no authentication, loopback only\n');
 
-  const { startTelemetry } = await import('@mr/observability/telemetry');
-  const telemetry = await startTelemetry({ serviceName: 'mr-coordinator', env: ctx.env });
+  const { startCommandTelemetry } = await import('../telemetry.ts');
+  const telemetry = await startCommandTelemetry('coordinator', ctx.env, 'mr-coordinator', port ? `${host}:${port}` : undefined);
   const { startCoordinator } = await import('@mr/coordinator');
   let running;
   try {

@@ -85,8 +85,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     body.options = options;
   }
 
-  const { startTelemetry } = await import('@mr/observability/telemetry');
-  const telemetry = await startTelemetry({ serviceName: 'mr-cli', env: ctx.env });
+  const { startCommandTelemetry } = await import('../telemetry.ts');
+  const telemetry = await startCommandTelemetry('submit', ctx.env, 'mr-cli');
   const { connect, ApiError } = await import('../http.ts');
   const { ROUTES } = await import('@mr/mapreduce-protocol/routes');
   const api = connect('submit', v.coordinator, ctx.env['MR_TOKEN']);

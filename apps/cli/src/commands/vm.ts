@@ -109,8 +109,8 @@ async function storage(argv: string[], ctx: CliContext): Promise<number> {
     ctx.stderr.write(`mr vm storage: ${bad}\n`);
     return EXIT.USAGE;
   }
-  const { startTelemetry } = await import('@mr/observability/telemetry');
-  const telemetry = await startTelemetry({ serviceName: 'vm-storage', env: ctx.env });
+  const { startCommandTelemetry } = await import('../telemetry.ts');
+  const telemetry = await startCommandTelemetry('vm storage', ctx.env, 'vm-storage');
   const { startStorage } = await import('@mr/vm-node');
   const { resolve } = await import('node:path');
   const s = await startStorage({ host, port, dataDir: resolve(r.values.data), token, peerToken, vms, telemetry: telemetry.enabled, blockSize, blocks });
@@ -179,8 +179,8 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
   }
   const { isGuestName, GUEST_NAMES } = await import('@mr/vmft-guests');
   if (!isGuestName(guest)) throw new UsageError(`mr vm node: unknown guest "${guest}" (known: ${GUEST_NAMES.join(', ')})`);
-  const { startTelemetry } = await import('@mr/observability/telemetry');
-  const telemetry = await startTelemetry({ serviceName: `vm-node-${id}`, env: ctx.env });
+  const { startCommandTelemetry } = await import('../telemetry.ts');
+  const telemetry = await startCommandTelemetry('vm node', ctx.env, 'vm-node', id);
   const { startNode } = await import('@mr/vm-node');
   if (v['no-output-rule']) ctx.stderr.write('mr vm node: --no-output-rule: outputs leave before the backup acknowledges them (measurement only; answers can be lost on failover)\n');
   let n;

@@ -61,8 +61,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     process.chdir(cwd);
   }
 
-  const { startTelemetry } = await import('@mr/observability/telemetry');
-  const telemetry = await startTelemetry({ serviceName: 'mr-worker', env: ctx.env });
+  const { startCommandTelemetry } = await import('../telemetry.ts');
+  const telemetry = await startCommandTelemetry('worker', ctx.env, 'mr-worker', v.name);
   const { Worker, stderrLog, hasWorkerConfigError } = await loadWorker();
   if (pluginPath) {
     const apps = await import('@mr/mapreduce-apps');

@@ -6,6 +6,12 @@ export {
   injectContext,
   extractContext,
   inSpan,
+  isSampled,
+  isUntracedRoute,
+  otlpProtocol,
+  UNTRACED_ROUTES,
+  ERR_OTEL_CONFIG,
   type TelemetryHandle,
+  type OtlpProtocol,
 } from './telemetry.ts';
-export { loggerOptions } from './logs.ts';
+export { loggerOptions, traceFields } from './logs.ts';

@@ -1,10 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
-import { createRegistry, metricsPlugin, startTelemetry, tracer, inSpan, injectContext, extractContext } from '../src/index.ts';
-import { trace } from '@opentelemetry/api';
+import { createRegistry, metricsPlugin, startTelemetry, isUntracedRoute, otlpProtocol } from '../src/index.ts';
 
 test('each registry is its own: labels, default metrics, and no clash between two instances', async () => {
   const a = createRegistry({ service: 'svc-a' });
@@ -34,39 +31,19 @@ test('without an OTLP endpoint telemetry stays off and costs nothing', async () 
   await h.shutdown();
 });
 
-test('with an OTLP endpoint spans are exported over OTLP/HTTP and context crosses a hop', async (t) => {
-  const bodies: string[] = [];
-  const receiver = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      if (req.url === '/v1/traces') bodies.push(body);
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  t.after(() => receiver.close());
-  const port = (receiver.address() as AddressInfo).port;
-  const h = await startTelemetry({
-    serviceName: 'obs-test',
-    env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` },
-  });
-  assert.equal(h.enabled, true);
-  let carrier: Record<string, string> = {};
-  let parentTrace = '';
-  await inSpan(tracer('obs-test'), 'job', { attributes: { app: 'wc' } }, async (span) => {
-    parentTrace = span.spanContext().traceId;
-    carrier = injectContext();
-  });
-  assert.match(carrier['traceparent'] ?? '', new RegExp(`^00-${parentTrace}-[0-9a-f]{16}-01$`));
-  // The other side of the hop: a span started under the extracted context joins the trace.
-  const child = tracer('obs-test').startSpan('task', {}, extractContext(carrier));
-  assert.equal(child.spanContext().traceId, parentTrace);
-  child.end();
-  await h.shutdown();
-  const all = bodies.join('\n');
-  assert.match(all, /obs-test/);
-  assert.match(all, /"name":"job"/);
-  assert.match(all, /"name":"task"/);
-  trace.disable();
+test('untraced routes: status polling, health, metrics, worker polls and the log stream; not requests or submits', () => {
+  for (const [m, u] of [['GET', '/healthz'], ['GET', '/metrics'], ['GET', '/v1/vms/vm1'], ['GET', '/v1/jobs/01J?x=1'], ['GET', '/v1/jobs?state=running'],
+    ['POST', '/v1/workers/w1/poll'], ['POST', '/v1/workers/w1/heartbeat'], ['POST', '/v1/vms/vm1/log'], ['GET', '/v1/jobs/j1/events']] as const) {
+    assert.ok(isUntracedRoute(m, u), `${m} ${u}`);
+  }
+  for (const [m, u] of [['POST', '/v1/jobs'], ['POST', '/v1/vms/vm1/requests'], ['POST', '/v1/vms/vm1/sessions'], ['POST', '/v1/vms/vm1/tas'], ['POST', '/v1/workers/w1/complete'], ['DELETE', '/v1/jobs/j1']] as const) {
+    assert.ok(!isUntracedRoute(m, u), `${m} ${u}`);
+  }
+});
+
+test('OTLP protocol: http/protobuf by default, http/json on request, anything else is a coded error', () => {
+  assert.equal(otlpProtocol({}), 'http/protobuf');
+  assert.equal(otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }), 'http/json');
+  assert.equal(otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' }), 'http/protobuf');
+  assert.throws(() => otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }), (e: { code?: string }) => e.code === 'MR_ERR_OTEL_CONFIG');
 });

@@ -14,6 +14,7 @@
  *   ack     (type 2) := u32 epoch | u64 seq | u64 icount
  *   hello   (type 3) := u32 epoch | u64 seq | u16 len | vmId utf8 | u16 len | nodeId utf8
  *   snapshot(type 4) := u32 epoch | u64 seq | u64 icount | state bytes (the rest)
+ *   trace   (type 5) := u64 seq | 16 bytes trace id | 8 bytes span id | u8 flags
  *
  * All integers are big-endian; u64 fields carry safe integers (< 2^53).
  * The decoder accepts any chunking of the byte stream, in time linear in its
@@ -26,7 +27,8 @@
 import { FT_ERR_BAD_FRAME, FT_ERR_BAD_VALUE, FT_ERR_FRAME_TOO_LARGE, FT_ERR_TRUNCATED } from './errors.ts';
 import type { Frame, LogEntry } from './frames.ts';
 
-const T_ENTRY = 1, T_ACK = 2, T_HELLO = 3, T_SNAPSHOT = 4;
+const T_ENTRY = 1, T_ACK = 2, T_HELLO = 3, T_SNAPSHOT = 4, T_TRACE = 5;
+const TRACE_BODY = 1 + 8 + 16 + 8 + 1;
 const KIND_CODE = { interrupt: 1, nic: 2, disk: 3, clock: 4, random: 5, progress: 6, port: 7 } as const;
 const CODE_KIND = ['', 'interrupt', 'nic', 'disk', 'clock', 'random', 'progress', 'port'] as const;
 const ENTRY_HEAD = 1 + 1 + 8 + 8;
@@ -89,6 +91,8 @@ function bodySize(f: Frame, ids?: { vm: Uint8Array; node: Uint8Array }): number 
       return 1 + 4 + 8 + 2 + ids!.vm.byteLength + 2 + ids!.node.byteLength;
     case 'snapshot':
       return 1 + 4 + 8 + 8 + f.state.byteLength;
+    case 'trace':
+      return TRACE_BODY;
   }
   throw FT_ERR_BAD_VALUE(`unknown frame type ${(f as { type: string }).type}`);
 }
@@ -183,6 +187,18 @@ export function encodeFrame(f: Frame): Uint8Array {
       putU64(dv, p + 4, f.seq);
       putU64(dv, p + 12, f.icount);
       out.set(f.state, p + 20);
+      break;
+    case 'trace':
+      checkU64('seq', f.seq);
+      if (!/^[0-9a-f]{32}$/.test(f.traceId) || /^0+$/.test(f.traceId)) throw FT_ERR_BAD_VALUE(`trace id ${f.traceId} is not 32 hex digits (not all zero)`);
+      if (!/^[0-9a-f]{16}$/.test(f.spanId) || /^0+$/.test(f.spanId)) throw FT_ERR_BAD_VALUE(`span id ${f.spanId} is not 16 hex digits (not all zero)`);
+      checkU32('flags', f.flags);
+      if (f.flags > 0xff) throw FT_ERR_BAD_VALUE(`trace flags ${f.flags} exceed a byte`);
+      out[p++] = T_TRACE;
+      putU64(dv, p, f.seq);
+      out.set(Buffer.from(f.traceId, 'hex'), p + 8);
+      out.set(Buffer.from(f.spanId, 'hex'), p + 24);
+      out[p + 32] = f.flags;
       break;
   }
   return out;
@@ -283,9 +299,20 @@ export function decodeBody(body: Uint8Array): Frame {
         icount: getU64(dv, 13, 'icount'),
         state: body.slice(21),
       };
+    case T_TRACE: {
+      need(len, TRACE_BODY, 'trace');
+      const traceId = hex(body.subarray(9, 25));
+      const spanId = hex(body.subarray(25, 33));
+      if (/^0+$/.test(traceId) || /^0+$/.test(spanId)) throw FT_ERR_BAD_FRAME('trace frame with an all-zero id');
+      return { type: 'trace', seq: getU64(dv, 1, 'seq'), traceId, spanId, flags: body[33]! };
+    }
     default:
       throw FT_ERR_BAD_FRAME(`unknown frame type ${body[0]}`);
   }
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
 function text(b: Uint8Array): string {

@@ -122,4 +122,23 @@ export interface EntryFrame {
   entry: LogEntry;
 }
 
-export type Frame = EntryFrame | AckFrame | HelloFrame | SnapshotFrame;
+/**
+ * Primary → backup, observability only: the W3C trace context of the client
+ * request whose packet is log entry `seq`, sent just before that entry and
+ * only for sampled requests. The backup's spans for the entry (receive, ack,
+ * replay) join the request's trace. It is not part of the log: the core never
+ * sees it, so it changes neither what the guest sees nor replay; a backup may
+ * drop it (bounded memory) and a resend does not repeat it.
+ */
+export interface TraceFrame {
+  type: 'trace';
+  seq: number;
+  /** 32 lowercase hex digits. */
+  traceId: string;
+  /** 16 lowercase hex digits. */
+  spanId: string;
+  /** W3C trace flags (bit 0: sampled). */
+  flags: number;
+}
+
+export type Frame = EntryFrame | AckFrame | HelloFrame | SnapshotFrame | TraceFrame;

@@ -24,6 +24,13 @@ const frame: fc.Arbitrary<Frame> = fc.oneof(
   plain(fc.record({ type: fc.constant('ack' as const), epoch: u32, seq: u64, icount: u64 })),
   plain(fc.record({ type: fc.constant('hello' as const), epoch: u32, seq: u64, vmId: id, nodeId: id })),
   plain(fc.record({ type: fc.constant('snapshot' as const), epoch: u32, seq: u64, icount: u64, state: bytes })),
+  plain(fc.record({
+    type: fc.constant('trace' as const),
+    seq: u64,
+    traceId: fc.stringMatching(/^[0-9a-f]{32}$/).filter((x) => !/^0+$/.test(x)),
+    spanId: fc.stringMatching(/^[0-9a-f]{16}$/).filter((x) => !/^0+$/.test(x)),
+    flags: fc.integer({ min: 0, max: 255 }),
+  })),
 );
 
 /** Splits `buf` at the given cut points (any order, duplicates allowed). */
@@ -190,4 +197,27 @@ test('snapshot frames have their own limit, apart from the small-frame limit', (
   assert.throws(() => decodeFrames(snapshot, { maxSnapshotBytes: 0 }), { code: 'FT_ERR_FRAME_TOO_LARGE' }, 'a stream that takes no snapshots');
   assert.throws(() => decodeFrames(snapshot, { maxSnapshotBytes: 1024 * 1024 }), { code: 'FT_ERR_FRAME_TOO_LARGE' });
   assert.equal(decodeFrames(entry, { maxFrameBytes: 4 * 1024 * 1024 }).length, 1);
+});
+
+test('trace frames: 38 bytes on the wire; bad ids refused on both sides', () => {
+  const f: Frame = { type: 'trace', seq: 7, traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', flags: 1 };
+  const bytes = encodeFrame(f);
+  assert.equal(bytes.byteLength, 38);
+  assert.deepEqual(decodeFrames(bytes), [f]);
+  const code = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (err) {
+      return (err as { code?: string }).code;
+    }
+    return undefined;
+  };
+  assert.equal(code(() => encodeFrame({ ...f, traceId: 'xyz' })), 'FT_ERR_BAD_VALUE');
+  assert.equal(code(() => encodeFrame({ ...f, spanId: '0'.repeat(16) })), 'FT_ERR_BAD_VALUE');
+  const zero = Uint8Array.from(bytes);
+  zero.fill(0, 4 + 9, 4 + 25);
+  assert.equal(code(() => decodeFrames(zero)), 'FT_ERR_BAD_FRAME');
+  const short = Uint8Array.from(bytes.subarray(0, 37));
+  new DataView(short.buffer).setUint32(0, 33);
+  assert.equal(code(() => decodeFrames(short)), 'FT_ERR_BAD_FRAME');
 });
