@@ -7,14 +7,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { generateText } from '../src/corpus.ts';
-import { Lab, sortedLines } from '../src/lab.ts';
+import { Cluster as BaseCluster } from '../src/cluster.ts';
+import { sortedLines } from '../src/lab.ts';
 import { runMr, sleep } from '../src/procs.ts';
 
-const LIMIT_MS = 90_000;
 
 /** Plugin apps for these tests (a plugin directory given to coordinator and workers alike). */
 const PLUGINS = `
@@ -34,59 +34,12 @@ export default [
 ];
 `;
 
-class Cluster {
-  readonly lab: Lab;
-  readonly plugins: string;
-  url = '';
+class Cluster extends BaseCluster {
   constructor(t: { after(fn: () => void | Promise<void>): void }) {
-    this.lab = new Lab(t);
-    this.plugins = join(this.lab.root, 'plugins');
-    mkdirSync(this.plugins);
-    writeFileSync(join(this.plugins, 'test-apps.mjs'), PLUGINS);
-    this.lab.env['MR_PLUGIN_DIR'] = this.plugins;
-  }
-
-  async start(coordinatorArgs: string[], workers: number): Promise<void> {
-    const c = this.lab.spawn('coordinator', ['coordinator', '--port', '0', '--data', this.lab.data, '--input-root', this.lab.root, ...coordinatorArgs], LIMIT_MS);
-    this.url = (await c.waitFor(/coordinator listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
-    for (let i = 0; i < workers; i++) this.worker();
-    await this.untilApi('/v1/workers', (b) => b.workers.length >= workers);
-  }
-
-  worker(): void {
-    this.lab.worker(this.url, LIMIT_MS);
-  }
-
-  async api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-    const res = await fetch(`${this.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${this.lab.env['MR_TOKEN']}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  }
-
-  async untilApi(path: string, ok: (body: any) => boolean, ms = 30_000): Promise<any> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const r = await this.api('GET', path);
-      if (r.status === 200 && ok(r.body)) return r.body;
-      if (Date.now() > end) throw new Error(`timed out waiting on ${path}: ${JSON.stringify(r.body).slice(0, 2000)}\n${this.lab.describe()}`);
-      await sleep(50);
-    }
-  }
-
-  async submit(body: Record<string, unknown>): Promise<string> {
-    const r = await this.api('POST', '/v1/jobs', body);
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    return r.body.id as string;
-  }
-
-  async finished(id: string, ms = 60_000): Promise<any> {
-    return this.untilApi(`/v1/jobs/${id}`, (j) => ['succeeded', 'failed', 'cancelled'].includes(j.state), ms);
+    super(t, PLUGINS);
   }
 }
+
 
 test('a file bigger than one split, with 3 workers: wc, indexer, grep, sort equal mr seq (many map tasks); a catastrophic regex finishes', async (t) => {
   const c = new Cluster(t);

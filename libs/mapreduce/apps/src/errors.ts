@@ -9,3 +9,5 @@ export const ERR_UNKNOWN_APP = createError<[string, string]>('MR_UNKNOWN_APP', '
 export const ERR_BAD_PLUGIN = createError<[string, string]>('MR_BAD_PLUGIN', 'plugin %s: %s', 500, { retryable: false });
 /** The input's path now leads elsewhere than when the job was accepted (the other path is not shown: it may lie outside every input root). */
 export const ERR_INPUT_ESCAPED = createError<[string]>('MR_INPUT_ESCAPED', 'input %s no longer opens the file accepted with the job (a symlink or directory on its path changed): refusing to read it', 400, { retryable: false });
+/** App code called ctx.count with a bad name or increment, or too many names: a bug in the app. */
+export const ERR_BAD_COUNTER = createError<[string, string]>('MR_BAD_COUNTER', 'counter "%s": %s', 500, { retryable: false });

@@ -24,6 +24,7 @@ import { partitionOf } from './hash.ts';
 import { Grouper, jsonLines, MEMORY_BYTES, strBytes } from './grouper.ts';
 import { countLines, lineChunks, openInput } from './input.ts';
 import { ERR_BAD_INTERMEDIATE, ERR_BAD_OPTIONS, ERR_BAD_PARTITION } from './errors.ts';
+import { UserCounters } from './counters.ts';
 
 /** Name of intermediate file of map task `m`, partition `r`. */
 export function intermediateName(mapIndex: number, reduceIndex: number): string {
@@ -44,7 +45,7 @@ function str(x: unknown): string {
  * 'whole-file' apps, chunks of whole lines for 'lines' apps. `after` runs
  * after every map call (to write out or spill what it emitted).
  */
-async function feed(app: MrApp, pieces: readonly InputPiece[], options: Readonly<Record<string, string>>, cwd: string, emit: Emit, after: () => Promise<void>): Promise<number> {
+async function feed(app: MrApp, pieces: readonly InputPiece[], options: Readonly<Record<string, string>>, cwd: string, count: TaskContext['count'], emit: Emit, after: () => Promise<void>): Promise<number> {
   let bytes = 0;
   const numbered = app.splittable === false;
   for (const piece of pieces) {
@@ -55,7 +56,7 @@ async function feed(app: MrApp, pieces: readonly InputPiece[], options: Readonly
       if ((app.input ?? 'whole-file') === 'whole-file') {
         const contents = await fh.readFile();
         bytes += contents.length;
-        await app.map(name, contents, emit, { options, cwd, input: { index, offset: 0, line: 1 } });
+        await app.map(name, contents, emit, { options, cwd, count, input: { index, offset: 0, line: 1 } });
         await after();
         continue;
       }
@@ -63,7 +64,7 @@ async function feed(app: MrApp, pieces: readonly InputPiece[], options: Readonly
       let line = numbered && start === 0 ? 1 : undefined;
       for await (const c of lineChunks(fh, start, piece.end)) {
         bytes += c.buf.length;
-        const ctx: TaskContext = { options, cwd, input: { index, offset: c.offset, line } };
+        const ctx: TaskContext = { options, cwd, count, input: { index, offset: c.offset, line } };
         await app.map(name, c.buf, emit, ctx);
         if (line !== undefined) line += countLines(c.buf);
         await after();
@@ -93,6 +94,7 @@ export async function runMapTask(spec: MapTaskSpec): Promise<MapTaskResult> {
   const budget = spec.memoryBytes ?? MEMORY_BYTES;
   const partition = app.partition ? app.partition.bind(app) : partitionOf;
   const counters: Record<string, number> = { mapInputBytes: 0, mapOutputRecords: 0, intermediateRecords: 0, intermediateBytes: 0 };
+  const user = new UserCounters();
 
   // Each partition file is written through a small buffer (budget / 2 shared by all).
   const chunk = Math.max(16 << 10, Math.min(1 << 20, Math.floor(budget / 2 / reduces)));
@@ -153,9 +155,12 @@ export async function runMapTask(spec: MapTaskSpec): Promise<MapTaskResult> {
         place(str(k), str(v));
       };
     }
-    counters['mapInputBytes'] = await feed(app, pieces, spec.options, cwd, emit, async () => {
+    counters['mapInputBytes'] = await feed(app, pieces, spec.options, cwd, user.count, emit, async () => {
       // Past half the budget the combiner's table is written out (combining again later is allowed).
-      if (grouped > budget / 2) drain();
+      if (grouped > budget / 2) {
+        drain();
+        counters['mapSpills'] = (counters['mapSpills'] ?? 0) + 1;
+      }
       await writeOut(false);
     });
     drain();
@@ -167,6 +172,9 @@ export async function runMapTask(spec: MapTaskSpec): Promise<MapTaskResult> {
       await p.fh.close();
     }
     for (const p of parts) await rename(p.tmp, p.final);
+    // What the reduces will fetch: the shuffle's size.
+    counters['shuffleBytes'] = counters['intermediateBytes']!;
+    user.addTo(counters);
     ok = true;
   } finally {
     if (!ok) {
@@ -211,7 +219,8 @@ async function reduceGroups(app: MrApp, g: Grouper, ctx: TaskContext, w: ChunkWr
 /** Runs one reduce task: its intermediate files -> mr-out-<reduceIndex>. */
 export async function runReduceTask(spec: ReduceTaskSpec): Promise<ReduceTaskResult> {
   const cwd = spec.cwd ?? process.cwd();
-  const ctx: TaskContext = { options: spec.options, cwd };
+  const user = new UserCounters();
+  const ctx: TaskContext = { options: spec.options, cwd, count: user.count };
   const outDir = resolve(cwd, spec.outputDir);
   await mkdir(outDir, { recursive: true });
   const counters: Record<string, number> = { reduceInputBytes: 0, reduceInputRecords: 0, reduceInputGroups: 0, outputRecords: 0, outputBytes: 0 };
@@ -232,6 +241,7 @@ export async function runReduceTask(spec: ReduceTaskSpec): Promise<ReduceTaskRes
     }, spec.tempTag);
     counters['reduceInputGroups'] = counters['outputRecords']!;
     if (g.spills) counters['reduceSpills'] = g.spills;
+    user.addTo(counters);
     return { file, counters };
   } finally {
     await g.close();
@@ -267,7 +277,8 @@ export async function runSequential(spec: SequentialSpec): Promise<SequentialRes
   const problem = app.validateOptions?.(options);
   if (problem) throw ERR_BAD_OPTIONS(problem);
   const cwd = spec.cwd ?? process.cwd();
-  const ctx: TaskContext = { options, cwd };
+  const user = new UserCounters();
+  const ctx: TaskContext = { options, cwd, count: user.count };
   const outDir = resolve(cwd, spec.outputDir);
   const counters: Record<string, number> = { mapInputBytes: 0, mapOutputRecords: 0, reduceInputGroups: 0, outputRecords: 0, outputBytes: 0 };
   const g = new Grouper(spec.memoryBytes ?? MEMORY_BYTES, spec.spillDir);
@@ -278,7 +289,7 @@ export async function runSequential(spec: SequentialSpec): Promise<SequentialRes
       g.add(str(k), str(v));
     };
     const pieces = spec.inputs.map((path, index): InputPiece => ({ path, index }));
-    counters['mapInputBytes'] = await feed(app, pieces, options, cwd, emit, () => g.maybeSpill());
+    counters['mapInputBytes'] = await feed(app, pieces, options, cwd, user.count, emit, () => g.maybeSpill());
     counters['mapOutputRecords'] = emitted;
     await mkdir(outDir, { recursive: true });
     const file = join(outDir, outputName(0));
@@ -286,6 +297,7 @@ export async function runSequential(spec: SequentialSpec): Promise<SequentialRes
       counters['outputRecords'] = await reduceGroups(app, g, ctx, w);
     });
     counters['reduceInputGroups'] = counters['outputRecords']!;
+    user.addTo(counters);
     return { file, counters };
   } finally {
     await g.close();

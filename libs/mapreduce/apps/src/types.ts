@@ -17,6 +17,13 @@ export interface TaskContext {
    * apps that are not splittable, the 1-based number of its first line.
    */
   input?: { index: number; offset: number; line?: number | undefined } | undefined;
+  /**
+   * Adds n (default 1; a safe integer, may be negative) to the user counter
+   * `name` (1-64 characters [A-Za-z0-9_.-], a letter first; at most 32 names
+   * per task). The job shows it as `user.<name>`, counted once per task: only
+   * the committed attempt's counts are added, however many attempts ran.
+   */
+  count(name: string, n?: number): void;
 }
 
 /**

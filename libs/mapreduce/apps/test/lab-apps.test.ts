@@ -65,7 +65,7 @@ describe('lab test apps', { concurrency: true }, () => {
     const names = await writeInputs(dir, [['pg-grimm.txt', 'x'], ['pg-tom_sawyer.txt', 'y']]);
     const app = getApp('early_exit')!;
     assert.equal((await seqOutput(app, dir, names.slice(0, 1))).toString(), 'pg-grimm.txt 1\n');
-    const ctx: TaskContext = { options: {}, cwd: dir };
+    const ctx: TaskContext = { options: {}, cwd: dir, count: () => undefined };
     const t0 = performance.now();
     assert.equal(await app.reduce('../pg-tom_sawyer.txt', ['1'], ctx), '1');
     assert.ok(performance.now() - t0 >= 2900, 'the tom key sleeps 3 s');
@@ -92,14 +92,14 @@ describe('lab test apps', { concurrency: true }, () => {
       await writeFile(join(dir, `mr-worker-reduce-${live}`), 'x');
       const pairs: [string, string][] = [];
       const before = Date.now() / 1000;
-      await getApp('mtiming')!.map('f', Buffer.from(''), (k, v) => pairs.push([k, v]), { options: {}, cwd: dir });
+      await getApp('mtiming')!.map('f', Buffer.from(''), (k, v) => pairs.push([k, v]), { options: {}, cwd: dir, count: () => undefined });
       assert.equal(pairs.length, 2);
       assert.equal(pairs[0]![0], `times-${process.pid}`);
       assert.match(pairs[0]![1], /^\d+\.\d$/);
       assert.ok(Math.abs(Number(pairs[0]![1]) - before) < 1);
       assert.deepEqual(pairs[1], [`parallel-${process.pid}`, '2'], 'itself and the live one, not the dead one or the reduce file');
       assert.equal(existsSync(join(dir, `mr-worker-map-${process.pid}`)), false, 'its own file is removed');
-      assert.equal(await getApp('mtiming')!.reduce('times-1', ['3.5', '10.0', '2.25'], { options: {}, cwd: dir }), '10.0 2.25 3.5');
+      assert.equal(await getApp('mtiming')!.reduce('times-1', ['3.5', '10.0', '2.25'], { options: {}, cwd: dir, count: () => undefined }), '10.0 2.25 3.5');
     } finally {
       stop();
     }
@@ -110,11 +110,11 @@ describe('lab test apps', { concurrency: true }, () => {
     const { live, stop } = await otherPids();
     try {
       const keys: string[] = [];
-      await getApp('rtiming')!.map('f', Buffer.from(''), (k, v) => keys.push(`${k}=${v}`), { options: {}, cwd: dir });
+      await getApp('rtiming')!.map('f', Buffer.from(''), (k, v) => keys.push(`${k}=${v}`), { options: {}, cwd: dir, count: () => undefined });
       assert.deepEqual(keys, 'abcdefghij'.split('').map((k) => `${k}=1`));
-      assert.equal(await getApp('rtiming')!.reduce('a', ['1'], { options: {}, cwd: dir }), '1');
+      assert.equal(await getApp('rtiming')!.reduce('a', ['1'], { options: {}, cwd: dir, count: () => undefined }), '1');
       await writeFile(join(dir, `mr-worker-reduce-${live}`), 'x');
-      assert.equal(await getApp('rtiming')!.reduce('a', ['1'], { options: {}, cwd: dir }), '2');
+      assert.equal(await getApp('rtiming')!.reduce('a', ['1'], { options: {}, cwd: dir, count: () => undefined }), '2');
       assert.deepEqual((await readdir(dir)).sort(), [`mr-worker-reduce-${live}`]);
     } finally {
       stop();

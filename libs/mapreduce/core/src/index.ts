@@ -1,4 +1,4 @@
-export { Scheduler, SchedulerAssertion, validateConfig } from './scheduler.ts';
+export { Scheduler, SchedulerAssertion, validateConfig, MAX_JOB_COUNTERS, DROPPED_COUNTER } from './scheduler.ts';
 export { partitionFile, reduceInputs, mapAttemptDir, reduceAttemptDir, checkMapOutputs } from './partition.ts';
 export {
   ATTEMPT_EPOCH,

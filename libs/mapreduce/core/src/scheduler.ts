@@ -120,6 +120,11 @@ export function validateConfig(c: SchedulerConfig): string | undefined {
 
 const key = (jobId: string, taskId: string): string => `${jobId}/${taskId}`;
 
+/** Counter names one job keeps (built-in and user counters together); see #addCounters. */
+export const MAX_JOB_COUNTERS = 128;
+/** How many counter updates were dropped because the job had MAX_JOB_COUNTERS names already. */
+export const DROPPED_COUNTER = 'countersDropped';
+
 const wholeInputs = new WeakMap<JobSpec, JobSplit[]>();
 /** The job's map tasks' inputs: its splits, or one whole input per map task. */
 function mapSplits(spec: JobSpec): JobSplit[] {
@@ -729,7 +734,7 @@ export class Scheduler {
     task.winner = { attempt: i.attempt, files };
     this.#addCounters(job, counters);
     this.#persist({ type: 'task-committed', jobId: job.id, taskId: task.id, attempt: i.attempt, files, counters });
-    this.#event({ type: 'task-committed', jobId: job.id, taskId: task.id, phase: task.phase, attempt: i.attempt, workerId: i.workerId, durationMs: i.durationMs });
+    this.#event({ type: 'task-committed', jobId: job.id, taskId: task.id, phase: task.phase, attempt: i.attempt, workerId: i.workerId, durationMs: i.durationMs, counters });
     this.#reply(i.requestId, { kind: 'ack', ack: { accepted: true } });
     // A reduce's output becomes visible only through this accept: the shell renames it after the record is durable.
     if (task.phase === 'reduce') this.#fx.publish.push(this.#publishOf(job, task, i.attempt));
@@ -864,8 +869,22 @@ export class Scheduler {
     task.state = to;
   }
 
+  /**
+   * Adds a committed attempt's counters to its job (only committed attempts
+   * count: a task's counters are added once, however many attempts ran). A
+   * job keeps at most MAX_JOB_COUNTERS names (besides `countersDropped`);
+   * updates under further names are dropped and counted in `countersDropped`.
+   */
   #addCounters(job: Job, counters: Record<string, number>): void {
-    for (const [k, v] of Object.entries(counters)) job.counters[k] = (job.counters[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(counters)) {
+      if (!Number.isFinite(v)) continue;
+      const had = job.counters[k];
+      if (had === undefined && k !== DROPPED_COUNTER && Object.keys(job.counters).length - (DROPPED_COUNTER in job.counters ? 1 : 0) >= MAX_JOB_COUNTERS) {
+        job.counters[DROPPED_COUNTER] = (job.counters[DROPPED_COUNTER] ?? 0) + 1;
+        continue;
+      }
+      job.counters[k] = (had ?? 0) + v;
+    }
   }
 
   /** The first pending task, jobs in FIFO order, a job's reduces only once all its maps are done. */

@@ -241,7 +241,8 @@ export type SchedulerEvent =
   /** workDir and output: where the job's intermediates and outputs are, for the shell's cleanup. */
   | { type: 'job-finished'; jobId: string; state: 'succeeded' | 'failed' | 'cancelled'; error?: string | undefined; workDir: string; output: string }
   | { type: 'task-assigned'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string; reissue: boolean }
-  | { type: 'task-committed'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string; durationMs: number }
+  /** counters: the committed attempt's (the ones added to the job). */
+  | { type: 'task-committed'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string; durationMs: number; counters: Record<string, number> }
   | { type: 'task-failed'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string; error: string; retryable: boolean }
   /** An attempt of an earlier boot reported after a restart and was taken over by this boot. */
   | { type: 'task-adopted'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string }

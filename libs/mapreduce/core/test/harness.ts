@@ -93,6 +93,7 @@ export function formatEffects(fx: Effects): string[] {
   for (const e of fx.events) {
     if (e.type === 'job-progress') continue;
     const { type, ...rest } = e;
+    if (e.type === 'task-committed') delete (rest as { counters?: unknown }).counters;
     if (e.type === 'job-finished') {
       delete (rest as { workDir?: string }).workDir;
       delete (rest as { output?: string }).output;

@@ -39,6 +39,8 @@ export const LIMITS = {
   /** Split size bounds, bytes (1 byte is allowed for tests; the default is the coordinator's, 64 MiB). */
   minSplitSize: 1,
   maxSplitSize: 2 ** 40,
+  /** Counter names in one task attempt's report (built-in + user counters; user code may use 32). */
+  maxTaskCounters: 64,
 } as const;
 
 // ---------------------------------------------------------------- job API
@@ -262,6 +264,12 @@ export const PollReply = Type.Union([
 ]);
 export type PollReply = Static<typeof PollReply>;
 
+/** A task attempt's counters: names 1-69 characters ([A-Za-z0-9_.-], a letter first), safe integers. */
+export const TaskCounters = Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_.-]{0,68}$' }), Type.Integer({ minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER }), {
+  maxProperties: 64,
+  additionalProperties: false,
+});
+
 /** POST /v1/workers/:workerId/complete */
 export const TaskComplete = Type.Object(
   {
@@ -269,7 +277,8 @@ export const TaskComplete = Type.Object(
     durationMs: Type.Number({ minimum: 0 }),
     /** A map attempt's files (absolute, <outputDir>/mr-<m>-<r>; anything else is refused). Reduces: ignored. */
     files: Type.Array(Type.String(), { maxItems: LIMITS.maxReduces }),
-    counters: Type.Optional(Type.Record(Type.String(), Type.Number())),
+    /** The attempt's counters (built-in and user.<name>): at most LIMITS.maxTaskCounters names. */
+    counters: Type.Optional(TaskCounters),
   },
   { additionalProperties: false },
 );

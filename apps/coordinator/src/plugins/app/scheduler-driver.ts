@@ -35,6 +35,8 @@ export interface DriverOptions {
 }
 
 export const DEFAULT_COMPACT_RECORDS = 10_000;
+/** Distinct counter names mr_job_counters_total labels (per coordinator process); further names count under name="other". */
+export const MAX_COUNTER_LABELS = 200;
 
 const tr = tracer('mr-coordinator');
 
@@ -64,7 +66,10 @@ export class SchedulerDriver extends EventEmitter {
     duration: Histogram<'phase'>;
     fsync: Histogram;
     compactions: Histogram;
+    counters: Counter<'name'>;
   };
+  /** Counter names given a label of their own so far (at most MAX_COUNTER_LABELS; the rest go to 'other'). */
+  #counterLabels = new Set<string>();
 
   private constructor(core: Scheduler, journal: Journal, times: Map<string, Times>, opts: DriverOptions) {
     super();
@@ -88,6 +93,12 @@ export class SchedulerDriver extends EventEmitter {
       }),
       fsync: new Histogram({ name: 'mr_journal_fsync_seconds', help: 'Journal write+fsync time per batch', buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5], registers: reg }),
       compactions: new Histogram({ name: 'mr_journal_compaction_seconds', help: 'Journal rewrites from a snapshot, by duration', buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: reg }),
+      counters: new Counter({
+        name: 'mr_job_counters_total',
+        help: `Job counters (built-in and user.*) of committed task attempts, all jobs together; at most ${MAX_COUNTER_LABELS} names, later ones under name="other"`,
+        labelNames: ['name'],
+        registers: reg,
+      }),
     };
     const jr = journal;
     new Gauge({ name: 'mr_journal_records', help: 'Records in the journal file (since its last compaction)', registers: reg, collect() { this.set(jr.size.records); } });
@@ -387,6 +398,15 @@ export class SchedulerDriver extends EventEmitter {
     this.#spans.set(jobId, tr.startSpan('mr.job', { attributes: { 'mr.job.id': jobId, 'mr.job.app': j.app, 'mr.job.inputs': j.inputs, 'mr.job.reduces': j.reduces } }));
   }
 
+  /** A committed attempt's counters into mr_job_counters_total (label values bounded: see MAX_COUNTER_LABELS). */
+  #countersMetric(counters: Record<string, number>): void {
+    for (const [k, v] of Object.entries(counters)) {
+      if (!(v > 0)) continue; // a Prometheus counter only goes up
+      if (!this.#counterLabels.has(k) && this.#counterLabels.size < MAX_COUNTER_LABELS) this.#counterLabels.add(k);
+      this.#m.counters.inc({ name: this.#counterLabels.has(k) ? k : 'other' }, v);
+    }
+  }
+
   #record(e: SchedulerEvent): void {
     const now = new Date().toISOString();
     switch (e.type) {
@@ -407,6 +427,7 @@ export class SchedulerDriver extends EventEmitter {
       case 'task-committed':
         this.#m.tasks.inc({ phase: e.phase, outcome: 'committed' });
         this.#m.duration.observe({ phase: e.phase }, e.durationMs / 1000);
+        this.#countersMetric(e.counters);
         return;
       case 'task-failed':
         this.#m.tasks.inc({ phase: e.phase, outcome: 'failed' });
