@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ErrorReply, JobCreated, JobIdParams, JobList, JobSubmit, JobView, type JobEvent } from '@mr/mapreduce-protocol';
 import type { ReplyBody, SchedulerEvent } from '@mr/mapreduce-core';
 import { validateSubmission } from '../plugins/app/validate.ts';
@@ -37,7 +38,7 @@ function idempotencyKey(req: FastifyRequest): string | undefined {
 function fingerprint(body: unknown): string {
   const canon = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(canon);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon((v as Record<string, unknown>)[k])]));
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, x]) => [k, canon(x)]));
     return v;
   };
   return createHash('sha256').update(JSON.stringify(canon(body))).digest('base64url');
@@ -69,7 +70,7 @@ export function refusal(body: ReplyBody): Error {
   }
 }
 
-export default async function jobRoutes(app: FastifyInstance): Promise<void> {
+const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const driver = app.scheduler;
 
   // With an Idempotency-Key, a retry answers the job the key created (200) instead of creating another (201).
@@ -83,7 +84,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
       await driver.journal.durable();
       return reply.status(200).send({ id: prior.jobId, state: driver.core.job(prior.jobId)?.state ?? prior.state });
     }
-    const spec = await validateSubmission(req.body as JobSubmit, app.inputRoots, app.splitBytes, app.outputPlaces);
+    const spec = await validateSubmission(req.body, app.inputRoots, app.splitBytes, app.outputPlaces);
     const r = await driver.request({ type: 'submit', job: spec, idempotency });
     if (r.kind !== 'created') throw refusal(r);
     return reply.status(r.existing ? 200 : 201).send({ id: r.jobId, state: r.state });
@@ -92,14 +93,14 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
   app.get('/v1/jobs', { schema: { response: { 200: JobList, ...errors } } }, async () => ({ jobs: driver.jobViews() }));
 
   app.get('/v1/jobs/:id', { schema: { params: JobIdParams, response: { 200: JobView, ...errors } } }, async (req) => {
-    const { id } = req.params as JobIdParams;
+    const { id } = req.params;
     const v = driver.jobView(id);
     if (!v) throw driver.core.isRetired(id) ? ERR_JOB_RETIRED(id, String(driver.core.config.retainJobs)) : ERR_JOB_NOT_FOUND(id);
     return v;
   });
 
   app.delete('/v1/jobs/:id', { schema: { params: JobIdParams, response: { 200: JobView, ...errors } } }, async (req) => {
-    const { id } = req.params as JobIdParams;
+    const { id } = req.params;
     if (driver.core.isRetired(id)) throw ERR_JOB_RETIRED(id, String(driver.core.config.retainJobs));
     const r = await driver.request({ type: 'cancel', jobId: id });
     if (r.kind !== 'cancelled') throw refusal(r);
@@ -108,7 +109,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.get('/v1/jobs/:id/events', { schema: { params: JobIdParams, response: { 404: ErrorReply, 401: ErrorReply, 410: ErrorReply } } }, async (req, reply) => {
-    const { id } = req.params as JobIdParams;
+    const { id } = req.params;
     const first = driver.jobView(id);
     if (!first) throw driver.core.isRetired(id) ? ERR_JOB_RETIRED(id, String(driver.core.config.retainJobs)) : ERR_JOB_NOT_FOUND(id);
     reply.hijack();
@@ -140,4 +141,6 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
     if (send('state')) return done();
     driver.on('event', onEvent);
   });
-}
+};
+
+export default jobRoutes;

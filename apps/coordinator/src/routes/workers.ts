@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import {
   ErrorReply,
   Heartbeat,
@@ -41,14 +42,14 @@ function expect<K extends ReplyBody['kind']>(r: ReplyBody, kind: K): Extract<Rep
 /** The worker protocol: only the worker credential (MR_WORKER_TOKEN) is accepted here. */
 const worker = { auth: 'worker' as const };
 
-export default async function workerRoutes(app: FastifyInstance): Promise<void> {
+const workerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const driver = app.scheduler;
   const cfg = driver.core.config;
 
   app.get('/v1/workers', { schema: { response: { 200: WorkerList, ...errors } } }, async () => ({ workers: driver.workerViews() }));
 
   app.post('/v1/workers', { config: worker, schema: { body: WorkerRegister, response: { 201: WorkerRegistered, ...errors } } }, async (req, reply) => {
-    const b = req.body as WorkerRegister;
+    const b = req.body;
     // A per-worker secret: every later request of this worker id must carry it, so no one else can act for it.
     const secret = randomBytes(32).toString('base64url');
     const r = expect(
@@ -67,8 +68,8 @@ export default async function workerRoutes(app: FastifyInstance): Promise<void> 
     '/v1/workers/:workerId/poll',
     { config: worker, preValidation: emptyBody, schema: { params: WorkerIdParams, body: PollRequest, response: { 200: PollReply, ...errors } } },
     async (req, reply) => {
-      const { workerId } = req.params as WorkerIdParams;
-      const { free } = req.body as PollRequest;
+      const { workerId } = req.params;
+      const { free } = req.body;
       let requestId = '';
       const gone = (): void => {
         if (!reply.raw.writableFinished) driver.forget(requestId);
@@ -81,8 +82,8 @@ export default async function workerRoutes(app: FastifyInstance): Promise<void> 
   );
 
   app.post('/v1/workers/:workerId/complete', { config: worker, schema: { params: WorkerIdParams, body: TaskComplete, response: { 200: TaskAck, ...errors } } }, async (req) => {
-    const { workerId } = req.params as WorkerIdParams;
-    const b = req.body as TaskComplete;
+    const { workerId } = req.params;
+    const b = req.body;
     const r = await driver.request({
       type: 'complete', workerId, credential: requestCredential(req), jobId: b.jobId, taskId: b.taskId, attempt: b.attempt, durationMs: b.durationMs, files: b.files, counters: b.counters,
     });
@@ -94,8 +95,8 @@ export default async function workerRoutes(app: FastifyInstance): Promise<void> 
     '/v1/workers/:workerId/complete-batch',
     { config: worker, schema: { params: WorkerIdParams, body: TaskCompleteBatch, response: { 200: TaskAckBatch, ...errors } } },
     async (req) => {
-      const { workerId } = req.params as WorkerIdParams;
-      const { completions } = req.body as TaskCompleteBatch;
+      const { workerId } = req.params;
+      const { completions } = req.body;
       const credential = requestCredential(req);
       const replies = await Promise.all(
         completions.map((b) =>
@@ -108,16 +109,18 @@ export default async function workerRoutes(app: FastifyInstance): Promise<void> 
   );
 
   app.post('/v1/workers/:workerId/fail', { config: worker, schema: { params: WorkerIdParams, body: TaskFail, response: { 200: TaskAck, ...errors } } }, async (req) => {
-    const { workerId } = req.params as WorkerIdParams;
-    const b = req.body as TaskFail;
+    const { workerId } = req.params;
+    const b = req.body;
     const r = await driver.request({ type: 'fail', workerId, credential: requestCredential(req), jobId: b.jobId, taskId: b.taskId, attempt: b.attempt, error: b.error, retryable: b.retryable });
     return expect(r, 'ack').ack;
   });
 
   app.post('/v1/workers/:workerId/heartbeat', { config: worker, schema: { params: WorkerIdParams, body: Heartbeat, response: { 200: HeartbeatReply, ...errors } } }, async (req) => {
-    const { workerId } = req.params as WorkerIdParams;
-    const b = req.body as Heartbeat;
+    const { workerId } = req.params;
+    const b = req.body;
     const r = await driver.request({ type: 'heartbeat', workerId, credential: requestCredential(req), tasks: b.tasks });
     return expect(r, 'heartbeat').reply;
   });
-}
+};
+
+export default workerRoutes;

@@ -8,10 +8,10 @@
  * hello's claim with the storage node) and only a taken stream supersedes the
  * one before it.
  */
-import type { Readable } from 'node:stream';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { once } from 'node:events';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Service } from '@mr/service-kit';
 import { Type } from 'typebox';
 import { FrameDecoder, encodeFrame, type AckFrame, type Frame, type HelloFrame } from '@mr/vmft-protocol';
 import { ERR_BAD_LOG, ERR_UNKNOWN_VM } from '../errors.ts';
@@ -80,12 +80,29 @@ async function pump(iter: Chunks, decoder: FrameDecoder, session: LogSession, fi
   return 'closed';
 }
 
-/** Registers POST /v1/vms/:id/log on an http2 Fastify instance. */
-export function registerLogReceiver(app: FastifyInstance, opts: LogReceiverOptions): { closeAll(): void; active(): number } {
-  const sessions = new Set<{ end(reason: string): void }>();
+type Sessions = Set<{ end(reason: string): void }>;
+
+/** Registers POST /v1/vms/:id/log on an http2 Fastify instance; the handle ends its streams. */
+export function registerLogReceiver(app: Service, opts: LogReceiverOptions): { closeAll(): void; active(): number } {
+  const sessions: Sessions = new Set();
+  void app.register(logRoute, { ...opts, sessions });
+  app.addHook('preClose', async () => {
+    for (const s of [...sessions]) s.end('node shutting down');
+  });
+  return {
+    closeAll: () => {
+      for (const s of [...sessions]) s.end('closed');
+    },
+    active: () => sessions.size,
+  };
+}
+
+/** The route itself: its octet-stream parser hands the handler the raw request stream (this plugin only). */
+const logRoute: FastifyPluginAsyncTypebox<LogReceiverOptions & { sessions: Sessions }> = async (app, opts) => {
+  const { sessions } = opts;
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
 
-  app.post<{ Params: { id: string } }>('/v1/vms/:id/log', {
+  app.post('/v1/vms/:id/log', {
     config: { auth: 'peer' },
     schema: {
       params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) }),
@@ -93,7 +110,8 @@ export function registerLogReceiver(app: FastifyInstance, opts: LogReceiverOptio
     },
   }, async (req, reply) => {
     if (req.params.id !== opts.vmId) throw ERR_UNKNOWN_VM(req.params.id);
-    const input = req.body as Readable;
+    const input = req.body;
+    if (!(input instanceof Readable)) throw ERR_BAD_LOG('the log channel takes a stream of application/octet-stream frames');
     const decoder = new FrameDecoder({ maxFrameBytes: opts.maxFrameBytes });
     const iter = input[Symbol.asyncIterator]() as Chunks;
     const { hello, rest } = await readHello(iter, decoder, opts.vmId);
@@ -135,14 +153,4 @@ export function registerLogReceiver(app: FastifyInstance, opts: LogReceiverOptio
     if (opts.sink.selfUrl) reply.header('x-ft-peer-url', opts.sink.selfUrl);
     return reply.send(out);
   });
-
-  app.addHook('preClose', async () => {
-    for (const s of [...sessions]) s.end('node shutting down');
-  });
-  return {
-    closeAll: () => {
-      for (const s of [...sessions]) s.end('closed');
-    },
-    active: () => sessions.size,
-  };
-}
+};

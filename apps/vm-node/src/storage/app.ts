@@ -1,24 +1,12 @@
-import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
-import { createService } from '@mr/service-kit';
-import {
-  DiskBlockParams,
-  DiskReadQuery,
-  DiskReadReply,
-  DiskWriteReply,
-  DiskWriteRequest,
-  ErrorReply,
-  MAX_BLOCKS_PER_OP,
-  StorageGeometry,
-  StorageVmParams,
-  StorageVmView,
-  TasFlagReply,
-  TasReply,
-  TasRequest,
-} from '@mr/vmft-protocol';
+import { createService, type Service } from '@mr/service-kit';
+import { MAX_BLOCKS_PER_OP } from '@mr/vmft-protocol';
 import { DiskStore } from './store.ts';
-import { ERR_UNKNOWN_VM } from '../errors.ts';
+import type { StorageRouteOptions } from './routes/options.ts';
+import vmRoutes from './routes/vm.ts';
+import tasRoutes from './routes/tas.ts';
+import diskRoutes from './routes/disk.ts';
 import { dualProtocolServerFactory, type ConnectionLimits } from '../dual-server.ts';
 
 export interface StorageAppOptions {
@@ -42,8 +30,6 @@ export interface StorageAppOptions {
   connectionLimits?: Partial<ConnectionLimits> | undefined;
 }
 
-const peer = { auth: 'peer' } as const;
-
 /**
  * The storage node: each VM's virtual disk and its test-and-set flag. Every
  * route requires the peer credential; see @mr/vmft-protocol's schemas.ts for
@@ -56,9 +42,9 @@ const peer = { auth: 'peer' } as const;
  *   GET  /v1/vms/:id/disk/:block[?count=N]  {data: base64 (N blocks), epoch}
  *   PUT  /v1/vms/:id/disk/:block      {nodeId, epoch, data: base64 (whole blocks)} -> {ok, epoch}; 409 unless nodeId owns the current epoch
  *
- * Every mutation is on disk (fsync) before it is answered.
+ * Every mutation is on disk (fsync) before it is answered. The routes are in routes/.
  */
-export async function buildStorageApp(opts: StorageAppOptions): Promise<FastifyInstance & { store: DiskStore }> {
+export async function buildStorageApp(opts: StorageAppOptions): Promise<Service & { store: DiskStore }> {
   const store = new DiskStore({ dir: opts.dataDir, blockSize: opts.blockSize ?? 512, blocks: opts.blocks ?? 4096, vms: opts.vms, maxOpenVms: opts.maxOpenVms });
   const app = await createService({
     name: 'vm-storage',
@@ -75,63 +61,10 @@ export async function buildStorageApp(opts: StorageAppOptions): Promise<FastifyI
   const epochGauge = new Gauge({ name: 'ft_storage_epoch', help: 'Current epoch per VM', labelNames: ['vm'] as const, registers: [opts.registry] });
   new Gauge({ name: 'ft_storage_vms', help: 'VMs this storage node holds', registers: [opts.registry], collect() { this.set(store.vmCount); } });
 
-  app.get('/v1/storage', { config: peer, schema: { response: { 200: StorageGeometry } } }, async () => ({ blockSize: store.blockSize, blocks: store.blocks }));
-
-  app.get<{ Params: StorageVmParams }>('/v1/vms/:id', {
-    config: peer,
-    schema: { params: StorageVmParams, response: { 200: StorageVmView, '4xx': ErrorReply } },
-  }, async (req) => {
-    const f = store.flag(req.params.id);
-    if (!store.holds(req.params.id)) throw ERR_UNKNOWN_VM(req.params.id);
-    return { vmId: req.params.id, ...f, blocks: store.blocks };
-  });
-
-  app.get<{ Params: StorageVmParams }>('/v1/vms/:id/tas', {
-    config: peer,
-    schema: { params: StorageVmParams, response: { 200: TasFlagReply, '4xx': ErrorReply } },
-  }, async (req) => store.flag(req.params.id));
-
-  app.post<{ Params: StorageVmParams; Body: TasRequest }>('/v1/vms/:id/tas', {
-    config: peer,
-    schema: { params: StorageVmParams, body: TasRequest, response: { 200: TasReply, '4xx': ErrorReply } },
-  }, async (req) => {
-    try {
-      const r = store.testAndSet(req.params.id, req.body.nodeId, req.body.epoch);
-      tasTotal.inc({ outcome: r.won ? 'won' : 'lost' });
-      epochGauge.set({ vm: req.params.id }, r.epoch);
-      req.log.info({ vm: req.params.id, nodeId: req.body.nodeId, epoch: req.body.epoch, won: r.won, owner: r.owner }, 'test-and-set');
-      return r;
-    } catch (err) {
-      tasTotal.inc({ outcome: 'refused' });
-      req.log.warn({ vm: req.params.id, nodeId: req.body.nodeId, epoch: req.body.epoch, err: (err as Error).message }, 'test-and-set refused');
-      throw err;
-    }
-  });
-
-  app.get<{ Params: DiskBlockParams; Querystring: DiskReadQuery }>('/v1/vms/:id/disk/:block', {
-    config: peer,
-    schema: { params: DiskBlockParams, querystring: DiskReadQuery, response: { 200: DiskReadReply, '4xx': ErrorReply } },
-  }, async (req) => {
-    const data = store.read(req.params.id, req.params.block, req.query.count ?? 1);
-    ioTotal.inc({ op: 'read', outcome: 'ok' });
-    return { data: data.toString('base64'), epoch: store.flag(req.params.id).epoch };
-  });
-
-  // The body limit (above) bounds a write to MAX_BLOCKS_PER_OP blocks; the store checks whole blocks.
-  app.put<{ Params: DiskBlockParams; Body: DiskWriteRequest }>('/v1/vms/:id/disk/:block', {
-    config: peer,
-    schema: { params: DiskBlockParams, body: DiskWriteRequest, response: { 200: DiskWriteReply, '4xx': ErrorReply } },
-  }, async (req) => {
-    const data = Buffer.from(req.body.data, 'base64');
-    try {
-      store.write(req.params.id, req.body.nodeId, req.body.epoch, req.params.block, data);
-    } catch (err) {
-      ioTotal.inc({ op: 'write', outcome: 'refused' });
-      throw err;
-    }
-    ioTotal.inc({ op: 'write', outcome: 'ok' });
-    return { ok: true, epoch: req.body.epoch };
-  });
+  const options: StorageRouteOptions = { store, metrics: { tasTotal, ioTotal, epochGauge } };
+  await app.register(vmRoutes, options);
+  await app.register(tasRoutes, options);
+  await app.register(diskRoutes, options);
 
   app.addHook('onClose', async () => store.close());
   return Object.assign(app, { store });

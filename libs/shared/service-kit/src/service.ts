@@ -1,6 +1,17 @@
 import { timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyServerOptions, type FastifyError } from 'fastify';
-import { AjvCompiler } from '@fastify/ajv-compiler';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifySchemaCompiler,
+  type FastifyServerOptions,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import type { TSchema } from 'typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
 import { metricsPlugin, fastifyOtelPlugin, loggerOptions } from '@mr/observability';
@@ -52,7 +63,13 @@ export interface ServiceOptions {
   health?: () => Record<string, unknown>;
 }
 
-export type Service = FastifyInstance & { withTypeProvider(): FastifyInstance };
+/**
+ * What createService returns: a Fastify instance with the TypeBox type
+ * provider, so a route's `req.body`, `req.params` and `req.query` have the
+ * types of its schemas. Route files export `FastifyPluginAsyncTypebox`
+ * plugins and register on it.
+ */
+export type Service = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
 /** The Authorization header for a bearer token, or nothing without one. */
 export function authHeader(token: string | undefined): Record<string, string> {
@@ -85,20 +102,19 @@ export function credentialsFromEnv(
  * Schema validators without type coercion for JSON bodies: `"reduces": "3"`
  * or `null` where a number is due is refused, not read as 3 or 0. URL
  * parameters, query strings and headers are strings on the wire, so they
- * alone are coerced (":block" -> integer, "?count=2" -> 2).
+ * alone are coerced (":block" -> integer, "?count=2" -> 2). Two Ajv
+ * instances with Fastify's defaults otherwise (ajv-formats, defaults
+ * applied, no extra properties removed, first error only).
  */
-function validatorBuilder(): unknown {
-  type Route = { schema: unknown; method: string; url: string; httpPart?: string };
-  type Compile = (route: Route) => unknown;
-  type Options = { customOptions?: Record<string, unknown> } & Record<string, unknown>;
-  const pool = AjvCompiler() as unknown as (external: unknown, options: Options) => Compile;
-  const common = { removeAdditional: false, useDefaults: true, allErrors: false };
-  return (externalSchemas: unknown, serverOptions: Options | undefined): Compile => {
-    const opts = (coerceTypes: false | 'array'): Options => ({ ...(serverOptions ?? {}), customOptions: { ...(serverOptions?.customOptions ?? {}), ...common, coerceTypes } });
-    const strict = pool(externalSchemas, opts(false));
-    const strings = pool(externalSchemas, opts('array'));
-    return (route) => (route.httpPart === 'body' ? strict : strings)(route);
+export function validatorCompiler(): FastifySchemaCompiler<TSchema> {
+  const ajv = (coerceTypes: false | 'array'): Ajv => {
+    const a = new Ajv({ coerceTypes, useDefaults: true, removeAdditional: false, allErrors: false, addUsedSchema: false });
+    addFormats.default(a);
+    return a;
   };
+  const strict = ajv(false);
+  const strings = ajv('array');
+  return ({ schema, httpPart }) => (httpPart === 'body' ? strict : strings).compile(schema);
 }
 
 function tokenMatches(header: string | undefined, token: string): boolean {
@@ -114,14 +130,11 @@ function tokenMatches(header: string | undefined, token: string): boolean {
  * /metrics and (when enabled) OpenTelemetry spans. Register the app's routes
  * on it, then listen.
  */
-export async function createService(opts: ServiceOptions): Promise<FastifyInstance> {
+export async function createService(opts: ServiceOptions): Promise<Service> {
   const logger = opts.logLevel === false ? false : loggerOptions({ service: opts.name, level: opts.logLevel ?? 'info' });
-  const app = Fastify({
-    logger,
-    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
-    schemaController: { compilersFactory: { buildValidator: validatorBuilder() as never } },
-    ...(opts.fastify ?? {}),
-  } as FastifyServerOptions).withTypeProvider<TypeBoxTypeProvider>() as unknown as FastifyInstance;
+  const options: FastifyServerOptions = { logger, bodyLimit: opts.bodyLimit ?? 1024 * 1024, ...(opts.fastify ?? {}) };
+  const app: Service = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler());
 
   const otel = await fastifyOtelPlugin(opts.telemetry ?? false);
   if (otel) await app.register(otel);
