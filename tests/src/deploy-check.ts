@@ -37,6 +37,9 @@ export interface Dashboard {
   templating?: { list?: { name?: string; type?: string; query?: unknown; definition?: string; datasource?: { uid?: string } }[] };
 }
 
+/** What every panel, target and query variable names as its datasource: the dashboard's own `datasource` variable. */
+export const DATASOURCE_REF = '${datasource}';
+
 function allPanels(panels: Panel[] = []): Panel[] {
   return panels.flatMap((p) => [p, ...allPanels(p.panels)]);
 }
@@ -62,9 +65,18 @@ export function dashboardQueries(name: string, d: Dashboard): DashQuery[] {
   return out;
 }
 
-/** Structure Grafana needs to load and run the dashboard against the provisioned datasource. */
-export function checkDashboardShape(name: string, d: Dashboard, datasourceUid: string): string[] {
+/**
+ * Structure Grafana needs to load and run the dashboard against any
+ * Prometheus datasource: a `datasource` variable of type prometheus (so an
+ * import into an existing Grafana picks the datasource there), which every
+ * panel, target and query variable refers to as `${datasource}`; no uid of a
+ * particular Grafana is hard-coded.
+ */
+export function checkDashboardShape(name: string, d: Dashboard): string[] {
   const problems: string[] = [];
+  const datasourceUid = DATASOURCE_REF;
+  const dsVar = d.templating?.list?.find((v) => v.name === 'datasource');
+  if (dsVar?.type !== 'datasource' || dsVar.query !== 'prometheus') problems.push(`${name}: no "datasource" variable of type datasource, query prometheus`);
   if (typeof d.uid !== 'string' || !/^[a-zA-Z0-9_-]{1,40}$/.test(d.uid)) problems.push(`${name}: bad or missing uid`);
   if (typeof d.title !== 'string' || !d.title) problems.push(`${name}: missing title`);
   if (typeof d.schemaVersion !== 'number' || d.schemaVersion < 30) problems.push(`${name}: schemaVersion ${d.schemaVersion} (want a number >= 30)`);

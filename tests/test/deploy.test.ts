@@ -62,13 +62,16 @@ test('deploy/: Prometheus config, Grafana provisioning, dashboards and compose f
   }
   assert.equal(prom.scrape_configs.find((s) => s.job_name === 'vm-node')!.static_configs!.flatMap((c) => c.targets).length, 2, 'vm-node: primary and backup');
 
-  // Grafana: one Prometheus datasource, which every panel, target and variable uses.
+  // Grafana: one provisioned Prometheus datasource; the dashboards name none (their $datasource variable picks one).
   const ds = datasources.filter((d) => d.type === 'prometheus');
   assert.equal(ds.length, 1, 'one provisioned Prometheus datasource');
-  const uid = ds[0]!.uid;
   assert.match(ds[0]!.url, /^http:\/\/[\w.-]+:9090$/);
   assert.deepEqual(dashboards.map((d) => d.file).sort(), ['ft-vm.json', 'mapreduce.json']);
-  for (const d of dashboards) assert.deepEqual(checkDashboardShape(d.file, d.dash, uid), []);
+  for (const d of dashboards) assert.deepEqual(checkDashboardShape(d.file, d.dash), []);
+  for (const d of dashboards) assert.doesNotMatch(JSON.stringify(d.dash), new RegExp(ds[0]!.uid), `${d.file} hard-codes no datasource uid`);
+  const broken = structuredClone(dashboards[0]!.dash);
+  broken.panels!.find((p) => p.type !== 'row')!.datasource = { type: 'prometheus', uid: ds[0]!.uid };
+  assert.match(checkDashboardShape('x.json', broken).join('\n'), /datasource uid mr-prometheus/, 'the shape check catches a hard-coded uid');
   const uids = dashboards.map((d) => d.dash.uid);
   assert.equal(new Set(uids).size, uids.length, 'dashboard uids are unique');
   assert.ok(queries.length >= 30, `${queries.length} queries`);
@@ -292,7 +295,7 @@ test('every metric and label the dashboards query is exported by the running ser
   assert.match(bad('ft_role{job=~"vm-node|vm-storage"}').join('\n'), /ft_role is not exported by job vm-storage/);
   assert.match(bad('sum by (stage) (mr_tasks{job="mr-coordinator"})').join('\n'), /grouping label "stage"/);
   assert.match(bad('mr_jobs{job="mr-coordinator", phase="map"}').join('\n'), /has no label "phase"/);
-  assert.match(bad('ft_epoch{job="vm-node"}', '{{vm}}').join('\n'), /legend label "vm"/);
+  assert.match(bad('ft_epoch{job="vm-node"}', '{{zone}}').join('\n'), /legend label "zone"/);
   assert.match(bad('ft_epoch').join('\n'), /no job matcher/);
   assert.match(bad('ft_epoch{job="vm"}').join('\n'), /does not scrape/);
 });

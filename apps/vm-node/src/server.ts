@@ -70,7 +70,8 @@ export interface StartNodeOptions extends Omit<NodeAppOptions, 'registry' | 'sta
  * a restarted VM fences whatever ran before it.
  */
 export async function startNode(opts: StartNodeOptions): Promise<Listening & { driver: VmDriver }> {
-  const registry = createRegistry({ service: 'vm-node', labels: { node: opts.nodeId } });
+  // Every series of a node names its VM and node: two VM pairs scraped together never look like one.
+  const registry = createRegistry({ service: 'vm-node', labels: { vm: opts.vmId, node: opts.nodeId } });
   let startEpoch = 1;
   if (opts.role === 'primary' && !opts.joinUrl) {
     const storage = new StorageClient({ url: opts.storageUrl, vmId: opts.vmId, nodeId: opts.nodeId, token: opts.peerToken });

@@ -18,7 +18,7 @@ import { LogSender, type LogSession, type LogSink } from '../log-channel.ts';
 import { StorageClient } from './storage-client.ts';
 import { StoragePort } from './storage-port.ts';
 import { joinPrimary } from './join.ts';
-import { nodeMetrics, type NodeMetrics } from './metrics.ts';
+import { countsUnprotected, nodeMetrics, type NodeInvariant, type NodeMetrics, type Protection } from './metrics.ts';
 import { KvRequests, type KvRequest, type KvAnswer } from './kv-requests.ts';
 
 export { ERR_GUEST_REFUSED, ERR_REQUEST_TIMEOUT } from './kv-requests.ts';
@@ -93,6 +93,8 @@ export class VmDriver {
   onFail: ((reason: string) => void) | undefined;
   #hadStream = false;
   #wasBackup: boolean;
+  /** Host time up to which unprotected time was counted (ft_unprotected_seconds_total). */
+  #protectionAt = 0;
 
   constructor(opts: VmNodeOptions, startEpoch = 1) {
     this.opts = { tickMs: 20, outputRule: true, requestTimeoutMs: 10_000, ...opts };
@@ -127,10 +129,14 @@ export class VmDriver {
       ...(opts.heartbeatTicks ? { heartbeatTicks: opts.heartbeatTicks } : {}),
     });
     // Scrapes count unseen time first, like status(): ft_live never says 1 for a node that may have been deposed.
-    this.metrics = nodeMetrics(opts.registry, () => {
-      this.catchUp();
-      return this.status();
-    });
+    this.metrics = nodeMetrics(
+      opts.registry,
+      () => {
+        this.catchUp();
+        return this.status();
+      },
+      () => this.protection(),
+    );
     this.#requests = new KvRequests({ requestTimeoutMs: this.opts.requestTimeoutMs, metrics: this.metrics, log: opts.log });
   }
 
@@ -146,7 +152,12 @@ export class VmDriver {
       setHost({
         ...host,
         transmit: (packet, icount) => {
-          if (this.core?.role === 'primary' && this.core.live) this.#requests.answer(packet, false);
+          if (this.core?.role === 'primary' && this.core.live) {
+            // The output goes out now: a breach of the output rule whenever a backup still lacks entries.
+            const l = this.core.link();
+            if (l.peer !== 'none' && l.sent > l.acked) this.#violated('output-released-before-ack', { seq: l.sent, acked: l.acked, icount });
+            this.#requests.answer(packet, false);
+          }
           host.transmit(packet, icount);
         },
       });
@@ -247,6 +258,27 @@ export class VmDriver {
   /** A regular tick (from the interval timer). */
   #onTick(): void {
     this.drive({ type: 'tick', nowMs: Date.now(), ticks: this.#periods(true) });
+    this.#countProtection(Date.now());
+  }
+
+  /** Adds the time since the last call to ft_unprotected_seconds_total when this node counts it (see countsUnprotected). */
+  #countProtection(now: number): void {
+    const ms = this.#protectionAt === 0 ? 0 : now - this.#protectionAt;
+    this.#protectionAt = now;
+    if (ms > 0 && this.#failed === undefined && countsUnprotected(this.protection())) this.metrics.unprotectedSeconds.inc(ms / 1000);
+  }
+
+  /** What ft_protected and the unprotected time are judged from (a failed node protects nothing). */
+  protection(): Protection {
+    const l = this.core.link();
+    if (this.#failed !== undefined) return { role: 'stopped', live: false, peer: l.peer, acked: l.acked };
+    return { role: this.core.role, live: this.core.live, peer: l.peer, acked: l.acked };
+  }
+
+  /** An invariant monitor moved: count it and say so loudly (see NODE_INVARIANTS). */
+  #violated(invariant: NodeInvariant, detail: Record<string, unknown>): void {
+    this.metrics.invariants.inc({ invariant });
+    this.log.error({ invariant, ...detail }, `invariant violated: ${invariant}`);
   }
 
   /** Inside drive(): tells the core about overdue tick periods before the input. */
@@ -480,6 +512,8 @@ export class VmDriver {
 
   #release(o: Output): void {
     this.metrics.released.inc();
+    const l = this.core.link();
+    if (l.peer !== 'none' && o.seq > l.acked) this.#violated('output-released-before-ack', { seq: o.seq, acked: l.acked, icount: o.icount });
     this.#requests.answer(o.packet, true);
   }
 

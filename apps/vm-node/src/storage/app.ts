@@ -1,8 +1,8 @@
 import type { Registry } from 'prom-client';
-import { Counter, Gauge } from 'prom-client';
 import { createService, type Service } from '@mr/service-kit';
 import { MAX_BLOCKS_PER_OP } from '@mr/vmft-protocol';
 import { DiskStore } from './store.ts';
+import { storageMetrics } from './metrics.ts';
 import type { StorageRouteOptions } from './routes/options.ts';
 import vmRoutes from './routes/vm.ts';
 import tasRoutes from './routes/tas.ts';
@@ -56,12 +56,7 @@ export async function buildStorageApp(opts: StorageAppOptions): Promise<Service 
     bodyLimit: 64 * 1024 + 2 * store.blockSize * MAX_BLOCKS_PER_OP,
     fastify: { forceCloseConnections: true, serverFactory: dualProtocolServerFactory({ http2: false, limits: opts.connectionLimits }) },
   });
-  const tasTotal = new Counter({ name: 'ft_storage_tas_total', help: 'Test-and-set requests by outcome', labelNames: ['outcome'] as const, registers: [opts.registry] });
-  const ioTotal = new Counter({ name: 'ft_storage_disk_ops_total', help: 'Disk block operations by kind and outcome', labelNames: ['op', 'outcome'] as const, registers: [opts.registry] });
-  const epochGauge = new Gauge({ name: 'ft_storage_epoch', help: 'Current epoch per VM', labelNames: ['vm'] as const, registers: [opts.registry] });
-  new Gauge({ name: 'ft_storage_vms', help: 'VMs this storage node holds', registers: [opts.registry], collect() { this.set(store.vmCount); } });
-
-  const options: StorageRouteOptions = { store, metrics: { tasTotal, ioTotal, epochGauge } };
+  const options: StorageRouteOptions = { store, metrics: storageMetrics(opts.registry, store) };
   await app.register(vmRoutes, options);
   await app.register(tasRoutes, options);
   await app.register(diskRoutes, options);

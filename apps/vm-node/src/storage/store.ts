@@ -93,6 +93,11 @@ export class DiskStore {
     return this.#flags.has(vm);
   }
 
+  /** The VMs this node holds (configured ones, or claimed ones in dev mode). */
+  heldVms(): string[] {
+    return [...this.#flags.keys()];
+  }
+
   /** How many VMs this node holds. */
   get vmCount(): number {
     return this.#flags.size;

@@ -1,4 +1,4 @@
-export { createRegistry, metricsPlugin } from './metrics.ts';
+export { createRegistry, metricsPlugin, zeroCounter, BUILD_VERSION, UNMATCHED_ROUTE, type RegistryOptions } from './metrics.ts';
 export {
   startTelemetry,
   fastifyOtelPlugin,

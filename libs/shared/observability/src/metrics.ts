@@ -1,16 +1,68 @@
-import { Registry, collectDefaultMetrics, Histogram } from 'prom-client';
+import { readFileSync } from 'node:fs';
+import { Registry, collectDefaultMetrics, Counter, Gauge, Histogram } from 'prom-client';
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 
 /**
- * One registry per app instance (never prom-client's global one), so several
- * services can live in one test process.
+ * The version of this build: the monorepo's version (every package carries
+ * the same one), read once from this package's manifest (next to src/, or
+ * next to the compiled dist/src/).
  */
-export function createRegistry(opts: { service: string; defaultMetrics?: boolean; labels?: Record<string, string> }): Registry {
+export const BUILD_VERSION: string = readVersion();
+
+function readVersion(): string {
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      const m = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (m.name === '@mr/observability' && m.version) return m.version;
+    } catch {
+      // not there: try the next place
+    }
+  }
+  return '0.0.0-unknown';
+}
+
+export interface RegistryOptions {
+  /** Service name: the `service` label of every sample (mr-coordinator, mr-worker, vm-storage, vm-node). */
+  service: string;
+  /** Node's default process_* and nodejs_* metrics. Default true. */
+  defaultMetrics?: boolean;
+  /** More labels on every sample (vm-node: node and vm). */
+  labels?: Record<string, string>;
+}
+
+/**
+ * One registry per app instance (never prom-client's global one), so several
+ * services can live in one test process. Every registry carries
+ * `mr_build_info{version,nodejs} 1` (Prometheus' `*_build_info` convention;
+ * one family for every service of the `mr` build, told apart by `service`).
+ */
+export function createRegistry(opts: RegistryOptions): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ service: opts.service, ...opts.labels });
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const info = new Gauge({ name: 'mr_build_info', help: 'Always 1: the version of the mr build this service runs, and its Node.js version', labelNames: ['version', 'nodejs'] as const, registers: [registry] });
+  info.set({ version: BUILD_VERSION, nodejs: process.version }, 1);
   return registry;
+}
+
+/**
+ * Sets every combination of the given label values to 0 (without changing
+ * one that already counted), so that a labelled counter is exported from the
+ * start and `increase()`/`rate()` see its first increment: a series that
+ * appears at 1 looks to Prometheus like it always was 1.
+ */
+export function zeroCounter<L extends string>(counter: Counter<L>, values: { readonly [K in L]: readonly string[] }): void {
+  const names = Object.keys(values) as L[];
+  const walk = (i: number, labels: Partial<Record<L, string>>): void => {
+    if (i === names.length) {
+      counter.inc(labels as Record<L, string>, 0);
+      return;
+    }
+    const name = names[i]!;
+    for (const v of values[name]) walk(i + 1, { ...labels, [name]: v });
+  };
+  walk(0, {});
 }
 
 declare module 'fastify' {
@@ -19,9 +71,14 @@ declare module 'fastify' {
   }
 }
 
+/** The `route` label of requests that matched no route (404s), so that unknown URLs cannot grow the label set. */
+export const UNMATCHED_ROUTE = '(unmatched)';
+
 /**
- * Serves GET /metrics from the given registry and records
- * http_request_duration_seconds{method,route,status_code} for every routed request.
+ * Serves GET /metrics from the given registry and records, for every request
+ * but /metrics itself, http_request_duration_seconds{method,route,status_code}
+ * (a histogram: its _count is the request count by route and status). `route`
+ * is the route's pattern (`/v1/jobs/:id`), never the raw URL.
  */
 export const metricsPlugin: FastifyPluginAsync<{ registry: Registry }> = fp(
   async (app: FastifyInstance, opts: { registry: Registry }) => {
@@ -29,14 +86,14 @@ export const metricsPlugin: FastifyPluginAsync<{ registry: Registry }> = fp(
     app.decorate('metrics', registry);
     const httpDuration = new Histogram({
       name: 'http_request_duration_seconds',
-      help: 'HTTP requests served, by method, route and status code',
+      help: 'HTTP requests served, by method, route pattern and status code (_count: requests)',
       labelNames: ['method', 'route', 'status_code'] as const,
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
       registers: [registry],
     });
     app.addHook('onResponse', async (req, reply) => {
-      const route = req.routeOptions.url;
-      if (!route || route === '/metrics') return;
+      const route = req.routeOptions.url ?? UNMATCHED_ROUTE;
+      if (route === '/metrics') return;
       httpDuration.observe(
         { method: req.method, route, status_code: String(reply.statusCode) },
         reply.elapsedTime / 1000,

@@ -209,6 +209,10 @@ export class FtReplica {
   get machine(): Machine | undefined {
     return this.#m;
   }
+  /** The backup link as status() reports it, without the state hash (cheap enough to read on every tick). */
+  link(): { peer: Peer; sent: number; acked: number } {
+    return { peer: this.#peer, sent: this.#lastSeq, acked: this.#acked };
+  }
   /** Recent checkpoints (seq, icount, hash), oldest first: compare them across nodes. */
   checkpoints(): readonly Checkpoint[] {
     return this.#checkpoints;

@@ -7,12 +7,13 @@ import { EventEmitter } from 'node:events';
 import { copyFile, mkdir, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { context, trace, type Span } from '@opentelemetry/api';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
 import { Scheduler, type CoreJobView, type PersistRecord, type Publish, type ReplyBody, type SchedulerConfig, type SchedulerEvent, type SchedulerInput } from '@mr/mapreduce-core';
 import type { Assignment, JobView, WorkerView } from '@mr/mapreduce-protocol';
 import { tracer, injectContext } from '@mr/observability';
 import { Journal, type JobTimes, type JournalLine } from './journal.ts';
+import { CommitLedger, coordinatorMetrics, MAX_COUNTER_LABELS, type CoordinatorMetrics } from './metrics.ts';
 
 type Request = Extract<SchedulerInput, { requestId: string }>;
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
@@ -35,8 +36,7 @@ export interface DriverOptions {
 }
 
 export const DEFAULT_COMPACT_RECORDS = 10_000;
-/** Distinct counter names mr_job_counters_total labels (per coordinator process); further names count under name="other". */
-export const MAX_COUNTER_LABELS = 200;
+export { MAX_COUNTER_LABELS } from './metrics.ts';
 
 const tr = tracer('mr-coordinator');
 
@@ -61,13 +61,9 @@ export class SchedulerDriver extends EventEmitter {
   /** Steps whose records, publishes and replies are still in flight; replies go out in step order. */
   #inflight = 0;
   #tail: Promise<void> | undefined;
-  #m: {
-    tasks: Counter<'phase' | 'outcome'>;
-    duration: Histogram<'phase'>;
-    fsync: Histogram;
-    compactions: Histogram;
-    counters: Counter<'name'>;
-  };
+  #m: CoordinatorMetrics;
+  /** The driver's own account of leases and commits: the invariant monitors (see CommitLedger). */
+  #ledger = new CommitLedger();
   /** Counter names given a label of their own so far (at most MAX_COUNTER_LABELS; the rest go to 'other'). */
   #counterLabels = new Set<string>();
 
@@ -81,65 +77,11 @@ export class SchedulerDriver extends EventEmitter {
     this.#times = times;
     this.#compactRecords = opts.compactRecords ?? DEFAULT_COMPACT_RECORDS;
     this.#keepIntermediates = opts.keepIntermediates ?? false;
-    const reg = [opts.registry];
-    this.#m = {
-      tasks: new Counter({ name: 'mr_tasks_total', help: 'Task attempts by phase and outcome', labelNames: ['phase', 'outcome'], registers: reg }),
-      duration: new Histogram({
-        name: 'mr_task_duration_seconds',
-        help: 'Duration of committed task attempts, as reported by workers',
-        labelNames: ['phase'],
-        buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-        registers: reg,
-      }),
-      fsync: new Histogram({ name: 'mr_journal_fsync_seconds', help: 'Journal write+fsync time per batch', buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5], registers: reg }),
-      compactions: new Histogram({ name: 'mr_journal_compaction_seconds', help: 'Journal rewrites from a snapshot, by duration', buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: reg }),
-      counters: new Counter({
-        name: 'mr_job_counters_total',
-        help: `Job counters (built-in and user.*) of committed task attempts, all jobs together; at most ${MAX_COUNTER_LABELS} names, later ones under name="other"`,
-        labelNames: ['name'],
-        registers: reg,
-      }),
-    };
-    const jr = journal;
-    new Gauge({ name: 'mr_journal_records', help: 'Records in the journal file (since its last compaction)', registers: reg, collect() { this.set(jr.size.records); } });
-    new Gauge({ name: 'mr_journal_bytes', help: 'Size of the journal file in bytes', registers: reg, collect() { this.set(jr.size.bytes); } });
-    const live = (): Scheduler => this.core;
-    new Gauge({
-      name: 'mr_jobs',
-      help: 'Jobs by state',
-      labelNames: ['state'],
-      registers: reg,
-      collect() {
-        const counts: Record<string, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
-        for (const j of live().jobs()) counts[j.state] = (counts[j.state] ?? 0) + 1;
-        for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
-      },
-    });
-    new Gauge({
-      name: 'mr_jobs_retired',
-      help: 'Finished jobs retired (beyond --retain-jobs) by final state',
-      labelNames: ['state'],
-      registers: reg,
-      collect() {
-        for (const [state, n] of Object.entries(live().retired())) this.set({ state }, n);
-      },
-    });
-    new Gauge({ name: 'mr_workers', help: 'Live workers', registers: reg, collect() { this.set(live().workers().length); } });
-    new Gauge({ name: 'mr_parked_polls', help: 'Worker polls waiting for a task', registers: reg, collect() { this.set(live().parkedPolls()); } });
-    new Gauge({
-      name: 'mr_tasks',
-      help: 'Tasks of unfinished jobs by phase and state',
-      labelNames: ['phase', 'state'],
-      registers: reg,
-      collect() {
-        const acc = { map: { pending: 0, running: 0, done: 0 }, reduce: { pending: 0, running: 0, done: 0 } };
-        for (const j of live().jobs()) {
-          if (j.state !== 'queued' && j.state !== 'running') continue;
-          for (const phase of ['map', 'reduce'] as const) for (const s of ['pending', 'running', 'done'] as const) acc[phase][s] += j.tasks[phase][s];
-        }
-        for (const phase of ['map', 'reduce'] as const) for (const s of ['pending', 'running', 'done'] as const) this.set({ phase, state: s }, acc[phase][s]);
-      },
-    });
+    this.#m = coordinatorMetrics(opts.registry, () => this.core, () => journal.size);
+    this.#ledger.seed(
+      core.workers().flatMap((w) => w.tasks.map((t) => ({ ...t, workerId: w.id }))),
+      [],
+    );
     journal.onFsync = (s) => this.#m.fsync.observe(s);
     journal.onCompact = (c) => {
       this.#m.compactions.observe(c.seconds);
@@ -409,6 +351,10 @@ export class SchedulerDriver extends EventEmitter {
 
   #record(e: SchedulerEvent): void {
     const now = new Date().toISOString();
+    for (const invariant of this.#ledger.observe(e)) {
+      this.#m.invariants.inc({ invariant });
+      this.#log.error({ invariant, event: e }, `invariant violated: ${invariant}`);
+    }
     switch (e.type) {
       case 'job-accepted':
         this.#startSpan(e.jobId);
@@ -452,7 +398,11 @@ export class SchedulerDriver extends EventEmitter {
       case 'job-finished': {
         this.#cleanup(e);
         const t = this.#times.get(e.jobId);
-        if (t) t.finishedAt ??= now;
+        if (t) {
+          t.finishedAt ??= now;
+          // The core emits job-finished once per job (never on replay).
+          this.#m.jobDuration.observe({ state: e.state }, Math.max(0, Date.parse(t.finishedAt) - Date.parse(t.submittedAt)) / 1000);
+        }
         // Retired jobs' times go (at most one job retires per finish).
         if (this.#times.size > this.core.jobCount() + 64) for (const id of [...this.#times.keys()]) if (!this.core.job(id)) this.#times.delete(id);
         const span = this.#spans.get(e.jobId);

@@ -13,7 +13,7 @@ const diskRoutes: FastifyPluginAsyncTypebox<StorageRouteOptions> = async (app, {
     schema: { params: DiskBlockParams, querystring: DiskReadQuery, response: { 200: DiskReadReply, '4xx': ErrorReply } },
   }, async (req) => {
     const data = store.read(req.params.id, req.params.block, req.query.count ?? 1);
-    metrics.ioTotal.inc({ op: 'read', outcome: 'ok' });
+    metrics.io(req.params.id, 'read', 'ok');
     return { data: data.toString('base64'), epoch: store.flag(req.params.id).epoch };
   });
 
@@ -26,10 +26,10 @@ const diskRoutes: FastifyPluginAsyncTypebox<StorageRouteOptions> = async (app, {
     try {
       store.write(req.params.id, req.body.nodeId, req.body.epoch, req.params.block, data);
     } catch (err) {
-      metrics.ioTotal.inc({ op: 'write', outcome: 'refused' });
+      metrics.writeRefused(req.params.id, req.body.nodeId, req.body.epoch, err, req.log);
       throw err;
     }
-    metrics.ioTotal.inc({ op: 'write', outcome: 'ok' });
+    metrics.io(req.params.id, 'write', 'ok');
     return { ok: true, epoch: req.body.epoch };
   });
 };

@@ -1,14 +1,10 @@
-import type { Counter, Gauge } from 'prom-client';
 import type { DiskStore } from '../store.ts';
+import type { StorageMetrics } from '../metrics.ts';
 
 /** What the storage routes share: the store and the storage node's metrics. */
 export interface StorageRouteOptions {
   store: DiskStore;
-  metrics: {
-    tasTotal: Counter<'outcome'>;
-    ioTotal: Counter<'op' | 'outcome'>;
-    epochGauge: Gauge<'vm'>;
-  };
+  metrics: StorageMetrics;
 }
 
 /** Every storage route takes the peer credential only. */

@@ -20,12 +20,11 @@ const tasRoutes: FastifyPluginAsyncTypebox<StorageRouteOptions> = async (app, { 
     const { nodeId, epoch } = req.body;
     try {
       const r = store.testAndSet(req.params.id, nodeId, epoch);
-      metrics.tasTotal.inc({ outcome: r.won ? 'won' : 'lost' });
-      metrics.epochGauge.set({ vm: req.params.id }, r.epoch);
+      metrics.tas(req.params.id, r.won ? 'won' : 'lost');
       req.log.info({ vm: req.params.id, nodeId, epoch, won: r.won, owner: r.owner }, 'test-and-set');
       return r;
     } catch (err) {
-      metrics.tasTotal.inc({ outcome: 'refused' });
+      metrics.tas(req.params.id, 'refused');
       req.log.warn({ vm: req.params.id, nodeId, epoch, err: err instanceof Error ? err.message : String(err) }, 'test-and-set refused');
       throw err;
     }
