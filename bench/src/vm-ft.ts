@@ -127,7 +127,7 @@ async function kvLoad(ctx: BenchContext, outputRule: boolean, requests: number, 
   try {
     await c.storage();
     const b = (await c.node('b', 'kv', ['--role', 'backup'])).url;
-    const p = (await c.node('a', 'kv', ['--role', 'primary', '--peer', b, ...(outputRule ? [] : ['--no-output-rule'])])).url;
+    const p = (await c.node('a', 'kv', ['--role', 'primary', '--peer', b, ...(outputRule ? [] : ['--drill-unsafe', '--no-output-rule'])])).url;
     await protectedPair(p, b);
     await runLoad({ nodes: [p, b], vmId: 'vm1', requests: 200, clients, key: 'warm' }); // warm-up
     const bytes0 = await metric(p, 'ft_log_bytes_total', 'direction="sent"');

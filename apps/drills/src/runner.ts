@@ -85,6 +85,7 @@ export async function runDrill(opts: RunOptions): Promise<DrillReport & { dir: s
   try {
     log(`drill ${schedule.drill} seed ${schedule.seed} (${schedule.scale}): starting its parts in ${dir}`);
     await shell.setup();
+    log(`drill ${schedule.drill}: parts up and workload ready after ${Math.round(performance.now() - wall0)} ms`);
     clock.start();
     clock.record('event', 'workload started');
     let over = false;
@@ -135,7 +136,7 @@ export async function runDrill(opts: RunOptions): Promise<DrillReport & { dir: s
     schedule,
     startedAt,
     durationMs: Math.round(performance.now() - wall0),
-    outcome: outcomeOf(verdicts.invariants, error, schedule.expectBroken),
+    outcome: outcomeOf(verdicts.invariants, error, schedule.expectBroken, schedule.mayBreak),
     ...(error ? { error } : {}),
     timeline: clock.timeline,
     invariants: verdicts.invariants,

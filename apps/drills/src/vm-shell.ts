@@ -86,19 +86,25 @@ export class VmShell implements DrillShell {
   }
 
   async setup(): Promise<void> {
-    const storage = await this.#start('storage', ['vm', 'storage', '--port', '0', '--data', join(this.dir, 'storage')]);
-    this.#storageUrl = storage.url;
     // Every node's port is chosen now: each node gets all of them as --peers (the allow-list a
-    // join must come from), so a backup started later can join the primary.
-    this.#ports = await freePorts(NODES_MAX);
+    // join must come from), so a backup started later can join the primary. The storage node and
+    // the backup start at once (a cold start takes seconds on a loaded machine); the primary only
+    // once both listen: it reads its epoch from storage, and a backup that does not answer within
+    // the suspicion window is one it goes on without.
+    const [storagePort, ...nodePorts] = await freePorts(NODES_MAX + 1);
+    this.#ports = nodePorts;
     const node = (id: string, extra: string[]) => this.#start(`node ${id}`, this.#nodeArgs(id, extra));
-    const b = await node('b', ['--role', 'backup']);
+    this.#storageUrl = `http://127.0.0.1:${storagePort}`;
+    const [, b] = await Promise.all([
+      this.#start('storage', ['vm', 'storage', '--port', String(storagePort), '--data', join(this.dir, 'storage')]),
+      node('b', ['--role', 'backup']),
+    ]);
     let peer = b.url;
     if (this.w.proxyLogChannel) {
       this.#proxy = await FaultProxy.start(b.url, 'primary->backup');
       peer = this.#proxy.url;
     }
-    const a = await node('a', ['--role', 'primary', '--peer', peer, ...(this.w.breakRule === 'output-rule' ? ['--no-output-rule'] : [])]);
+    const a = await node('a', ['--role', 'primary', '--peer', peer]);
     this.#nodes = [{ id: 'a', ...a }, { id: 'b', ...b }];
     const deadline = performance.now() + 30_000;
     for (;;) {
@@ -250,7 +256,7 @@ export class VmShell implements DrillShell {
     const i = id.charCodeAt(0) - 'a'.charCodeAt(0);
     return [
       'vm', 'node', '--id', id, '--port', String(this.#ports[i]), '--storage', this.#storageUrl, '--guest', 'kv', '--vm', VM,
-      '--suspect-ticks', String(this.w.suspectTicks), '--peers', this.#ports.map((p) => `http://127.0.0.1:${p}`).join(','), ...extra,
+      '--suspect-ticks', String(this.w.suspectTicks), '--peers', this.#ports.map((p) => `http://127.0.0.1:${p}`).join(','), ...breakRuleArgs(this.w.breakRule, id), ...extra,
     ];
   }
 
@@ -375,6 +381,20 @@ export class VmShell implements DrillShell {
     await this.#proxy?.close();
     await Promise.all(this.#pollers);
   }
+}
+
+/**
+ * The break-the-rule switch a node gets (with --drill-unsafe, without which it refuses them):
+ * the output rule is broken on the first primary (a), test-and-set on the first backup (b: it
+ * goes live without arbitration), deduplication on every node (they must run one program).
+ */
+export function breakRuleArgs(rule: VmWorkload['breakRule'], nodeId: string): string[] {
+  const flag =
+    rule === 'output-rule' && nodeId === 'a' ? '--no-output-rule'
+    : rule === 'test-and-set' && nodeId === 'b' ? '--no-test-and-set'
+    : rule === 'dedup' ? '--no-dedup'
+    : undefined;
+  return flag ? ['--drill-unsafe', flag] : [];
 }
 
 /** Free loopback ports, held open together so they are distinct, then released for the nodes to take. */

@@ -1,8 +1,12 @@
 /**
- * Short forms of two representative drills, end to end over real processes:
- * one MapReduce (workers killed during a wc job) and one FT VM (the primary
- * killed under client load). Each starts its own cluster and must pass every
- * invariant; the report must replay to the same schedule.
+ * Short forms of three representative drills, end to end over real
+ * processes: one MapReduce (workers killed during a wc job), one FT VM kill
+ * (the primary killed under client load) and one FT VM stall (the primary
+ * SIGSTOPped); each starts its own cluster and must pass every invariant; the
+ * report must replay to the same schedule. Then every break-the-rule drill:
+ * each must show its anomaly and have it caught by the invariant named.
+ * Their controls (the same faults with the rule on: nothing lost) run with
+ * `npm run drills` (`mr drill run all --control`).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -56,12 +60,31 @@ test('break-output-rule (short): without the output rule a kill -9 of the primar
   assert.ok(r.invariants.find((i) => i.id === 'one-live-primary-per-epoch')?.ok, 'still never two live primaries in one epoch');
 });
 
-test('break-output-rule with the rule on (the control): the same cut and kill lose nothing', { timeout: 180_000 }, async (t) => {
-  const broken = buildSchedule('break-output-rule', 11, 'short');
-  const { breakRule: _off, ...workload } = broken.workload as import('@mr/chaos').VmWorkload;
-  const { expectBroken: _none, ...rest } = broken;
-  const schedule = { ...rest, workload };
+test('primary-stall (short): SIGSTOP the primary under load, SIGCONT later; the backup takes over and the old primary never serves in its epoch again', { timeout: 180_000 }, async (t) => {
+  const schedule = buildSchedule('primary-stall', 11, 'short');
   const r = await runDrill({ schedule, log: (l) => t.diagnostic(l) });
   assert.equal(r.outcome, 'passed', summary(r));
   assert.ok(r.invariants.every((i) => i.ok), summary(r));
+  assert.match(r.timeline.find((e) => e.kind === 'fault')!.text, /SIGSTOP node a/);
+  assert.ok(r.timeline.some((e) => e.kind === 'fault' && /SIGCONT node a/.test(e.text)), 'the stalled primary was continued');
+  assert.ok(typeof r.stats['failover ms (fault -> a node live in a newer epoch)'] === 'number', 'the backup took over');
+});
+
+/** A break-the-rule drill passes when `id` broke (and nothing it does not allow to break). */
+function assertCaught(r: Awaited<ReturnType<typeof runDrill>>, id: string): void {
+  assert.equal(r.outcome, 'passed', summary(r));
+  assert.ok(r.invariants.some((i) => i.id === id && !i.ok), `${id} must catch the anomaly\n${summary(r)}`);
+}
+
+test('break-test-and-set (short): a backup that goes live without test-and-set makes two live primaries in one epoch under a partition, and the check catches it', { timeout: 180_000 }, async (t) => {
+  const r = await runDrill({ schedule: buildSchedule('break-test-and-set', 11, 'short'), log: (l) => t.diagnostic(l) });
+  assertCaught(r, 'one-live-primary-per-epoch');
+  assert.match(r.invariants.find((i) => i.id === 'one-live-primary-per-epoch')!.detail, /epoch \d+ live on [ab] .* and on [ab] /);
+});
+
+test('break-dedup (short): without deduplication the clients\' retries after a failover are applied twice, and the counter check catches it', { timeout: 180_000 }, async (t) => {
+  const r = await runDrill({ schedule: buildSchedule('break-dedup', 11, 'short'), log: (l) => t.diagnostic(l) });
+  assertCaught(r, 'no-ack-lost-or-doubled');
+  assert.match(r.invariants.find((i) => i.id === 'no-ack-lost-or-doubled')!.detail, /applied twice|given twice/);
+  assert.ok(r.invariants.find((i) => i.id === 'one-live-primary-per-epoch')?.ok, 'still never two live primaries in one epoch');
 });

@@ -8,7 +8,7 @@ export const summary = 'chaos drills: kill, stall and partition a cluster on pur
 export const usage = `usage:
   mr drill list
       the catalog: each drill's system, what it does and the invariants it checks
-  mr drill run NAME|all [--seed S] [--short] [--out DIR] [--keep]
+  mr drill run NAME|all [--seed S] [--short] [--control] [--out DIR] [--keep]
       starts its own cluster (free loopback ports, a temp dir), carries out the drill's
       fault schedule for seed S (default: a random seed, printed) while the workload runs,
       checks the invariants and writes DIR/<drill>-seed<S>-<time>.json, .md and .svg
@@ -22,11 +22,16 @@ options:
   --seed S      the schedule's seed, an integer in [0, 4294967295]; the same seed gives the
                 same faults at the same times (ms from the workload's start)
   --short       the short form (smaller workload, fewer faults; what npm test runs)
+  --control     break-the-rule drills only (with 'all': every one of them): the same faults
+                with the rule ON, where every invariant must hold (the anomaly comes from
+                the missing rule, not from the faults)
   --out DIR     where reports go (default ./drill-reports)
   --keep        keep the drill's temp dir (data, outputs) instead of removing it
   -h, --help    this text
 
 Drills run the parts in dev mode (no token, loopback only) whatever MR_TOKEN says.
+Break-the-rule drills start their parts with a rule switched off (--drill-unsafe plus
+--no-output-rule, --no-test-and-set or --no-dedup); they pass when the anomaly is caught.
 Not yet: --against URL (drilling a running mr local), disk faults, network namespaces.
 
 exit codes: 0 every drill passed, 1 an invariant failed or a drill could not run,
@@ -45,11 +50,11 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       return EXIT.OK;
     }
     case 'run': {
-      const a = parse('drill run', rest, { seed: { type: 'string' }, short: { type: 'boolean' }, out: { type: 'string' }, keep: { type: 'boolean' } }, true);
+      const a = parse('drill run', rest, { seed: { type: 'string' }, short: { type: 'boolean' }, control: { type: 'boolean' }, out: { type: 'string' }, keep: { type: 'boolean' } }, true);
       if (!a) return help(ctx);
       if (a.positionals.length !== 1) throw new UsageError('mr drill run: exactly one drill NAME (or all) is required');
       const name = a.positionals[0]!;
-      const names = name === 'all' ? chaos.CATALOG.map((d) => d.name) : [name];
+      const names = name === 'all' ? chaos.CATALOG.filter((d) => !a.values.control || d.expectBroken).map((d) => d.name) : [name];
       let seed: number;
       try {
         for (const n of names) chaos.findDrill(n);
@@ -58,7 +63,15 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
         throw new UsageError(`mr drill run: ${(err as Error).message}`);
       }
       const scale = a.values.short ? 'short' : 'full';
-      return runSchedules(names.map((n) => chaos.buildSchedule(n, seed, scale)), a.values, ctx);
+      let schedules = names.map((n) => chaos.buildSchedule(n, seed, scale));
+      if (a.values.control) {
+        try {
+          schedules = schedules.map((s) => chaos.controlSchedule(s));
+        } catch (err) {
+          throw new UsageError(`mr drill run --control: ${(err as Error).message}`);
+        }
+      }
+      return runSchedules(schedules, a.values, ctx);
     }
     case 'replay': {
       const a = parse('drill replay', rest, { out: { type: 'string' }, keep: { type: 'boolean' } }, true);
@@ -112,7 +125,7 @@ async function runSchedules(
     const files = writeReport(r, out);
     for (const i of r.invariants) ctx.stdout.write(`  ${i.ok ? 'held  ' : 'BROKEN'} ${i.id}: ${i.detail}\n`);
     for (const x of r.recoveries) ctx.stdout.write(`  recovery ${x.fault}: ${x.what} after ${x.recoveredMs === null ? 'never' : `${x.recoveredMs} ms`}\n`);
-    const line = `drill ${schedule.drill} seed ${schedule.seed}: ${r.outcome.toUpperCase()}${r.error ? ` (${r.error.split('\n')[0]})` : ''}; report ${files.md}${opts.keep ? `; parts' files kept in ${r.dir}` : ''}`;
+    const line = `drill ${schedule.drill}${schedule.control ? ' (control)' : ''} seed ${schedule.seed}: ${r.outcome.toUpperCase()}${r.error ? ` (${r.error.split('\n')[0]})` : ''}; report ${files.md}${opts.keep ? `; parts' files kept in ${r.dir}` : ''}`;
     ctx.stdout.write(`${line}\n\n`);
     results.push(line);
     if (r.outcome !== 'passed') failed++;

@@ -2,6 +2,7 @@ import type { VmRequest } from '@mr/vmft-client';
 import type { CliContext } from '../context.ts';
 import { EXIT } from '../context.ts';
 import { parse, intOption, durationMs, UsageError } from '../args.ts';
+import { ruleSwitches, switchOptions, VM_RULE_SWITCHES } from '../rule-switches.ts';
 
 export const summary = 'fault-tolerant VM: storage node, primary/backup nodes, client';
 
@@ -17,7 +18,7 @@ export const usage = `usage:
 
   mr vm node --id ID --role primary|backup --port P --storage URL [--peer URL] --guest NAME
              [--peers URL,URL] [--vm vm1] [--host 127.0.0.1] [--tick 20ms] [--suspect-ticks 15]
-             [--no-output-rule]
+             [--drill-unsafe --no-output-rule|--no-test-and-set|--no-dedup]
   mr vm node --id ID --join URL --port P --storage URL --guest NAME [--peers URL,URL] [--vm VM]
       a primary or backup node; --join brings a new backup up from a running primary
       (snapshot + log). --peers lists the other nodes' base URLs: the only ones this
@@ -26,8 +27,13 @@ export const usage = `usage:
       credential goes to these and to storage only. A log stream is taken only from
       the node that holds the epoch its hello names at storage (checked there).
       A joiner and its primary allow each other 250 ticks (5 s) for the state
-      transfer before suspecting. --no-output-rule releases outputs without waiting
-      for the backup's acknowledgement: for latency measurements only.
+      transfer before suspecting.
+      Break-the-rule switches, for chaos drills (and measuring what a rule costs)
+      only, each refused unless --drill-unsafe is given too, and announced loudly:
+        --no-output-rule   release outputs without waiting for the backup's ack
+        --no-test-and-set  go live / go on alone without asking storage
+        --no-dedup         the kv guest applies retried requests again (give it
+                           to every node of the pair: they must run one program)
 
   mr vm client --nodes URL,URL [--vm vm1] [--json] <get|put|incr|append> <key> [value]
       one request in a new client session (opened, used once, closed): prints the value
@@ -137,7 +143,7 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
     vm: { type: 'string' },
     tick: { type: 'string' },
     'suspect-ticks': { type: 'string' },
-    'no-output-rule': { type: 'boolean' },
+    ...switchOptions(VM_RULE_SWITCHES),
     'log-level': { type: 'string' },
   });
   if (!r) return help(ctx);
@@ -164,6 +170,8 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
   const tickMs = v.tick ? durationMs(v.tick, '--tick') : 20;
   if (tickMs < 1 || tickMs > 10_000) throw new UsageError('mr vm node: --tick must be between 1ms and 10s');
   const suspectTicks = intOption(v['suspect-ticks'], '--suspect-ticks', 15, 3, 10_000);
+  const broken = ruleSwitches('vm node', v, VM_RULE_SWITCHES, ctx);
+  if (broken.includes('dedup') && guest !== 'kv') throw new UsageError('mr vm node: --no-dedup applies to the kv guest only');
   const { checkBind, credentialsFromEnv } = await import('@mr/service-kit');
   const creds = credentialsFromEnv(ctx.env, ['peer']);
   if (creds.error !== undefined) {
@@ -182,7 +190,6 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
   const { startCommandTelemetry } = await import('../telemetry.ts');
   const telemetry = await startCommandTelemetry('vm node', ctx.env, 'vm-node', id);
   const { startNode } = await import('@mr/vm-node');
-  if (v['no-output-rule']) ctx.stderr.write('mr vm node: --no-output-rule: outputs leave before the backup acknowledges them (measurement only; answers can be lost on failover)\n');
   let n;
   try {
     n = await startNode({
@@ -200,7 +207,9 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
       port,
       tickMs,
       suspectTicks,
-      outputRule: !v['no-output-rule'],
+      outputRule: !broken.includes('output-rule'),
+      testAndSet: !broken.includes('test-and-set'),
+      dedup: !broken.includes('dedup'),
       logLevel: v['log-level'] ?? 'info',
       telemetry: telemetry.enabled,
     });

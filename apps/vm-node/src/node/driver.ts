@@ -58,6 +58,18 @@ export interface VmNodeOptions {
    * ONLY: it voids the no-lost-answer guarantee.
    */
   outputRule?: boolean;
+  /**
+   * BREAK THE RULE (drills only; `mr vm node` refuses it without --drill-unsafe):
+   * go live and go on alone without asking storage for test-and-set, as if
+   * every request were won. A partition then yields two live primaries.
+   */
+  testAndSet?: boolean;
+  /**
+   * BREAK THE RULE (drills only, as above): the kv guest applies a retried
+   * request again instead of answering it from its session window (see
+   * getGuest's `dedup`). Both nodes of a pair must agree on it.
+   */
+  dedup?: boolean;
   /** Server-side cap on one client request (default 10 s). */
   requestTimeoutMs?: number;
   log: FastifyBaseLogger;
@@ -67,7 +79,7 @@ export interface VmNodeOptions {
 export { notLiveError, type NotLive } from '../errors.ts';
 
 export class VmDriver {
-  readonly opts: VmNodeOptions & { tickMs: number; outputRule: boolean; requestTimeoutMs: number };
+  readonly opts: VmNodeOptions & { tickMs: number; outputRule: boolean; testAndSet: boolean; dedup: boolean; requestTimeoutMs: number };
   readonly core: FtReplica;
   readonly storage: StorageClient;
   readonly metrics: NodeMetrics;
@@ -97,10 +109,14 @@ export class VmDriver {
   #protectionAt = 0;
 
   constructor(opts: VmNodeOptions, startEpoch = 1) {
-    this.opts = { tickMs: 20, outputRule: true, requestTimeoutMs: 10_000, ...opts };
+    this.opts = { tickMs: 20, outputRule: true, testAndSet: true, dedup: true, requestTimeoutMs: 10_000, ...opts };
+    const broken = brokenRules(this.opts);
+    if (broken.length > 0) {
+      opts.log.warn({ brokenRules: broken }, `DRILL-UNSAFE: rules switched off on purpose (${broken.join(', ')}): this node gives up the guarantees they make; never run it outside a drill`);
+    }
     this.peerUrl = opts.peerUrl ? new URL(opts.peerUrl).origin : opts.joinUrl ? new URL(opts.joinUrl).origin : undefined;
     this.peers = new Set([...(opts.peers ?? []), ...(opts.peerUrl ? [opts.peerUrl] : []), ...(opts.joinUrl ? [opts.joinUrl] : [])].map((u) => new URL(u).origin));
-    const program = getGuest(opts.guest);
+    const program = getGuest(opts.guest, { dedup: this.opts.dedup });
     const machine = opts.joinUrl ? undefined : this.#hook(new Cpu(program));
     this.storage = new StorageClient({ url: opts.storageUrl, vmId: opts.vmId, nodeId: opts.nodeId, token: opts.peerToken });
     this.#storagePort = new StoragePort({
@@ -204,7 +220,10 @@ export class VmDriver {
       this.metrics.logBytes.inc({ direction: 'sent' }, bytes);
     }
     if (fx.ack) this.#session?.send(fx.ack);
-    if (fx.tas) this.#storagePort.tas(fx.tas.epoch);
+    if (fx.tas) {
+      if (this.opts.testAndSet) this.#storagePort.tas(fx.tas.epoch);
+      else this.#fakeTas(fx.tas.epoch);
+    }
     for (const d of fx.disk) this.#storagePort.disk(d);
     for (const o of fx.outputs) this.#release(o);
     for (const ev of fx.events) this.#event(ev);
@@ -510,6 +529,16 @@ export class VmDriver {
 
   // ------------------------------------------------------------------ outputs
 
+  /** No test-and-set (a drill broke the rule): every request counts as won, without asking storage. */
+  #fakeTas(epoch: number): void {
+    this.log.warn({ epoch }, 'DRILL-UNSAFE: test-and-set switched off: taking the epoch without asking storage');
+    setImmediate(() => {
+      if (this.#closed) return;
+      this.drive({ type: 'tas-result', epoch, won: true, owner: this.opts.nodeId });
+      this.schedule();
+    });
+  }
+
   #release(o: Output): void {
     this.metrics.released.inc();
     const l = this.core.link();
@@ -646,4 +675,13 @@ export class VmDriver {
     await this.#sender?.close();
     await this.storage.close();
   }
+}
+
+/** The rules these options switch off (for the start-up warning and status). */
+export function brokenRules(o: { outputRule?: boolean; testAndSet?: boolean; dedup?: boolean }): string[] {
+  return [
+    ...(o.outputRule === false ? ['output-rule'] : []),
+    ...(o.testAndSet === false ? ['test-and-set'] : []),
+    ...(o.dedup === false ? ['dedup'] : []),
+  ];
 }

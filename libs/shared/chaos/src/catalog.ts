@@ -9,6 +9,7 @@ import { createDrillRng, type DrillRng } from './rng.ts';
 import { SCHEDULE_VERSION, type DrillScale, type Schedule, type ScheduledFault, type Workload, type MapReduceWorkload, type VmWorkload } from './schedule.ts';
 
 export const ERR_UNKNOWN_DRILL = createError<[string, string]>('DRILL_ERR_UNKNOWN', 'unknown drill "%s"; known drills: %s', 400, { retryable: false });
+export const ERR_NO_CONTROL = createError<[string]>('DRILL_ERR_NO_CONTROL', 'drill "%s" breaks no rule: it has no control run', 400, { retryable: false });
 export const ERR_BAD_SEED = createError<[string]>('DRILL_ERR_BAD_SEED', 'bad seed: %s (an integer in [0, 4294967295])', 400, { retryable: false });
 
 /** What each invariant id means (the report prints these). */
@@ -30,6 +31,8 @@ export interface DrillDefinition {
   recoveryBoundMs: number;
   /** Break-the-rule drills: the invariants of which at least one must break (see Schedule.expectBroken). */
   expectBroken?: string[];
+  /** Break-the-rule drills: invariants that may break too, as consequences of the anomaly (not counted against the drill). */
+  mayBreak?: string[];
   /** Draws the workload parameters and the faults. Must only use `rng` for choices. */
   plan(rng: DrillRng, scale: DrillScale): { workload: Workload; faults: ScheduledFault[] };
 }
@@ -204,6 +207,48 @@ export const CATALOG: readonly DrillDefinition[] = [
       };
     },
   },
+  {
+    name: 'break-test-and-set',
+    system: 'vm',
+    summary: 'BREAK THE RULE: the backup goes live without asking storage for test-and-set (--no-test-and-set); cut the log channel (blackhole, fault proxy) past failure suspicion, heal it later: the primary wins test-and-set for the same epoch the backup took for itself, and two primaries serve',
+    invariants: VM_INVARIANTS,
+    expectBroken: ['one-live-primary-per-epoch'],
+    // Consequences of two live primaries the drill does not count against it: clients see two histories.
+    mayBreak: ['no-ack-lost-or-doubled', 'linearizable'],
+    recoveryBoundMs: 10_000,
+    plan(rng, scale) {
+      const at = scale === 'full' ? rng.range(1500, 2500) : rng.range(800, 1500);
+      // Past the suspicion window (50 ticks of 20 ms) and the go-live on both sides.
+      const cut = scale === 'full' ? rng.range(2500, 4000) : rng.range(2000, 2500);
+      return {
+        workload: vmWorkload(at + cut + 2000, true, 'test-and-set'),
+        faults: [
+          { atMs: at, action: { type: 'link', link: 'primary->backup', fault: { blackhole: true } } },
+          { atMs: at + cut, action: { type: 'link', link: 'primary->backup', fault: {} } },
+        ],
+      };
+    },
+  },
+  {
+    name: 'break-dedup',
+    system: 'vm',
+    summary: 'BREAK THE RULE: the kv guest applies retried requests again (--no-dedup on both nodes); delay the log channel (fault proxy) so that requests the backup holds are still unanswered, and kill -9 the primary: the clients retry them on the new primary, which applies them a second time',
+    invariants: VM_INVARIANTS,
+    expectBroken: ['no-ack-lost-or-doubled', 'linearizable'],
+    recoveryBoundMs: 10_000,
+    plan(rng, scale) {
+      const delay = rng.range(80, 200);
+      const slow = scale === 'full' ? rng.range(1000, 2000) : rng.range(600, 1000);
+      const kill = slow + rng.range(500, 1000);
+      return {
+        workload: vmWorkload(kill + (scale === 'full' ? 4000 : 2500), true, 'dedup'),
+        faults: [
+          { atMs: slow, action: { type: 'link', link: 'primary->backup', fault: { delayMs: delay } } },
+          { atMs: kill, action: { type: 'kill', target: 'primary' } },
+        ],
+      };
+    },
+  },
 ];
 
 function sortFaults(faults: ScheduledFault[]): ScheduledFault[] {
@@ -231,5 +276,18 @@ export function buildSchedule(name: string, seed: number, scale: DrillScale = 'f
   return {
     version: SCHEDULE_VERSION, drill: d.name, seed, scale, workload, faults, invariants: [...d.invariants], recoveryBoundMs: d.recoveryBoundMs,
     ...(d.expectBroken ? { expectBroken: [...d.expectBroken] } : {}),
+    ...(d.mayBreak ? { mayBreak: [...d.mayBreak] } : {}),
   };
+}
+
+/**
+ * The control of a break-the-rule drill: the same faults at the same times with the rule ON,
+ * where every invariant must hold. Shows that the anomaly comes from the missing rule, not
+ * from the faults. Throws for a drill that breaks no rule.
+ */
+export function controlSchedule(s: Schedule): Schedule {
+  if (s.workload.system !== 'vm' || !s.workload.breakRule || !s.expectBroken) throw ERR_NO_CONTROL(s.drill);
+  const { breakRule: _rule, ...workload } = s.workload;
+  const { expectBroken: _e, mayBreak: _m, ...rest } = s;
+  return { ...rest, workload, control: true };
 }

@@ -33,7 +33,7 @@ export function checkOnePrimaryPerEpoch(samples: readonly NodeSample[]): CheckRe
     const o = owner.get(s.epoch);
     if (!o) owner.set(s.epoch, { node: s.node, atMs: s.atMs });
     else if (o.node !== s.node) {
-      return { ok: false, detail: `epoch ${s.epoch} live on ${o.node} (+${o.atMs}ms) and on ${s.node} (+${s.atMs}ms)` };
+      return { ok: false, detail: `epoch ${s.epoch} live on ${o.node} (+${Math.round(o.atMs)}ms) and on ${s.node} (+${Math.round(s.atMs)}ms)` };
     }
   }
   if (samples.length === 0) return { ok: false, detail: 'no status samples were recorded' };
@@ -105,12 +105,16 @@ export interface AnswerSample {
  * the fault ended (`endAtMs`: SIGCONT, heal; the fault time for a kill).
  */
 export function vmRecovery(fault: string, faultAtMs: number, endAtMs: number, epoch0: number, samples: readonly NodeSample[], answers: readonly AnswerSample[]): Recovery & { failoverMs: number | null } {
-  const newer = samples.find((s) => s.atMs >= faultAtMs && s.live && s.epoch > epoch0);
+  const newerLive = samples.filter((s) => s.atMs >= faultAtMs && s.live && s.epoch > epoch0);
+  const newer = newerLive[0];
   if (newer) {
-    const a = answers.find((x) => x.node === newer.node && x.atMs >= newer.atMs);
+    // The first answer from a node already seen live in a newer epoch (usually the one that took
+    // over; with two live primaries, when a rule is broken on purpose, whichever clients follow).
+    const a = answers.find((x) => newerLive.some((s) => s.node === x.node && s.atMs <= x.atMs));
+    const by = a ? newerLive.find((s) => s.node === a.node)! : newer;
     return {
       fault,
-      what: `${newer.node} live in epoch ${newer.epoch} and answering clients`,
+      what: `${by.node} live in epoch ${by.epoch} and answering clients`,
       recoveredMs: a ? Math.round(a.atMs - faultAtMs) : null,
       failoverMs: Math.round(newer.atMs - faultAtMs),
     };

@@ -61,8 +61,12 @@ export interface VmWorkload {
   suspectTicks: number;
   /** Put a fault proxy on the primary -> backup log channel. */
   proxyLogChannel: boolean;
-  /** A rule the drill switches off on purpose to show what it prevents (break-the-rule drills). */
-  breakRule?: 'output-rule';
+  /**
+   * A rule the drill switches off on purpose to show what it prevents (break-the-rule drills):
+   * output-rule (answers before the backup's ack), test-and-set (the backup goes live without
+   * arbitration), dedup (the kv guest applies retried requests again).
+   */
+  breakRule?: 'output-rule' | 'test-and-set' | 'dedup';
 }
 
 export type Workload = MapReduceWorkload | VmWorkload;
@@ -84,6 +88,10 @@ export interface Schedule {
    * (the anomaly the rule prevents happened and was caught); the others must still hold.
    */
   expectBroken?: string[];
+  /** Break-the-rule drills: invariants that may break as well, as consequences of the anomaly. */
+  mayBreak?: string[];
+  /** The control run of a break-the-rule drill: the same faults with the rule on (see controlSchedule). */
+  control?: true;
 }
 
 export const SCHEDULE_VERSION = 1 as const;

@@ -81,6 +81,11 @@ test('break-the-rule outcome: passes only when an expected invariant broke and t
   assert.equal(outcomeOf([v('no-ack-lost-or-doubled', true), v('linearizable', true)], undefined, expect), 'failed', 'anomaly not seen');
   assert.equal(outcomeOf([v('linearizable', false), v('one-live-primary-per-epoch', false)], undefined, expect), 'failed', 'an unexpected invariant broke');
   assert.equal(outcomeOf([v('linearizable', false)], 'crashed', expect), 'error');
+  // Consequences the drill allows (two live primaries also split the clients' history).
+  const tas = ['one-live-primary-per-epoch'];
+  assert.equal(outcomeOf([v('one-live-primary-per-epoch', false), v('linearizable', false)], undefined, tas, ['linearizable']), 'passed');
+  assert.equal(outcomeOf([v('one-live-primary-per-epoch', true), v('linearizable', false)], undefined, tas, ['linearizable']), 'failed', 'a consequence alone is not the anomaly');
+  assert.equal(outcomeOf([v('one-live-primary-per-epoch', false), v('recovered-within-bound', false)], undefined, tas, ['linearizable']), 'failed');
 });
 
 test('the SVG timeline is well-formed and shows the faults, events and answers', () => {

@@ -90,3 +90,25 @@ test('worker-stall stalls running workers for longer than the task timeout and c
     assert.equal(stoppedAt.size, 0, `seed ${seed}: every stalled worker continues`);
   }
 });
+
+test('a control schedule keeps the faults and the seed, switches the rule back on and expects every invariant to hold', async () => {
+  const { controlSchedule, ERR_NO_CONTROL } = await import('../src/index.ts');
+  for (const d of CATALOG.filter((x) => x.expectBroken)) {
+    const s = buildSchedule(d.name, 5, 'short');
+    const c = controlSchedule(s);
+    assert.deepEqual(c.faults, s.faults, d.name);
+    assert.equal(c.seed, 5);
+    assert.equal(c.control, true);
+    assert.equal(c.expectBroken, undefined);
+    assert.equal(c.mayBreak, undefined);
+    assert.equal((c.workload as { breakRule?: string }).breakRule, undefined);
+    assert.ok((s.workload as { breakRule?: string }).breakRule, `${d.name} breaks a rule`);
+  }
+  assert.throws(() => controlSchedule(buildSchedule('primary-kill-under-load', 5)), (e: { code: string }) => e.code === ERR_NO_CONTROL.code);
+});
+
+test('every break-the-rule drill names the invariants that must catch it, all of them among those it checks', () => {
+  const breaking = CATALOG.filter((d) => d.expectBroken);
+  assert.deepEqual(breaking.map((d) => d.name).sort(), ['break-dedup', 'break-output-rule', 'break-test-and-set']);
+  for (const d of breaking) for (const id of [...d.expectBroken!, ...(d.mayBreak ?? [])]) assert.ok(d.invariants.includes(id), `${d.name}: ${id}`);
+});

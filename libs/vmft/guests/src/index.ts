@@ -47,15 +47,36 @@ export function guestSource(name: string): string {
   return readFileSync(new URL(`./asm/${name}.s`, import.meta.url), 'utf8');
 }
 
-const cache = new Map<GuestName, Program>();
+const cache = new Map<string, Program>();
+
+/** The kv guest's one instruction that answers a remembered retry from the session window. */
+const KV_REPLAY_LINE = /^(\s*)beq r9, r5, h_replay\b.*$/m;
+
+export interface GuestVariant {
+  /**
+   * kv only. false BREAKS THE RULE on purpose (chaos drills): a retry of a
+   * remembered seq is applied again instead of getting the remembered answer.
+   * The variant is another program (another id): both nodes of a pair must run it.
+   */
+  dedup?: boolean;
+}
 
 /** The assembled guest (cached; Programs are immutable, share them freely). */
-export function getGuest(name: string): Program {
+export function getGuest(name: string, variant: GuestVariant = {}): Program {
   if (!isGuestName(name)) throw ErrUnknownGuest(name, GUEST_NAMES.join(', '));
-  let p = cache.get(name);
+  const noDedup = variant.dedup === false;
+  if (noDedup && name !== 'kv') throw ErrUnknownGuest(`${name} without dedup`, 'kv');
+  const key = noDedup ? `${name}-no-dedup` : name;
+  let p = cache.get(key);
   if (!p) {
-    p = assemble(guestSource(name), `${name}.s`);
-    cache.set(name, p);
+    let src = guestSource(name);
+    if (noDedup) {
+      if (!KV_REPLAY_LINE.test(src)) throw new Error('kv.s: the replay branch (beq r9, r5, h_replay) is gone; update getGuest');
+      // Falls through to the window check and the execution, as if the seq were new.
+      src = src.replace(KV_REPLAY_LINE, '$1nop                         ; BREAK THE RULE: no deduplication, a retry is applied again');
+    }
+    p = assemble(src, `${key}.s`);
+    cache.set(key, p);
   }
   return p;
 }

@@ -93,6 +93,18 @@ test('kv: a retried request gets the remembered answer and is applied once', () 
   assert.equal(word(h, 'replayed'), 4);
 });
 
+test('kv without dedup (the drills\' break-the-rule variant): the same retry is applied again; the default program stays deduplicating', () => {
+  const broken = new GuestHarness(getGuest('kv', { dedup: false }));
+  assert.equal(broken.settle(), 'wfi');
+  assert.notEqual(getGuest('kv', { dedup: false }).id, getGuest('kv').id, 'another program: a pair cannot mix the two');
+  assert.equal(getGuest('kv', { dedup: true }), getGuest('kv'));
+  const a = new Session(broken);
+  assert.equal(a.at(1, 'incr', 'k').value, '1');
+  assert.equal(a.at(1, 'incr', 'k').value, '2', 'the retry was applied a second time');
+  assert.equal(counter(broken, 'k'), '2');
+  assert.throws(() => getGuest('bank', { dedup: false }), /FT_ERR_UNKNOWN_GUEST|unknown guest/);
+});
+
 test('kv: a retry after 1,000+ other requests gets the remembered answer and is applied once', () => {
   const h = kv();
   const a = new Session(h);
