@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cluster } from '../src/cluster.ts';
 import { runMr } from '../src/procs.ts';
@@ -64,4 +64,43 @@ test('user counters: counted once per task, only from the committed attempt, tho
   const metrics = await (await fetch(`${c.url}/metrics`, { headers: { authorization: `Bearer ${c.lab.env['MR_TOKEN']}` } })).text();
   assert.match(metrics, /mr_job_counters_total\{name="user\.lines"[^}]*\} 600/);
   assert.match(metrics, /mr_job_counters_total\{name="user\.keys"[^}]*\} 3/);
+});
+
+test('range partitioner: sort with split points sampled at submit is globally sorted across files, equals mr seq, and is balanced; the combiner option changes the shuffle, not the output', async (t) => {
+  const c = new Cluster(t, PLUGINS);
+  await c.start(['--split-size', '64KiB'], 2);
+  const out = join(c.lab.root, 'out-sort');
+  const id = await c.submit({ app: 'sort', inputs: c.lab.corpus, reduces: 4, output: out, partitioner: 'range' });
+  const job = await c.finished(id);
+  assert.equal(job.state, 'succeeded', `${job.error}\n${c.lab.describe()}`);
+  assert.equal(job.settings.partitioner.type, 'range');
+  assert.equal(job.settings.partitioner.points.length, 3);
+  const seq = join(c.lab.root, 'seq-sort');
+  const r = await runMr(['seq', '--app', 'sort', '--output', seq, ...c.lab.corpus], { cwd: c.lab.cwd, env: c.lab.env });
+  assert.equal(r.code, 0, r.stderr);
+  const parts = [0, 1, 2, 3].map((i) => readFileSync(join(out, `mr-out-${i}`), 'utf8'));
+  assert.equal(parts.join(''), readFileSync(join(seq, 'mr-out-0'), 'utf8'), 'mr-out-0..3 concatenated equal the sorted sequential output');
+  const counts = parts.map((p) => p.split('\n').length - 1);
+  const total = counts.reduce((a, b) => a + b, 0);
+  // sort's own partitioner (by first byte) puts nearly every line of these ASCII texts in one or two files.
+  assert.ok(Math.max(...counts) < 0.5 * total, `unbalanced: ${counts}`);
+
+  // Refused with a coded 400, nothing created: range over a whole-file app, or more reduces than the range limit.
+  for (const body of [{ app: 'nocrash', inputs: c.lab.corpus, partitioner: 'range' }, { app: 'sort', inputs: c.lab.corpus, partitioner: 'range', reduces: 1001 }]) {
+    const bad = await c.api('POST', '/v1/jobs', body);
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assert.equal(bad.body.code, 'MR_ERR_BAD_OPTIONS');
+  }
+  assert.equal((await c.api('GET', '/v1/jobs')).body.jobs.length, 1);
+
+  const shuffle: Record<string, number> = {};
+  for (const combiner of [true, false]) {
+    const o = join(c.lab.root, `out-wc-${combiner}`);
+    const j = await c.finished(await c.submit({ app: 'wc', inputs: c.lab.corpus, reduces: 2, output: o, combiner, splitSize: 1 << 20 }));
+    assert.equal(j.state, 'succeeded', j.error);
+    shuffle[String(combiner)] = j.counters.shuffleBytes;
+    assert.equal(j.counters.combineInputRecords !== undefined, combiner);
+  }
+  t.diagnostic(`wc over the corpus, shuffle bytes: combiner on ${shuffle['true']}, off ${shuffle['false']}`);
+  assert.ok(shuffle['true']! < shuffle['false']!, JSON.stringify(shuffle));
 });

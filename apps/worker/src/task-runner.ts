@@ -9,7 +9,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { Worker as Thread } from 'node:worker_threads';
-import type { InputPiece, MapTaskResult, MapTaskSpec, MrApp, ReduceTaskResult, ReduceTaskSpec } from '@mr/mapreduce-apps';
+import type { InputPiece, MapTaskResult, MapTaskSpec, MrApp, PartitionerSpec, ReduceTaskResult, ReduceTaskSpec } from '@mr/mapreduce-apps';
 import { ERR_TASK_CANCELLED, ERR_TASK_THREAD, ERR_UNKNOWN_APP } from './errors.ts';
 
 /** What the worker runs tasks with in-process (the apps library, or a stand-in in tests). */
@@ -26,9 +26,11 @@ interface Common {
   cwd: string;
   /** Unique per attempt: temporary files carry it, so a killed attempt's leftovers can be removed. */
   tempTag: string;
+  /** False: the job turned the app's combiner off. */
+  combine?: boolean | undefined;
 }
 export type TaskRequest =
-  | (Common & { kind: 'map'; pieces: InputPiece[]; mapIndex: number; reduces: number })
+  | (Common & { kind: 'map'; pieces: InputPiece[]; mapIndex: number; reduces: number; partitioner?: PartitionerSpec | undefined })
   | (Common & { kind: 'reduce'; reduceIndex: number; inputs: string[]; spillDir?: string | undefined });
 
 export interface TaskResult {
@@ -52,11 +54,13 @@ export async function execute(executors: Executors, req: TaskRequest): Promise<T
   if (req.kind === 'map') {
     const r = await executors.runMapTask({
       app, options: req.options, pieces: req.pieces, mapIndex: req.mapIndex, reduces: req.reduces, outputDir: req.outputDir, cwd: req.cwd, tempTag: req.tempTag,
+      combine: req.combine, partitioner: req.partitioner,
     });
     return { files: r.files, counters: r.counters };
   }
   const r = await executors.runReduceTask({
     app, options: req.options, reduceIndex: req.reduceIndex, inputs: req.inputs, outputDir: req.outputDir, cwd: req.cwd, tempTag: req.tempTag, spillDir: req.spillDir,
+    combine: req.combine,
   });
   return { files: [r.file], counters: r.counters };
 }

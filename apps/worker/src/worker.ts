@@ -436,7 +436,10 @@ export class Worker {
   }
 
   async #execute(slot: number, a: MapAssignment | ReduceAssignment): Promise<{ ok: true; files: string[]; counters: Record<string, number> }> {
-    const common = { app: a.app, options: a.options, outputDir: a.outputDir, cwd: this.#cwd, tempTag: `${a.jobId}-${a.taskId}-a${a.attempt}` };
+    const common = {
+      app: a.app, options: a.options, outputDir: a.outputDir, cwd: this.#cwd, tempTag: `${a.jobId}-${a.taskId}-a${a.attempt}`,
+      ...(a.combiner === false ? { combine: false } : {}),
+    };
     const req: TaskRequest =
       a.type === 'map'
         ? {
@@ -446,6 +449,7 @@ export class Worker {
             pieces: a.split ? a.split.map((p) => ({ ...p, verifyRealPath: true })) : [{ path: a.input, name: a.name }],
             mapIndex: a.index,
             reduces: a.reduces,
+            partitioner: a.partitioner,
           }
         : { kind: 'reduce', ...common, reduceIndex: a.index, inputs: a.inputs, spillDir: this.#spillDir };
     const r = await this.#runner.run(slot, req);

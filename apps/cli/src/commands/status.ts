@@ -111,6 +111,17 @@ export function formatOverview(jobs: JobView[], workers: WorkerView[], base: str
   return out;
 }
 
+/** The job's framework options in a line (range split points counted, not listed). */
+function settingsLine(s: NonNullable<JobView['settings']>): string {
+  const parts: string[] = [];
+  if (s.combiner === false) parts.push('combiner off');
+  if (s.partitioner) parts.push(s.partitioner.type === 'range' ? `range partitioner (${s.partitioner.points.length} split points)` : 'hash partitioner');
+  if (s.backupTasks === false) parts.push('no backup tasks');
+  if (s.maxBackupTasks !== undefined) parts.push(`at most ${s.maxBackupTasks} backup tasks`);
+  if (s.skipBadRecords !== undefined) parts.push(`skip a bad record after ${s.skipBadRecords} failure(s)`);
+  return parts.join(', ') || '-';
+}
+
 export function formatJob(j: JobView): string {
   const lines = [
     `job ${j.id}${j.name ? ` (${j.name})` : ''}`,
@@ -122,6 +133,7 @@ export function formatJob(j: JobView): string {
     `  finished   ${j.finishedAt ?? '-'}  (${duration(j)})`,
     `  attempts   started ${j.attempts.started}, re-issued ${j.attempts.reissued}, failed ${j.attempts.failed}`,
     `  output     ${j.output}`,
+    ...(j.settings ? [`  settings   ${settingsLine(j.settings)}`] : []),
     '',
     table(
       ['PHASE', 'TOTAL', 'PENDING', 'RUNNING', 'DONE'],

@@ -24,6 +24,13 @@ options:
   --split-size SIZE      input bytes per map task, e.g. 16MiB (default: the coordinator's,
                          64MiB): bigger files of line-oriented apps are split, smaller combined
   --name LABEL           a label for people
+  --no-combiner          do not run the app's combiner (to measure the shuffle without it)
+  --partitioner P        hash (the lab's FNV hash) or range (split points sampled from the
+                         input at submit: mr-out-0.. concatenated are globally sorted);
+                         default: the app's own partitioner, else hash
+  --no-backup-tasks      launch no backup attempts for straggling tasks
+  --max-backup-tasks N   most backup attempts (default: a tenth of the tasks, at least 1)
+  --skip-bad-records N   skip a record after N attempts of its task threw on it (default off)
   --wait                 wait for the job to finish
   --idempotency-key KEY  the key to send (default: a new random UUID); submitting again
                          with the same key and request returns the same job
@@ -47,6 +54,11 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       option: { type: 'string', multiple: true },
       'split-size': { type: 'string' },
       name: { type: 'string' },
+      'no-combiner': { type: 'boolean' },
+      partitioner: { type: 'string' },
+      'no-backup-tasks': { type: 'boolean' },
+      'max-backup-tasks': { type: 'string' },
+      'skip-bad-records': { type: 'string' },
       wait: { type: 'boolean' },
       'idempotency-key': { type: 'string' },
       'retry-for': { type: 'string' },
@@ -75,6 +87,19 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (v['split-size'] !== undefined) body.splitSize = bytesOption(v['split-size'], '--split-size', 0, 1, 2 ** 40);
   if (v.output !== undefined) body.output = resolve(v.output);
   if (v.name !== undefined) body.name = v.name;
+  if (v['no-combiner']) body.combiner = false;
+  if (v.partitioner !== undefined) {
+    if (v.partitioner !== 'hash' && v.partitioner !== 'range') throw new UsageError(`mr submit: --partitioner: hash or range, got "${v.partitioner}"`);
+    body.partitioner = v.partitioner;
+  }
+  if (v['no-backup-tasks']) body.backupTasks = false;
+  for (const [flag, field] of [['max-backup-tasks', 'maxBackupTasks'], ['skip-bad-records', 'skipBadRecords']] as const) {
+    const raw = v[flag];
+    if (raw === undefined) continue;
+    // Range checks are the coordinator's: its message says what is allowed.
+    if (!/^-?\d+$/.test(raw.trim())) throw new UsageError(`mr submit: --${flag}: expected an integer, got "${raw}"`);
+    body[field] = Number(raw);
+  }
   if (v.option?.length) {
     const options: Record<string, string> = {};
     for (const o of v.option) {

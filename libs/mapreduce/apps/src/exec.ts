@@ -18,13 +18,24 @@
  */
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Emit, InputPiece, MapTaskResult, MapTaskSpec, MrApp, ReduceTaskResult, ReduceTaskSpec, TaskContext } from './types.ts';
+import type { Emit, InputPiece, MapTaskResult, MapTaskSpec, MrApp, PartitionerSpec, ReduceTaskResult, ReduceTaskSpec, TaskContext } from './types.ts';
+import { rangePartition } from './range.ts';
 import { ChunkWriter, tempNameFor, writeAtomically } from './files.ts';
 import { partitionOf } from './hash.ts';
 import { Grouper, jsonLines, MEMORY_BYTES, strBytes } from './grouper.ts';
 import { countLines, lineChunks, openInput } from './input.ts';
 import { ERR_BAD_INTERMEDIATE, ERR_BAD_OPTIONS, ERR_BAD_PARTITION } from './errors.ts';
 import { UserCounters } from './counters.ts';
+
+/** The partition function of a task: the job's choice, else the app's own, else the lab's hash. */
+export function partitionerOf(app: MrApp, chosen: PartitionerSpec | undefined): (key: string, reduces: number) => number {
+  if (chosen?.type === 'range') {
+    const points = chosen.points;
+    return (key) => rangePartition(points, key);
+  }
+  if (chosen?.type === 'hash' || !app.partition) return partitionOf;
+  return app.partition.bind(app);
+}
 
 /** Name of intermediate file of map task `m`, partition `r`. */
 export function intermediateName(mapIndex: number, reduceIndex: number): string {
@@ -92,7 +103,7 @@ export async function runMapTask(spec: MapTaskSpec): Promise<MapTaskResult> {
   if (pieces.length === 0) throw ERR_BAD_OPTIONS('a map task needs input pieces');
   await mkdir(outDir, { recursive: true });
   const budget = spec.memoryBytes ?? MEMORY_BYTES;
-  const partition = app.partition ? app.partition.bind(app) : partitionOf;
+  const partition = partitionerOf(app, spec.partitioner);
   const counters: Record<string, number> = { mapInputBytes: 0, mapOutputRecords: 0, intermediateRecords: 0, intermediateBytes: 0 };
   const user = new UserCounters();
 
@@ -123,7 +134,7 @@ export async function runMapTask(spec: MapTaskSpec): Promise<MapTaskResult> {
     // A key's first value is kept as a plain string; the combiner runs only
     // for keys with several values (it may run zero or more times per key).
     let groups = new Map<string, string | string[]>();
-    if (app.combine) {
+    if (app.combine && spec.combine !== false) {
       const combine = app.combine.bind(app);
       emit = (k, v) => {
         const key = str(k);
@@ -164,7 +175,7 @@ export async function runMapTask(spec: MapTaskSpec): Promise<MapTaskResult> {
       await writeOut(false);
     });
     drain();
-    if (app.combine) counters['combineInputRecords'] = counters['mapOutputRecords']!;
+    if (app.combine && spec.combine !== false) counters['combineInputRecords'] = counters['mapOutputRecords']!;
     await writeOut(true);
     for (const p of parts) {
       await p.w.flush();
@@ -224,7 +235,8 @@ export async function runReduceTask(spec: ReduceTaskSpec): Promise<ReduceTaskRes
   const outDir = resolve(cwd, spec.outputDir);
   await mkdir(outDir, { recursive: true });
   const counters: Record<string, number> = { reduceInputBytes: 0, reduceInputRecords: 0, reduceInputGroups: 0, outputRecords: 0, outputBytes: 0 };
-  const g = new Grouper(spec.memoryBytes ?? MEMORY_BYTES, spec.spillDir);
+  const combine = spec.app.combine && spec.combine !== false ? spec.app.combine.bind(spec.app) : undefined;
+  const g = new Grouper(spec.memoryBytes ?? MEMORY_BYTES, spec.spillDir, combine);
   try {
     for (const input of spec.inputs) {
       const path = resolve(cwd, input);
@@ -241,6 +253,10 @@ export async function runReduceTask(spec: ReduceTaskSpec): Promise<ReduceTaskRes
     }, spec.tempTag);
     counters['reduceInputGroups'] = counters['outputRecords']!;
     if (g.spills) counters['reduceSpills'] = g.spills;
+    if (g.combineIn) {
+      counters['reduceCombineInputRecords'] = g.combineIn;
+      counters['reduceCombineOutputRecords'] = g.combineOut;
+    }
     user.addTo(counters);
     return { file, counters };
   } finally {

@@ -96,12 +96,22 @@ export class Grouper {
   #bytes = 0;
   #dir: string | undefined;
   #runs: string[] = [];
+  readonly #combine: ((key: string, values: string[]) => string[]) | undefined;
   /** Runs spilled so far (a counter for reports and tests). */
   spills = 0;
+  /** Values given to the combiner at spills, and the values it gave back. */
+  combineIn = 0;
+  combineOut = 0;
 
-  constructor(budgetBytes = MEMORY_BYTES, spillDir = tmpdir()) {
+  /**
+   * combine: the app's combiner, run on each group with several values when
+   * it is spilled (smaller runs, less to merge); its output is added back as
+   * the group's values, in the group's place.
+   */
+  constructor(budgetBytes = MEMORY_BYTES, spillDir = tmpdir(), combine?: (key: string, values: string[]) => string[]) {
     this.#budget = budgetBytes;
     this.#spillParent = spillDir;
+    this.#combine = combine;
   }
 
   /** Adds a pair (synchronous; call maybeSpill() between batches). */
@@ -135,7 +145,13 @@ export class Grouper {
     try {
       const w = new ChunkWriter(fh);
       for (const k of this.#sortedKeys()) {
-        const p = w.write(`${JSON.stringify([k, this.#groups.get(k)!])}\n`);
+        let values = this.#groups.get(k)!;
+        if (this.#combine && values.length > 1) {
+          this.combineIn += values.length;
+          values = this.#combine(k, values).map(String);
+          this.combineOut += values.length;
+        }
+        const p = w.write(`${JSON.stringify([k, values])}\n`);
         if (p) await p;
       }
       await w.flush();

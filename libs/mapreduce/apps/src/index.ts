@@ -1,8 +1,9 @@
-export type { Emit, TaskContext, MrApp, InputMode, InputPiece, MapTaskSpec, MapTaskResult, ReduceTaskSpec, ReduceTaskResult } from './types.ts';
+export type { Emit, TaskContext, MrApp, InputMode, InputPiece, MapTaskSpec, MapTaskResult, ReduceTaskSpec, ReduceTaskResult, PartitionerSpec } from './types.ts';
+export { rangePartition, splitPoints, sampleSplitPoints, RANGE_SAMPLES, RANGE_SAMPLE_BYTES, type SampleSpec } from './range.ts';
 export { ihash, partitionOf } from './hash.ts';
 export { compareBytes, sortBytes } from './order.ts';
 export { decodeUtf8, decodeSegments, SEGMENT_BYTES, words, countWords, tallyWords } from './words.ts';
-export { runMapTask, runReduceTask, runSequential, intermediateName, outputName, type SequentialSpec, type SequentialResult } from './exec.ts';
+export { runMapTask, runReduceTask, runSequential, partitionerOf, intermediateName, outputName, type SequentialSpec, type SequentialResult } from './exec.ts';
 export { writeAtomically, tempNameFor } from './files.ts';
 export { Grouper, MEMORY_BYTES } from './grouper.ts';
 export { CHUNK_BYTES, lineChunks, openInput } from './input.ts';

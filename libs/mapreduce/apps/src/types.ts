@@ -58,9 +58,10 @@ export interface MrApp {
   reduce(key: string, values: string[], ctx: TaskContext): string | Promise<string>;
   /**
    * Optional combiner, run on each map task's output per key before it is
-   * written. Must be such that reduce(combine(parts)) == reduce(all values).
-   * The executors may call it zero or more times per key (they skip keys
-   * with a single value).
+   * written, and on a reduce's groups when they are spilled to sorted runs.
+   * Must be such that reduce(combine(parts)) == reduce(all values), and
+   * combine(a ++ combine(b)) must be valid input again. The executors may
+   * call it zero or more times per key (they skip keys with a single value).
    */
   combine?(key: string, values: string[]): string[];
   /**
@@ -109,7 +110,14 @@ export interface MapTaskSpec {
   memoryBytes?: number | undefined;
   /** Temporary files get this tag in their names (so a killed attempt's leftovers can be found). */
   tempTag?: string | undefined;
+  /** False: do not run the app's combiner (default: run it when the app has one). */
+  combine?: boolean | undefined;
+  /** The job's partitioner, when not the app's own (absent: app.partition, else the hash). */
+  partitioner?: PartitionerSpec | undefined;
 }
+
+/** A partitioner a job chose: the lab's hash, or range split points (sorted in byte order). */
+export type PartitionerSpec = { type: 'hash' } | { type: 'range'; points: string[] };
 
 export interface MapTaskResult {
   /** Intermediate files written (absolute), one per reduce partition, index = partition. */
@@ -133,6 +141,8 @@ export interface ReduceTaskSpec {
   spillDir?: string | undefined;
   /** Temporary files get this tag in their names (so a killed attempt's leftovers can be found). */
   tempTag?: string | undefined;
+  /** False: do not run the app's combiner on spilled runs (default: run it when the app has one). */
+  combine?: boolean | undefined;
 }
 
 export interface ReduceTaskResult {

@@ -15,7 +15,8 @@ test('user counters: names, increments and the per-task name limit are checked (
   bad(() => u.count('x'.repeat(65)));
   bad(() => u.count('lines', 1.5));
   bad(() => u.count('lines', Number.NaN));
-  bad(() => u.count('big', Number.MAX_SAFE_INTEGER) || u.count('big', 1));
+  u.count('big', Number.MAX_SAFE_INTEGER);
+  bad(() => u.count('big', 1));
   const out: Record<string, number> = {};
   u.addTo(out);
   assert.deepEqual(out, { 'user.lines': 5, 'user.neg.ok_1-x': -2, 'user.big': Number.MAX_SAFE_INTEGER });

@@ -16,6 +16,7 @@ export {
   type JobSummary,
   type ActiveJobImage,
   type JobSpec,
+  type JobSettings,
   type JobSplit,
   type JobSplitPiece,
   type ResolvedJobSpec,

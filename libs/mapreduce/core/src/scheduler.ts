@@ -946,6 +946,8 @@ export class Scheduler {
       options: job.spec.options,
       reduces: job.spec.reduces,
       leaseMs: this.config.leaseTicks * this.config.tickMs,
+      ...(job.spec.settings?.combiner === false ? { combiner: false } : {}),
+      ...(job.spec.settings?.partitioner ? { partitioner: job.spec.settings.partitioner } : {}),
     };
     if (task.phase === 'map') {
       const split = mapSplits(job.spec)[task.index]!;
@@ -1085,6 +1087,7 @@ export class Scheduler {
       inputs: job.inputCount,
       output: job.spec.output,
       options: job.spec.options,
+      ...(job.spec.settings ? { settings: job.spec.settings } : {}),
       tasks: { map: { ...job.counts.map }, reduce: { ...job.counts.reduce } },
       attempts: { ...job.attempts },
       counters: { ...job.counters },

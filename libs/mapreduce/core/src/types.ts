@@ -1,4 +1,6 @@
-import type { HeartbeatReply, JobState, PollReply, TaskAck, TaskPhase, TaskRef } from '@mr/mapreduce-protocol';
+import type { HeartbeatReply, JobSettings, JobState, PollReply, TaskAck, TaskPhase, TaskRef } from '@mr/mapreduce-protocol';
+
+export type { JobSettings };
 
 /** Plain-object config with explicit limits; see validateConfig(). Units go last. */
 export interface SchedulerConfig {
@@ -89,7 +91,10 @@ export interface JobSpec {
    * range. Default: one map task per whole input.
    */
   splits?: JobSplit[] | undefined;
+  /** The framework's job options (the paper's refinements); absent: the defaults. */
+  settings?: JobSettings | undefined;
 }
+
 
 /** One input's part of a split: the lines starting in [start, end) (end absent: to the end of the file). */
 export interface JobSplitPiece {
@@ -292,6 +297,7 @@ export interface CoreJobView {
   inputs: number;
   output: string;
   options: Record<string, string>;
+  settings?: JobSettings | undefined;
   tasks: { map: PhaseCountsView; reduce: PhaseCountsView };
   attempts: { started: number; reissued: number; failed: number };
   counters: Record<string, number>;

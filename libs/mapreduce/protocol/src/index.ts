@@ -39,6 +39,14 @@ export const LIMITS = {
   /** Split size bounds, bytes (1 byte is allowed for tests; the default is the coordinator's, 64 MiB). */
   minSplitSize: 1,
   maxSplitSize: 2 ** 40,
+  /** Reduces of a job with the range partitioner (its split points go to every map task). */
+  maxRangeReduces: 1000,
+  /** UTF-16 code units of one range split point (a longer sampled key is cut: any string is a valid boundary). */
+  maxSplitPointLength: 128,
+  /** Backup attempts one job may launch. */
+  maxBackupTasks: 10_000,
+  /** Bad records one job may skip; one more fails the job. */
+  maxSkippedRecords: 100,
   /** Counter names in one task attempt's report (built-in + user counters; user code may use 32). */
   maxTaskCounters: 64,
 } as const;
@@ -74,6 +82,28 @@ export const JobSubmit = Type.Object(
     splitSize: Type.Optional(Type.Integer({ minimum: LIMITS.minSplitSize, maximum: LIMITS.maxSplitSize })),
     /** A label for people. */
     name: Type.Optional(Type.String({ maxLength: 200 })),
+    /**
+     * Run the app's combiner (default true): on each map task's output and on
+     * reduce-side spilled runs. False measures the shuffle without it.
+     */
+    combiner: Type.Optional(Type.Boolean()),
+    /**
+     * How keys are divided among reduces: absent, the app's own partition
+     * function (or 'hash' if it has none); 'hash', the lab's FNV-1a hash;
+     * 'range', split points sampled from the input at submit (the
+     * concatenated outputs are globally sorted; at most LIMITS.maxRangeReduces reduces).
+     */
+    partitioner: Type.Optional(Type.Union([Type.Literal('hash'), Type.Literal('range')])),
+    /** Backup (speculative) attempts of straggling tasks near the end of a phase (default true). */
+    backupTasks: Type.Optional(Type.Boolean()),
+    /** Most backup attempts the job may launch (default: a tenth of its tasks, at least 1). */
+    maxBackupTasks: Type.Optional(Type.Integer({ minimum: 0, maximum: LIMITS.maxBackupTasks })),
+    /**
+     * Skip bad records: a record (map: input line or file; reduce: key) whose
+     * user code threw in this many attempts of its task is skipped by the
+     * next attempts and listed in the job (absent: off; the task fails as usual).
+     */
+    skipBadRecords: Type.Optional(Type.Integer({ minimum: 1, maximum: 9 })),
   },
   { additionalProperties: false },
 );
@@ -87,6 +117,20 @@ export const PhaseCounts = Type.Object({
 });
 export type PhaseCounts = Static<typeof PhaseCounts>;
 
+/** A range or hash partitioner chosen by the job (absent: the app's own). */
+export const Partitioner = Type.Union([Type.Object({ type: Type.Literal('hash') }), Type.Object({ type: Type.Literal('range'), points: Type.Array(Type.String()) })]);
+export type Partitioner = Static<typeof Partitioner>;
+
+/** The framework's options of a job as accepted (see JobSubmit; range split points sampled at submit). */
+export const JobSettings = Type.Object({
+  combiner: Type.Optional(Type.Boolean()),
+  partitioner: Type.Optional(Partitioner),
+  backupTasks: Type.Optional(Type.Boolean()),
+  maxBackupTasks: Type.Optional(Type.Integer()),
+  skipBadRecords: Type.Optional(Type.Integer()),
+});
+export type JobSettings = Static<typeof JobSettings>;
+
 export const JobView = Type.Object({
   id: Type.String(),
   name: Type.Optional(Type.String()),
@@ -96,6 +140,8 @@ export const JobView = Type.Object({
   inputs: Type.Integer(),
   output: Type.String(),
   options: Type.Optional(JobOptions),
+  /** The framework options the job was accepted with (absent: every default). */
+  settings: Type.Optional(JobSettings),
   submittedAt: Type.String(),
   startedAt: Type.Optional(Type.String()),
   finishedAt: Type.Optional(Type.String()),
@@ -186,6 +232,13 @@ export const PollRequest = Type.Object(
 );
 export type PollRequest = Static<typeof PollRequest>;
 
+/** A record user code threw on: map, a line (or a whole file) by input index and byte offset; reduce, a key. */
+export const BadRecord = Type.Union([
+  Type.Object({ phase: Type.Literal('map'), input: Type.Integer({ minimum: 0 }), offset: Type.Integer({ minimum: 0 }) }),
+  Type.Object({ phase: Type.Literal('reduce'), key: Type.String({ maxLength: 1024 }) }),
+]);
+export type BadRecord = Static<typeof BadRecord>;
+
 const AssignmentCommon = {
   jobId: Type.String(),
   taskId: Type.String(),
@@ -198,6 +251,12 @@ const AssignmentCommon = {
   reduces: Type.Integer({ minimum: 1 }),
   /** The lease: the task is handed to another worker after this long. */
   leaseMs: Type.Integer(),
+  /** False: do not run the app's combiner (the job's `combiner` option). Absent: run it. */
+  combiner: Type.Optional(Type.Boolean()),
+  /** The job's partitioner when it is not the app's own: the hash, or range split points (sorted, reduces - 1 of them). */
+  partitioner: Type.Optional(Partitioner),
+  /** Skip-bad-records mode: report the record user code throws on; skip these ones. */
+  skipping: Type.Optional(Type.Object({ skip: Type.Array(BadRecord) })),
   /** W3C trace context of the job's span, so task spans join the job's trace. */
   traceparent: Type.Optional(Type.String()),
   tracestate: Type.Optional(Type.String()),

@@ -5,9 +5,9 @@
 import { readdir, realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { isAbsolute, normalize, sep } from 'node:path';
-import { DEFAULT_SPLIT_BYTES, getApp, listApps, planSplits } from '@mr/mapreduce-apps';
+import { DEFAULT_SPLIT_BYTES, getApp, listApps, planSplits, sampleSplitPoints, type MrApp } from '@mr/mapreduce-apps';
 import { LIMITS, type JobSubmit } from '@mr/mapreduce-protocol';
-import type { JobSpec } from '@mr/mapreduce-core';
+import type { JobSettings, JobSpec } from '@mr/mapreduce-core';
 import {
   ERR_BAD_INPUT,
   ERR_BAD_OPTIONS,
@@ -82,6 +82,39 @@ async function checkOutput(output: string, inputRoots: readonly string[], places
 }
 
 /**
+ * The framework's job options; for the range partitioner, the split points
+ * sampled from the inputs (the app's map over a few evenly spaced pieces,
+ * about 1 MiB in all, run here at submit). Undefined when all are defaults.
+ */
+async function jobSettings(body: JobSubmit, app: MrApp, inputs: { real: string; size: number }[], names: string[]): Promise<JobSettings | undefined> {
+  const s: JobSettings = {};
+  if (body.combiner === false) s.combiner = false;
+  if (body.backupTasks === false) s.backupTasks = false;
+  if (body.maxBackupTasks !== undefined) s.maxBackupTasks = body.maxBackupTasks;
+  if (body.skipBadRecords !== undefined) s.skipBadRecords = body.skipBadRecords;
+  if (body.partitioner === 'hash') s.partitioner = { type: 'hash' };
+  if (body.partitioner === 'range') {
+    const reduces = body.reduces ?? 10;
+    if (reduces > LIMITS.maxRangeReduces) throw ERR_BAD_OPTIONS(body.app, `the range partitioner takes at most ${LIMITS.maxRangeReduces} reduces (got ${reduces})`);
+    if ((app.input ?? 'whole-file') !== 'lines') throw ERR_BAD_OPTIONS(body.app, `app ${body.app} reads whole files: the range partitioner samples line-oriented apps only`);
+    let points: string[];
+    try {
+      points = await sampleSplitPoints({
+        app,
+        options: body.options ?? {},
+        inputs: inputs.map((f, index) => ({ piece: { path: f.real, name: names[index], index, verifyRealPath: true }, size: f.size })),
+        reduces,
+        maxPointLength: LIMITS.maxSplitPointLength,
+      });
+    } catch (err) {
+      throw ERR_BAD_OPTIONS(body.app, `sampling the input for the range partitioner failed: ${(err as Error)?.message ?? String(err)}`);
+    }
+    s.partitioner = { type: 'range', points };
+  }
+  return Object.keys(s).length ? s : undefined;
+}
+
+/**
  * The job's inputs are handed to workers by their real paths (workers check
  * at open time that the path still leads to that file), with the names as
  * given for map; its map tasks are the splits planned from the files' sizes
@@ -144,9 +177,11 @@ export async function validateSubmission(body: JobSubmit, roots: readonly string
     if (st && !st.isDirectory()) throw ERR_BAD_OUTPUT(`output "${output}" exists and is not a directory`);
     if (places) output = await checkOutput(output, roots, places);
   }
+  const settings = await jobSettings(body, app, inputs, names);
   return {
     app: body.app,
     inputs: files,
+    ...(settings ? { settings } : {}),
     ...(names.some((n, i) => n !== files[i]) ? { names } : {}),
     ...(splits ? { splits } : {}),
     reduces: body.reduces ?? 10,
