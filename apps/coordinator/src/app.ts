@@ -4,9 +4,9 @@
  */
 import { realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { LogController, type FastifyInstance } from 'fastify';
+import { LogController } from 'fastify';
 import { DEFAULT_SPLIT_BYTES } from '@mr/mapreduce-apps';
-import { createService } from '@mr/service-kit';
+import { buildInfo, createService, type BuildInfo, type Service } from '@mr/service-kit';
 import { createRegistry } from '@mr/observability';
 import { DEFAULT_CONFIG, type SchedulerConfig } from '@mr/mapreduce-core';
 import { SchedulerDriver } from './plugins/app/scheduler-driver.ts';
@@ -69,6 +69,8 @@ export interface CoordinatorOptions {
   keepIntermediates?: boolean;
   /** Journal compaction threshold in records (see DriverOptions.compactRecords). Default 10,000. */
   compactRecords?: number;
+  /** Version and commit for GET /v1/version and the OpenAPI document. Default: package.json's version, MR_GIT_COMMIT. */
+  build?: BuildInfo;
   /**
    * After a restart with unfinished jobs, hand out no task for this long so that
    * workers can report attempts of the previous boot first. Default 3000.
@@ -96,7 +98,7 @@ export function schedulerConfig(o: CoordinatorOptions): Partial<SchedulerConfig>
   };
 }
 
-export async function buildCoordinator(o: CoordinatorOptions): Promise<FastifyInstance> {
+export async function buildCoordinator(o: CoordinatorOptions): Promise<Service> {
   const registry = createRegistry({ service: 'mr-coordinator' });
   const app = await createService({
     name: 'mr-coordinator',
@@ -108,6 +110,7 @@ export async function buildCoordinator(o: CoordinatorOptions): Promise<FastifyIn
     telemetry: o.telemetry ?? false,
     // Long polls would flood the log; job and worker lifecycle lines are logged by the driver.
     fastify: { logController: new LogController({ disableRequestLogging: o.requestLogging !== true }) },
+    build: o.build ?? buildInfo(new URL('../package.json', import.meta.url), process.env),
     health: () => ({ jobs: app.scheduler?.core.jobIds().length ?? 0, workers: app.scheduler?.core.workers().length ?? 0 }),
   });
   let unlock: () => void;

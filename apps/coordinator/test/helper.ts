@@ -2,7 +2,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync, realpathSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import type { FastifyInstance } from 'fastify';
+import type { Service as FastifyInstance } from '@mr/service-kit';
 import { buildCoordinator, type CoordinatorOptions } from '../src/index.ts';
 
 export interface Env {

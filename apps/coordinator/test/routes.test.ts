@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { symlinkSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { authHeader } from '@mr/service-kit';
+import { checkOpenApi } from '@mr/service-kit/testing';
 import { build, json, makeEnv, registerWorker } from './helper.ts';
 
 test('a job runs end to end through the worker protocol and is visible in the job API', async (t) => {
@@ -245,4 +247,17 @@ test('finished jobs past --retain-jobs are retired: GET answers 410, the list ke
   assert.deepEqual((await json(second, 'GET', '/v1/jobs')).body.jobs.map((j: any) => j.id), ['j3', 'j4']);
   assert.equal((await json(second, 'GET', '/v1/jobs/j2')).status, 410);
   assert.equal((await json(second, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1 })).body.id, 'j5');
+});
+
+test('GET /v1/openapi.json documents every coordinator route and validates; GET /v1/version', async (t) => {
+  const env = makeEnv(t);
+  const app = await build(t, env, { token: 'client-token', workerToken: 'worker-token', build: { version: '9.9.9' } });
+  const { document, missing } = await checkOpenApi(app, authHeader('client-token'));
+  assert.deepEqual(missing, []);
+  const paths = Object.keys(document.paths ?? {});
+  for (const p of ['/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/events', '/v1/workers', '/v1/workers/{workerId}/poll', '/v1/version', '/healthz', '/metrics']) assert.ok(paths.includes(p), p);
+  assert.equal((await json(app, 'GET', '/v1/openapi.json', undefined, authHeader('worker-token'))).status, 401, 'only the client token reads the document');
+  const v = await json(app, 'GET', '/v1/version', undefined, authHeader('client-token'));
+  assert.deepEqual(v.body, { name: 'mr-coordinator', version: '9.9.9', node: process.versions.node });
+  assert.equal((await json(app, 'GET', '/v1/version')).status, 401);
 });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRegistry } from '@mr/observability';
+import { checkOpenApi } from '@mr/service-kit/testing';
 import { buildNodeApp, startStorage } from '../src/index.ts';
 
 type T = { after(fn: () => unknown): void };
@@ -76,6 +77,16 @@ test('bad client requests and unknown VMs get a clear 4xx', async (t) => {
   const log = await app.inject({ method: 'POST', url: '/v1/vms/vm1/log', headers: { 'content-type': 'application/octet-stream' }, payload: Buffer.from([0, 0, 0, 1, 77]) });
   assert.equal(log.statusCode, 400);
   assert.equal(log.json().code, 'FT_ERR_BAD_FRAME');
+});
+
+test('GET /v1/openapi.json documents every node route (log channel and join included) and validates; GET /v1/version', async (t) => {
+  const { app } = await node(t, { role: 'backup' });
+  const { document, missing } = await checkOpenApi(app);
+  assert.deepEqual(missing, []);
+  for (const p of ['/v1/vms/{id}/requests', '/v1/vms/{id}/sessions/{session}', '/v1/vms/{id}', '/v1/vms/{id}/join', '/v1/vms/{id}/log']) assert.ok(document.paths?.[p], p);
+  const v = (await app.inject({ url: '/v1/version' })).json();
+  assert.equal(v.name, 'vm-node');
+  assert.match(v.version, /^\d+\.\d+\.\d+/);
 });
 
 test('a primary alone serves kv requests once it wins test-and-set; retries are applied once', async (t) => {

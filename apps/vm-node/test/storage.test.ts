@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRegistry } from '@mr/observability';
 import { MAX_EPOCH } from '@mr/vmft-protocol';
+import { checkOpenApi } from '@mr/service-kit/testing';
 import { buildStorageApp, type StorageAppOptions } from '../src/storage/app.ts';
 
 async function build(t: { after(fn: () => unknown): void }, dir?: string, more: Partial<StorageAppOptions> = {}) {
@@ -156,6 +157,8 @@ test('every storage route requires the peer credential; the client token is refu
     { method: 'POST' as const, url: '/v1/vms/vm1/tas', payload: { nodeId: 'a', epoch: 1 } },
     { method: 'GET' as const, url: '/v1/vms/vm1/disk/0' },
     { method: 'PUT' as const, url: '/v1/vms/vm1/disk/0', payload: { nodeId: 'a', epoch: 1, data: Buffer.alloc(64).toString('base64') } },
+    { method: 'GET' as const, url: '/v1/version' },
+    { method: 'GET' as const, url: '/v1/openapi.json' },
   ];
   for (const r of routes) {
     for (const auth of [undefined, 'Bearer client-secret', 'Bearer wrong']) {
@@ -168,4 +171,7 @@ test('every storage route requires the peer credential; the client token is refu
   const ok = await app.inject({ method: 'POST', url: '/v1/vms/vm1/tas', payload: { nodeId: 'a', epoch: 1 }, headers: { authorization: 'Bearer peer-secret' } });
   assert.deepEqual(ok.json(), { won: true, epoch: 1, owner: 'a' });
   assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200);
+  const { missing } = await checkOpenApi(app, { authorization: 'Bearer peer-secret' });
+  assert.deepEqual(missing, [], 'the OpenAPI document (peer credential) lists every storage route');
+  assert.equal((await app.inject({ url: '/v1/version', headers: { authorization: 'Bearer peer-secret' } })).json().name, 'vm-storage');
 });

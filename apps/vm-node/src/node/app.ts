@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import { createService, type Service } from '@mr/service-kit';
+import { buildInfo, createService, type BuildInfo, type Service } from '@mr/service-kit';
 import { dualProtocolServerFactory, type ConnectionLimits } from '../dual-server.ts';
 import { registerLogReceiver } from '../log-channel.ts';
 import { VmDriver, type VmNodeOptions } from './driver.ts';
@@ -11,6 +11,8 @@ export interface NodeAppOptions extends Omit<VmNodeOptions, 'log' | 'registry'> 
   registry: Registry;
   logLevel?: string | false;
   telemetry?: boolean;
+  /** Version and commit for GET /v1/version and the OpenAPI document. Default: package.json's version, MR_GIT_COMMIT. */
+  build?: BuildInfo;
   /** Epoch a primary asks test-and-set for at start. */
   startEpoch?: number;
   /** Connection cap and timeouts of the node's port (default DEFAULT_CONNECTION_LIMITS). */
@@ -41,6 +43,7 @@ export async function buildNodeApp(opts: NodeAppOptions): Promise<{ app: Service
     // The log channel and /join take the peer credential only; client routes never do.
     roleTokens: { peer: opts.peerToken },
     logLevel: opts.logLevel,
+    build: opts.build ?? buildInfo(new URL('../../package.json', import.meta.url), process.env),
     telemetry: opts.telemetry,
     bodyLimit: 16 * 1024,
     fastify: {

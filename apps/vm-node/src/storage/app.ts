@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import { createService, type Service } from '@mr/service-kit';
+import { buildInfo, createService, type BuildInfo, type Service } from '@mr/service-kit';
 import { MAX_BLOCKS_PER_OP } from '@mr/vmft-protocol';
 import { DiskStore } from './store.ts';
 import { storageMetrics } from './metrics.ts';
@@ -22,6 +22,8 @@ export interface StorageAppOptions {
   maxOpenVms?: number;
   logLevel?: string | false;
   telemetry?: boolean;
+  /** Version and commit for GET /v1/version and the OpenAPI document. Default: package.json's version, MR_GIT_COMMIT. */
+  build?: BuildInfo;
   /** Bytes per block (default 512). */
   blockSize?: number;
   /** Blocks per VM disk (default 4096). */
@@ -52,6 +54,8 @@ export async function buildStorageApp(opts: StorageAppOptions): Promise<Service 
     token: opts.token,
     roleTokens: { peer: opts.peerToken },
     logLevel: opts.logLevel,
+    aboutAuth: 'peer',
+    build: opts.build ?? buildInfo(new URL('../../package.json', import.meta.url), process.env),
     telemetry: opts.telemetry,
     bodyLimit: 64 * 1024 + 2 * store.blockSize * MAX_BLOCKS_PER_OP,
     fastify: { forceCloseConnections: true, serverFactory: dualProtocolServerFactory({ http2: false, limits: opts.connectionLimits }) },

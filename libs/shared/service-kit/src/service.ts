@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
@@ -9,9 +10,10 @@ import Fastify, {
   type RawRequestDefaultExpression,
   type RawServerDefault,
 } from 'fastify';
+import fastifySwagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
-import type { TSchema } from 'typebox';
+import { Type, type TSchema } from 'typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
 import { metricsPlugin, fastifyOtelPlugin, loggerOptions } from '@mr/observability';
@@ -61,6 +63,53 @@ export interface ServiceOptions {
   fastify?: Partial<FastifyServerOptions> & Record<string, unknown>;
   /** Extra health details for /healthz. */
   health?: () => Record<string, unknown>;
+  /** What GET /v1/version and the OpenAPI document name: the service's package version and, when known, its commit (see buildInfo). */
+  build?: BuildInfo;
+  /** Who may read GET /v1/version and GET /v1/openapi.json. Default 'client' (the storage node, which serves no client, says 'peer'). */
+  aboutAuth?: AuthRole;
+}
+
+/** A service's build: its package version and the git commit it was built from, when the build said so. */
+export interface BuildInfo {
+  version: string;
+  commit?: string | undefined;
+}
+
+/** A route as the service registered it (method, URL, role): what the OpenAPI document must list. */
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  auth: AuthRole;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route registered on this service so far (HEAD routes Fastify adds excluded). */
+    registeredRoutes: readonly RegisteredRoute[];
+  }
+}
+
+/** GET /v1/version's answer. */
+export const VersionReply = Type.Object({
+  name: Type.String(),
+  version: Type.String(),
+  commit: Type.Optional(Type.String()),
+  node: Type.String(),
+});
+
+const COMMIT_RE = /^[0-9a-f]{7,40}$/;
+
+/**
+ * The build of a service, read once at start: `version` from the package.json
+ * at `packageJson` (a file URL), `commit` from MR_GIT_COMMIT when it is a git
+ * hash (a build or deploy script sets it, e.g. `MR_GIT_COMMIT=$(git rev-parse HEAD)`);
+ * no git command runs.
+ */
+export function buildInfo(packageJson: URL, env: Record<string, string | undefined>): BuildInfo {
+  const pkg: unknown = JSON.parse(readFileSync(packageJson, 'utf8'));
+  const version = pkg && typeof pkg === 'object' && 'version' in pkg && typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+  const commit = env['MR_GIT_COMMIT'];
+  return commit && COMMIT_RE.test(commit) ? { version, commit } : { version };
 }
 
 /**
@@ -169,17 +218,53 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
   if (tokens.client || tokens.worker || tokens.peer) {
     app.addHook('onRequest', async (req) => {
       // Unknown routes (404) count as client routes, so they need the client token too.
-      // /metrics comes from @mr/observability, which cannot name a role: it is public.
-      const role = req.routeOptions.url === '/metrics' ? 'public' : (req.routeOptions.config?.auth ?? 'client');
+      const role = roleOf(req.routeOptions.url, req.routeOptions.config);
       if (role === 'public') return;
       const token = tokens[role];
       if (token && !tokenMatches(req.headers.authorization, token)) throw ERR_UNAUTHORIZED(CREDENTIAL[role]);
     });
   }
 
+  const build = opts.build ?? { version: '0.0.0' };
+  const routes: RegisteredRoute[] = [];
+  app.decorate('registeredRoutes', routes);
+  app.addHook('onRoute', (route) => {
+    const auth = roleOf(route.url, route.config);
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') routes.push({ method, url: route.url, auth });
+    }
+  });
+  // Before every route, so that the document lists them all; its security names the credential each route takes.
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: opts.name, version: build.version },
+      components: {
+        securitySchemes: {
+          client: { type: 'http', scheme: 'bearer', description: 'the client token (MR_TOKEN)' },
+          worker: { type: 'http', scheme: 'bearer', description: 'the worker credential (MR_WORKER_TOKEN)' },
+          peer: { type: 'http', scheme: 'bearer', description: 'the peer credential (MR_PEER_TOKEN)' },
+        },
+      },
+    },
+    transform: ({ schema, url, route }) => {
+      const auth = roleOf(route.url, route.config);
+      return { schema: { ...schema, security: auth === 'public' ? [] : [{ [auth]: [] }] }, url };
+    },
+  });
+
   await app.register(metricsPlugin, { registry: opts.registry });
   app.get('/healthz', { config: { otel: false, auth: 'public' } }, async () => ({ status: 'ok', service: opts.name, ...(opts.health?.() ?? {}) }));
+  const about = { auth: opts.aboutAuth ?? 'client' } as const;
+  app.get('/v1/version', { config: about, schema: { response: { 200: VersionReply } } }, async () => ({ name: opts.name, ...build, node: process.versions.node }));
+  // The OpenAPI 3 document of every route of this service, generated from their schemas.
+  app.get('/v1/openapi.json', { config: { ...about, otel: false } }, async () => app.swagger());
   return app;
+}
+
+/** A route's role: its config.auth, else 'client'; /metrics comes from @mr/observability, which cannot name a role: it is public. */
+function roleOf(url: string | undefined, config: { auth?: AuthRole } | undefined): AuthRole {
+  return url === '/metrics' ? 'public' : (config?.auth ?? 'client');
 }
 
 const CREDENTIAL: Record<Exclude<AuthRole, 'public'>, string> = {

@@ -4,7 +4,8 @@ import request from 'supertest';
 import { Type } from 'typebox';
 import { createRegistry } from '@mr/observability';
 import { createError } from '@mr/errors';
-import { createService, checkBind, credentialsFromEnv, authHeader } from '../src/index.ts';
+import { createService, checkBind, credentialsFromEnv, authHeader, buildInfo } from '../src/index.ts';
+import { checkOpenApi } from '../src/testing.ts';
 
 const ERR_TEAPOT = createError<[string]>('MR_ERR_TEAPOT', 'no coffee: %s', 418);
 
@@ -121,4 +122,39 @@ test('JSON bodies are not coerced ("3" and null are refused); URL params and que
   const g = await app.inject({ method: 'GET', url: '/b/7?count=2' });
   assert.deepEqual(JSON.parse(g.body), { params: { block: 7 }, query: { count: 2 } });
   assert.equal((await app.inject({ method: 'GET', url: '/b/x' })).statusCode, 400);
+});
+
+test('GET /v1/openapi.json: a valid OpenAPI 3 document of every route with its credential; GET /v1/version', async (t) => {
+  const app = await createService({
+    name: 'docs', token: 'c', roleTokens: { worker: 'w' }, registry: createRegistry({ service: 'docs', defaultMetrics: false }), logLevel: false, build: { version: '1.2.3', commit: 'abcdef0' },
+  });
+  app.post('/v1/things/:id', { schema: { params: Type.Object({ id: Type.String() }), body: Type.Object({ n: Type.Integer() }), response: { 200: Type.Object({ n: Type.Integer() }) } } }, async (req) => ({ n: req.body.n }));
+  app.get('/v1/work', { config: { auth: 'worker' } }, async () => ({}));
+  await app.ready();
+  t.after(() => app.close());
+  assert.equal((await app.inject({ url: '/v1/openapi.json' })).statusCode, 401, 'the document needs the client token');
+  const { document, missing } = await checkOpenApi(app, authHeader('c'));
+  assert.deepEqual(missing, []);
+  const routes = app.registeredRoutes.map((r) => `${r.method} ${r.url} ${r.auth}`).sort();
+  assert.deepEqual(routes, ['GET /healthz public', 'GET /metrics public', 'GET /v1/openapi.json client', 'GET /v1/version client', 'GET /v1/work worker', 'POST /v1/things/:id client']);
+  const doc = JSON.parse(JSON.stringify(document)) as { info: { version: string }; paths: Record<string, Record<string, { security: unknown[] }>> };
+  assert.equal(doc.info.version, '1.2.3');
+  assert.deepEqual(doc.paths['/v1/things/{id}']!['post']!.security, [{ client: [] }]);
+  assert.deepEqual(doc.paths['/v1/work']!['get']!.security, [{ worker: [] }]);
+  assert.deepEqual(doc.paths['/healthz']!['get']!.security, []);
+  // The check fails for a route the document does not list.
+  const unlisted = await createService({ name: 'u', registry: createRegistry({ service: 'u', defaultMetrics: false }), logLevel: false });
+  unlisted.get('/v1/hidden', { schema: { hide: true } }, async () => ({}));
+  await unlisted.ready();
+  t.after(() => unlisted.close());
+  assert.deepEqual((await checkOpenApi(unlisted)).missing, ['GET /v1/hidden']);
+  const v = await app.inject({ url: '/v1/version', headers: authHeader('c') });
+  assert.deepEqual(v.json(), { name: 'docs', version: '1.2.3', commit: 'abcdef0', node: process.versions.node });
+});
+
+test('buildInfo: the package version, a commit only when MR_GIT_COMMIT is a git hash', () => {
+  const pkg = new URL('../package.json', import.meta.url);
+  assert.deepEqual(buildInfo(pkg, {}), { version: '0.1.0' });
+  assert.deepEqual(buildInfo(pkg, { MR_GIT_COMMIT: '0123456789abcdef0123456789abcdef01234567' }), { version: '0.1.0', commit: '0123456789abcdef0123456789abcdef01234567' });
+  assert.deepEqual(buildInfo(pkg, { MR_GIT_COMMIT: 'not a hash; rm -rf' }), { version: '0.1.0' });
 });
