@@ -4,14 +4,19 @@ import { resolve } from 'node:path';
 import { EXIT, type CliContext } from '../context.ts';
 import { parse, intOption, UsageError } from '../args.ts';
 import type { LocalEnv, StartedSection } from '../local/section.ts';
+import { otelEnv, startDashboardSection } from '../local/dashboard.ts';
+import { freePorts } from '../local/ports.ts';
 
 export const summary = 'run the whole cluster on this machine (coordinator, workers, FT VM pair; --demo runs a job and a VM workload)';
 
 export const usage = `usage: mr local [--workers 3] [--port 7070] [--data ./data] [--demo | --no-demo] [--no-vm]
+                [--no-dashboard]
 
 Starts on this machine, each as a separate process, a coordinator and N
-workers (restarted if they die), and a fault-tolerant VM: a storage node and
-a primary/backup pair running the kv guest. Prints their URLs and keeps
+workers (restarted if they die), a fault-tolerant VM: a storage node and
+a primary/backup pair running the kv guest, and the dashboard (a web UI
+of all of it, which also receives every process's traces over OTLP unless
+OTEL_EXPORTER_OTLP_ENDPOINT points elsewhere). Prints their URLs and keeps
 serving until Ctrl-C. State goes under --data (DATA/mapreduce, DATA/vm),
 logs in DATA/logs. With --demo (the default of \`npm start\`) it generates a
 small corpus of books under DATA/demo, runs a word count over it and prints
@@ -30,12 +35,14 @@ options:
   --workers N        worker processes (default 3)
   --port P           coordinator port (default 7070; 0 picks free ports for
                      everything); the VM's storage node listens on P+1, node a
-                     (first primary) on P+2, node b (first backup) on P+3
+                     (first primary) on P+2, node b (first backup) on P+3,
+                     the dashboard on P+4
   --data DIR         state, logs and demo files (default ./data)
   --input-root DIR   another directory jobs may read inputs from (repeatable;
                      the data dir and the current directory always are)
   --demo             run the demos once the cluster is up (--no-demo: don't)
   --no-vm            don't start the FT VM (storage node, primary, backup)
+  --no-dashboard     don't start the dashboard (and don't export traces to it)
 
 environment: MR_TOKEN (bearer token for every service; without it they
 bind to 127.0.0.1 only and need no token).`;
@@ -49,6 +56,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     demo: { type: 'boolean' },
     'no-demo': { type: 'boolean' },
     'no-vm': { type: 'boolean' },
+    'no-dashboard': { type: 'boolean' },
   });
   if (!args) {
     ctx.stdout.write(`${usage}\n`);
@@ -59,15 +67,26 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const workers = intOption(v.workers, '--workers', 3, 1, 64);
   const port = intOption(v.port, '--port', 7070, 0, 65535);
   const vm = v['no-vm'] !== true;
-  if (vm && port > 65532) throw new UsageError('mr local: --port must be at most 65532 (the VM uses port+1..port+3), or use --no-vm');
+  const dashboard = v['no-dashboard'] !== true;
+  if (port > 65531) throw new UsageError('mr local: --port must be at most 65531 (the VM and the dashboard use port+1..port+4)');
   const data = resolve(v.data ?? './data');
   mkdirSync(data, { recursive: true });
   const demo = v.demo === true;
 
+  const host = '127.0.0.1';
+  // Every port is fixed before anything starts, so that the sections start side by side:
+  // each knows the others' URLs (the dashboard watches them; they export traces to it).
+  const free = port === 0 ? await freePorts(host, 5) : [];
+  const ports = port === 0
+    ? { coordinator: free[0]!, storage: free[1]!, a: free[2]!, b: free[3]!, dashboard: free[4]! }
+    : { coordinator: port, storage: port + 1, a: port + 2, b: port + 3, dashboard: port + 4 };
+  const url = (p: number) => `http://${host}:${p}`;
+  const baseEnv = withRoleTokens({ ...process.env, ...ctx.env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv);
   const env: LocalEnv = {
     ctx,
     data,
-    childEnv: withRoleTokens({ ...process.env, ...ctx.env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv),
+    // Every process exports its spans to the dashboard.
+    childEnv: dashboard ? otelEnv(baseEnv, url(ports.dashboard)) : baseEnv,
     say: (line) => ctx.stdout.write(`${line}\n`),
   };
   const sections: StartedSection[] = [];
@@ -98,16 +117,29 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     starting.push(
       startMapReduce(env, {
         workers,
-        port,
-        host: '127.0.0.1',
+        port: ports.coordinator,
+        host,
         inputRoots: [process.cwd(), ...(v['input-root'] ?? []).map((r) => resolve(r))],
       }),
     );
+    let vmId: string | undefined;
     if (vm) {
-      const { startVm } = await import('../local/vm.ts');
-      starting.push(startVm(env, { port, host: '127.0.0.1' }));
+      const { startVm, VM_ID } = await import('../local/vm.ts');
+      vmId = VM_ID;
+      starting.push(startVm(env, { ports, host }));
     }
-    // More sections (the dashboard) start here, one push each.
+    if (dashboard) {
+      starting.push(
+        startDashboardSection(env, {
+          host,
+          port: ports.dashboard,
+          coordinator: url(ports.coordinator),
+          vmNodes: vm ? [url(ports.a), url(ports.b)] : [],
+          storage: vm ? url(ports.storage) : undefined,
+          vmId,
+        }),
+      );
+    }
     const started = await Promise.allSettled(starting);
     for (const r of started) if (r.status === 'fulfilled') sections.push(r.value);
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');

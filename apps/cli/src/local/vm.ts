@@ -5,7 +5,7 @@
  *
  * Ports: with --port P (P > 0) the storage node listens on P+1, node a (the
  * first primary) on P+2 and node b (the first backup) on P+3; with --port 0
- * each picks a free port. A restarted process keeps the port it had.
+ * `mr local` picks free ones. A restarted process keeps the port it had.
  *
  * Supervision. The storage node is restarted in place (same port, same data).
  * A node of the pair is never restarted in its old role: the survivor has
@@ -19,15 +19,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { Supervised } from './supervisor.ts';
 import type { LocalEnv, StartedSection } from './section.ts';
 
 export interface VmOptions {
-  /** The --port of `mr local`: the VM uses port+1..port+3, or free ports when 0. */
-  port: number;
+  /** Ports of the storage node and nodes a and b (chosen by `mr local`: --port P + 1..3, or free ones). */
+  ports: { storage: number; a: number; b: number };
   host: string;
   /** Demo workload size. */
   demoRequests?: number;
@@ -134,10 +133,9 @@ export async function startVm(env: LocalEnv, o: VmOptions): Promise<StartedSecti
   const peerToken = env.childEnv['MR_PEER_TOKEN'] || (token ? randomBytes(24).toString('base64url') : undefined);
   const vmEnv: LocalEnv = { ...env, childEnv: { ...env.childEnv, ...(peerToken ? { MR_PEER_TOKEN: peerToken } : {}) } };
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-  const portFor = (offset: number) => (o.port === 0 ? 0 : o.port + offset);
   // The nodes' ports are fixed before either starts: each names the other in --peers (the only
   // URLs it joins, streams its state to, or sends the peer credential to), also across restarts.
-  const [portA, portB] = o.port === 0 ? await freePorts(o.host, 2) : [o.port + 2, o.port + 3];
+  const { a: portA, b: portB } = o.ports;
   const hostInUrl = o.host.includes(':') ? `[${o.host}]` : o.host;
   const peers = [portA, portB].map((p) => `http://${hostInUrl}:${p}`).join(',');
   let stopping = false;
@@ -183,7 +181,7 @@ export async function startVm(env: LocalEnv, o: VmOptions): Promise<StartedSecti
   };
 
   const storage = new Member('storage', {
-    port: portFor(1),
+    port: o.ports.storage,
     mode: [],
     // Only this VM, and only its two nodes, may claim it at storage.
     baseArgs: (m) => ['vm', 'storage', '--host', o.host, '--port', String(m.port), '--data', join(dir, 'storage'), '--vm', `${VM_ID}=a,b`],
@@ -421,20 +419,5 @@ async function runDemo(
     return once && agree && remembered;
   } finally {
     await checker.close();
-  }
-}
-
-/** `n` distinct free ports on `host` (held open together, then released for the nodes). */
-async function freePorts(host: string, n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const srv = createServer();
-      servers.push(srv);
-      await new Promise<void>((resolve, reject) => srv.once('error', reject).listen(0, host, () => resolve()));
-    }
-    return servers.map((srv) => (srv.address() as { port: number }).port);
-  } finally {
-    await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));
   }
 }

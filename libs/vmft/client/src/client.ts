@@ -1,5 +1,6 @@
 import { Pool, errors as undiciErrors } from 'undici';
-import { FT_CODES, type ClientOp, type ClientReply, type SessionReply } from '@mr/vmft-protocol';
+import { FT_CODES, type ClientOp, type ClientReply, type SessionReply, type VmStatus } from '@mr/vmft-protocol';
+import { vmStatus, type StatusOptions } from './status.ts';
 import { ERR_CLIENT_CONFIG, ERR_SESSION_EXPIRED, ERR_VM_REJECTED, ERR_VM_UNAVAILABLE, withOutcome, type Outcome } from './errors.ts';
 
 export interface VmClientOptions {
@@ -81,6 +82,11 @@ function sleep(ms: number): Promise<void> {
  * requests of one client are in flight at once; more wait their turn here.
  */
 export class VmClient {
+  /** One node's GET /v1/vms/:id, or undefined when it does not answer (see vmStatus). */
+  static status(url: string, opts: StatusOptions): Promise<VmStatus | undefined> {
+    return vmStatus(url, opts);
+  }
+
   readonly vmId: string;
   #nodes: string[];
   #current = 0;

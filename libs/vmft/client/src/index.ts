@@ -10,3 +10,4 @@
 export { VmClient, type VmClientOptions, type VmRequest, type VmAnswer, type SessionSlot } from './client.ts';
 export { ERR_VM_UNAVAILABLE, ERR_VM_REJECTED, ERR_SESSION_EXPIRED, ERR_CLIENT_CONFIG, type Outcome, type VmRequestError } from './errors.ts';
 export { runLoad, type LoadOptions, type LoadReport } from './load.ts';
+export { vmStatus, isProtected, type StatusOptions, type ProtectionView } from './status.ts';
