@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { EXIT, type CliContext, type CommandModule } from './context.ts';
 import { UsageError } from './args.ts';
@@ -23,13 +23,25 @@ async function overview(ctx: CliContext): Promise<string> {
     const m = await load(n);
     if (m) lines.push(`  ${n.padEnd(12)} ${m.summary}`);
   }
-  lines.push('', "run 'mr <command> --help' for a command's options.");
+  lines.push('', "run 'mr <command> --help' for a command's options; 'mr --version' for the version.");
   if (!ctx.env['MR_TOKEN']) lines.push('MR_TOKEN (bearer token) is read from the environment.');
   return lines.join('\n') + '\n';
 }
 
+/** `mr 0.1.0 (node 20.20.2)`: the CLI package's version, and the commit when MR_GIT_COMMIT names one. */
+export function versionLine(env: Record<string, string | undefined>): string {
+  const pkg: unknown = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  const version = pkg && typeof pkg === 'object' && 'version' in pkg && typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+  const commit = env['MR_GIT_COMMIT'];
+  return `mr ${version}${commit && /^[0-9a-f]{7,40}$/.test(commit) ? ` (${commit})` : ''} (node ${process.versions.node})\n`;
+}
+
 export async function main(argv: string[], ctx: CliContext): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V' || name === 'version') {
+    ctx.stdout.write(versionLine(ctx.env));
+    return EXIT.OK;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     ctx.stdout.write(await overview(ctx));
     return name ? EXIT.OK : EXIT.USAGE;

@@ -28,6 +28,14 @@ test('each command has --help that names its options', async () => {
   }
 });
 
+test('mr --version prints the package version and node version', async () => {
+  for (const flag of ['--version', '-V']) {
+    const r = await mr(flag);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^mr \d+\.\d+\.\d+ \(node \d+\.\d+\.\d+\)\n$/);
+  }
+});
+
 test('usage errors exit 2 and say what is wrong', async () => {
   const cases: [string[], RegExp][] = [
     [['worker'], /--coordinator URL is required/],
