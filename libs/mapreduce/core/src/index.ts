@@ -23,5 +23,6 @@ export {
   type WorkerInfo,
   type CoreJobView,
   type CoreWorkerView,
+  type CoreTaskView,
   type PhaseCountsView,
 } from './types.ts';

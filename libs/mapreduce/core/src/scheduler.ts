@@ -15,6 +15,7 @@ import {
   DEFAULT_CONFIG,
   type CoreJobView,
   type CoreWorkerView,
+  type CoreTaskView,
   type Effects,
   type ActiveJobImage,
   type Idempotency,
@@ -438,6 +439,27 @@ export class Scheduler {
 
   jobs(): CoreJobView[] {
     return [...this.#jobs.values()].map((j) => this.#view(j));
+  }
+
+  /**
+   * Read-only: up to `limit` tasks of an unfinished job from position `start`
+   * (maps by index, then reduces), and how many it has. A finished job keeps
+   * no tasks (total 0); undefined for a job the core does not hold.
+   */
+  tasks(jobId: string, start: number, limit: number): { total: number; tasks: CoreTaskView[] } | undefined {
+    const job = this.#jobs.get(jobId);
+    if (!job) return undefined;
+    const all = job.maps.length + job.reduces.length;
+    const tasks: CoreTaskView[] = [];
+    for (let i = Math.max(0, start); i < all && tasks.length < limit; i++) {
+      const t = i < job.maps.length ? job.maps[i]! : job.reduces[i - job.maps.length]!;
+      tasks.push({
+        id: t.id, phase: t.phase, index: t.index, state: t.state, attempts: t.attemptsIssued,
+        lease: t.lease ? { attempt: t.lease.attempt, workerId: t.lease.workerId } : undefined,
+        committed: t.winner?.attempt,
+      });
+    }
+    return { total: all, tasks };
   }
 
   workers(): CoreWorkerView[] {

@@ -305,6 +305,20 @@ export interface CoreJobView {
   error?: string | undefined;
 }
 
+/** One task of an unfinished job as the core holds it now (Scheduler.tasks). */
+export interface CoreTaskView {
+  id: string;
+  phase: TaskPhase;
+  index: number;
+  state: 'pending' | 'leased' | 'done';
+  /** Attempts handed out so far (this boot and earlier ones). */
+  attempts: number;
+  /** The attempt that holds the lease now, and its worker. */
+  lease?: { attempt: number; workerId: string } | undefined;
+  /** The attempt whose output was committed. */
+  committed?: number | undefined;
+}
+
 export interface CoreWorkerView {
   id: string;
   name: string;
