@@ -151,9 +151,9 @@ export async function until<T>(what: string, ms: number, fn: () => Promise<T | u
 }
 
 /** Waits until the backup at `backupUrl` holds the primary's log stream and the primary has an ack from it. */
-export async function waitProtected(primaryUrl: string, backupUrl: string, ms = 30_000): Promise<void> {
+export async function waitProtected(primaryUrl: string, backupUrl: string, ms = 30_000, vm = 'vm1'): Promise<void> {
   await until(`${backupUrl} to back up ${primaryUrl}`, ms, async () => {
-    const [p, b] = await Promise.all([vmStatus(primaryUrl), vmStatus(backupUrl)]);
+    const [p, b] = await Promise.all([vmStatus(primaryUrl, vm), vmStatus(backupUrl, vm)]);
     return !!p && !!b && p.live && p.peer.state === 'connected' && p.log.acked > 0 && b.role === 'backup' && b.epoch === p.epoch && b.log.sent > 0;
   });
 }
