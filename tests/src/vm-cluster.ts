@@ -47,12 +47,15 @@ export class VmCluster {
   #nextPeer = 0;
   readonly #nodes: number;
   readonly #limitMs: number;
+  readonly #extraEnv: Record<string, string>;
 
   /**
    * `nodes`: how many nodes the test may start (their ports are reserved with the storage node);
-   * `limitMs`: how long a process may run before it is killed (default 240 s).
+   * `limitMs`: how long a process may run before it is killed (default 240 s);
+   * `env`: set in every process's environment (e.g. an OTLP endpoint: none by default).
    */
-  constructor(t: TestContext, opts: { nodes?: number; limitMs?: number } = {}) {
+  constructor(t: TestContext, opts: { nodes?: number; limitMs?: number; env?: Record<string, string> } = {}) {
+    this.#extraEnv = opts.env ?? {};
     this.#nodes = opts.nodes ?? 8;
     this.#limitMs = opts.limitMs ?? 240_000;
     this.dir = mkdtempSync(join(tmpdir(), 'mr-vm-test-'));
@@ -67,7 +70,7 @@ export class VmCluster {
     const env = { ...process.env };
     delete env['MR_TOKEN'];
     delete env['OTEL_EXPORTER_OTLP_ENDPOINT'];
-    return env;
+    return { ...env, ...this.#extraEnv };
   }
 
   async #start(name: string, args: string[]): Promise<{ proc: Proc; url: string }> {

@@ -227,7 +227,18 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
   });
 }
 
+/** `mr vm client`: its requests are spans of service vm-client (README "Traces") when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
 async function client(argv: string[], ctx: CliContext): Promise<number> {
+  const { startCommandTelemetry } = await import('../telemetry.ts');
+  const telemetry = await startCommandTelemetry('vm client', ctx.env, 'vm-client');
+  try {
+    return await clientCommand(argv, ctx);
+  } finally {
+    await telemetry.shutdown();
+  }
+}
+
+async function clientCommand(argv: string[], ctx: CliContext): Promise<number> {
   const r = parse('vm client', argv, {
     nodes: { type: 'string' },
     vm: { type: 'string' },

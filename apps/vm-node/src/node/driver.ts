@@ -7,10 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
-import type { Span } from '@opentelemetry/api';
+import { context, type Span } from '@opentelemetry/api';
 import { Cpu } from '@mr/vmft-cpu';
 import { FtReplica, type FtEvent, type FtInput, type FtStatus, type Machine, type Output } from '@mr/vmft-core';
-import { encodeFrame, entryWireSize, type AckFrame, type HelloFrame, type Frame, type VmStatus } from '@mr/vmft-protocol';
+import { encodeFrame, entryWireSize, type AckFrame, type HelloFrame, type Frame, type LogEntry, type VmStatus } from '@mr/vmft-protocol';
 import { getGuest } from '@mr/vmft-guests';
 import { createError } from '@mr/errors';
 import { ERR_STALE_EPOCH, ERR_NOT_HOLDER, ERR_STREAM_BUSY, ERR_PEER_NOT_ALLOWED, ERR_CHECK_UNAVAILABLE, notLiveError, type NotLive } from '../errors.ts';
@@ -20,6 +20,7 @@ import { StoragePort } from './storage-port.ts';
 import { joinPrimary } from './join.ts';
 import { countsUnprotected, nodeMetrics, type NodeInvariant, type NodeMetrics, type Protection } from './metrics.ts';
 import { KvRequests, type KvRequest, type KvAnswer } from './kv-requests.ts';
+import { BackupTraces, FailoverTrace, nowMs } from './tracing.ts';
 
 export { ERR_GUEST_REFUSED, ERR_REQUEST_TIMEOUT } from './kv-requests.ts';
 
@@ -107,6 +108,11 @@ export class VmDriver {
   #wasBackup: boolean;
   /** Host time up to which unprotected time was counted (ft_unprotected_seconds_total). */
   #protectionAt = 0;
+  /** When this node last heard its peer (wall ms): the last log frames on a backup, the last ack on a primary. */
+  #lastHeardAt = 0;
+  /** The failover under way (its own trace), until the VM is protected again. */
+  #failover: FailoverTrace | undefined;
+  readonly #backupTraces: BackupTraces;
 
   constructor(opts: VmNodeOptions, startEpoch = 1) {
     this.opts = { tickMs: 20, outputRule: true, testAndSet: true, dedup: true, requestTimeoutMs: 10_000, ...opts };
@@ -127,6 +133,7 @@ export class VmDriver {
       closed: () => this.#closed,
     });
     this.#wasBackup = opts.role === 'backup';
+    this.#backupTraces = new BackupTraces({ vmId: opts.vmId, nodeId: opts.nodeId });
     this.core = new FtReplica({
       vmId: opts.vmId,
       nodeId: opts.nodeId,
@@ -204,6 +211,12 @@ export class VmDriver {
       return;
     }
     const fx = this.core.ready();
+    // Logged packets first, so that a sampled request's trace frame can precede its entry.
+    const at = nowMs();
+    for (const ev of fx.events) {
+      if (ev.type === 'packet-delivered') this.#requests.delivered(ev.tag, ev.seq, ev.icount, this.core.peerState !== 'none');
+      else this.#traceEvent(ev, at);
+    }
     if (fx.snapshot && this.#sender) {
       const bytes = encodeFrame(fx.snapshot);
       this.#sender.send(bytes);
@@ -212,6 +225,12 @@ export class VmDriver {
     if (fx.entries.length > 0 && this.#sender) {
       let bytes = 0;
       for (const e of fx.entries) {
+        const tf = e.kind === 'nic' ? this.#requests.traceFrame(e.seq) : undefined;
+        if (tf) {
+          const t = encodeFrame(tf);
+          bytes += t.byteLength;
+          this.#sender.send(t);
+        }
         const f = encodeFrame({ type: 'entry', entry: e });
         bytes += f.byteLength;
         this.#sender.send(f);
@@ -221,13 +240,60 @@ export class VmDriver {
     }
     if (fx.ack) this.#session?.send(fx.ack);
     if (fx.tas) {
-      if (this.opts.testAndSet) this.#storagePort.tas(fx.tas.epoch);
-      else this.#fakeTas(fx.tas.epoch);
+      const epoch = fx.tas.epoch;
+      const f = this.#failover;
+      const ask = () => (this.opts.testAndSet ? this.#storagePort.tas(epoch) : this.#fakeTas(epoch));
+      // The test-and-set call of a failover is part of its arbitrate stage.
+      if (f && !f.ended) context.with(f.context(), ask);
+      else ask();
     }
     for (const d of fx.disk) this.#storagePort.disk(d);
     for (const o of fx.outputs) this.#release(o);
     for (const ev of fx.events) this.#event(ev);
     this.core.advance();
+    if (this.#backupTraces.size > 0) this.#backupTraces.replayed(this.core.replayedSeq, nowMs());
+  }
+
+  /** Traces of core events: a failover starts at suspicion and moves through its stages. */
+  #traceEvent(ev: FtEvent, at: number): void {
+    if (ev.type === 'suspected') {
+      const role = this.core.role;
+      const kind = ev.peer === 'primary' && role === 'backup' ? 'takeover' : ev.peer === 'backup' && role === 'primary' ? 'alone' : undefined;
+      if (!kind) return;
+      this.#failover?.fail('a new failover started', at);
+      this.#failover = new FailoverTrace({
+        kind,
+        vmId: this.opts.vmId,
+        nodeId: this.opts.nodeId,
+        epoch: this.core.epoch,
+        lastHeardAt: this.#lastHeardAt || at,
+        suspectedAt: at,
+        silentTicks: ev.silentTicks,
+      });
+      return;
+    }
+    if (ev.type === 'alone') this.#requests.dropUnacked();
+    if (ev.type === 'live' && this.#wasBackup) this.#backupTraces.clear();
+    const f = this.#failover;
+    if (!f || f.ended) return;
+    f.event(ev, at);
+    if (f.ended) this.#failoverEnded(f);
+  }
+
+  #failoverEnded(f: FailoverTrace): void {
+    const total = Math.round((f.stages.at(-1)?.endMs ?? f.startedAt) - f.startedAt);
+    this.log.info({ kind: f.kind, stagesMs: f.durations(), totalMs: total, traceId: f.root.spanContext().traceId }, `failover trace ended: ${total} ms`);
+  }
+
+  /** The backup acknowledged (primary): re-protection after a failover. */
+  #traceAck(backup: string): void {
+    this.#lastHeardAt = nowMs();
+    const f = this.#failover;
+    if (f && f.stage === 'reprotect' && this.core.peerState === 'connected') {
+      f.protectedAgain(this.#lastHeardAt, backup);
+      this.#failoverEnded(f);
+      this.#failover = undefined;
+    }
   }
 
   /** Runs the machine in slices on the event loop while it has work. */
@@ -244,6 +310,7 @@ export class VmDriver {
     if (this.#closed) return;
     const before = this.core.icount;
     this.drive({ type: 'run', nowMs: Date.now() });
+    if (this.#failover?.stage === 'go_live' && this.core.live) this.#failover.served(nowMs());
     const m = this.core.machine;
     if (!m || this.core.icount === before) return;
     if (this.core.role === 'primary' && (m.waiting || m.halted || m.faulted)) return;
@@ -323,6 +390,7 @@ export class VmDriver {
     this.#sender = undefined;
     this.#session = undefined;
     this.#requests.rejectAll(() => notLiveError(this.notLive()!));
+    this.#failover?.fail(this.#failed, nowMs());
     this.onFail?.(this.#failed);
   }
 
@@ -393,6 +461,7 @@ export class VmDriver {
       onHello: (h: HelloFrame) => {
         if (this.#sender !== sender) return;
         this.metrics.streams.inc();
+        this.#lastHeardAt = nowMs();
         if (first) {
           first = false;
           this.log.info({ backup: url, node: h.nodeId }, 'joining backup connected: sending the snapshot');
@@ -404,7 +473,11 @@ export class VmDriver {
       },
       onAck: (a) => {
         if (this.#sender !== sender) return;
+        // Before the core releases what the ack allows: the ack stage of a request ends before its release stage.
+        const current = a.epoch === this.core.epoch;
+        if (current) this.#requests.acked(a.seq);
         this.drive({ type: 'ack', epoch: a.epoch, seq: a.seq, icount: a.icount });
+        if (current) this.#traceAck(url);
         this.schedule();
       },
       onPeerUrl: (peer) => {
@@ -485,6 +558,7 @@ export class VmDriver {
     const session = { send, epoch: hello.epoch, nodeId: hello.nodeId, lastFrameAt: Date.now() };
     this.#session = session;
     this.#hadStream = true;
+    this.#lastHeardAt = nowMs();
     this.metrics.streams.inc();
     this.drive({ type: 'link-up', epoch: hello.epoch, seq: hello.seq });
     this.#startTicking();
@@ -493,22 +567,27 @@ export class VmDriver {
       frames: (frames: Frame[]) => {
         if (this.#session !== session) return;
         session.lastFrameAt = Date.now();
+        const arrived = nowMs();
+        this.#lastHeardAt = arrived;
         const entries = [];
         let bytes = 0;
         for (const f of frames) {
-          if (f.type === 'entry') {
+          if (f.type === 'trace') {
+            bytes += encodeFrame(f).byteLength;
+            this.#backupTraces.frame(f, arrived);
+          } else if (f.type === 'entry') {
             entries.push(f.entry);
             bytes += entryWireSize(f.entry);
             this.metrics.logEntries.inc({ direction: 'received', kind: f.entry.kind });
           } else if (f.type === 'snapshot') {
             bytes += encodeFrame(f).byteLength;
-            if (entries.length) this.drive({ type: 'entries', entries: entries.splice(0) });
+            if (entries.length) this.#driveEntries(entries.splice(0));
             this.log.info({ icount: f.icount, seq: f.seq, bytes: f.state.byteLength }, 'snapshot received');
             this.drive({ type: 'snapshot', frame: f });
           }
         }
         if (bytes) this.metrics.logBytes.inc({ direction: 'received' }, bytes);
-        if (entries.length) this.drive({ type: 'entries', entries });
+        if (entries.length) this.#driveEntries(entries);
         this.schedule();
       },
       closed: (reason: string) => {
@@ -518,6 +597,13 @@ export class VmDriver {
         this.drive({ type: 'link-down' });
       },
     };
+  }
+
+  /** Backup: hands received entries to the core (which buffers them and acks); traced entries get their receive and ack spans. */
+  #driveEntries(entries: LogEntry[]): void {
+    const handedAt = nowMs();
+    this.drive({ type: 'entries', entries });
+    if (this.#backupTraces.size > 0) this.#backupTraces.buffered(entries, handedAt, nowMs());
   }
 
   readonly sink: LogSink = {
@@ -551,8 +637,7 @@ export class VmDriver {
   #event(ev: FtEvent): void {
     switch (ev.type) {
       case 'packet-delivered':
-        this.#requests.delivered(ev.tag, ev.seq, ev.icount);
-        break;
+        break; // handled first, in drive()
       case 'packet-dropped':
         this.#requests.dropped(ev.tag, () => notLiveError(this.notLive() ?? { reason: ev.reason, role: this.core.role, kind: 'backpressure' }));
         break;
@@ -636,7 +721,7 @@ export class VmDriver {
   }
 
   /** A client request: resolves with the guest's answer once the output rule allows. */
-  request(req: KvRequest, span?: Span): Promise<KvAnswer> {
+  request(req: KvRequest, span?: Span, receivedAt?: number): Promise<KvAnswer> {
     if (this.opts.guest !== 'kv') return Promise.reject(ERR_NO_CLIENT_API(this.opts.guest));
     this.catchUp();
     const nl = this.notLive();
@@ -646,7 +731,7 @@ export class VmDriver {
     return this.#requests.add(req, span, (packet, tag) => {
       this.drive({ type: 'packet', packet, tag });
       this.schedule();
-    });
+    }, receivedAt);
   }
 
   status(): VmStatus {
@@ -670,6 +755,7 @@ export class VmDriver {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#failover?.fail('node closed', nowMs());
     if (this.#tick) clearInterval(this.#tick);
     this.#requests.rejectAll(() => notLiveError({ role: this.core.role, kind: 'stopped', reason: 'node shutting down', live: this.peerUrl }));
     await this.#sender?.close();

@@ -6,7 +6,10 @@
  */
 import { randomInt } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Span } from '@opentelemetry/api';
+import { context, trace, type Span } from '@opentelemetry/api';
+import { isSampled, tracer } from '@mr/observability';
+import type { TraceFrame } from '@mr/vmft-protocol';
+import { nowMs } from './tracing.ts';
 import { encodeKvRequest, decodeKvResponse, KV_LIMITS, type KvOp, type KvStatus, type KvRequest as KvPacket } from '@mr/vmft-guests';
 import { FT_CODES } from '@mr/vmft-protocol';
 import { createError } from '@mr/errors';
@@ -51,7 +54,11 @@ interface Pending {
   deliveredAt?: number;
   span?: Span | undefined;
   timer: NodeJS.Timeout;
+  /** Stage times of a sampled request (wall ms): received, handed to the core, logged, acknowledged. */
+  stages?: { receivedAt: number; fedAt: number; loggedAt?: number; seq?: number; ackedAt?: number };
 }
+
+const tr = tracer('vm-node');
 
 export interface KvRequestsOptions {
   requestTimeoutMs: number;
@@ -69,6 +76,8 @@ export class KvRequests {
    * such an answer finds no waiting request here instead of the wrong one.
    */
   #nextTag = 1 + randomInt(0xfffffffe);
+  /** Sampled requests logged but not yet acknowledged, in log order (their trace frames and ack spans). */
+  #unacked: { seq: number; tag: number; p: Pending }[] = [];
 
   constructor(opts: KvRequestsOptions) {
     this.#opts = opts;
@@ -83,7 +92,7 @@ export class KvRequests {
    * (which feeds it to the core). Resolves with the guest's answer once it is
    * released, or rejects on timeout / drop / stop.
    */
-  add(req: KvRequest, span: Span | undefined, deliver: (packet: Uint8Array, tag: string) => void): Promise<KvAnswer> {
+  add(req: KvRequest, span: Span | undefined, deliver: (packet: Uint8Array, tag: string) => void, receivedAt?: number): Promise<KvAnswer> {
     const tag = this.#nextTag;
     this.#nextTag = this.#nextTag >= 0xffffffff ? 1 : this.#nextTag + 1;
     const packet = encodeKvRequest(packetOf(req, tag));
@@ -94,7 +103,13 @@ export class KvRequests {
           reject(ERR_REQUEST_TIMEOUT(this.#opts.requestTimeoutMs));
         }
       }, this.#opts.requestTimeoutMs);
-      this.#pending.set(tag, { resolve, reject, req, t0: performance.now(), span, timer });
+      const p: Pending = { resolve, reject, req, t0: performance.now(), span, timer };
+      if (isSampled(span)) {
+        const fedAt = nowMs();
+        p.stages = { receivedAt: receivedAt ?? fedAt, fedAt };
+        this.#stage(p, 'vm.primary.receive', p.stages.receivedAt, fedAt);
+      }
+      this.#pending.set(tag, p);
       deliver(packet, String(tag));
     });
   }
@@ -115,6 +130,12 @@ export class KvRequests {
     const now = performance.now();
     if (viaRule && p.deliveredAt !== undefined) this.#opts.metrics.holdSeconds.observe((now - p.deliveredAt) / 1000);
     p.span?.addEvent('released', { 'ft.output_rule': viaRule });
+    if (p.stages) {
+      const st = p.stages;
+      // The output rule's wait: from the acknowledgement (or the logging, without a backup or without the rule) to the release.
+      this.#stage(p, 'vm.primary.release', st.ackedAt ?? st.loggedAt ?? st.fedAt, nowMs(), { 'ft.output_rule': viaRule });
+      p.stages = undefined;
+    }
     if (resp.status === 'ok') {
       const numeric = (p.req.op === 'incr' || p.req.op === 'open-session') && /^-?\d+$/.test(resp.value ?? '');
       p.resolve({ value: numeric ? Number(resp.value) : resp.value });
@@ -123,12 +144,53 @@ export class KvRequests {
   }
 
   /** The core logged the request's packet (it now survives a failover). */
-  delivered(tag: string | undefined, seq: number, icount: number): void {
+  delivered(tag: string | undefined, seq: number, icount: number, withBackup: boolean): void {
     const p = tag !== undefined ? this.#pending.get(Number(tag)) : undefined;
     if (p) {
       p.deliveredAt = performance.now();
-      p.span?.addEvent('logged', { 'ft.seq': seq, 'ft.icount': icount });
+      p.span?.addEvent('logged', { 'ft.log.seq': seq, 'ft.icount': icount });
+      p.span?.setAttribute('ft.log.seq', seq);
+      if (p.stages) {
+        const at = nowMs();
+        this.#stage(p, 'vm.primary.log', p.stages.fedAt, at, { 'ft.log.seq': seq, 'ft.icount': icount });
+        p.stages.loggedAt = at;
+        p.stages.seq = seq;
+        if (withBackup) this.#unacked.push({ seq, tag: Number(tag), p });
+      }
     }
+  }
+
+  /** The trace frame to send before log entry `seq` when it is a sampled request's packet. */
+  traceFrame(seq: number): TraceFrame | undefined {
+    if (this.#unacked.length === 0 || seq < this.#unacked[0]!.seq) return undefined;
+    const u = this.#unacked.find((x) => x.seq === seq);
+    if (!u || !u.p.span) return undefined;
+    const c = u.p.span.spanContext();
+    return { type: 'trace', seq, traceId: c.traceId, spanId: c.spanId, flags: c.traceFlags };
+  }
+
+  /** The backup acknowledged every entry up to `seq`: the ack stage of the sampled requests among them ends. */
+  acked(seq: number): void {
+    if (this.#unacked.length === 0) return;
+    const at = nowMs();
+    while (this.#unacked.length > 0 && this.#unacked[0]!.seq <= seq) {
+      const { p } = this.#unacked.shift()!;
+      if (!p.stages || p.stages.loggedAt === undefined) continue; // released already (no output rule)
+      this.#stage(p, 'vm.primary.ack', p.stages.loggedAt, at, { 'ft.log.seq': p.stages.seq ?? 0 });
+      p.stages.ackedAt = at;
+    }
+  }
+
+  /** No backup will acknowledge what is logged (it was lost): forget the sampled entries waiting for it. */
+  dropUnacked(): void {
+    this.#unacked = [];
+  }
+
+  /** One stage of a sampled request: a child of its vm.request span, from `start` to `end` (wall ms). */
+  #stage(p: Pending, name: string, start: number, end: number, attrs: Record<string, string | number | boolean> = {}): void {
+    if (!p.span) return;
+    const parent = trace.setSpan(context.active(), p.span);
+    tr.startSpan(name, { startTime: start, attributes: attrs }, parent).end(Math.max(start, end));
   }
 
   /** The core dropped the request's packet: fail the request with `err()`. */
@@ -144,6 +206,7 @@ export class KvRequests {
 
   /** Fails every waiting request with `err()` (the node stopped serving). */
   rejectAll(err: () => Error): void {
+    this.#unacked = [];
     for (const [tag, p] of this.#pending) {
       this.#pending.delete(tag);
       clearTimeout(p.timer);

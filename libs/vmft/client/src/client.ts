@@ -1,4 +1,5 @@
 import { Pool, errors as undiciErrors } from 'undici';
+import { context, trace, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { FT_CODES, type ClientOp, type ClientReply, type SessionReply, type VmStatus } from '@mr/vmft-protocol';
 import { vmStatus, type StatusOptions } from './status.ts';
 import { ERR_CLIENT_CONFIG, ERR_SESSION_EXPIRED, ERR_VM_REJECTED, ERR_VM_UNAVAILABLE, withOutcome, type Outcome } from './errors.ts';
@@ -59,6 +60,9 @@ function normalize(url: string): string {
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw ERR_CLIENT_CONFIG(`node URL must be http(s), got ${url}`);
   return u.origin;
 }
+
+/** Spans of the client (a no-op unless the process started OpenTelemetry): README "Traces". */
+const tracer = trace.getTracer('vmft-client');
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -171,8 +175,34 @@ export class VmClient {
     return this.request({ op: 'append', key, value });
   }
 
-  async #send(slot: () => SessionSlot, req: VmRequest, s: Session | undefined): Promise<VmAnswer> {
+  /**
+   * One request with its retries as one span, `vm.client.request`: its HTTP
+   * attempts (instrumented undici) are children, and the node's spans join
+   * the trace through their traceparent.
+   */
+  #send(slot: () => SessionSlot, req: VmRequest, s: Session | undefined): Promise<VmAnswer> {
     const at0 = slot();
+    const span = tracer.startSpan('vm.client.request', {
+      kind: SpanKind.INTERNAL,
+      attributes: { 'ft.vm.id': this.vmId, 'ft.op': req.op, 'ft.session.id': at0.session, 'ft.session.seq': at0.seq },
+    });
+    return context.with(trace.setSpan(context.active(), span), () => this.#sendOnce(slot, req, s, at0)).then(
+      (a) => {
+        span.setAttributes({ 'ft.client.attempts': a.attempts, 'ft.client.node': a.node });
+        span.end();
+        return a;
+      },
+      (err: unknown) => {
+        const e = err as Error & { code?: string; outcome?: string };
+        span.setAttributes({ 'ft.client.outcome': e.outcome ?? 'unknown', ...(e.code ? { 'error.type': e.code } : {}) });
+        span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
+        span.end();
+        throw err;
+      },
+    );
+  }
+
+  async #sendOnce(slot: () => SessionSlot, req: VmRequest, s: Session | undefined, at0: SessionSlot): Promise<VmAnswer> {
     const path = `/v1/vms/${encodeURIComponent(this.vmId)}/requests`;
     const r = await this.#call('POST', path, () => ({ ...slot(), op: req.op, key: req.key, ...(req.value !== undefined ? { value: req.value } : {}) }));
     if (r.status === 200) return { value: (r.body as ClientReply).value, session: at0.session, seq: at0.seq, node: r.node, attempts: r.attempts };

@@ -205,6 +205,14 @@ export class FtReplica {
   get reason(): string | undefined {
     return this.#reason;
   }
+  /** The peer's state as status() reports it, without the rest of status() (cheap: for traces). */
+  get peerState(): FtStatus['peer']['state'] {
+    return this.#peer;
+  }
+  /** Backup: the highest log seq replayed (consumed by the guest); 0 on other roles. Cheap: for traces. */
+  get replayedSeq(): number {
+    return this.#role === 'backup' ? this.#acked : 0;
+  }
   /** The machine (read it; never drive it directly). Undefined while joining. */
   get machine(): Machine | undefined {
     return this.#m;

@@ -16,6 +16,7 @@ import { KV_LIMITS } from '@mr/vmft-guests';
 import { ERR_UNKNOWN_VM, isNotLiveError, notLiveReply } from '../../errors.ts';
 import type { VmDriver } from '../driver.ts';
 import type { KvAnswer, KvRequest } from '../kv-requests.ts';
+import { nowMs } from '../tracing.ts';
 
 export interface NodeRouteOptions {
   vmId: string;
@@ -31,10 +32,10 @@ const requestRoutes: FastifyPluginAsyncTypebox<NodeRouteOptions> = async (app, {
   /** Hands one request to the guest; a node that is not live comes back as `notLive`. Every 503 says retry-after 0. */
   const serve = async (r: KvRequest, reply: { header(name: string, value: string): unknown }, attrs: Record<string, string | number>): Promise<Served> => {
     const t0 = performance.now();
-    const span = t.startSpan('vm.request', { attributes: { 'ft.vm': vmId, 'ft.op': r.op, ...attrs } }, context.active());
-    span.addEvent('received');
+    const receivedAt = nowMs();
+    const span = t.startSpan('vm.request', { startTime: receivedAt, attributes: { 'ft.vm.id': vmId, 'ft.node.id': driver.opts.nodeId, 'ft.op': r.op, ...attrs } }, context.active());
     try {
-      const answer = await driver.request(r, span);
+      const answer = await driver.request(r, span, receivedAt);
       driver.metrics.requests.inc({ op: r.op, outcome: 'ok' });
       driver.metrics.requestSeconds.observe({ op: r.op }, (performance.now() - t0) / 1000);
       return { answer };
@@ -47,7 +48,7 @@ const requestRoutes: FastifyPluginAsyncTypebox<NodeRouteOptions> = async (app, {
       if (isNotLiveError(err)) return { notLive: notLiveReply(err) };
       throw err;
     } finally {
-      span.end();
+      span.end(nowMs());
     }
   };
   const badRequest = (code: string, message: string) => ({ statusCode: 400, code, error: 'Bad Request', message });
@@ -75,7 +76,7 @@ const requestRoutes: FastifyPluginAsyncTypebox<NodeRouteOptions> = async (app, {
         return reply.code(400).send(badRequest(FT_CODES.noSession, `ackBelow ${ackBelow} is above seq ${seq}: ackBelow is the lowest seq whose answer the client has not received`));
       }
       r = { op, session, seq, ackBelow, key, value };
-      attrs = { 'ft.session': session, 'ft.seq': seq };
+      attrs = { 'ft.session.id': session, 'ft.session.seq': seq };
     }
     const s = await serve(r, reply, attrs);
     if ('notLive' in s) return reply.code(503).send(s.notLive);
@@ -95,7 +96,7 @@ const requestRoutes: FastifyPluginAsyncTypebox<NodeRouteOptions> = async (app, {
     schema: { params: SessionParams, response: { 204: Type.Null(), 503: NotLiveReply, '4xx': ErrorReply } },
   }, async (req, reply) => {
     checkVm(req.params.id);
-    const s = await serve({ op: 'close-session', session: req.params.session }, reply, { 'ft.session': req.params.session });
+    const s = await serve({ op: 'close-session', session: req.params.session }, reply, { 'ft.session.id': req.params.session });
     if ('notLive' in s) return reply.code(503).send(s.notLive);
     return reply.code(204).send(null);
   });
