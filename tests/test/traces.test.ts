@@ -39,18 +39,18 @@ test('a job is one trace across mr submit, the coordinator and the workers; an i
     writeFileSync(p, `the quick brown fox ${i}\njumps over the lazy dog\n`);
     return p;
   });
-  const { proc: coord, url } = await lab.coordinator();
-  lab.worker(url, undefined, ['--name', 'w-one']);
-  lab.worker(url, undefined, ['--name', 'w-two']);
-  await until('both workers to register', 20_000, async () => {
+  const { proc: coord, url } = await lab.coordinator(120_000);
+  lab.worker(url, 120_000, ['--name', 'w-one']);
+  await until('the worker to register', 60_000, async () => {
+    if (!coord.alive) throw new Error(`the coordinator exited: ${lab.describe()}`);
     const res = await request(`${url}/v1/workers`, { headers: { authorization: `Bearer ${lab.env['MR_TOKEN']}` } });
     const body = (await res.body.json()) as { workers?: unknown[] };
-    return (body.workers?.length ?? 0) >= 2;
+    return (body.workers?.length ?? 0) >= 1;
   });
 
-  // Idle: two workers long-polling, nothing submitted.
+  // Idle: a worker long-polling, nothing submitted.
   const idle = await quietSpans(receiver, 2000);
-  assert.ok(idle.length <= 1, `an idle coordinator with two workers exported ${idle.length} spans in 2 s: ${names(idle)}`);
+  assert.ok(idle.length <= 1, `an idle coordinator with a worker exported ${idle.length} spans in 2 s: ${names(idle)}`);
 
   const r = await runMr(['submit', '--coordinator', url, '--app', 'wc', '--reduces', '2', '--output', 'out', '--wait', ...inputs], { cwd: lab.cwd, env: lab.env });
   assert.equal(r.code, 0, r.stderr);
@@ -68,7 +68,7 @@ test('a job is one trace across mr submit, the coordinator and the workers; an i
   for (const task of tasks) {
     assert.equal(task.parentSpanId, job.spanId, 'a task span is a child of the job span');
     assert.equal(task.attributes['mr.job.id'], jobId, 'workers name the job mr.job.id, like the coordinator');
-    assert.match(String(task.resource['service.instance.id']), /^w-(one|two)$/);
+    assert.equal(task.resource['service.instance.id'], 'w-one', 'the worker is told apart by its --name');
   }
   // Resource conventions: one service.name per service, instances apart.
   for (const s of inTrace) {
