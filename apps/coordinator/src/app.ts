@@ -72,10 +72,16 @@ export interface CoordinatorOptions {
   /** Version and commit for GET /v1/version and the OpenAPI document. Default: package.json's version, MR_GIT_COMMIT. */
   build?: BuildInfo;
   /**
-   * After a restart with unfinished jobs, hand out no task for this long so that
-   * workers can report attempts of the previous boot first. Default 3000.
+   * After a restart with unfinished jobs, hand out no task for this long. Leases
+   * are journaled, so this only spares re-running attempts whose lease record a
+   * crash lost. Default 0.
    */
   recoveryMs?: number;
+  /**
+   * An attempt whose worker reports no progress for this long is abandoned and
+   * handed out again (its worker told to stop it). 0: no limit. Default 600000 (10 min).
+   */
+  progressTimeoutMs?: number;
 }
 
 export function schedulerConfig(o: CoordinatorOptions): Partial<SchedulerConfig> {
@@ -92,7 +98,8 @@ export function schedulerConfig(o: CoordinatorOptions): Partial<SchedulerConfig>
     exitWhenDone: o.exitWhenDone ?? false,
     workRoot: join(resolve(o.dataDir), 'jobs'),
     retainJobs: o.retainJobs ?? DEFAULT_CONFIG.retainJobs,
-    recoveryTicks: Math.ceil((o.recoveryMs ?? 3000) / tickMs),
+    recoveryTicks: Math.ceil((o.recoveryMs ?? 0) / tickMs),
+    progressTimeoutTicks: o.progressTimeoutMs === 0 ? 0 : ticks(o.progressTimeoutMs ?? 600_000),
     maxIntermediatesPerJob: o.maxIntermediatesPerJob ?? DEFAULT_CONFIG.maxIntermediatesPerJob,
     maxQueuedTasks: o.maxQueuedTasks ?? DEFAULT_CONFIG.maxQueuedTasks,
   };

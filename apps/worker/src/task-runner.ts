@@ -44,22 +44,24 @@ export interface TaskRunner {
   run(slot: number, req: TaskRequest): Promise<TaskResult>;
   /** Stops the slot's running task (its run() rejects MR_ERR_TASK_CANCELLED) and removes its temporary files. */
   cancel(slot: number): Promise<void>;
+  /** Work the slot's tasks did so far (bytes and records processed): grows while a task makes progress. */
+  progress(slot: number): number;
   close(): Promise<void>;
 }
 
 /** Runs a request with the given executors (in this thread). */
-export async function execute(executors: Executors, req: TaskRequest): Promise<TaskResult> {
+export async function execute(executors: Executors, req: TaskRequest, progress?: (units: number) => void): Promise<TaskResult> {
   const app = await executors.getApp(req.app);
   if (!app) throw ERR_UNKNOWN_APP(req.app);
   if (req.kind === 'map') {
     const r = await executors.runMapTask({
-      app, options: req.options, pieces: req.pieces, mapIndex: req.mapIndex, reduces: req.reduces, outputDir: req.outputDir, cwd: req.cwd, tempTag: req.tempTag,
+      app, options: req.options, pieces: req.pieces, mapIndex: req.mapIndex, reduces: req.reduces, outputDir: req.outputDir, cwd: req.cwd, tempTag: req.tempTag, progress,
       combine: req.combine, partitioner: req.partitioner,
     });
     return { files: r.files, counters: r.counters };
   }
   const r = await executors.runReduceTask({
-    app, options: req.options, reduceIndex: req.reduceIndex, inputs: req.inputs, outputDir: req.outputDir, cwd: req.cwd, tempTag: req.tempTag, spillDir: req.spillDir,
+    app, options: req.options, reduceIndex: req.reduceIndex, inputs: req.inputs, outputDir: req.outputDir, cwd: req.cwd, tempTag: req.tempTag, spillDir: req.spillDir, progress,
     combine: req.combine,
   });
   return { files: [r.file], counters: r.counters };
@@ -67,10 +69,14 @@ export async function execute(executors: Executors, req: TaskRequest): Promise<T
 
 /** Runs tasks on the calling thread: app code that computes blocks the worker's protocol meanwhile. */
 export class InlineRunner implements TaskRunner {
+  readonly #progress: number[] = [];
   constructor(private readonly executors: Executors) {}
   start(): void {}
-  run(_slot: number, req: TaskRequest): Promise<TaskResult> {
-    return execute(this.executors, req);
+  run(slot: number, req: TaskRequest): Promise<TaskResult> {
+    return execute(this.executors, req, (n) => (this.#progress[slot] = (this.#progress[slot] ?? 0) + n));
+  }
+  progress(slot: number): number {
+    return this.#progress[slot] ?? 0;
   }
   async cancel(): Promise<void> {}
   async close(): Promise<void> {}
@@ -98,12 +104,18 @@ class SlotThread {
   #thread: Thread | undefined;
   #pending: Pending | undefined;
   #seq = 0;
+  /** The slot's progress counter, shared with its thread (which adds to it as its tasks work); kept across threads. */
+  readonly #progress = new BigInt64Array(new SharedArrayBuffer(8));
   constructor(private readonly opts: ThreadRunnerOptions) {}
+
+  get progress(): number {
+    return Number(Atomics.load(this.#progress, 0));
+  }
 
   #ensure(): Thread {
     if (this.#thread) return this.#thread;
     const t = new Thread(ENTRY, {
-      workerData: { pluginDir: this.opts.pluginDir },
+      workerData: { pluginDir: this.opts.pluginDir, progress: this.#progress },
       ...(this.opts.maxHeapMb ? { resourceLimits: { maxOldGenerationSizeMb: this.opts.maxHeapMb } } : {}),
     });
     t.unref();
@@ -201,6 +213,10 @@ export class ThreadRunner implements TaskRunner {
 
   cancel(slot: number): Promise<void> {
     return this.#slot(slot).cancel();
+  }
+
+  progress(slot: number): number {
+    return this.#slot(slot).progress;
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,9 @@ import * as apps from '@mr/mapreduce-apps';
 import { execute, type TaskRequest } from './task-runner.ts';
 
 const port = parentPort!;
-const { pluginDir } = workerData as { pluginDir?: string };
+const { pluginDir, progress } = workerData as { pluginDir?: string; progress: BigInt64Array };
+/** Adds to the slot's shared progress counter (the main thread reports it with heartbeats). */
+const addProgress = (units: number): void => void Atomics.add(progress, 0, BigInt(units));
 const loaded = pluginDir ? apps.loadPluginApps(pluginDir) : Promise.resolve([]);
 const executors = { getApp: apps.getApp, runMapTask: apps.runMapTask, runReduceTask: apps.runReduceTask };
 
@@ -15,7 +17,7 @@ port.on('message', (m: { id: number; req: TaskRequest }) => {
   void (async () => {
     try {
       await loaded;
-      const result = await execute(executors, m.req);
+      const result = await execute(executors, m.req, addProgress);
       port.postMessage({ id: m.id, ok: true, result });
     } catch (err) {
       const e = err as Error & { code?: unknown; statusCode?: unknown; retryable?: unknown };

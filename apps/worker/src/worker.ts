@@ -31,8 +31,8 @@ export interface WorkerOptions {
   reconnectMinMs?: number;
   /**
    * Longest delay between reconnection attempts. Default 2000: below the
-   * coordinator's recovery hold (3 s), so that an attempt finished during an
-   * outage reports before a restarted coordinator hands its task out again.
+   * coordinator's heartbeat timeout (5 s), so that a restarted coordinator
+   * hears from a worker that held leases before it declares it lost.
    */
   reconnectMaxMs?: number;
   /** A label for the coordinator's worker list. */
@@ -472,7 +472,9 @@ export class Worker {
     if (!reg || this.#running.size === 0 || this.#exit) return;
     try {
       const { workerId } = await reg;
-      const reply = await this.#client.heartbeat(workerId, { tasks: [...this.#running.values()].map((r) => r.ref).slice(0, 64) });
+      // Each attempt with its slot's progress count: the coordinator abandons an attempt whose count stops growing.
+      const tasks = [...this.#running.values()].slice(0, 64).map((r) => ({ ...r.ref, progress: this.#runner.progress(r.slot) }));
+      const reply = await this.#client.heartbeat(workerId, { tasks });
       this.#unreachableSince = undefined;
       for (const t of reply.abandon) {
         const r = this.#running.get(`${t.jobId}/${t.taskId}/${t.attempt}`);

@@ -223,7 +223,8 @@ test('heartbeats while a task runs; a task the coordinator says to abandon is no
   const app = testApp(() => gate);
   coord.handlers.heartbeat = (b) => {
     beats++;
-    assert.deepEqual(b.tasks, [{ jobId: 'j1', taskId: 'map-0', attempt: 5 }]);
+    // The map waits on the gate before it read anything: no progress yet.
+    assert.deepEqual(b.tasks, [{ jobId: 'j1', taskId: 'map-0', attempt: 5, progress: 0 }]);
     if (beats === 3) setTimeout(release, 50);
     return { abandon: beats >= 2 ? b.tasks : [] };
   };
@@ -235,6 +236,29 @@ test('heartbeats while a task runs; a task the coordinator says to abandon is no
   assert.ok(beats >= 3);
   assert.equal(coord.of('complete').length, 0);
   assert.equal(coord.of('fail').length, 0);
+});
+
+test('heartbeats report each attempt\'s progress (input bytes read in its task thread), growing as the task works', async (t) => {
+  const dir = tmp(t);
+  const coord = await fake(t);
+  coord.heartbeatIntervalMs = 20;
+  const input = join(dir, 'in.txt');
+  // 24 MiB of words: a wc map over it takes long enough for several heartbeats.
+  writeFileSync(input, 'lorem ipsum dolor sit amet consectetur\n'.repeat(24 * 1024 * 1024 / 39));
+  const seen: number[] = [];
+  coord.handlers.heartbeat = (b) => {
+    seen.push(b.tasks[0]!.progress!);
+    return { abandon: [] };
+  };
+  const queue: PollReply[] = [mapTask({ input, split: [{ path: input, name: input, index: 0, start: 0 }], outputDir: join(dir, 'm'), reduces: 1 })];
+  coord.handlers.poll = () => queue.shift() ?? { type: 'exit', reason: 'done' };
+  const exit = await new Worker({ coordinator: coord.url, cwd: dir, log: () => {} }).run();
+  assert.equal(exit.code, 0);
+  assert.equal(coord.of('complete').length, 1);
+  assert.ok(seen.length >= 3, `heartbeats while the map ran: ${seen.length}`);
+  assert.deepEqual([...seen].sort((x, y) => x - y), seen, 'progress never goes down');
+  assert.ok(seen.at(-1)! > seen[0]!, `progress grew: ${seen.join(' ')}`);
+  assert.ok(seen.at(-1)! <= 24 * 1024 * 1024, 'counted in bytes read');
 });
 
 test('sends the bearer token; a refused token ends the worker with code 3', async (t) => {

@@ -40,6 +40,11 @@ options:
                        default: removed when a job ends, and at start for jobs not running)
   --heartbeat-timeout DUR  a worker silent this long (no heartbeat, poll or report)
                        is lost and its tasks are handed out again (default 5s)
+  --task-progress-timeout DUR  an attempt whose worker reports no progress (bytes and
+                       records processed, sent with heartbeats) for this long is
+                       abandoned: the worker is told to stop it and the task goes to
+                       another worker (default 10m; 0 turns it off). Heartbeats renew
+                       the lease, so this is what catches a task stuck on a live worker
   --split-size SIZE    input bytes per map task (default 64MiB; e.g. 16MiB): bigger
                        files of line-oriented apps are split, smaller ones combined;
                        a job's splitSize overrides it
@@ -71,6 +76,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     'keep-intermediates': { type: 'boolean' },
     'journal-compact': { type: 'string' },
     'heartbeat-timeout': { type: 'string' },
+    'task-progress-timeout': { type: 'string' },
     'split-size': { type: 'string' },
     'log-level': { type: 'string' },
     plugins: { type: 'string' },
@@ -89,6 +95,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const compactRecords = intOption(v['journal-compact'], '--journal-compact', 10_000, 1, 100_000_000);
   const heartbeatTimeoutMs = v['heartbeat-timeout'] === undefined ? 5000 : durationMs(v['heartbeat-timeout'], '--heartbeat-timeout');
   if (heartbeatTimeoutMs < 500) throw new UsageError('--heartbeat-timeout: must be at least 500ms');
+  const progressTimeoutMs = v['task-progress-timeout'] === undefined ? 600_000 : v['task-progress-timeout'] === '0' ? 0 : durationMs(v['task-progress-timeout'], '--task-progress-timeout');
+  if (progressTimeoutMs !== 0 && progressTimeoutMs < 1000) throw new UsageError('--task-progress-timeout: must be at least 1s (or 0: no limit)');
   const splitBytes = bytesOption(v['split-size'], '--split-size', 64 * 1024 * 1024, 1, 2 ** 40);
   const logLevel = v['log-level'] ?? 'info';
   if (!LEVELS.includes(logLevel)) throw new UsageError(`--log-level: expected one of ${LEVELS.join(', ')}, got "${logLevel}"`);
@@ -139,6 +147,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       compactRecords,
       keepIntermediates: v['keep-intermediates'] ?? false,
       heartbeatTimeoutMs,
+      progressTimeoutMs,
       splitBytes,
       inputRoots: roots,
       outputRoots: outputRoots ?? [...new Set([...roots, process.cwd()])],

@@ -56,7 +56,16 @@ function str(x: unknown): string {
  * 'whole-file' apps, chunks of whole lines for 'lines' apps. `after` runs
  * after every map call (to write out or spill what it emitted).
  */
-async function feed(app: MrApp, pieces: readonly InputPiece[], options: Readonly<Record<string, string>>, cwd: string, count: TaskContext['count'], emit: Emit, after: () => Promise<void>): Promise<number> {
+async function feed(
+  app: MrApp,
+  pieces: readonly InputPiece[],
+  options: Readonly<Record<string, string>>,
+  cwd: string,
+  count: TaskContext['count'],
+  emit: Emit,
+  after: () => Promise<void>,
+  progress?: (units: number) => void,
+): Promise<number> {
   let bytes = 0;
   const numbered = app.splittable === false;
   for (const piece of pieces) {
@@ -68,6 +77,7 @@ async function feed(app: MrApp, pieces: readonly InputPiece[], options: Readonly
         const contents = await fh.readFile();
         bytes += contents.length;
         await app.map(name, contents, emit, { options, cwd, count, input: { index, offset: 0, line: 1 } });
+        progress?.(contents.length);
         await after();
         continue;
       }
@@ -77,6 +87,7 @@ async function feed(app: MrApp, pieces: readonly InputPiece[], options: Readonly
         bytes += c.buf.length;
         const ctx: TaskContext = { options, cwd, count, input: { index, offset: c.offset, line } };
         await app.map(name, c.buf, emit, ctx);
+        progress?.(c.buf.length);
         if (line !== undefined) line += countLines(c.buf);
         await after();
       }
@@ -173,7 +184,7 @@ export async function runMapTask(spec: MapTaskSpec): Promise<MapTaskResult> {
         counters['mapSpills'] = (counters['mapSpills'] ?? 0) + 1;
       }
       await writeOut(false);
-    });
+    }, spec.progress);
     drain();
     if (app.combine && spec.combine !== false) counters['combineInputRecords'] = counters['mapOutputRecords']!;
     await writeOut(true);
@@ -199,9 +210,10 @@ export async function runMapTask(spec: MapTaskSpec): Promise<MapTaskResult> {
 }
 
 /** Adds every pair of an intermediate file to the grouper (streamed); returns the number of records. */
-async function readIntermediate(path: string, g: Grouper): Promise<number> {
+async function readIntermediate(path: string, g: Grouper, progress?: (units: number) => void): Promise<number> {
   let records = 0;
   for await (const batch of jsonLines(path)) {
+    progress?.(batch.length);
     for (const pair of batch) {
       if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
         throw ERR_BAD_INTERMEDIATE(path, 'a line is not ["key","value"]');
@@ -215,9 +227,10 @@ async function readIntermediate(path: string, g: Grouper): Promise<number> {
 }
 
 /** Reduces every group in byte order of keys and writes `key value\n` per key. */
-async function reduceGroups(app: MrApp, g: Grouper, ctx: TaskContext, w: ChunkWriter): Promise<number> {
+async function reduceGroups(app: MrApp, g: Grouper, ctx: TaskContext, w: ChunkWriter, progress?: (units: number) => void): Promise<number> {
   let n = 0;
   for await (const [key, values] of g.groups()) {
+    progress?.(1);
     const r = app.reduce(key, values, ctx);
     const value = typeof r === 'string' ? r : str(await r);
     const p = w.write(`${key} ${value}\n`);
@@ -245,11 +258,11 @@ export async function runReduceTask(spec: ReduceTaskSpec): Promise<ReduceTaskRes
       } catch (err) {
         throw ERR_BAD_INTERMEDIATE(path, (err as Error).message);
       }
-      counters['reduceInputRecords']! += await readIntermediate(path, g);
+      counters['reduceInputRecords']! += await readIntermediate(path, g, spec.progress);
     }
     const file = join(outDir, outputName(spec.reduceIndex));
     counters['outputBytes'] = await writeAtomically(file, async (w) => {
-      counters['outputRecords'] = await reduceGroups(spec.app, g, ctx, w);
+      counters['outputRecords'] = await reduceGroups(spec.app, g, ctx, w, spec.progress);
     }, spec.tempTag);
     counters['reduceInputGroups'] = counters['outputRecords']!;
     if (g.spills) counters['reduceSpills'] = g.spills;

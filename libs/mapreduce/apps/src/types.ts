@@ -114,6 +114,8 @@ export interface MapTaskSpec {
   combine?: boolean | undefined;
   /** The job's partitioner, when not the app's own (absent: app.partition, else the hash). */
   partitioner?: PartitionerSpec | undefined;
+  /** Called as the task works (input bytes read, records read, groups reduced): the worker reports the sum as progress. */
+  progress?: ((units: number) => void) | undefined;
 }
 
 /** A partitioner a job chose: the lab's hash, or range split points (sorted in byte order). */
@@ -143,6 +145,8 @@ export interface ReduceTaskSpec {
   tempTag?: string | undefined;
   /** False: do not run the app's combiner on spilled runs (default: run it when the app has one). */
   combine?: boolean | undefined;
+  /** Called as the task works (input bytes read, records read, groups reduced): the worker reports the sum as progress. */
+  progress?: ((units: number) => void) | undefined;
 }
 
 export interface ReduceTaskResult {

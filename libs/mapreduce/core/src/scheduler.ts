@@ -8,7 +8,18 @@
  * in ticks. The shell must make fx.persist durable before it sends any of
  * that step's replies.
  */
-import { MAX_POLL_BATCH, type Assignment, type JobState, type MapAssignment, type PollReply, type ReduceAssignment, type TaskAck, type TaskPhase, type TaskRef } from '@mr/mapreduce-protocol';
+import {
+  MAX_POLL_BATCH,
+  type Assignment,
+  type HeartbeatTask,
+  type JobState,
+  type MapAssignment,
+  type PollReply,
+  type ReduceAssignment,
+  type TaskAck,
+  type TaskPhase,
+  type TaskRef,
+} from '@mr/mapreduce-protocol';
 import { checkMapOutputs, mapAttemptDir, reduceAttemptDir, reduceInputs } from './partition.ts';
 import {
   ATTEMPT_EPOCH,
@@ -42,6 +53,9 @@ interface Lease {
   attempt: number;
   workerId: string;
   expiresAtTick: number;
+  /** The highest progress its worker reported, and the tick it last grew (or the lease began). */
+  progress: number;
+  progressTick: number;
 }
 
 interface Task {
@@ -54,7 +68,7 @@ interface Task {
   /** Attempts handed out in this boot and earlier ones (counts toward maxAttempts). */
   attemptsIssued: number;
   lease?: Lease | undefined;
-  /** An attempt of an earlier boot this boot took over (heartbeat or completion after a restart). */
+  /** An attempt of an earlier boot whose journaled lease this boot restored (only its holder may report it). */
   adopted?: number | undefined;
   /** The worker lastAttempt was handed to: only it may complete or fail that attempt (also after its lease ran out, until the task is handed out again). */
   holder?: string | undefined;
@@ -113,7 +127,7 @@ export function validateConfig(c: SchedulerConfig): string | undefined {
     'maxIntermediatesPerJob', 'maxQueuedTasks',
   ] as const;
   for (const k of pos) if (!Number.isInteger(c[k]) || c[k] < 1) return `${k} must be a positive integer, got ${c[k]}`;
-  for (const k of ['retainJobs', 'recoveryTicks'] as const) if (!Number.isInteger(c[k]) || c[k] < 0) return `${k} must be a non-negative integer, got ${c[k]}`;
+  for (const k of ['retainJobs', 'recoveryTicks', 'progressTimeoutTicks'] as const) if (!Number.isInteger(c[k]) || c[k] < 0) return `${k} must be a non-negative integer, got ${c[k]}`;
   if (c.maxAttempts >= ATTEMPT_EPOCH) return `maxAttempts must be below ${ATTEMPT_EPOCH}`;
   if (c.heartbeatIntervalTicks >= c.heartbeatTimeoutTicks) return 'heartbeatIntervalTicks must be below heartbeatTimeoutTicks';
   return undefined;
@@ -185,7 +199,7 @@ export class Scheduler {
   #parked: Parked[] = [];
   #shuttingDown: string | undefined;
   #allDoneAnnounced = false;
-  #fx: Effects = { replies: [], persist: [], events: [], publish: [] };
+  #fx: Effects = { replies: [], persist: [], persistLazy: [], events: [], publish: [] };
 
   constructor(config: Partial<SchedulerConfig> = {}, boot = 1, announce = true) {
     this.config = { ...DEFAULT_CONFIG, ...config };
@@ -222,7 +236,16 @@ export class Scheduler {
     (this as { boot: number }).boot = boot;
     const base = (boot - 1) * ATTEMPT_EPOCH;
     for (const job of this.#active) {
-      for (const t of [...job.maps, ...job.reduces]) if (t.state !== 'done') t.lastAttempt = Math.max(t.lastAttempt, base);
+      for (const t of [...job.maps, ...job.reduces]) {
+        if (t.state === 'done') continue;
+        t.lastAttempt = Math.max(t.lastAttempt, base);
+        // A journaled lease stays its holder's (only it may report the attempt), for a full term from now.
+        if (t.lease) {
+          t.adopted = t.lease.attempt;
+          t.lease.expiresAtTick = this.#tick + this.config.leaseTicks;
+          t.lease.progressTick = this.#tick;
+        } else t.holder = undefined;
+      }
     }
     this.#persist({ type: 'boot', boot });
   }
@@ -244,6 +267,8 @@ export class Scheduler {
           state: job.state === 'running' ? 'running' : 'queued',
           committed: [...job.maps, ...job.reduces].filter((t) => t.state === 'done').map((t) => ({ taskId: t.id, attempt: t.winner!.attempt, files: t.winner!.files })),
           published: job.reduces.filter((t) => t.published).map((t) => t.id),
+          leases: [...job.maps, ...job.reduces].flatMap((t) => (t.lease ? [{ taskId: t.id, attempt: t.lease.attempt, workerId: t.lease.workerId }] : [])),
+          issued: Object.fromEntries([...job.maps, ...job.reduces].filter((t) => t.state !== 'done' && t.attemptsIssued > 0).map((t) => [t.id, t.attemptsIssued])),
           attempts: { ...job.attempts },
           counters: { ...job.counters },
           ...(job.idempotency ? { idempotency: job.idempotency } : {}),
@@ -322,6 +347,11 @@ export class Scheduler {
           const task = this.#task(job, id);
           if (task?.state === 'done') task.published = true;
         }
+        for (const [id, n] of Object.entries(im.issued ?? {})) {
+          const task = this.#task(job, id);
+          if (task && task.state !== 'done') task.attemptsIssued = n;
+        }
+        for (const l of im.leases ?? []) this.#replayLease(job, l.taskId, l.attempt, l.workerId);
         job.attempts = { ...im.attempts };
         job.counters = { ...im.counters };
         return;
@@ -344,6 +374,7 @@ export class Scheduler {
         if (task.state === 'done') return;
         if (job.state === 'queued') job.state = 'running';
         task.lastAttempt = Math.max(task.lastAttempt, r.attempt);
+        this.#dropLease(task);
         this.#setState(job, task, 'done');
         task.winner = { attempt: r.attempt, files: task.phase === 'map' ? r.files : [] };
         this.#addCounters(job, r.counters);
@@ -360,14 +391,69 @@ export class Scheduler {
         assert(job, `journal: job-finished for unknown job ${r.jobId}`);
         job.state = r.state;
         job.error = r.error;
-        for (const t of [...job.maps, ...job.reduces]) if (t.state === 'leased') this.#setState(job, t, 'pending');
+        for (const t of [...job.maps, ...job.reduces]) {
+          if (t.state !== 'leased') continue;
+          this.#dropLease(t);
+          this.#setState(job, t, 'pending');
+        }
         this.#active = this.#active.filter((j) => j !== job);
         this.#retain(job);
+        return;
+      }
+      case 'task-leased': {
+        const job = this.#jobs.get(r.jobId);
+        if (!job || terminal(job.state)) return;
+        const task = this.#task(job, r.taskId);
+        assert(task, `journal: task-leased for unknown task ${r.jobId}/${r.taskId}`);
+        if (task.state === 'done') return;
+        if (job.state === 'queued') job.state = 'running';
+        job.attempts.started++;
+        if (task.attemptsIssued > 0) job.attempts.reissued++;
+        task.attemptsIssued++;
+        this.#replayLease(job, r.taskId, r.attempt, r.workerId);
+        return;
+      }
+      case 'task-released': {
+        const job = this.#jobs.get(r.jobId);
+        const task = job && !terminal(job.state) ? this.#task(job, r.taskId) : undefined;
+        if (!job || !task || task.lease?.attempt !== r.attempt) return;
+        this.#dropLease(task);
+        this.#setState(job, task, 'pending');
+        return;
+      }
+      case 'worker-lost': {
+        const w = this.#workers.get(r.workerId);
+        if (!w) return;
+        for (const lease of [...w.leases.values()]) {
+          const job = this.#jobs.get(lease.jobId)!;
+          const task = this.#task(job, lease.taskId)!;
+          this.#dropLease(task);
+          this.#setState(job, task, 'pending');
+        }
+        this.#workers.delete(r.workerId);
         return;
       }
       case 'boot':
         return;
     }
+  }
+
+  /** A lease from the journal: the task is its worker's again (a newer attempt's lease replaces an older one). */
+  #replayLease(job: Job, taskId: string, attempt: number, workerId: string): void {
+    const task = this.#task(job, taskId);
+    assert(task, `journal: lease of unknown task ${job.id}/${taskId}`);
+    if (task.state === 'done' || attempt < (task.lease?.attempt ?? 0)) return;
+    task.lastAttempt = Math.max(task.lastAttempt, attempt);
+    this.#dropLease(task);
+    if (task.state === 'leased') this.#setState(job, task, 'pending');
+    const w = this.#workers.get(workerId);
+    // Its worker was lost: nobody may report the attempt.
+    if (!w) return;
+    const lease: Lease = { jobId: job.id, taskId, attempt, workerId, expiresAtTick: this.#tick + this.config.leaseTicks, progress: 0, progressTick: this.#tick };
+    task.lease = lease;
+    task.holder = workerId;
+    w.leases.set(key(job.id, taskId), lease);
+    this.#setState(job, task, 'leased');
   }
 
   // ------------------------------------------------------------ the three verbs
@@ -419,7 +505,7 @@ export class Scheduler {
   }
 
   advance(): void {
-    this.#fx = { replies: [], persist: [], events: [], publish: [] };
+    this.#fx = { replies: [], persist: [], persistLazy: [], events: [], publish: [] };
   }
 
   // ------------------------------------------------------------ reads
@@ -529,6 +615,10 @@ export class Scheduler {
 
   #persist(r: PersistRecord): void {
     this.#fx.persist.push(r);
+  }
+
+  #lazy(r: PersistRecord): void {
+    this.#fx.persistLazy.push(r);
   }
 
   #addJob(id: string, spec: ResolvedJobSpec, idempotency?: Idempotency): Job {
@@ -734,7 +824,6 @@ export class Scheduler {
       // A duplicate of the winning completion is answered as accepted (idempotent).
       return stale('already-done', task.winner?.attempt === i.attempt);
     }
-    if (this.#adoptable(job, task, i.attempt)) this.#adopt(job, task, i.attempt, w);
     if (job.state !== 'running') return stale('job-not-running');
     if ((i.attempt !== task.lastAttempt && i.attempt !== task.adopted) || task.holder === undefined) return stale('stale-attempt');
     // Only the worker the attempt was handed to (or that took it over after a restart) may complete it.
@@ -802,7 +891,6 @@ export class Scheduler {
     if ('ack' in found) return this.#reply(i.requestId, { kind: 'ack', ack: found.ack });
     const { job, task } = found;
     if (task.state === 'done') return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'already-done' } });
-    if (this.#adoptable(job, task, i.attempt)) this.#adopt(job, task, i.attempt, w);
     if (job.state !== 'running') return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'job-not-running' } });
     if ((i.attempt !== task.lastAttempt && i.attempt !== task.adopted) || task.holder === undefined) return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'stale-attempt' } });
     if (task.holder !== i.workerId) return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'not-lease-holder' } });
@@ -812,22 +900,31 @@ export class Scheduler {
     this.#release(job, task, i.retryable ? undefined : `${task.id} failed and cannot be retried: ${i.error}`, i.error);
   }
 
-  #onHeartbeat(requestId: string, workerId: string, credential: string, tasks: TaskRef[]): void {
+  #onHeartbeat(requestId: string, workerId: string, credential: string, tasks: HeartbeatTask[]): void {
     const w = this.#contact(requestId, workerId, credential);
     if (!w) return;
     const abandon: TaskRef[] = [];
-    for (const ref of tasks) {
+    for (const t of tasks) {
+      const ref: TaskRef = { jobId: t.jobId, taskId: t.taskId, attempt: t.attempt };
       const job = this.#jobs.get(ref.jobId);
       const task = job && !terminal(job.state) ? this.#task(job, ref.taskId) : undefined;
-      if (job && task && this.#adoptable(job, task, ref.attempt)) this.#adopt(job, task, ref.attempt, w);
       const current = task !== undefined && (task.lastAttempt === ref.attempt || task.adopted === ref.attempt) && task.holder === workerId;
-      if (!job || !task || job.state !== 'running' || task.state === 'done' || !current) abandon.push(ref);
+      if (!job || !task || job.state !== 'running' || task.state === 'done' || !current) {
+        abandon.push(ref);
+        continue;
+      }
+      const lease = task.lease;
+      if (!lease || lease.workerId !== workerId || lease.attempt !== ref.attempt) continue;
+      // Progress is a count that grows while the task works: only growth counts.
+      if (t.progress !== undefined && t.progress > lease.progress) {
+        lease.progress = t.progress;
+        lease.progressTick = this.#tick;
+      }
       // The lease holder says the task is still running: its lease is renewed (a lock kept by
       // heartbeats, as BullMQ's), so a long task (a big split, grep over a big file) is not
-      // handed out again while its worker is alive; a silent worker loses it after heartbeatTimeoutTicks.
-      else if (this.config.renewLeases && task.lease && task.lease.workerId === workerId && task.lease.attempt === ref.attempt) {
-        task.lease.expiresAtTick = Math.max(task.lease.expiresAtTick, this.#tick + this.config.leaseTicks);
-      }
+      // handed out again while its worker is alive; a silent worker loses it after heartbeatTimeoutTicks,
+      // a stuck one after progressTimeoutTicks.
+      if (this.config.renewLeases) lease.expiresAtTick = Math.max(lease.expiresAtTick, this.#tick + this.config.leaseTicks);
     }
     this.#reply(requestId, { kind: 'heartbeat', reply: { abandon } });
   }
@@ -835,15 +932,26 @@ export class Scheduler {
   #onTick(): void {
     this.#tick++;
     const now = this.#tick;
-    // Leases past their deadline go back to the queue (the 10-second rule).
+    // Leases past their deadline go back to the queue (the 10-second rule), and
+    // attempts without progress for progressTimeoutTicks are abandoned.
+    const stallTicks = this.config.progressTimeoutTicks;
     for (const w of this.#workers.values()) {
       for (const [k, lease] of [...w.leases.entries()]) {
         // An earlier release in this loop may have ended the job and dropped this lease.
-        if (lease.expiresAtTick > now || w.leases.get(k) !== lease) continue;
+        if (w.leases.get(k) !== lease) continue;
+        const stalled = stallTicks > 0 && now - lease.progressTick > stallTicks;
+        if (lease.expiresAtTick > now && !stalled) continue;
         const job = this.#jobs.get(lease.jobId)!;
         const task = this.#task(job, lease.taskId)!;
-        this.#event({ type: 'lease-expired', jobId: job.id, taskId: task.id, phase: task.phase, attempt: lease.attempt, workerId: w.id });
-        this.#release(job, task, undefined, 'lease expired');
+        if (lease.expiresAtTick <= now) {
+          this.#event({ type: 'lease-expired', jobId: job.id, taskId: task.id, phase: task.phase, attempt: lease.attempt, workerId: w.id });
+          this.#release(job, task, undefined, 'lease expired');
+          continue;
+        }
+        this.#event({ type: 'task-stalled', jobId: job.id, taskId: task.id, phase: task.phase, attempt: lease.attempt, workerId: w.id, progress: lease.progress });
+        // Nobody may report this attempt any more: its worker's next heartbeat is told to abandon it.
+        task.holder = undefined;
+        this.#release(job, task, undefined, `no progress for ${stallTicks} ticks`);
       }
     }
     // Workers silent past the heartbeat timeout (and not parked) are lost: release their leases at once.
@@ -857,6 +965,7 @@ export class Scheduler {
         this.#release(job, this.#task(job, lease.taskId)!, undefined, `worker ${w.id} lost`);
       }
       this.#workers.delete(w.id);
+      this.#lazy({ type: 'worker-lost', workerId: w.id });
       this.#event(leases.length ? { type: 'worker-lost', workerId: w.id, released: leases.length } : { type: 'worker-gone', workerId: w.id });
     }
     // Parked polls past the poll timeout are answered 'wait'.
@@ -951,10 +1060,14 @@ export class Scheduler {
     task.attemptsIssued++;
     job.attempts.started++;
     if (reissue) job.attempts.reissued++;
-    const lease: Lease = { jobId: job.id, taskId: task.id, attempt: task.lastAttempt, workerId: w.id, expiresAtTick: this.#tick + this.config.leaseTicks };
+    const lease: Lease = {
+      jobId: job.id, taskId: task.id, attempt: task.lastAttempt, workerId: w.id, expiresAtTick: this.#tick + this.config.leaseTicks, progress: 0, progressTick: this.#tick,
+    };
     task.lease = lease;
     task.holder = w.id;
     w.leases.set(key(job.id, task.id), lease);
+    // Journaled (lazily): after a restart the attempt is still this worker's, and only its.
+    this.#lazy({ type: 'task-leased', jobId: job.id, taskId: task.id, attempt: lease.attempt, workerId: w.id });
     w.lastContactTick = this.#tick;
     this.#setState(job, task, 'leased');
     this.#event({ type: 'task-assigned', jobId: job.id, taskId: task.id, phase: task.phase, attempt: lease.attempt, workerId: w.id, reissue });
@@ -1013,35 +1126,11 @@ export class Scheduler {
   }
 
   /**
-   * An attempt handed out by an earlier boot (leases are not journaled) may
-   * still be running or finished during the outage. This boot takes it over
-   * as long as it has not handed the task out itself: the task's first attempt
-   * of this boot fences every earlier one.
-   */
-  #adoptable(job: Job, task: Task, attempt: number): boolean {
-    const base = (this.boot - 1) * ATTEMPT_EPOCH;
-    return !terminal(job.state) && task.state === 'pending' && task.lastAttempt === base && attempt >= 1 && attempt <= base;
-  }
-
-  #adopt(job: Job, task: Task, attempt: number, w: Worker): void {
-    if (job.state === 'queued') {
-      job.state = 'running';
-      this.#event({ type: 'job-started', jobId: job.id });
-    }
-    const lease: Lease = { jobId: job.id, taskId: task.id, attempt, workerId: w.id, expiresAtTick: this.#tick + this.config.leaseTicks };
-    task.lease = lease;
-    task.adopted = attempt;
-    task.holder = w.id;
-    w.leases.set(key(job.id, task.id), lease);
-    this.#setState(job, task, 'leased');
-    this.#event({ type: 'task-adopted', jobId: job.id, taskId: task.id, phase: task.phase, attempt, workerId: w.id });
-  }
-
-  /**
    * Takes a leased task back (lease expired, worker lost, attempt failed).
    * With `fatal` set, or when the task used up its attempts, the job fails.
    */
   #release(job: Job, task: Task, fatal: string | undefined, why: string): void {
+    if (task.lease) this.#lazy({ type: 'task-released', jobId: job.id, taskId: task.id, attempt: task.lease.attempt });
     this.#dropLease(task);
     if (task.state === 'leased') this.#setState(job, task, 'pending');
     if (fatal !== undefined) return this.#finish(job, 'failed', fatal);

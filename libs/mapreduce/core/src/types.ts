@@ -1,4 +1,4 @@
-import type { HeartbeatReply, JobSettings, JobState, PollReply, TaskAck, TaskPhase, TaskRef } from '@mr/mapreduce-protocol';
+import type { HeartbeatReply, HeartbeatTask, JobSettings, JobState, PollReply, TaskAck, TaskPhase, TaskRef } from '@mr/mapreduce-protocol';
 
 export type { JobSettings };
 
@@ -32,10 +32,19 @@ export interface SchedulerConfig {
   retainJobs: number;
   /**
    * After a restart with unfinished jobs, tasks are not handed out for this
-   * many ticks, so that workers still running attempts of the previous boot
-   * can report them (heartbeat or completion) before anything is re-issued.
+   * many ticks. Leases are journaled, so attempts of the previous boot keep
+   * their holder without it; a hold only spares re-running the few attempts
+   * whose lease record was not yet on disk at the crash. Default 0.
    */
   recoveryTicks: number;
+  /**
+   * An attempt whose worker reported no progress (heartbeats carry a count of
+   * bytes and records processed) for this many ticks is abandoned: its worker
+   * is told to stop it and the task goes to the queue. Heartbeats renew a
+   * lease, so this is what catches a task stuck on a live worker. A worker that
+   * reports no progress at all gets this long per attempt. 0: no limit.
+   */
+  progressTimeoutTicks: number;
   /**
    * A heartbeat from the worker that holds a task's lease renews it (leaseTicks
    * from then), so a long task on a live worker is not handed out again; a
@@ -62,7 +71,8 @@ export const DEFAULT_CONFIG: SchedulerConfig = {
   maxWorkers: 10_000,
   workRoot: '/tmp/mr/jobs',
   retainJobs: 1000,
-  recoveryTicks: 30,
+  recoveryTicks: 0,
+  progressTimeoutTicks: 6000,
   renewLeases: true,
   maxIntermediatesPerJob: 1_000_000,
   maxQueuedTasks: 1_000_000,
@@ -146,7 +156,8 @@ export type SchedulerInput =
       counters?: Record<string, number> | undefined;
     }
   | { type: 'fail'; requestId: string; workerId: string; credential: string; jobId: string; taskId: string; attempt: number; error: string; retryable: boolean }
-  | { type: 'heartbeat'; requestId: string; workerId: string; credential: string; tasks: TaskRef[] }
+  /** tasks: the attempts the worker runs, each with its progress (a count that grows while it works). */
+  | { type: 'heartbeat'; requestId: string; workerId: string; credential: string; tasks: HeartbeatTask[] }
   /** The shell carried out a Publish (renamed the attempt's output into the job's output dir). */
   | { type: 'published'; jobId: string; taskId: string; attempt: number }
   /** The shell could not carry out a Publish: the job fails. */
@@ -212,6 +223,10 @@ export interface ActiveJobImage {
   spec: ResolvedJobSpec;
   state: 'queued' | 'running';
   committed: { taskId: string; attempt: number; files: string[] }[];
+  /** Attempts holding a lease (absent: none): after a restart only their holder may report them. */
+  leases?: { taskId: string; attempt: number; workerId: string }[] | undefined;
+  /** Attempts handed out so far per unfinished task (absent: none), counted toward maxAttempts. */
+  issued?: Record<string, number> | undefined;
   /** Committed reduces whose output was renamed into the output dir (absent: none). */
   published?: string[] | undefined;
   attempts: { started: number; reissued: number; failed: number };
@@ -237,7 +252,13 @@ export type PersistRecord =
   | { type: 'task-committed'; jobId: string; taskId: string; attempt: number; files: string[]; counters: Record<string, number> }
   /** A committed reduce's output was renamed into the output directory. */
   | { type: 'output-published'; jobId: string; taskId: string; attempt: number }
-  | { type: 'job-finished'; jobId: string; state: 'succeeded' | 'failed' | 'cancelled'; error?: string | undefined };
+  | { type: 'job-finished'; jobId: string; state: 'succeeded' | 'failed' | 'cancelled'; error?: string | undefined }
+  /** An attempt was handed to a worker (a lazy record: see Effects.persistLazy). */
+  | { type: 'task-leased'; jobId: string; taskId: string; attempt: number; workerId: string }
+  /** The attempt's lease ended without a commit (expired, failed, no progress, worker lost); lazy. */
+  | { type: 'task-released'; jobId: string; taskId: string; attempt: number }
+  /** The worker was declared lost (silent past the heartbeat timeout): a restart does not bring it back; lazy. */
+  | { type: 'worker-lost'; workerId: string };
 
 export type SchedulerEvent =
   | { type: 'job-accepted'; jobId: string }
@@ -249,9 +270,9 @@ export type SchedulerEvent =
   /** counters: the committed attempt's (the ones added to the job). */
   | { type: 'task-committed'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string; durationMs: number; counters: Record<string, number> }
   | { type: 'task-failed'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string; error: string; retryable: boolean }
-  /** An attempt of an earlier boot reported after a restart and was taken over by this boot. */
-  | { type: 'task-adopted'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string }
   | { type: 'lease-expired'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string }
+  /** The attempt reported no progress for progressTimeoutTicks: abandoned (its worker is told to stop it) and re-queued. */
+  | { type: 'task-stalled'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string; progress: number }
   | { type: 'stale-completion'; jobId: string; taskId: string; attempt: number; workerId: string; reason: string }
   | { type: 'worker-registered'; workerId: string }
   | { type: 'worker-lost'; workerId: string; released: number }
@@ -275,7 +296,16 @@ export interface Publish {
 
 export interface Effects {
   replies: Reply[];
+  /** Durable before any of the step's replies is sent. */
   persist: PersistRecord[];
+  /**
+   * Records no reply waits for (leases, releases, lost workers): the shell
+   * writes them in order with the next durable batch, or soon. Losing the
+   * last few in a crash costs only re-running their attempts: an attempt
+   * whose lease record is missing is not taken over after a restart (its
+   * task is handed out again and its report refused as stale).
+   */
+  persistLazy: PersistRecord[];
   events: SchedulerEvent[];
   publish: Publish[];
 }

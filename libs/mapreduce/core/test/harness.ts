@@ -2,15 +2,15 @@
  * Transcript harness for the scheduler: one handler per command, effects
  * printed one per line.
  *
- *   config lease=5 hb=3 poll=4 max=3 exit=true    new scheduler (ticks); retain= recovery= jobs= inter= queued= limits
+ *   config lease=5 hb=3 poll=4 max=3 exit=true    new scheduler (ticks); retain= recovery= progress= jobs= inter= queued= limits
  *   submit maps=2 reduces=1 [app=wc] [name=x] [key=K fp=F]
  *   register [name=x]                            register a worker (its credential: cred<requestId>)
  *   poll w1 [free=N] [cred=x]                    long-poll (maybe parked); free > 1: a batch; cred overrides the worker's credential
  *   complete w1 j1 map-0 attempt=1 [files=a,b] [counters=k:1,l:2]
  *   fail w1 j1 map-0 attempt=1 [retryable=false] [error=boom]
- *   heartbeat w1 j1/map-0/1 ...
+ *   heartbeat w1 j1/map-0/1[@progress] ...
  *   tick [n]  |  cancel j1  |  shutdown  |  gone <requestId>
- *   restart                                      rebuild from every persisted record, then carry out owed publishes
+ *   restart [lose-lazy=true]                     rebuild from the persisted records (lose-lazy: without the lazy ones after the last durable batch), then carry out owed publishes
  *   hold-publishes                               from now on, publishes are printed but not carried out (a crash before the rename)
  *   compact                                      the journal becomes the core's snapshot()
  *   lookup j1 j2                                 kept | retired | unknown
@@ -82,12 +82,20 @@ export function formatPersist(p: PersistRecord): string {
       return `persist output-published ${p.jobId}/${p.taskId} attempt=${p.attempt}`;
     case 'worker-registered':
       return `persist worker-registered ${p.workerId}`;
+    case 'task-leased':
+      return `persist task-leased ${p.jobId}/${p.taskId} attempt=${p.attempt} worker=${p.workerId}`;
+    case 'task-released':
+      return `persist task-released ${p.jobId}/${p.taskId} attempt=${p.attempt}`;
+    case 'worker-lost':
+      return `persist worker-lost ${p.workerId}`;
   }
 }
 
 export function formatEffects(fx: Effects): string[] {
   const out: string[] = [];
   for (const p of fx.persist) out.push(formatPersist(p));
+  // Lazy records (no reply waits for them); a lease record is left out: the assignment it records is printed.
+  for (const p of fx.persistLazy) if (p.type !== 'task-leased') out.push(`lazy ${formatPersist(p).slice('persist '.length)}`);
   for (const p of fx.publish) out.push(`publish ${p.jobId}/${p.taskId} attempt=${p.attempt} ${p.from} -> ${p.to}`);
   for (const r of fx.replies) out.push(`reply ${r.requestId} ${formatBody(r.body)}`);
   for (const e of fx.events) {
@@ -114,6 +122,8 @@ export class Harness {
   creds = new Map<string, string>();
   #registrations = new Map<string, string>();
   #autoPublish = true;
+  /** Journal records a crash keeps: up to the last durable record (lazy records after it may be lost). */
+  #durable = 0;
 
   constructor() {
     this.core = new Scheduler(this.config);
@@ -123,7 +133,9 @@ export class Harness {
   run(input: SchedulerInput): string[] {
     this.core.step(input);
     const fx = this.core.ready();
-    this.journal.push(...fx.persist);
+    this.journal.push(...fx.persist, ...fx.persistLazy);
+    // Lazy records become durable with the next durable batch (one file, written in order).
+    if (fx.persist.length) this.#durable = this.journal.length - fx.persistLazy.length;
     for (const r of fx.replies) {
       if (r.body.kind === 'registered') this.creds.set(r.body.workerId, this.#registrations.get(r.requestId)!);
       if (r.body.kind !== 'poll') continue;
@@ -163,6 +175,7 @@ export class Harness {
           maxActiveJobs: num('jobs', 1000)!,
           retainJobs: num('retain', 1000)!,
           recoveryTicks: num('recovery', 0)!,
+          progressTimeoutTicks: num('progress', 0)!,
           renewLeases: kv['renew'] !== 'false',
           maxIntermediatesPerJob: num('inter', 1_000_000)!,
           maxQueuedTasks: num('queued', 1_000_000)!,
@@ -249,9 +262,11 @@ export class Harness {
         });
       }
       case 'heartbeat': {
+        // j1/map-0/1@500: attempt 1 of j1/map-0, progress 500.
         const tasks = cmd.args.slice(1).map((s) => {
-          const [jobId, taskId, attempt] = s.split('/');
-          return { jobId: jobId!, taskId: taskId!, attempt: Number(attempt) };
+          const [ref, progress] = s.split('@');
+          const [jobId, taskId, attempt] = ref!.split('/');
+          return { jobId: jobId!, taskId: taskId!, attempt: Number(attempt), ...(progress !== undefined ? { progress: Number(progress) } : {}) };
         });
         return this.run({ type: 'heartbeat', requestId: this.nextRequest(), workerId: cmd.args[0]!, credential: this.#cred(cmd.args[0]!, kv), tasks });
       }
@@ -269,6 +284,8 @@ export class Harness {
       case 'shutdown':
         return this.run({ type: 'shutdown', reason: kv['reason'] ?? 'signal' });
       case 'restart': {
+        // lose-lazy: the crash lost the lazy records written after the last durable batch.
+        if (kv['lose-lazy'] === 'true') this.journal = this.journal.slice(0, this.#durable);
         this.core = Scheduler.restore(this.config, this.journal);
         this.#autoPublish = true;
         const out = this.#drain();
@@ -281,6 +298,7 @@ export class Harness {
       case 'compact': {
         // The journal restarts from a snapshot of the state.
         this.journal = this.core.snapshot();
+        this.#durable = this.journal.length;
         return this.journal.map(formatPersist);
       }
       case 'lookup':
@@ -304,7 +322,8 @@ export class Harness {
 
   #drain(): string[] {
     const fx = this.core.ready();
-    this.journal.push(...fx.persist);
+    this.journal.push(...fx.persist, ...fx.persistLazy);
+    if (fx.persist.length) this.#durable = this.journal.length - fx.persistLazy.length;
     const out = formatEffects(fx);
     this.core.advance();
     return out;

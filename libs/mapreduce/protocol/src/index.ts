@@ -376,7 +376,14 @@ export const TaskAckBatch = Type.Object({ acks: Type.Array(TaskAck) });
 export type TaskAckBatch = Static<typeof TaskAckBatch>;
 
 /** POST /v1/workers/:workerId/heartbeat */
-export const Heartbeat = Type.Object({ tasks: Type.Array(TaskRef, { maxItems: 64 }) }, { additionalProperties: false });
+/** A running attempt as a heartbeat names it; progress: bytes + records processed so far (grows while the task works). */
+export const HeartbeatTask = Type.Object({
+  ...TaskRef.properties,
+  progress: Type.Optional(Type.Number({ minimum: 0 })),
+});
+export type HeartbeatTask = Static<typeof HeartbeatTask>;
+
+export const Heartbeat = Type.Object({ tasks: Type.Array(HeartbeatTask, { maxItems: 64 }) }, { additionalProperties: false });
 export type Heartbeat = Static<typeof Heartbeat>;
 
 export const HeartbeatReply = Type.Object({

@@ -113,6 +113,8 @@ export class Journal {
   readonly file: string;
   #fh: FileHandle;
   #buffer: string[] = [];
+  /** Lines in #buffer that a caller waits on (append); the rest are notes. */
+  #owed = 0;
   #flushing: Promise<void> | undefined;
   #durable: Promise<void> = Promise.resolve();
   #closed = false;
@@ -166,8 +168,25 @@ export class Journal {
     if (records.length === 0) return this.#durable;
     const at = new Date().toISOString();
     for (const r of records) this.#buffer.push(JSON.stringify({ ...r, at }));
+    this.#owed += records.length;
     this.#durable = this.#schedule(() => this.#flush());
     return this.#durable;
+  }
+
+  /**
+   * Queues records nobody waits for: they are written, in order, with the
+   * next append's write, or by flushNotes(). A crash may lose the last ones.
+   */
+  note(records: readonly PersistRecord[]): void {
+    if (this.#closed || records.length === 0) return;
+    const at = new Date().toISOString();
+    for (const r of records) this.#buffer.push(JSON.stringify({ ...r, at }));
+  }
+
+  /** Writes queued notes when no write is in flight (the driver calls it every tick). */
+  flushNotes(): void {
+    if (this.#closed || this.#buffer.length === 0 || this.#flushing) return;
+    this.#durable = this.#schedule(() => this.#flush());
   }
 
   /**
@@ -188,8 +207,9 @@ export class Journal {
     return this.#durable;
   }
 
+  /** Records someone waits on are not yet durable (notes alone do not count). */
   get pending(): boolean {
-    return this.#buffer.length > 0 || this.#flushing !== undefined;
+    return this.#owed > 0 || this.#flushing !== undefined;
   }
 
   /** Records and bytes in the journal file now (since the last compaction). */
@@ -211,6 +231,7 @@ export class Journal {
     if (this.#buffer.length === 0) return;
     const lines = this.#buffer;
     this.#buffer = [];
+    this.#owed = 0;
     const t0 = performance.now();
     const text = lines.join('\n') + '\n';
     await this.#fh.appendFile(text);
@@ -225,6 +246,7 @@ export class Journal {
     const lines = snapshot();
     // Records still buffered are part of the snapshot's state.
     this.#buffer = [];
+    this.#owed = 0;
     const tmp = Journal.#tempName(this.file);
     const fh = await open(tmp, 'w');
     let bytes = 0;
@@ -269,6 +291,7 @@ export class Journal {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.flushNotes();
     await this.#durable.catch(() => {});
     this.#closed = true;
     await this.#fh.close();

@@ -127,7 +127,11 @@ export class SchedulerDriver extends EventEmitter {
     }
     await d.#tail;
     await d.#sweepOrphans(unfinished.map((j) => j.id));
-    d.#timer = setInterval(() => d.#drive({ type: 'tick' }), d.tickMs);
+    d.#timer = setInterval(() => {
+      d.#drive({ type: 'tick' });
+      // Lazy records (leases) not carried by a durable write meanwhile go to disk within a tick.
+      d.journal.flushNotes();
+    }, d.tickMs);
     d.#timer.unref();
     return d;
   }
@@ -261,10 +265,14 @@ export class SchedulerDriver extends EventEmitter {
   #flush(): void {
     const fx = this.core.ready();
     const persist = fx.persist.slice();
+    const lazy = fx.persistLazy.slice();
     const replies = fx.replies.slice();
     const events = fx.events.slice();
     const publish = fx.publish.slice();
     this.core.advance();
+    // Lazy records go into the journal after the step's durable ones, and are written with them or with a later write.
+    const durable = persist.length ? this.journal.append(persist) : undefined;
+    this.journal.note(lazy);
     for (const p of persist) noteTime(this.#times, { ...p, at: new Date().toISOString() });
     for (const e of events) this.#record(e);
     const send = (): void => {
@@ -284,10 +292,9 @@ export class SchedulerDriver extends EventEmitter {
     // only after the core accepted it and the commit is durable), and for earlier steps.
     if (persist.length === 0 && publish.length === 0 && !this.journal.pending && this.#inflight === 0) return send();
     this.#inflight++;
-    const durable = this.journal.append(persist);
     const prev = this.#tail;
     const step = (async () => {
-      await durable;
+      await (durable ?? this.journal.durable());
       if (prev) await prev;
       for (const p of publish) {
         const error = await publishOutput(p, false);
