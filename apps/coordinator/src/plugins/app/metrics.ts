@@ -9,7 +9,7 @@ import type { Scheduler, SchedulerEvent } from '@mr/mapreduce-core';
 
 const PHASES = ['map', 'reduce'] as const;
 /** mr_tasks_total outcomes: what happened to attempts, and why late completions were ignored (the core's reasons). */
-const TASK_OUTCOMES = ['committed', 'reissued', 'failed', 'expired', 'already-done', 'stale-attempt', 'not-lease-holder', 'job-not-running', 'unknown-task'] as const;
+const TASK_OUTCOMES = ['committed', 'reissued', 'failed', 'expired', 'stalled', 'already-done', 'stale-attempt', 'not-lease-holder', 'job-not-running', 'unknown-task'] as const;
 const JOB_END_STATES = ['succeeded', 'failed', 'cancelled'] as const;
 /** Distinct counter names mr_job_counters_total labels (per coordinator process); further names count under name="other". */
 export const MAX_COUNTER_LABELS = 200;
@@ -67,10 +67,10 @@ export class CommitLedger {
   observe(e: SchedulerEvent): CoordinatorInvariant[] {
     switch (e.type) {
       case 'task-assigned':
-      case 'task-adopted':
         this.#hold(this.#key(e.jobId, e.taskId), e.attempt, e.workerId);
         return [];
       case 'lease-expired':
+      case 'task-stalled':
       case 'task-failed':
         this.#leases.get(this.#key(e.jobId, e.taskId))?.delete(e.attempt);
         return [];

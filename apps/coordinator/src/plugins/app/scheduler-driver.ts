@@ -390,6 +390,10 @@ export class SchedulerDriver extends EventEmitter {
         this.#m.tasks.inc({ phase: e.phase, outcome: 'expired' });
         this.#log.info({ jobId: e.jobId, taskId: e.taskId, attempt: e.attempt, workerId: e.workerId }, 'lease expired; task goes to another worker');
         return;
+      case 'task-stalled':
+        this.#m.tasks.inc({ phase: e.phase, outcome: 'stalled' });
+        this.#log.warn({ jobId: e.jobId, taskId: e.taskId, attempt: e.attempt, workerId: e.workerId, progress: e.progress }, 'no progress within the task progress timeout; attempt abandoned, task goes to the queue');
+        return;
       case 'stale-completion':
         this.#m.tasks.inc({ phase: e.taskId.startsWith('map') ? 'map' : 'reduce', outcome: e.reason });
         return;
