@@ -21,3 +21,4 @@ export const ERR_WORKER_UNKNOWN = createError<[string]>('MR_ERR_WORKER_UNKNOWN',
 export const ERR_WORKER_SECRET = createError<[string]>('MR_ERR_WORKER_SECRET', '%s', 403);
 export const ERR_BAD_COMPLETION = createError<[string]>('MR_ERR_BAD_COMPLETION', '%s', 400);
 export const ERR_OUTPUT_NOT_EMPTY = createError<[string, number]>('MR_ERR_OUTPUT_NOT_EMPTY', 'output "%s" already holds %d entries: give a new or empty directory (a job never overwrites files it did not write)', 409);
+export const ERR_BAD_CURSOR = createError<[string]>('MR_ERR_BAD_CURSOR', '%s', 400);

@@ -261,3 +261,59 @@ test('GET /v1/openapi.json documents every coordinator route and validates; GET 
   assert.deepEqual(v.body, { name: 'mr-coordinator', version: '9.9.9', node: process.versions.node });
   assert.equal((await json(app, 'GET', '/v1/version')).status, 401);
 });
+
+test('GET /v1/jobs/:id/tasks: every task with its attempts (worker, times, outcome, reason), paged; bad queries are 4xx', async (t) => {
+  const env = makeEnv(t);
+  const app = await build(t, env, { taskTimeoutMs: 300, tickMs: 50 });
+  const w = await registerWorker(app);
+  const sub = await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1, output: env.out });
+  const id = sub.body.id as string;
+  const poll = async () => (await json(app, 'POST', `/v1/workers/${w.id}/poll`, {}, w.headers)).body;
+  const done = (a: { jobId: string; taskId: string; attempt: number; outputDir: string; index: number }) =>
+    json(app, 'POST', `/v1/workers/${w.id}/complete`, { jobId: id, taskId: a.taskId, attempt: a.attempt, durationMs: 5, files: [`${a.outputDir}/mr-${a.index}-0`] }, w.headers);
+
+  const m0 = await poll();
+  assert.equal((await json(app, 'POST', `/v1/workers/${w.id}/fail`, { jobId: id, taskId: m0.taskId, attempt: m0.attempt, error: 'disk full', retryable: true }, w.headers)).status, 200);
+  const m0b = await poll();
+  assert.deepEqual([m0b.taskId, m0b.attempt], [m0.taskId, m0.attempt + 1]);
+  assert.deepEqual((await done(m0b)).body, { accepted: true });
+  const m1 = await poll();
+  assert.equal(m1.taskId, 'map-1');
+  // map-1's lease runs out (300 ms) without a completion; its late completion is refused.
+  await new Promise((r) => setTimeout(r, 600));
+  const m1b = await poll();
+  assert.deepEqual([m1b.taskId, m1b.attempt], ['map-1', m1.attempt + 1]);
+  assert.deepEqual((await done(m1)).body, { accepted: false, reason: 'stale-attempt' });
+  assert.deepEqual((await done(m1b)).body, { accepted: true });
+
+  const page1 = await json(app, 'GET', `/v1/jobs/${id}/tasks?limit=2`);
+  assert.equal(page1.status, 200);
+  assert.equal(page1.body.total, 3);
+  assert.equal(page1.body.detail, true);
+  assert.deepEqual(page1.body.tasks.map((x: { id: string; state: string }) => [x.id, x.state]), [['map-0', 'done'], ['map-1', 'done']]);
+  assert.equal(page1.body.next, 'map-1');
+  const [t0, t1] = page1.body.tasks;
+  assert.deepEqual(t0.attempts.map((a: { outcome: string; reason?: string; workerId: string }) => [a.outcome, a.reason, a.workerId]), [['failed', 'disk full', w.id], ['committed', undefined, w.id]]);
+  assert.deepEqual(t1.attempts.map((a: { outcome: string; reason?: string }) => [a.outcome, a.reason]), [['expired', 'lease expired'], ['committed', undefined]]);
+  assert.equal(t1.attemptCount, 2);
+  for (const a of [...t0.attempts, ...t1.attempts]) assert.ok(Date.parse(a.endedAt) >= Date.parse(a.startedAt));
+  assert.equal(t1.attempts[1].durationMs, 5);
+  const page2 = await json(app, 'GET', `/v1/jobs/${id}/tasks?limit=2&after=${page1.body.next}`);
+  assert.deepEqual(page2.body.tasks.map((x: { id: string; state: string; attempts: unknown[] }) => [x.id, x.state, x.attempts.length]), [['reduce-0', 'pending', 0]]);
+  assert.equal(page2.body.next, undefined);
+
+  const bad: [string, number, string][] = [
+    ['?limit=0', 400, 'MR_ERR_BAD_REQUEST'],
+    ['?limit=1001', 400, 'MR_ERR_BAD_REQUEST'],
+    ['?limit=two', 400, 'MR_ERR_BAD_REQUEST'],
+    ['?after=x-1', 400, 'MR_ERR_BAD_REQUEST'],
+    ['?after=map-2', 400, 'MR_ERR_BAD_CURSOR'],
+    ['?after=reduce-1', 400, 'MR_ERR_BAD_CURSOR'],
+    ['?bogus=1', 400, 'MR_ERR_BAD_REQUEST'],
+  ];
+  for (const [q, status, code] of bad) {
+    const r = await json(app, 'GET', `/v1/jobs/${id}/tasks${q}`);
+    assert.deepEqual([r.status, r.body.code], [status, code], q);
+  }
+  assert.equal((await json(app, 'GET', '/v1/jobs/nope/tasks')).body.code, 'MR_ERR_JOB_NOT_FOUND');
+});

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ErrorReply, JobCreated, JobIdParams, JobList, JobSubmit, JobView, type JobEvent } from '@mr/mapreduce-protocol';
+import { ErrorReply, JobCreated, JobIdParams, JobList, JobSubmit, JobView, TaskList, TaskListQuery, type JobEvent } from '@mr/mapreduce-protocol';
 import type { ReplyBody, SchedulerEvent } from '@mr/mapreduce-core';
 import { validateSubmission } from '../plugins/app/validate.ts';
 import {
   ERR_BAD_COMPLETION,
+  ERR_BAD_CURSOR,
   ERR_BAD_IDEMPOTENCY_KEY,
   ERR_IDEMPOTENCY_CONFLICT,
   ERR_JOB_FINISHED,
@@ -97,6 +98,25 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const v = driver.jobView(id);
     if (!v) throw driver.core.isRetired(id) ? ERR_JOB_RETIRED(id, String(driver.core.config.retainJobs)) : ERR_JOB_NOT_FOUND(id);
     return v;
+  });
+
+  // A job's tasks with their attempts, a page at a time (limit 1-1000, default 100; after = the previous page's next).
+  app.get('/v1/jobs/:id/tasks', { schema: { params: JobIdParams, querystring: TaskListQuery, response: { 200: TaskList, ...errors } } }, async (req) => {
+    const { id } = req.params;
+    const { limit = 100, after } = req.query;
+    const job = driver.jobView(id);
+    if (!job) throw driver.core.isRetired(id) ? ERR_JOB_RETIRED(id, String(driver.core.config.retainJobs)) : ERR_JOB_NOT_FOUND(id);
+    let start = 0;
+    if (after !== undefined) {
+      const [phase, n] = after.split('-');
+      const index = Number(n);
+      const count = phase === 'map' ? job.tasks.map.total : job.tasks.reduce.total;
+      if (index >= count) throw ERR_BAD_CURSOR(`after=${after}: job ${id} has ${count} ${phase} tasks`);
+      start = (phase === 'map' ? 0 : job.tasks.map.total) + index + 1;
+    }
+    const page = driver.taskPage(id, start, limit);
+    if (!page) throw ERR_JOB_NOT_FOUND(id);
+    return page;
   });
 
   app.delete('/v1/jobs/:id', { schema: { params: JobIdParams, response: { 200: JobView, ...errors } } }, async (req) => {

@@ -393,3 +393,71 @@ export const HeartbeatReply = Type.Object({
 export type HeartbeatReply = Static<typeof HeartbeatReply>;
 
 export { ROUTES, WORKER_SECRET_HEADER } from './routes.ts';
+
+/** How an attempt of a task ended (GET /v1/jobs/:id/tasks). */
+export const AttemptOutcome = Type.Union([
+  Type.Literal('running'),
+  /** Its output was committed (the task's winner). */
+  Type.Literal('committed'),
+  /** Its worker reported a failure (reason: the error). */
+  Type.Literal('failed'),
+  /** Its lease ran out without a completion; the task went to another worker. */
+  Type.Literal('expired'),
+  /** Its worker was declared lost (no heartbeat); the task went to another worker. */
+  Type.Literal('lost'),
+  /** Its completion came too late or from the wrong worker and was refused (reason says which). */
+  Type.Literal('stale'),
+  /** Another attempt of the task committed first. */
+  Type.Literal('superseded'),
+  /** Its job was cancelled, or failed, while it ran. */
+  Type.Literal('cancelled'),
+  Type.Literal('abandoned'),
+]);
+export type AttemptOutcome = Static<typeof AttemptOutcome>;
+
+export const AttemptView = Type.Object({
+  attempt: Type.Integer(),
+  workerId: Type.String(),
+  startedAt: Type.String(),
+  endedAt: Type.Optional(Type.String()),
+  outcome: AttemptOutcome,
+  reason: Type.Optional(Type.String()),
+  /** As the worker measured it (committed attempts). */
+  durationMs: Type.Optional(Type.Number()),
+});
+export type AttemptView = Static<typeof AttemptView>;
+
+export const TaskView = Type.Object({
+  id: Type.String(),
+  phase: TaskPhase,
+  index: Type.Integer(),
+  state: Type.Union([Type.Literal('pending'), Type.Literal('running'), Type.Literal('done')]),
+  /** Attempts handed out (including those no longer listed). */
+  attemptCount: Type.Integer(),
+  /** The latest attempts this coordinator process saw (at most 8 per task; attempts from before a restart are not listed). */
+  attempts: Type.Array(AttemptView),
+});
+export type TaskView = Static<typeof TaskView>;
+
+/** GET /v1/jobs/:id/tasks?limit=N&after=TASK_ID */
+export const TaskListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+    /** The `next` of the previous page: the id of the last task it listed. */
+    after: Type.Optional(Type.String({ pattern: '^(map|reduce)-[0-9]{1,9}$' })),
+  },
+  { additionalProperties: false },
+);
+export type TaskListQuery = Static<typeof TaskListQuery>;
+
+export const TaskList = Type.Object({
+  jobId: Type.String(),
+  /** Tasks of the job in all (maps + reduces). */
+  total: Type.Integer(),
+  tasks: Type.Array(TaskView),
+  /** Pass as `after` for the next page; absent on the last page. */
+  next: Type.Optional(Type.String()),
+  /** False when a finished job's attempt detail is no longer kept (see the README's limits): tasks are listed without attempts. */
+  detail: Type.Boolean(),
+});
+export type TaskList = Static<typeof TaskList>;

@@ -6,6 +6,7 @@ export const ROUTES = {
   jobs: '/v1/jobs',
   job: (id: string) => `/v1/jobs/${encodeURIComponent(id)}`,
   jobEvents: (id: string) => `/v1/jobs/${encodeURIComponent(id)}/events`,
+  jobTasks: (id: string) => `/v1/jobs/${encodeURIComponent(id)}/tasks`,
   workers: '/v1/workers',
   poll: (w: string) => `/v1/workers/${encodeURIComponent(w)}/poll`,
   complete: (w: string) => `/v1/workers/${encodeURIComponent(w)}/complete`,

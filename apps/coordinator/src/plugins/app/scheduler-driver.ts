@@ -10,10 +10,11 @@ import { context, trace, type Span } from '@opentelemetry/api';
 import type { Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
 import { Scheduler, type CoreJobView, type PersistRecord, type Publish, type ReplyBody, type SchedulerConfig, type SchedulerEvent, type SchedulerInput } from '@mr/mapreduce-core';
-import type { Assignment, JobView, WorkerView } from '@mr/mapreduce-protocol';
+import type { Assignment, JobView, TaskList, TaskView, WorkerView } from '@mr/mapreduce-protocol';
 import { tracer, injectContext } from '@mr/observability';
 import { Journal, type JobTimes, type JournalLine } from './journal.ts';
 import { CommitLedger, coordinatorMetrics, MAX_COUNTER_LABELS, type CoordinatorMetrics } from './metrics.ts';
+import { AttemptLog } from './attempts.ts';
 
 type Request = Extract<SchedulerInput, { requestId: string }>;
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
@@ -64,6 +65,8 @@ export class SchedulerDriver extends EventEmitter {
   #m: CoordinatorMetrics;
   /** The driver's own account of leases and commits: the invariant monitors (see CommitLedger). */
   #ledger = new CommitLedger();
+  /** Each task's attempts with wall-clock times, for GET /v1/jobs/:id/tasks (bounded: see AttemptLog). */
+  #attempts = new AttemptLog();
   /** Counter names given a label of their own so far (at most MAX_COUNTER_LABELS; the rest go to 'other'). */
   #counterLabels = new Set<string>();
 
@@ -358,6 +361,7 @@ export class SchedulerDriver extends EventEmitter {
 
   #record(e: SchedulerEvent): void {
     const now = new Date().toISOString();
+    this.#attempts.observe(e, now);
     for (const invariant of this.#ledger.observe(e)) {
       this.#m.invariants.inc({ invariant });
       this.#log.error({ invariant, event: e }, `invariant violated: ${invariant}`);
@@ -451,6 +455,43 @@ export class SchedulerDriver extends EventEmitter {
       ...(t?.startedAt ? { startedAt: t.startedAt } : {}),
       ...(t?.finishedAt ? { finishedAt: t.finishedAt } : {}),
     };
+  }
+
+  /**
+   * Up to `limit` tasks of a job from position `start` (maps by index, then
+   * reduces) with their attempts; undefined for a job not kept. An unfinished
+   * job's tasks come from the core; a finished job keeps none there, so its
+   * tasks are numbered from its totals, with what the attempt log still holds.
+   */
+  taskPage(jobId: string, start: number, limit: number): TaskList | undefined {
+    const job = this.core.job(jobId);
+    if (!job) return undefined;
+    const detail = this.#attempts.has(jobId);
+    const attemptsOf = (taskId: string) => this.#attempts.task(jobId, taskId);
+    const live = this.core.tasks(jobId, start, limit);
+    let total: number;
+    let tasks: TaskView[];
+    if (live && live.total > 0) {
+      total = live.total;
+      tasks = live.tasks.map((t) => {
+        const log = attemptsOf(t.id);
+        return { id: t.id, phase: t.phase, index: t.index, state: t.state === 'leased' ? 'running' : t.state, attemptCount: t.attempts, attempts: log?.attempts ?? [] };
+      });
+    } else {
+      const maps = job.tasks.map.total;
+      total = maps + job.tasks.reduce.total;
+      tasks = [];
+      for (let i = Math.max(0, start); i < total && tasks.length < limit; i++) {
+        const phase = i < maps ? 'map' : 'reduce';
+        const index = i < maps ? i : i - maps;
+        const id = `${phase}-${index}`;
+        const log = attemptsOf(id);
+        const done = job.state === 'succeeded' || (log?.attempts.some((a) => a.outcome === 'committed') ?? false);
+        tasks.push({ id, phase, index, state: done ? 'done' : 'pending', attemptCount: log?.count ?? 0, attempts: log?.attempts ?? [] });
+      }
+    }
+    const end = Math.max(0, start) + tasks.length;
+    return { jobId, total, tasks, detail, ...(end < total && tasks.length > 0 ? { next: tasks[tasks.length - 1]!.id } : {}) };
   }
 
   workerViews(): WorkerView[] {
