@@ -405,6 +405,8 @@ export const AttemptOutcome = Type.Union([
   Type.Literal('expired'),
   /** Its worker was declared lost (no heartbeat); the task went to another worker. */
   Type.Literal('lost'),
+  /** It reported no progress for the progress timeout: abandoned and re-queued. */
+  Type.Literal('stalled'),
   /** Its completion came too late or from the wrong worker and was refused (reason says which). */
   Type.Literal('stale'),
   /** Another attempt of the task committed first. */

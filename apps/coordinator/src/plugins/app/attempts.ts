@@ -65,8 +65,8 @@ export class AttemptLog {
       case 'task-assigned':
         this.#start(e.jobId, e.taskId, e.attempt, e.workerId, now);
         return;
-      case 'task-adopted':
-        if (!this.#find(e.jobId, e.taskId, e.attempt)) this.#start(e.jobId, e.taskId, e.attempt, e.workerId, now, 'handed out before a restart; taken over');
+      case 'task-stalled':
+        this.#close(e.jobId, e.taskId, e.attempt, 'stalled', now, 'no progress within the progress timeout');
         return;
       case 'task-committed': {
         const a = this.#find(e.jobId, e.taskId, e.attempt) ?? this.#start(e.jobId, e.taskId, e.attempt, e.workerId, now);
