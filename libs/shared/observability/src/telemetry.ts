@@ -43,7 +43,7 @@ export const UNTRACED_ROUTES: readonly { method: string; path: RegExp }[] = [
   { method: '*', path: /^\/healthz$/ },
   { method: 'GET', path: /^\/metrics$/ },
   { method: 'GET', path: /^\/v1\/version$/ },
-  { method: 'GET', path: /^\/(docs|openapi)(\.json|\/.*)?$/ },
+  { method: 'GET', path: /^(\/v1)?\/(docs|openapi)(\.json|\/.*)?$/ },
   { method: 'GET', path: /^\/v1\/vms\/[^/]+$/ },
   { method: 'GET', path: /^\/v1\/jobs(\/[^/]+)?$/ },
   { method: 'GET', path: /^\/v1\/jobs\/[^/]+\/(events|tasks)$/ },

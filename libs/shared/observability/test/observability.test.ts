@@ -33,7 +33,7 @@ test('without an OTLP endpoint telemetry stays off and costs nothing', async () 
 
 test('untraced routes: status polling, health, metrics, worker polls and the log stream; not requests or submits', () => {
   for (const [m, u] of [['GET', '/healthz'], ['GET', '/metrics'], ['GET', '/v1/vms/vm1'], ['GET', '/v1/jobs/01J?x=1'], ['GET', '/v1/jobs?state=running'],
-    ['POST', '/v1/workers/w1/poll'], ['POST', '/v1/workers/w1/heartbeat'], ['POST', '/v1/vms/vm1/log'], ['GET', '/v1/jobs/j1/events']] as const) {
+    ['GET', '/v1/openapi.json'], ['GET', '/v1/version'], ['GET', '/v1/jobs/j1/tasks'], ['POST', '/v1/workers/w1/poll'], ['POST', '/v1/workers/w1/heartbeat'], ['POST', '/v1/vms/vm1/log'], ['GET', '/v1/jobs/j1/events']] as const) {
     assert.ok(isUntracedRoute(m, u), `${m} ${u}`);
   }
   for (const [m, u] of [['POST', '/v1/jobs'], ['POST', '/v1/vms/vm1/requests'], ['POST', '/v1/vms/vm1/sessions'], ['POST', '/v1/vms/vm1/tas'], ['POST', '/v1/workers/w1/complete'], ['DELETE', '/v1/jobs/j1']] as const) {
