@@ -48,6 +48,8 @@ test('a job is one trace across mr submit, the coordinator and the workers; an i
     return (body.workers?.length ?? 0) >= 1;
   });
 
+  // The registration is a traced request: wait until its spans are in (a loaded machine exports late).
+  await receiver.waitFor('the registration spans', (spans) => spans.filter((x) => x.attributes['url.path'] === '/v1/workers').length >= 2);
   // Idle: a worker long-polling, nothing submitted.
   const idle = await quietSpans(receiver, 2000);
   assert.ok(idle.length <= 1, `an idle coordinator with a worker exported ${idle.length} spans in 2 s: ${names(idle)}`);
