@@ -317,3 +317,28 @@ test('GET /v1/jobs/:id/tasks: every task with its attempts (worker, times, outco
   }
   assert.equal((await json(app, 'GET', '/v1/jobs/nope/tasks')).body.code, 'MR_ERR_JOB_NOT_FOUND');
 });
+
+test('GET /v1/jobs filters by state and pages (limit, after); bad queries are 4xx', async (t) => {
+  const env = makeEnv(t);
+  const app = await build(t, env);
+  const ids: string[] = [];
+  for (const n of [1, 2, 3]) ids.push((await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1, output: join(env.dir, `out${n}`) })).body.id);
+  assert.equal((await json(app, 'DELETE', `/v1/jobs/${ids[1]}`)).status, 200);
+  const list = async (q: string) => (await json(app, 'GET', `/v1/jobs${q}`)).body;
+  assert.deepEqual((await list('')).jobs.map((j: { id: string }) => j.id), ids);
+  assert.deepEqual((await list('?state=queued')).jobs.map((j: { id: string }) => j.id), [ids[0], ids[2]]);
+  assert.deepEqual((await list('?state=cancelled')).jobs.map((j: { id: string }) => j.id), [ids[1]]);
+  assert.deepEqual((await list('?state=cancelled&state=queued')).jobs.length, 3);
+  assert.deepEqual((await list('?state=running')).jobs, []);
+  const p1 = await list('?limit=2');
+  assert.deepEqual([p1.jobs.map((j: { id: string }) => j.id), p1.next], [[ids[0], ids[1]], ids[1]]);
+  const p2 = await list(`?limit=2&after=${p1.next}`);
+  assert.deepEqual([p2.jobs.map((j: { id: string }) => j.id), p2.next], [[ids[2]], undefined]);
+  const q1 = await list('?state=queued&limit=1');
+  assert.deepEqual([q1.jobs[0].id, q1.next], [ids[0], ids[0]]);
+  assert.deepEqual((await list(`?state=queued&limit=1&after=${q1.next}`)).jobs.map((j: { id: string }) => j.id), [ids[2]]);
+  for (const [q, code] of [['?state=bogus', 'MR_ERR_BAD_REQUEST'], ['?limit=0', 'MR_ERR_BAD_REQUEST'], ['?limit=1001', 'MR_ERR_BAD_REQUEST'], ['?after=a%2Fb', 'MR_ERR_BAD_REQUEST'], ['?after=nope', 'MR_ERR_BAD_CURSOR'], ['?x=1', 'MR_ERR_BAD_REQUEST']]) {
+    const r = await json(app, 'GET', `/v1/jobs${q}`);
+    assert.deepEqual([r.status, r.body.code], [400, code], q);
+  }
+});

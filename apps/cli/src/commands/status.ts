@@ -37,6 +37,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     }
     const [jobs, workers] = await Promise.all([api.get<JobList>(ROUTES.jobs), api.get<WorkerList>(ROUTES.workers)]);
     ctx.stdout.write(v.json ? `${JSON.stringify({ ...jobs, ...workers }, null, 2)}\n` : formatOverview(jobs.jobs, workers.workers, api.base));
+    if (jobs.next && !v.json) ctx.stderr.write(`mr status: more jobs than listed: GET ${ROUTES.jobs}?after=${jobs.next}\n`);
     return EXIT.OK;
   } catch (err) {
     if (err instanceof ApiError) {

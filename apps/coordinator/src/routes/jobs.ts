@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ErrorReply, JobCreated, JobIdParams, JobList, JobSubmit, JobView, TaskList, TaskListQuery, type JobEvent } from '@mr/mapreduce-protocol';
+import { ErrorReply, JobCreated, JobIdParams, JobList, JobListQuery, JobSubmit, JobView, TaskList, TaskListQuery, type JobEvent } from '@mr/mapreduce-protocol';
 import type { ReplyBody, SchedulerEvent } from '@mr/mapreduce-core';
 import { validateSubmission } from '../plugins/app/validate.ts';
 import {
@@ -91,7 +91,29 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return reply.status(r.existing ? 200 : 201).send({ id: r.jobId, state: r.state });
   });
 
-  app.get('/v1/jobs', { schema: { response: { 200: JobList, ...errors } } }, async () => ({ jobs: driver.jobViews() }));
+  // Jobs kept, oldest first: ?state= (repeatable) filters, limit (1-1000, default 1000) and after (the previous page's next) page.
+  app.get('/v1/jobs', { schema: { querystring: JobListQuery, response: { 200: JobList, ...errors } } }, async (req) => {
+    const { state, limit = 1000, after } = req.query;
+    const ids = driver.core.jobIds();
+    let start = 0;
+    if (after !== undefined) {
+      const i = ids.indexOf(after);
+      if (i < 0) throw ERR_BAD_CURSOR(`after=${after}: no such job is kept (retired, or never existed)`);
+      start = i + 1;
+    }
+    const jobs: JobView[] = [];
+    let next: string | undefined;
+    for (let i = start; i < ids.length; i++) {
+      const job = driver.jobView(ids[i]!);
+      if (!job || (state && !state.includes(job.state))) continue;
+      if (jobs.length === limit) {
+        next = jobs[jobs.length - 1]!.id;
+        break;
+      }
+      jobs.push(job);
+    }
+    return { jobs, ...(next ? { next } : {}) };
+  });
 
   app.get('/v1/jobs/:id', { schema: { params: JobIdParams, response: { 200: JobView, ...errors } } }, async (req) => {
     const { id } = req.params;

@@ -159,8 +159,23 @@ export type JobView = Static<typeof JobView>;
 export const JobCreated = Type.Object({ id: Type.String(), state: JobState });
 export type JobCreated = Static<typeof JobCreated>;
 
-export const JobList = Type.Object({ jobs: Type.Array(JobView) });
+export const JobList = Type.Object({
+  jobs: Type.Array(JobView),
+  /** More jobs match: pass as `after` for the next page. */
+  next: Type.Optional(Type.String()),
+});
 export type JobList = Static<typeof JobList>;
+
+/** GET /v1/jobs?state=running&state=queued&limit=N&after=JOB_ID (oldest first). */
+export const JobListQuery = Type.Object(
+  {
+    state: Type.Optional(Type.Array(JobState, { minItems: 1, maxItems: 5 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 1000 })),
+    after: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' })),
+  },
+  { additionalProperties: false },
+);
+export type JobListQuery = Static<typeof JobListQuery>;
 
 export const JobIdParams = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }) });
 export type JobIdParams = Static<typeof JobIdParams>;
