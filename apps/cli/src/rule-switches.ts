@@ -25,6 +25,10 @@ export const VM_RULE_SWITCHES: readonly RuleSwitch[] = [
   { flag: 'no-dedup', rule: 'dedup', without: 'the kv guest applies a retried request again: retries after a failover are applied twice' },
 ];
 
+export const MR_COORDINATOR_RULE_SWITCHES: readonly RuleSwitch[] = [
+  { flag: 'no-attempt-fencing', rule: 'attempt-fencing', without: 'completions of stale attempts (a stalled worker\'s, a re-issued task\'s old holder) are accepted' },
+];
+
 /** parseArgs options for the switches and --drill-unsafe. */
 export function switchOptions(switches: readonly RuleSwitch[]): Record<string, { type: 'boolean' }> {
   return Object.fromEntries([...switches.map((s) => s.flag), DRILL_UNSAFE_FLAG].map((f) => [f, { type: 'boolean' as const }]));

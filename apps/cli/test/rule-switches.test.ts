@@ -33,3 +33,10 @@ test('with --drill-unsafe each switch names its rule and is announced on stderr'
   assert.match(c.out(), /!!! DRILL-UNSAFE: --no-dedup: the dedup rule is OFF/);
   assert.deepEqual(ruleSwitches('vm node', { 'drill-unsafe': true }, VM_RULE_SWITCHES, c), [], '--drill-unsafe alone switches nothing off');
 });
+
+test('mr coordinator refuses --no-attempt-fencing without --drill-unsafe (exit 2)', async () => {
+  const c = ctx();
+  const code = await main(['coordinator', '--port', '0', '--data', '/nonexistent/never-created', '--no-attempt-fencing'], c);
+  assert.equal(code, 2, c.out());
+  assert.match(c.out(), /--no-attempt-fencing.*refused unless --drill-unsafe/);
+});

@@ -82,6 +82,8 @@ export interface CoordinatorOptions {
    * handed out again (its worker told to stop it). 0: no limit. Default 600000 (10 min).
    */
   progressTimeoutMs?: number;
+  /** false BREAKS THE RULE (chaos drills only): see SchedulerConfig.fencing. Default true. */
+  attemptFencing?: boolean;
 }
 
 export function schedulerConfig(o: CoordinatorOptions): Partial<SchedulerConfig> {
@@ -102,6 +104,7 @@ export function schedulerConfig(o: CoordinatorOptions): Partial<SchedulerConfig>
     progressTimeoutTicks: o.progressTimeoutMs === 0 ? 0 : ticks(o.progressTimeoutMs ?? 600_000),
     maxIntermediatesPerJob: o.maxIntermediatesPerJob ?? DEFAULT_CONFIG.maxIntermediatesPerJob,
     maxQueuedTasks: o.maxQueuedTasks ?? DEFAULT_CONFIG.maxQueuedTasks,
+    fencing: o.attemptFencing ?? true,
   };
 }
 
@@ -141,6 +144,9 @@ export async function buildCoordinator(o: CoordinatorOptions): Promise<Service> 
     unlock();
     await app.close();
     throw err;
+  }
+  if (o.attemptFencing === false) {
+    app.log.warn({ brokenRules: ['attempt-fencing'] }, 'DRILL-UNSAFE: attempt fencing switched off on purpose: completions of stale attempts are accepted; never run this outside a drill');
   }
   app.decorate('scheduler', driver);
   const inputRoots = await resolveRoots(o.inputRoots ?? []);

@@ -24,6 +24,14 @@ test('CommitLedger: commits the core could never explain are named (crafted even
   l.observe(assigned('map-1', 2, 'w2'));
   assert.deepEqual(l.observe(committed('map-1', 1, 'w1')), ['stale-attempt-accepted'], 'attempt 1 lost its lease');
 
+  // The core lets an attempt's holder complete it after its lease ran out, until the task is handed out again.
+  l.observe(assigned('map-7', 1, 'w1'));
+  l.observe({ type: 'lease-expired', jobId: 'j', taskId: 'map-7', phase: 'map', attempt: 1, workerId: 'w1' });
+  assert.deepEqual(l.observe(committed('map-7', 1, 'w1')), [], 'expired but not superseded: the core accepts it (Task.holder)');
+  l.observe(assigned('map-8', 1, 'w1'));
+  l.observe({ type: 'lease-expired', jobId: 'j', taskId: 'map-8', phase: 'map', attempt: 1, workerId: 'w1' });
+  assert.deepEqual(l.observe(committed('map-8', 1, 'w2')), ['non-holder-accepted']);
+
   l.observe(assigned('map-2', 1, 'w1'));
   assert.deepEqual(l.observe(committed('map-2', 1, 'w2')), ['non-holder-accepted'], 'w2 never held attempt 1');
 

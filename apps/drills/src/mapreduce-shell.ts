@@ -12,6 +12,7 @@ import { request } from 'undici';
 import { checkRecoveries, checkSameLines, corpusFile, describeFault, progressRecovery, type FaultAction, type MapReduceWorkload, type ProgressSample, type Schedule } from '@mr/chaos';
 import { drillEnv, Part, runMr, sleep } from './parts.ts';
 import type { DrillClock, DrillShell, Verdicts } from './runner.ts';
+import { MonitorScraper } from './monitors.ts';
 
 /** A job that has not ended this long after submission fails the drill. */
 const JOB_DEADLINE_MS = 180_000;
@@ -40,6 +41,9 @@ export class MapReduceShell implements DrillShell {
   #tearingDown = false;
   #workersStarted = 0;
   #selfExits = 0;
+  readonly #monitors = new MonitorScraper();
+  /** The biggest input file's size: the jobs' split size. */
+  #splitSize = 1;
 
   constructor(
     readonly schedule: Schedule,
@@ -60,7 +64,9 @@ export class MapReduceShell implements DrillShell {
     mkdirSync(input);
     for (let i = 0; i < this.w.files; i++) {
       const f = join(input, `pg-${i}.txt`);
-      writeFileSync(f, corpusFile(this.schedule.seed, i, this.w.wordsPerFile));
+      const text = corpusFile(this.schedule.seed, i, this.w.wordsPerFile);
+      writeFileSync(f, text);
+      this.#splitSize = Math.max(this.#splitSize, Buffer.byteLength(text));
       this.#inputs.push(f);
     }
     const seq = await runMr(['seq', '--app', this.w.app, '--output', join(this.dir, 'seq'), ...this.#inputs], { cwd: this.dir, env: this.#env, limitMs: 120_000 });
@@ -97,11 +103,15 @@ export class MapReduceShell implements DrillShell {
     const p = new Part('coordinator', [
       'coordinator', '--port', String(this.#port), '--data', join(this.dir, 'data'), '--task-timeout', `${this.w.taskTimeoutMs}ms`,
       '--input-root', join(this.dir, 'input'), '--log-level', 'warn',
+      ...(this.w.heartbeatTimeoutMs ? ['--heartbeat-timeout', `${this.w.heartbeatTimeoutMs}ms`] : []),
+      ...(this.w.breakRule === 'attempt-fencing' ? ['--drill-unsafe', '--no-attempt-fencing'] : []),
     ], { cwd: this.dir, env: this.#env });
     this.#parts.push(p);
     this.#coordinator = p;
     const m = await p.waitFor(/coordinator listening on http:\/\/127\.0\.0\.1:(\d+)/, 60_000);
     this.#port = Number(m[1]);
+    // Each coordinator process separately: a restarted one counts from 0 again.
+    this.#monitors.watch(`coordinator (pid ${p.pid})`, this.url);
     return `coordinator pid ${p.pid} listening on ${this.url}`;
   }
 
@@ -133,7 +143,8 @@ export class MapReduceShell implements DrillShell {
 
   async #submit(): Promise<void> {
     const k = this.#jobs.length;
-    const body = JSON.stringify({ app: this.w.app, inputs: this.#inputs, reduces: this.w.reduces, output: join(this.dir, `out-${k}`) });
+    // One map task per input file (the coordinator combines small files up to its split size, 64 MiB by default).
+    const body = JSON.stringify({ app: this.w.app, inputs: this.#inputs, reduces: this.w.reduces, output: join(this.dir, `out-${k}`), splitSize: this.#splitSize });
     const r = await request(`${this.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': `drill-${this.schedule.seed}-${k}` }, body });
     const created = (await r.body.json()) as { id?: string; message?: string };
     if (r.statusCode !== 201 || !created.id) throw new Error(`POST /v1/jobs answered ${r.statusCode}: ${JSON.stringify(created)}`);
@@ -145,6 +156,15 @@ export class MapReduceShell implements DrillShell {
    * coordinator may be down then: the submission waits for it).
    */
   async workload(): Promise<void> {
+    this.#monitors.start();
+    try {
+      await this.#jobsUntilLastFault();
+    } finally {
+      await this.#monitors.stop();
+    }
+  }
+
+  async #jobsUntilLastFault(): Promise<void> {
     const lastFaultMs = Math.max(0, ...this.schedule.faults.map((f) => f.atMs));
     for (;;) {
       this.clock.record('event', `job ${this.#jobId} submitted (${this.w.files} files, ${this.w.reduces} reduces, ${this.w.workers} workers)`);
@@ -271,6 +291,7 @@ export class MapReduceShell implements DrillShell {
           id: 'output-equals-seq',
           ...(jobs.length === 0 ? { ok: false, detail: 'no job output' } : badOutput ? { ok: false, detail: `job ${badOutput.job.id}: ${badOutput.check.detail}` } : { ok: true, detail: `${jobs.length} job output(s), each ${outputs[0]!.check.detail}` }),
         },
+        { id: 'monitors-zero', ...this.#monitors.verdict() },
         { id: 'recovered-within-bound', ...checkRecoveries(recoveries, this.schedule.recoveryBoundMs) },
       ],
       recoveries,

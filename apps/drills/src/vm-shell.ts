@@ -15,6 +15,7 @@ import { FaultProxy } from './fault-proxy.ts';
 import { drillEnv, Part, sleep } from './parts.ts';
 import type { DrillClock, DrillShell, Verdicts } from './runner.ts';
 import { checkHistory, type HistoryOp } from './history.ts';
+import { MonitorScraper } from './monitors.ts';
 
 const VM = 'vm1';
 const COUNTER = 'counter';
@@ -67,6 +68,7 @@ export class VmShell implements DrillShell {
   #executed = 0;
   #stopping = false;
   #lastFaultMs = 0;
+  readonly #monitors = new MonitorScraper();
 
   constructor(
     readonly schedule: Schedule,
@@ -106,6 +108,8 @@ export class VmShell implements DrillShell {
     }
     const a = await node('a', ['--role', 'primary', '--peer', peer]);
     this.#nodes = [{ id: 'a', ...a }, { id: 'b', ...b }];
+    this.#monitors.watch('storage', this.#storageUrl);
+    for (const n of this.#nodes) this.#monitors.watch(`node ${n.id} (pid ${n.part.pid})`, n.url);
     const deadline = performance.now() + 30_000;
     for (;;) {
       const [sa, sb] = await Promise.all([status(a.url), status(b.url)]);
@@ -138,6 +142,7 @@ export class VmShell implements DrillShell {
   async workload(): Promise<void> {
     this.#polling = true;
     this.#pollers = this.#nodes.map((n) => this.#poll(n));
+    this.#monitors.start();
     const byUrl = { get: (url: string) => this.#nodes.find((n) => new URL(n.url).origin === url)?.id };
     const runClient = async (c: number) => {
       const clientId = `c${c}`;
@@ -181,7 +186,7 @@ export class VmShell implements DrillShell {
     if (this.#joins.length > 0) this.#agree = await this.#replicasAgree(10_000);
     await sleep(300);
     this.#polling = false;
-    await Promise.all(this.#pollers);
+    await Promise.all([...this.#pollers, this.#monitors.stop()]);
   }
 
   /**
@@ -279,6 +284,7 @@ export class VmShell implements DrillShell {
     const node: Node = { id, ...started };
     this.#nodes.push(node);
     this.#pollers.push(this.#poll(node));
+    this.#monitors.watch(`node ${id} (pid ${started.part.pid})`, started.url);
     const join: { node: string; startedMs: number; upMs: number; protectedMs?: number } = { node: id, startedMs: atMs, upMs: this.clock.now() };
     this.#joins.push(join);
     void (async () => {
@@ -350,6 +356,7 @@ export class VmShell implements DrillShell {
       { id: 'no-ack-lost-or-doubled', ...(this.#final === undefined ? { ok: false, detail: 'no final read' } : checkCounter(answers, unknown, this.#final)) },
       { id: 'linearizable', ...lin },
       ...(this.#joins.length > 0 ? [{ id: 'replicas-agree', ...(this.#agree ?? { ok: false, detail: 'not checked (the workload did not finish)' }) }] : []),
+      { id: 'monitors-zero', ...this.#monitors.verdict() },
       { id: 'recovered-within-bound', ...checkRecoveries(recoveries, this.schedule.recoveryBoundMs) },
     ];
     const ops = this.#history.filter((h) => h.response !== undefined).length;

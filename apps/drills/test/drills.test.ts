@@ -24,7 +24,8 @@ test('worker-crash-storm (short): workers killed during a wc job; the output equ
   const schedule = buildSchedule('worker-crash-storm', 11, 'short');
   const r = await runDrill({ schedule, log: (l) => t.diagnostic(l) });
   assert.equal(r.outcome, 'passed', summary(r));
-  assert.deepEqual(r.invariants.map((i) => i.id), ['job-succeeded', 'output-equals-seq', 'recovered-within-bound']);
+  assert.deepEqual(r.invariants.map((i) => i.id), ['job-succeeded', 'output-equals-seq', 'monitors-zero', 'recovered-within-bound']);
+  assert.match(r.invariants.find((i) => i.id === 'monitors-zero')!.detail, /all 0: .*task-committed-twice/);
   const kills = r.timeline.filter((e) => e.kind === 'fault' && / kill worker-\d+: SIGKILL/.test(e.text));
   assert.ok(kills.length >= 1, 'at least one worker was killed while the job ran');
   assert.equal(r.recoveries.length, kills.length);
@@ -42,7 +43,7 @@ test('primary-kill-under-load (short): kill -9 the primary under load; no acknow
   const schedule = buildSchedule('primary-kill-under-load', 11, 'short');
   const r = await runDrill({ schedule, log: (l) => t.diagnostic(l) });
   assert.equal(r.outcome, 'passed', summary(r));
-  for (const id of ['one-live-primary-per-epoch', 'no-ack-lost-or-doubled', 'recovered-within-bound']) {
+  for (const id of ['one-live-primary-per-epoch', 'no-ack-lost-or-doubled', 'monitors-zero', 'recovered-within-bound']) {
     assert.ok(r.invariants.find((i) => i.id === id)?.ok, `${id}\n${summary(r)}`);
   }
   assert.match(r.timeline.find((e) => e.kind === 'fault')!.text, /SIGKILL node a/);
@@ -58,6 +59,8 @@ test('break-output-rule (short): without the output rule a kill -9 of the primar
   const broken = r.invariants.filter((i) => !i.ok).map((i) => i.id);
   assert.ok(broken.includes('no-ack-lost-or-doubled') || broken.includes('linearizable'), summary(r));
   assert.ok(r.invariants.find((i) => i.id === 'one-live-primary-per-epoch')?.ok, 'still never two live primaries in one epoch');
+  // The node's own monitor sees every answer released before the backup acknowledged it.
+  assert.match(r.invariants.find((i) => i.id === 'monitors-zero')!.detail, /ft_invariant_violations_total\{invariant="output-released-before-ack"\} = \d+ on node a/);
 });
 
 test('primary-stall (short): SIGSTOP the primary under load, SIGCONT later; the backup takes over and the old primary never serves in its epoch again', { timeout: 180_000 }, async (t) => {
@@ -87,4 +90,10 @@ test('break-dedup (short): without deduplication the clients\' retries after a f
   assertCaught(r, 'no-ack-lost-or-doubled');
   assert.match(r.invariants.find((i) => i.id === 'no-ack-lost-or-doubled')!.detail, /applied twice|given twice/);
   assert.ok(r.invariants.find((i) => i.id === 'one-live-primary-per-epoch')?.ok, 'still never two live primaries in one epoch');
+});
+
+test('break-attempt-fencing (short): a coordinator without attempt fencing accepts stalled workers\' stale completions, and its commit-ledger monitor catches it', { timeout: 180_000 }, async (t) => {
+  const r = await runDrill({ schedule: buildSchedule('break-attempt-fencing', 11, 'short'), log: (l) => t.diagnostic(l) });
+  assertCaught(r, 'monitors-zero');
+  assert.match(r.invariants.find((i) => i.id === 'monitors-zero')!.detail, /mr_invariant_violations_total\{invariant="(stale-attempt-accepted|non-holder-accepted|task-committed-twice)"\} = \d+ on coordinator/);
 });

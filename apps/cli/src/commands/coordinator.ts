@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { EXIT, type CliContext } from '../context.ts';
 import { parse, bytesOption, durationMs, intOption, UsageError } from '../args.ts';
+import { MR_COORDINATOR_RULE_SWITCHES, ruleSwitches, switchOptions } from '../rule-switches.ts';
 
 export const summary = 'run the MapReduce coordinator (job API + worker protocol)';
 
@@ -48,6 +49,10 @@ options:
   --split-size SIZE    input bytes per map task (default 64MiB; e.g. 16MiB): bigger
                        files of line-oriented apps are split, smaller ones combined;
                        a job's splitSize overrides it
+  --drill-unsafe --no-attempt-fencing
+                       BREAKS A RULE on purpose, for chaos drills only (refused without
+                       --drill-unsafe, announced loudly): completions of stale attempts
+                       are accepted and heartbeats never make an attempt abandon
   --plugins DIR        accept the user apps of the modules in DIR (default: $MR_PLUGIN_DIR;
                        workers need the same directory)
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
@@ -80,6 +85,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     'split-size': { type: 'string' },
     'log-level': { type: 'string' },
     plugins: { type: 'string' },
+    ...switchOptions(MR_COORDINATOR_RULE_SWITCHES),
   });
   if (!args) {
     ctx.stdout.write(`${usage}\n`);
@@ -98,6 +104,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const progressTimeoutMs = v['task-progress-timeout'] === undefined ? 600_000 : v['task-progress-timeout'] === '0' ? 0 : durationMs(v['task-progress-timeout'], '--task-progress-timeout');
   if (progressTimeoutMs !== 0 && progressTimeoutMs < 1000) throw new UsageError('--task-progress-timeout: must be at least 1s (or 0: no limit)');
   const splitBytes = bytesOption(v['split-size'], '--split-size', 64 * 1024 * 1024, 1, 2 ** 40);
+  const broken = ruleSwitches('coordinator', v, MR_COORDINATOR_RULE_SWITCHES, ctx);
   const logLevel = v['log-level'] ?? 'info';
   if (!LEVELS.includes(logLevel)) throw new UsageError(`--log-level: expected one of ${LEVELS.join(', ')}, got "${logLevel}"`);
   const dataDir = resolve(v.data ?? 'mr-data');
@@ -153,6 +160,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       outputRoots: outputRoots ?? [...new Set([...roots, process.cwd()])],
       workerToken: creds.roleTokens.worker,
       exitWhenDone: v['exit-when-done'] ?? false,
+      attemptFencing: !broken.includes('attempt-fencing'),
       token,
       logLevel: logLevel === 'silent' ? false : logLevel,
       telemetry: telemetry.enabled,

@@ -825,9 +825,11 @@ export class Scheduler {
       return stale('already-done', task.winner?.attempt === i.attempt);
     }
     if (job.state !== 'running') return stale('job-not-running');
-    if ((i.attempt !== task.lastAttempt && i.attempt !== task.adopted) || task.holder === undefined) return stale('stale-attempt');
-    // Only the worker the attempt was handed to (or that took it over after a restart) may complete it.
-    if (task.holder !== i.workerId) return stale('not-lease-holder');
+    if (this.config.fencing) {
+      if ((i.attempt !== task.lastAttempt && i.attempt !== task.adopted) || task.holder === undefined) return stale('stale-attempt');
+      // Only the worker the attempt was handed to (or that took it over after a restart) may complete it.
+      if (task.holder !== i.workerId) return stale('not-lease-holder');
+    }
     // The coordinator, not the worker, names the files: a map's declared
     // outputs must be its own attempt's; a reduce's output is its attempt's file.
     let files: string[] = [];
@@ -908,7 +910,7 @@ export class Scheduler {
       const ref: TaskRef = { jobId: t.jobId, taskId: t.taskId, attempt: t.attempt };
       const job = this.#jobs.get(ref.jobId);
       const task = job && !terminal(job.state) ? this.#task(job, ref.taskId) : undefined;
-      const current = task !== undefined && (task.lastAttempt === ref.attempt || task.adopted === ref.attempt) && task.holder === workerId;
+      const current = task !== undefined && (!this.config.fencing || ((task.lastAttempt === ref.attempt || task.adopted === ref.attempt) && task.holder === workerId));
       if (!job || !task || job.state !== 'running' || task.state === 'done' || !current) {
         abandon.push(ref);
         continue;

@@ -53,6 +53,14 @@ export interface SchedulerConfig {
    * plain 10-second rule).
    */
   renewLeases: boolean;
+  /**
+   * Attempt fencing: a completion or heartbeat counts only from the attempt
+   * that holds the task's lease, on the worker it was handed to. false BREAKS
+   * THE RULE on purpose (chaos drills only; `mr coordinator` refuses it without
+   * --drill-unsafe): completions of stale attempts are accepted while the task
+   * is not done, and heartbeats never tell a stale attempt to abandon.
+   */
+  fencing: boolean;
   /** maps x reduces (intermediate files) of one job. */
   maxIntermediatesPerJob: number;
   /** Tasks (maps + reduces) of all unfinished jobs together. */
@@ -74,6 +82,7 @@ export const DEFAULT_CONFIG: SchedulerConfig = {
   recoveryTicks: 0,
   progressTimeoutTicks: 6000,
   renewLeases: true,
+  fencing: true,
   maxIntermediatesPerJob: 1_000_000,
   maxQueuedTasks: 1_000_000,
 };

@@ -177,6 +177,7 @@ export class Harness {
           recoveryTicks: num('recovery', 0)!,
           progressTimeoutTicks: num('progress', 0)!,
           renewLeases: kv['renew'] !== 'false',
+          fencing: kv['fencing'] !== 'false',
           maxIntermediatesPerJob: num('inter', 1_000_000)!,
           maxQueuedTasks: num('queued', 1_000_000)!,
         };

@@ -20,6 +20,7 @@ export const INVARIANTS: Record<string, string> = {
   'no-ack-lost-or-doubled': 'every acknowledged incr answer is distinct, the answers are exactly 1..n, and a final read equals the number of incrs applied',
   linearizable: 'the recorded client history (invoke/response times, answers) has a linearization under the kv model',
   'replicas-agree': 'a backup that joined by state transfer reports the same state hash as the primary at the same instruction count',
+  'monitors-zero': 'every invariant monitor of every part (mr_invariant_violations_total, ft_invariant_violations_total on /metrics, scraped every 250 ms) stayed 0',
   'recovered-within-bound': 'after each disruptive fault the service was back (job done / a live primary answering) within the drill\'s bound',
 };
 
@@ -37,8 +38,8 @@ export interface DrillDefinition {
   plan(rng: DrillRng, scale: DrillScale): { workload: Workload; faults: ScheduledFault[] };
 }
 
-const MR_INVARIANTS = ['job-succeeded', 'output-equals-seq', 'recovered-within-bound'];
-const VM_INVARIANTS = ['one-live-primary-per-epoch', 'no-ack-lost-or-doubled', 'linearizable', 'recovered-within-bound'];
+const MR_INVARIANTS = ['job-succeeded', 'output-equals-seq', 'monitors-zero', 'recovered-within-bound'];
+const VM_INVARIANTS = ['one-live-primary-per-epoch', 'no-ack-lost-or-doubled', 'linearizable', 'monitors-zero', 'recovered-within-bound'];
 
 function mrWorkload(scale: DrillScale, workers: number): MapReduceWorkload {
   return scale === 'full'
@@ -192,7 +193,7 @@ export const CATALOG: readonly DrillDefinition[] = [
     system: 'vm',
     summary: 'BREAK THE RULE: the primary releases answers before the backup acknowledged them (--no-output-rule); cut the log channel (blackhole, fault proxy) and kill -9 the primary 0.3-0.7 s later, before failure suspicion: what it answered meanwhile never reached the backup, and the checks must catch it',
     invariants: VM_INVARIANTS,
-    expectBroken: ['no-ack-lost-or-doubled', 'linearizable'],
+    expectBroken: ['no-ack-lost-or-doubled', 'linearizable', 'monitors-zero'],
     recoveryBoundMs: 10_000,
     plan(rng, scale) {
       // Late enough that the clients run at full speed when the link is cut.
@@ -208,13 +209,47 @@ export const CATALOG: readonly DrillDefinition[] = [
     },
   },
   {
+    name: 'break-attempt-fencing',
+    system: 'mapreduce',
+    summary: 'BREAK THE RULE: the coordinator accepts completions from any attempt (--no-attempt-fencing); SIGSTOP one worker mid-task past the task timeout (its task goes to another worker), then stall the others too (the new attempt cannot finish) and SIGCONT the first: its stale attempt\'s completion is accepted',
+    invariants: MR_INVARIANTS,
+    expectBroken: ['monitors-zero'],
+    recoveryBoundMs: 60_000,
+    plan(rng, scale) {
+      // A 3 s lease: the others' short stall (about 1 s) never outlasts a lease renewed by
+      // heartbeats every second, so with the rule on no attempt but the first one goes stale.
+      // The first worker's stall (past its lease, until its task was surely handed out again on a
+      // loaded machine) is longer than the default heartbeat timeout: 10 s, so that it is not lost.
+      const workload: MapReduceWorkload = { ...mrWorkload(scale, 4), files: scale === 'full' ? 24 : 14, taskTimeoutMs: 3000, heartbeatTimeoutMs: 10_000, breakRule: 'attempt-fencing' };
+      const faults: ScheduledFault[] = [];
+      let t = rng.range(400, 900);
+      for (let round = 0; round < (scale === 'full' ? 2 : 1); round++) {
+        const first = rng.range(0, workload.workers - 1);
+        const others = Array.from({ length: workload.workers }, (_, i) => i).filter((i) => i !== first);
+        // The first worker's lease expires after the task timeout and its task is handed to a
+        // free worker; then every other worker stalls, so that the new attempt cannot finish
+        // before the first worker's stale one completes. Every stall stays within the heartbeat
+        // timeout, so that no worker is lost; the others' within their leases.
+        const othersStop = t + workload.taskTimeoutMs + rng.range(1500, 2000);
+        const firstCont = othersStop + rng.range(200, 300);
+        const othersCont = firstCont + rng.range(600, 800);
+        faults.push({ atMs: t, action: { type: 'stop', target: `worker-${first}` } });
+        for (const i of others) faults.push({ atMs: othersStop, action: { type: 'stop', target: `worker-${i}` } });
+        faults.push({ atMs: firstCont, action: { type: 'cont', target: `worker-${first}` } });
+        for (const i of others) faults.push({ atMs: othersCont, action: { type: 'cont', target: `worker-${i}` } });
+        t = othersCont + rng.range(1000, 1500);
+      }
+      return { workload, faults: sortFaults(faults) };
+    },
+  },
+  {
     name: 'break-test-and-set',
     system: 'vm',
     summary: 'BREAK THE RULE: the backup goes live without asking storage for test-and-set (--no-test-and-set); cut the log channel (blackhole, fault proxy) past failure suspicion, heal it later: the primary wins test-and-set for the same epoch the backup took for itself, and two primaries serve',
     invariants: VM_INVARIANTS,
     expectBroken: ['one-live-primary-per-epoch'],
     // Consequences of two live primaries the drill does not count against it: clients see two histories.
-    mayBreak: ['no-ack-lost-or-doubled', 'linearizable'],
+    mayBreak: ['no-ack-lost-or-doubled', 'linearizable', 'monitors-zero'],
     recoveryBoundMs: 10_000,
     plan(rng, scale) {
       const at = scale === 'full' ? rng.range(1500, 2500) : rng.range(800, 1500);
@@ -286,7 +321,7 @@ export function buildSchedule(name: string, seed: number, scale: DrillScale = 'f
  * from the faults. Throws for a drill that breaks no rule.
  */
 export function controlSchedule(s: Schedule): Schedule {
-  if (s.workload.system !== 'vm' || !s.workload.breakRule || !s.expectBroken) throw ERR_NO_CONTROL(s.drill);
+  if (!s.workload.breakRule || !s.expectBroken) throw ERR_NO_CONTROL(s.drill);
   const { breakRule: _rule, ...workload } = s.workload;
   const { expectBroken: _e, mayBreak: _m, ...rest } = s;
   return { ...rest, workload, control: true };

@@ -144,3 +144,37 @@ export function progressRecovery(fault: string, faultAtMs: number, samples: read
   }
   return { fault, what: 'progress resumed', recoveredMs: null };
 }
+
+/** One invariant monitor as read from a process's /metrics: the highest value seen. */
+export interface MonitorReading {
+  /** The process, e.g. `node a (pid 123)`. */
+  process: string;
+  /** The metric, e.g. `ft_invariant_violations_total`. */
+  metric: string;
+  invariant: string;
+  value: number;
+}
+
+const MONITOR_LINE = /^((?:mr|ft)_invariant_violations_total)\{([^}]*)\}\s+(\S+)\s*$/;
+
+/** The invariant monitors in a Prometheus text exposition (other lines are ignored). */
+export function parseMonitors(text: string): { metric: string; invariant: string; value: number }[] {
+  const out: { metric: string; invariant: string; value: number }[] = [];
+  for (const line of text.split('\n')) {
+    const m = MONITOR_LINE.exec(line);
+    if (!m) continue;
+    const inv = /(?:^|,)invariant="([^"]*)"/.exec(m[2]!);
+    const value = Number(m[3]);
+    if (inv && Number.isFinite(value)) out.push({ metric: m[1]!, invariant: inv[1]!, value });
+  }
+  return out;
+}
+
+/** Every invariant monitor stayed 0 in every process scraped (`scrapes`: how many answered). */
+export function checkMonitors(readings: readonly MonitorReading[], scrapes: number): CheckResult {
+  if (scrapes === 0) return { ok: false, detail: 'no /metrics scrape answered' };
+  const bad = readings.filter((r) => r.value > 0);
+  if (bad.length > 0) return { ok: false, detail: bad.map((r) => `${r.metric}{invariant="${r.invariant}"} = ${r.value} on ${r.process}`).join('; ') };
+  const names = [...new Set(readings.map((r) => r.invariant))].sort();
+  return { ok: true, detail: `${scrapes} scrapes of ${new Set(readings.map((r) => r.process)).size} processes; all 0: ${names.join(', ') || 'no monitors exported'}` };
+}

@@ -49,6 +49,10 @@ export interface MapReduceWorkload {
   /** Workers kept running (a worker that exits while the job runs is replaced). */
   workers: number;
   taskTimeoutMs: number;
+  /** The coordinator's --heartbeat-timeout (default: the coordinator's, 5 s). */
+  heartbeatTimeoutMs?: number;
+  /** A rule the drill switches off on purpose (break-the-rule drills): attempt-fencing (the coordinator accepts stale attempts' completions). */
+  breakRule?: 'attempt-fencing';
 }
 
 export interface VmWorkload {

@@ -109,3 +109,28 @@ test('progress recovery with no progress known before the fault needs a complete
   const p = [{ atMs: 100, done: undefined, finished: false }, { atMs: 500, done: 0, finished: false }, { atMs: 900, done: 1, finished: false }];
   assert.equal(progressRecovery('kill coordinator', 200, p).recoveredMs, 700);
 });
+
+test('invariant monitors: parsed from the exposition format, the highest value per process; any non-zero breaks the invariant', async () => {
+  const { parseMonitors, checkMonitors } = await import('../src/index.ts');
+  const text = [
+    '# HELP ft_invariant_violations_total Invariant monitors, must stay 0',
+    '# TYPE ft_invariant_violations_total counter',
+    'ft_invariant_violations_total{invariant="output-released-before-ack",vm="vm1",node="a"} 3',
+    'ft_invariant_violations_total{vm="vm1",invariant="state-hash-mismatch"} 0',
+    'mr_invariant_violations_total{invariant="task-committed-twice"} 0',
+    'ft_log_bytes_total{direction="sent"} 99',
+  ].join('\n');
+  assert.deepEqual(parseMonitors(text), [
+    { metric: 'ft_invariant_violations_total', invariant: 'output-released-before-ack', value: 3 },
+    { metric: 'ft_invariant_violations_total', invariant: 'state-hash-mismatch', value: 0 },
+    { metric: 'mr_invariant_violations_total', invariant: 'task-committed-twice', value: 0 },
+  ]);
+  const r = (process: string, invariant: string, value: number) => ({ process, metric: 'ft_invariant_violations_total', invariant, value });
+  assert.equal(checkMonitors([], 0).ok, false, 'nothing scraped is not a pass');
+  const ok = checkMonitors([r('node a', 'x', 0), r('node b', 'x', 0), r('node b', 'y', 0)], 12);
+  assert.ok(ok.ok);
+  assert.match(ok.detail, /12 scrapes of 2 processes; all 0: x, y/);
+  const bad = checkMonitors([r('node a', 'x', 0), r('node b', 'output-released-before-ack', 7)], 3);
+  assert.equal(bad.ok, false);
+  assert.match(bad.detail, /ft_invariant_violations_total\{invariant="output-released-before-ack"\} = 7 on node b/);
+});

@@ -109,6 +109,6 @@ test('a control schedule keeps the faults and the seed, switches the rule back o
 
 test('every break-the-rule drill names the invariants that must catch it, all of them among those it checks', () => {
   const breaking = CATALOG.filter((d) => d.expectBroken);
-  assert.deepEqual(breaking.map((d) => d.name).sort(), ['break-dedup', 'break-output-rule', 'break-test-and-set']);
+  assert.deepEqual(breaking.map((d) => d.name).sort(), ['break-attempt-fencing', 'break-dedup', 'break-output-rule', 'break-test-and-set']);
   for (const d of breaking) for (const id of [...d.expectBroken!, ...(d.mayBreak ?? [])]) assert.ok(d.invariants.includes(id), `${d.name}: ${id}`);
 });

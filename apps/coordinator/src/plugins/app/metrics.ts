@@ -20,7 +20,8 @@ export const MAX_COUNTER_LABELS = 200;
  * ledger of its own, built from the core's events (see CommitLedger):
  * - `task-committed-twice` (happened): a task the core had already committed was committed again;
  * - `stale-attempt-accepted` (happened): a completion was accepted from an attempt that held
- *   no lease (never handed out, expired, failed, or of a task already done);
+ *   no lease (never handed out, failed, of a task already done, or expired and superseded by a
+ *   new hand-out; an expired attempt's holder may complete it until then, as the core allows);
  * - `non-holder-accepted` (happened): a completion was accepted from a worker other than the
  *   one the attempt was handed to.
  */
@@ -36,6 +37,11 @@ export type CoordinatorInvariant = (typeof COORDINATOR_INVARIANTS)[number];
 export class CommitLedger {
   /** `${jobId}\u0000${taskId}` -> attempt -> worker holding its lease. */
   readonly #leases = new Map<string, Map<number, string>>();
+  /**
+   * Attempts whose lease ran out while the task was not handed out again: their holder may still
+   * complete them (scheduler.ts Task.holder) until a new attempt is handed out.
+   */
+  readonly #expired = new Map<string, Map<number, string>>();
   readonly #committed = new Set<string>();
   /** Keys per job, dropped when the job finishes. */
   readonly #byJob = new Map<string, Set<string>>();
@@ -66,29 +72,48 @@ export class CommitLedger {
   /** Feeds one event; returns the invariants the event breaks (usually none). */
   observe(e: SchedulerEvent): CoordinatorInvariant[] {
     switch (e.type) {
-      case 'task-assigned':
-        this.#hold(this.#key(e.jobId, e.taskId), e.attempt, e.workerId);
+      case 'task-assigned': {
+        const k = this.#key(e.jobId, e.taskId);
+        // A new hand-out supersedes the attempts whose lease ran out.
+        this.#expired.delete(k);
+        this.#hold(k, e.attempt, e.workerId);
         return [];
-      case 'lease-expired':
+      }
+      case 'lease-expired': {
+        const k = this.#key(e.jobId, e.taskId);
+        const holder = this.#leases.get(k)?.get(e.attempt);
+        this.#leases.get(k)?.delete(e.attempt);
+        if (holder !== undefined) {
+          let m = this.#expired.get(k);
+          if (!m) this.#expired.set(k, (m = new Map()));
+          m.set(e.attempt, holder);
+        }
+        return [];
+      }
       case 'task-stalled':
-      case 'task-failed':
-        this.#leases.get(this.#key(e.jobId, e.taskId))?.delete(e.attempt);
+      case 'task-failed': {
+        const k = this.#key(e.jobId, e.taskId);
+        this.#leases.get(k)?.delete(e.attempt);
+        this.#expired.get(k)?.delete(e.attempt);
         return [];
+      }
       case 'task-committed': {
         const k = this.#key(e.jobId, e.taskId);
         const out: CoordinatorInvariant[] = [];
         if (this.#committed.has(k)) out.push('task-committed-twice');
-        const holder = this.#leases.get(k)?.get(e.attempt);
+        const holder = this.#leases.get(k)?.get(e.attempt) ?? this.#expired.get(k)?.get(e.attempt);
         if (holder === undefined) {
           if (!this.#committed.has(k)) out.push('stale-attempt-accepted');
         } else if (holder !== e.workerId) out.push('non-holder-accepted');
         this.#committed.add(k);
         this.#leases.delete(k);
+        this.#expired.delete(k);
         return out;
       }
       case 'job-finished': {
         for (const k of this.#byJob.get(e.jobId) ?? []) {
           this.#leases.delete(k);
+          this.#expired.delete(k);
           this.#committed.delete(k);
         }
         this.#byJob.delete(e.jobId);
@@ -101,7 +126,7 @@ export class CommitLedger {
 
   /** Tasks tracked (tests: the ledger forgets finished jobs). */
   get size(): number {
-    return this.#leases.size + this.#committed.size;
+    return this.#leases.size + this.#expired.size + this.#committed.size;
   }
 }
 
