@@ -75,6 +75,11 @@ run() {
   local rss="coordinator $(hwm "$cpid") MB, workers"
   for p in "${mypids[@]}"; do rss="$rss $(hwm "$p")"; done
   rss="$rss MB"
+  # Disk left by the job beyond its outputs: the coordinator removes the work dir when the job ends
+  # (give it up to 10 s); worker dirs hold nothing but their logs.
+  local left=-1
+  for _ in $(seq 100); do left=$(find "$d/data/jobs" -mindepth 1 2>/dev/null | wc -l); [ "$left" -eq 0 ] && break; sleep 0.1; done
+  rss="$rss; left under data/jobs: $left entries, spill/temp files in worker dirs: $(find "$d"/w* -type f ! -name '*.log' 2>/dev/null | wc -l)"
   kill "$cpid" "${mypids[@]}" 2>/dev/null || true
   wait "$cpid" "${mypids[@]}" 2>/dev/null || true
   printf '%-5s %d workers: %-9s %7.1f s  (%s map tasks)  peak RSS: %s\n' "$layout" "$n" "$state" "$(echo "$t1 - $t0" | bc)" "$maps" "$rss"

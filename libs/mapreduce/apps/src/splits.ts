@@ -7,6 +7,10 @@
  * - 'lines' apps: files no bigger than the split size are combined, in input
  *   order, into one split up to the split size (Hadoop's
  *   CombineFileInputFormat), so many small files do not mean many tiny tasks.
+ *   Opening a file costs too: each file counts as at least 1/64 of the split
+ *   size (Spark's openCostInBytes), so a split holds at most 64 files and
+ *   10,000 tiny files make 157 map tasks that workers run in parallel, not
+ *   one task that opens them all in a row.
  * - 'whole-file' apps (the lab's contract): one file, one map task.
  */
 import type { MrApp } from './types.ts';
@@ -15,6 +19,8 @@ import type { MrApp } from './types.ts';
 export const DEFAULT_SPLIT_BYTES = 64 << 20;
 /** Smallest split size accepted (tests use tiny ones). */
 export const MIN_SPLIT_BYTES = 1;
+/** At most this many files go into one combined split (each file counts as at least splitBytes / MAX_FILES_PER_SPLIT bytes). */
+export const MAX_FILES_PER_SPLIT = 64;
 
 /** One file's part of a split: input index, byte range [start, end) (end absent: to the end of the file). */
 export interface SplitPiece {
@@ -39,6 +45,7 @@ export function planSplits(app: Pick<MrApp, 'input' | 'splittable'>, sizes: read
     return out;
   }
   const splittable = app.splittable ?? true;
+  const openCost = Math.floor(splitBytes / MAX_FILES_PER_SPLIT);
   let cur: Split = [];
   let curBytes = 0;
   const flush = (): void => {
@@ -57,9 +64,10 @@ export function planSplits(app: Pick<MrApp, 'input' | 'splittable'>, sizes: read
       for (let s = 0; s < size; s += splitBytes) out.push([s + splitBytes >= size ? { input: i, start: s } : { input: i, start: s, end: s + splitBytes }]);
       continue;
     }
-    if (cur.length && curBytes + size > splitBytes) flush();
+    const cost = Math.max(size, openCost);
+    if (cur.length && curBytes + cost > splitBytes) flush();
     cur.push({ input: i, start: 0 });
-    curBytes += size;
+    curBytes += cost;
   }
   flush();
   return out;

@@ -53,6 +53,10 @@ test('planSplits: big files divided, small files combined up to the split size, 
   assert.deepEqual(planSplits({ input: 'lines', splittable: false }, [25, 3, 4], 10), [[{ input: 0, start: 0 }], [{ input: 1, start: 0 }, { input: 2, start: 0 }]]);
   assert.deepEqual(planSplits({}, [25, 3], 10), [[{ input: 0, start: 0 }], [{ input: 1, start: 0 }]]);
   assert.throws(() => planSplits({ input: 'lines' }, [1], 0), RangeError);
+  // Each file counts as at least 1/64 of the split size (an open cost): 200 tiny files make 4 splits, not 1.
+  const tiny = planSplits({ input: 'lines' }, Array.from({ length: 200 }, () => 20), 64 << 20);
+  assert.deepEqual(tiny.map((s) => s.length), [64, 64, 64, 8]);
+  assert.deepEqual(tiny.flat().map((p) => p.input), Array.from({ length: 200 }, (_, i) => i));
 });
 
 test('every built-in deterministic app over tiny splits and a tiny memory budget (spills) gives exactly the sequential lines', async () => {
