@@ -104,6 +104,7 @@ class SlotThread {
   #thread: Thread | undefined;
   #pending: Pending | undefined;
   #seq = 0;
+  #closed = false;
   /** The slot's progress counter, shared with its thread (which adds to it as its tasks work); kept across threads. */
   readonly #progress = new BigInt64Array(new SharedArrayBuffer(8));
   constructor(private readonly opts: ThreadRunnerOptions) {}
@@ -169,9 +170,12 @@ class SlotThread {
     await t.terminate();
     await removeTemps(p.req);
     p.reject(ERR_TASK_CANCELLED());
+    // The replacement starts loading now, so the slot's next task does not wait for it (nor show no progress meanwhile).
+    if (!this.#closed) this.#ensure();
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     const t = this.#thread;
     this.#thread = undefined;
     const p = this.#pending;

@@ -17,6 +17,8 @@ port.on('message', (m: { id: number; req: TaskRequest }) => {
   void (async () => {
     try {
       await loaded;
+      // The task started: progress from its first instant (thread start-up is not the task's).
+      addProgress(1);
       const result = await execute(executors, m.req, addProgress);
       port.postMessage({ id: m.id, ok: true, result });
     } catch (err) {
