@@ -4,10 +4,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cluster } from '../src/cluster.ts';
 import { runMr } from '../src/procs.ts';
+import { sortedLines } from '../src/lab.ts';
 
 /** Plugin apps for these tests (a plugin directory given to coordinator and workers alike). */
 const PLUGINS = `
@@ -35,6 +36,15 @@ export default [
       if (firstTime(ctx, 'r ' + k)) throw new Error('countfail: a first attempt fails after counting');
       return String(v.length);
     },
+  },
+  {
+    name: 'straggler',
+    description: 'wc-like; the first attempt of the map over a file whose name contains option slow sleeps option ms (a slow machine)',
+    async map(f, c, emit, ctx) {
+      if (f.includes(ctx.options.slow) && firstTime(ctx, 'straggle ' + ctx.options.tag + ' ' + f)) await new Promise((r) => setTimeout(r, Number(ctx.options.ms)));
+      for (const w of c.toString().split(/[^A-Za-z]+/)) if (w) emit(w, '1');
+    },
+    reduce: (_k, v) => String(v.length),
   },
 ];
 `;
@@ -103,4 +113,41 @@ test('range partitioner: sort with split points sampled at submit is globally so
   }
   t.diagnostic(`wc over the corpus, shuffle bytes: combiner on ${shuffle['true']}, off ${shuffle['false']}`);
   assert.ok(shuffle['true']! < shuffle['false']!, JSON.stringify(shuffle));
+});
+
+test('backup tasks: a straggling map gets a backup on an idle worker, the first completion wins and the job ends near the fast workers\' time; without backups it waits for the straggler (decision log, same output)', async (t) => {
+  const c = new Cluster(t, PLUGINS);
+  await c.start(['--backup-after', '1s'], 3);
+  const slow = join(c.lab.root, 'slow.txt');
+  writeFileSync(slow, readFileSync(c.lab.corpus[0]!));
+  const inputs = [...c.lab.corpus, slow];
+  const SLEEP_MS = 6000;
+  const runs: Record<string, { ms: number; job: any; out: string }> = {};
+  // Warm up: every worker's task threads load the apps on their first task (seconds on a loaded machine).
+  const warm = await c.finished(await c.submit({ app: 'straggler', inputs, reduces: 3, options: { slow: 'none', ms: '0', tag: 'warm' } }));
+  assert.equal(warm.state, 'succeeded', warm.error);
+  for (const backupTasks of [true, false]) {
+    const out = join(c.lab.root, `out-straggler-${backupTasks}`);
+    // A whole-file app: a map task per file.
+    const id = await c.submit({ app: 'straggler', inputs, reduces: 2, output: out, backupTasks, options: { slow: 'slow.txt', ms: String(SLEEP_MS), tag: String(backupTasks) } });
+    const job = await c.finished(id);
+    runs[String(backupTasks)] = { ms: Date.parse(job.finishedAt) - Date.parse(job.submittedAt), job, out };
+    assert.equal(job.state, 'succeeded', `${job.error}\n${c.lab.describe()}`);
+  }
+  const on = runs['true']!;
+  const off = runs['false']!;
+  t.diagnostic(`straggler job (one map sleeps ${SLEEP_MS} ms on its first attempt, 3 workers, machine shared and loaded): with backup tasks ${on.ms} ms, without ${off.ms} ms (+${Math.round((100 * (off.ms - on.ms)) / on.ms)} % without)`);
+  t.diagnostic(`decision log: ${JSON.stringify(on.job.backups)}`);
+  assert.ok(off.ms >= SLEEP_MS, `without backups the job waits for the straggler: ${off.ms} ms`);
+  assert.ok(on.ms < SLEEP_MS * 0.75, `with backups the job does not wait for the straggler: ${on.ms} ms`);
+  assert.equal(off.job.backups, undefined, 'no backup for a job with backupTasks false');
+  const won = on.job.backups.filter((b: any) => b.outcome === 'backup-won');
+  assert.equal(won.length, 1, JSON.stringify(on.job.backups));
+  assert.match(won[0].reason, /median/);
+  assert.notEqual(won[0].backup.workerId, won[0].original.workerId);
+  // The same output either way, and only the winners' files in it.
+  for (const r of [on, off]) assert.deepEqual(readdirSync(r.out).sort(), ['mr-out-0', 'mr-out-1']);
+  assert.deepEqual(sortedLines(on.out), sortedLines(off.out));
+  // The loser was told to stop: the straggler's worker takes new work long before its sleep would end.
+  assert.ok(on.job.attempts.started <= on.job.tasks.map.total + on.job.tasks.reduce.total + on.job.backups.length);
 });

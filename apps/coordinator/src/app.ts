@@ -84,6 +84,15 @@ export interface CoordinatorOptions {
   progressTimeoutMs?: number;
   /** false BREAKS THE RULE (chaos drills only): see SchedulerConfig.fencing. Default true. */
   attemptFencing?: boolean;
+  /**
+   * Backup tasks (paper §3.6): a straggler gets a backup attempt once it has
+   * run backupSlowness times its phase's median and at least backupAfterMs
+   * (default 10000, so tasks of a few seconds are never doubled), with no
+   * task of its phase pending and half of them done. backupTasks false: never.
+   */
+  backupTasks?: boolean;
+  backupAfterMs?: number;
+  backupSlowness?: number;
 }
 
 export function schedulerConfig(o: CoordinatorOptions): Partial<SchedulerConfig> {
@@ -105,6 +114,9 @@ export function schedulerConfig(o: CoordinatorOptions): Partial<SchedulerConfig>
     maxIntermediatesPerJob: o.maxIntermediatesPerJob ?? DEFAULT_CONFIG.maxIntermediatesPerJob,
     maxQueuedTasks: o.maxQueuedTasks ?? DEFAULT_CONFIG.maxQueuedTasks,
     fencing: o.attemptFencing ?? true,
+    backupTasks: o.backupTasks ?? DEFAULT_CONFIG.backupTasks,
+    backupMinTicks: ticks(o.backupAfterMs ?? 10_000),
+    backupSlowness: o.backupSlowness ?? DEFAULT_CONFIG.backupSlowness,
   };
 }
 

@@ -46,6 +46,11 @@ options:
                        abandoned: the worker is told to stop it and the task goes to
                        another worker (default 10m; 0 turns it off). Heartbeats renew
                        the lease, so this is what catches a task stuck on a live worker
+  --backup-after DUR   backup tasks (paper §3.6): a straggling task gets a second attempt on
+                       an idle worker once it ran this long (default 10s) and twice its
+                       phase's median, with nothing of its phase pending and half of it
+                       done; the first completion wins (jobs: backupTasks, maxBackupTasks)
+  --no-backup-tasks    never launch backup attempts
   --split-size SIZE    input bytes per map task (default 64MiB; e.g. 16MiB): bigger
                        files of line-oriented apps are split, smaller ones combined;
                        a job's splitSize overrides it
@@ -82,6 +87,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     'journal-compact': { type: 'string' },
     'heartbeat-timeout': { type: 'string' },
     'task-progress-timeout': { type: 'string' },
+    'backup-after': { type: 'string' },
+    'no-backup-tasks': { type: 'boolean' },
     'split-size': { type: 'string' },
     'log-level': { type: 'string' },
     plugins: { type: 'string' },
@@ -103,6 +110,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (heartbeatTimeoutMs < 500) throw new UsageError('--heartbeat-timeout: must be at least 500ms');
   const progressTimeoutMs = v['task-progress-timeout'] === undefined ? 600_000 : v['task-progress-timeout'] === '0' ? 0 : durationMs(v['task-progress-timeout'], '--task-progress-timeout');
   if (progressTimeoutMs !== 0 && progressTimeoutMs < 1000) throw new UsageError('--task-progress-timeout: must be at least 1s (or 0: no limit)');
+  const backupAfterMs = v['backup-after'] === undefined ? 10_000 : durationMs(v['backup-after'], '--backup-after');
+  if (backupAfterMs < 100) throw new UsageError('--backup-after: must be at least 100ms');
   const splitBytes = bytesOption(v['split-size'], '--split-size', 64 * 1024 * 1024, 1, 2 ** 40);
   const broken = ruleSwitches('coordinator', v, MR_COORDINATOR_RULE_SWITCHES, ctx);
   const logLevel = v['log-level'] ?? 'info';
@@ -155,6 +164,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       keepIntermediates: v['keep-intermediates'] ?? false,
       heartbeatTimeoutMs,
       progressTimeoutMs,
+      backupAfterMs,
+      backupTasks: !v['no-backup-tasks'],
       splitBytes,
       inputRoots: roots,
       outputRoots: outputRoots ?? [...new Set([...roots, process.cwd()])],

@@ -17,6 +17,7 @@ export {
   type ActiveJobImage,
   type JobSpec,
   type JobSettings,
+  type BackupDecision,
   type JobSplit,
   type JobSplitPiece,
   type ResolvedJobSpec,

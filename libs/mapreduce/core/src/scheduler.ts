@@ -29,6 +29,7 @@ import {
   type CoreTaskView,
   type Effects,
   type ActiveJobImage,
+  type BackupDecision,
   type Idempotency,
   type JobSpec,
   type JobSplit,
@@ -75,6 +76,23 @@ interface Task {
   winner?: { attempt: number; files: string[] } | undefined;
   /** A committed reduce whose output the shell renamed into the output dir. */
   published?: boolean | undefined;
+  /** When the holder's attempt was handed out (this boot), for straggler detection. */
+  startedTick?: number | undefined;
+  /** A backup attempt racing the holder's (at most one at a time). */
+  backup?: Backup | undefined;
+  /** Highest attempt number given to a backup (the next hand-out goes above it). */
+  backupAttempt?: number | undefined;
+}
+
+/** A running backup attempt: its own lease on another worker, and its entry in the job's decision log. */
+interface Backup {
+  attempt: number;
+  workerId: string;
+  lease: Lease;
+  startedTick: number;
+  /** The holder's attempt start, for the log. */
+  originalStartedTick: number;
+  log: BackupDecision;
 }
 
 interface Job {
@@ -92,6 +110,15 @@ interface Job {
   attempts: { started: number; reissued: number; failed: number };
   counters: Record<string, number>;
   error?: string | undefined;
+  /** Leased tasks (both phases), for straggler detection without a scan of every task. */
+  running: Set<Task>;
+  /** Ticks the committed attempts of this boot took, per phase (their median is a straggler's yardstick). */
+  durations: { map: number[]; reduce: number[] };
+  /** Stragglers found on the last tick, waiting for an idle worker to run their backup. */
+  wanted: Map<Task, string>;
+  /** The decision log: every backup launched (at most the job's cap). */
+  backups: BackupDecision[];
+  median?: { phase: TaskPhase; n: number; value: number } | undefined;
 }
 
 interface Worker {
@@ -129,6 +156,9 @@ export function validateConfig(c: SchedulerConfig): string | undefined {
   for (const k of pos) if (!Number.isInteger(c[k]) || c[k] < 1) return `${k} must be a positive integer, got ${c[k]}`;
   for (const k of ['retainJobs', 'recoveryTicks', 'progressTimeoutTicks'] as const) if (!Number.isInteger(c[k]) || c[k] < 0) return `${k} must be a non-negative integer, got ${c[k]}`;
   if (c.maxAttempts >= ATTEMPT_EPOCH) return `maxAttempts must be below ${ATTEMPT_EPOCH}`;
+  if (!(c.backupSlowness >= 1)) return `backupSlowness must be at least 1, got ${c.backupSlowness}`;
+  if (!Number.isInteger(c.backupMinTicks) || c.backupMinTicks < 1) return `backupMinTicks must be a positive integer, got ${c.backupMinTicks}`;
+  if (!(c.backupDoneFraction >= 0 && c.backupDoneFraction <= 1)) return `backupDoneFraction must be within 0..1, got ${c.backupDoneFraction}`;
   if (c.heartbeatIntervalTicks >= c.heartbeatTimeoutTicks) return 'heartbeatIntervalTicks must be below heartbeatTimeoutTicks';
   return undefined;
 }
@@ -177,6 +207,12 @@ function splitsCover(splits: JobSplit[], inputs: number): boolean {
 }
 /** a is b, or one lies inside the other (normalized absolute paths). */
 const nested = (a: string, b: string): boolean => a === b || a.startsWith(b.endsWith('/') ? b : `${b}/`) || b.startsWith(a.endsWith('/') ? a : `${a}/`);
+/** The median of a non-empty list of numbers. */
+function medianOf(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
 const terminal = (s: JobState): boolean => s === 'succeeded' || s === 'failed' || s === 'cancelled';
 
 export class Scheduler {
@@ -304,6 +340,7 @@ export class Scheduler {
       attempts: { ...job.attempts },
       counters: { ...job.counters },
       ...(job.idempotency ? { idempotency: job.idempotency } : {}),
+      ...(job.backups.length ? { backups: job.backups } : {}),
     };
   }
 
@@ -326,6 +363,7 @@ export class Scheduler {
         job.counts = { map: { ...s.counts.map }, reduce: { ...s.counts.reduce } };
         job.attempts = { ...s.attempts };
         job.counters = { ...s.counters };
+        job.backups = s.backups ?? [];
         job.state = s.state;
         job.error = s.error;
         this.#active = this.#active.filter((j) => j !== job);
@@ -391,6 +429,7 @@ export class Scheduler {
         assert(job, `journal: job-finished for unknown job ${r.jobId}`);
         job.state = r.state;
         job.error = r.error;
+        if (r.backups) job.backups = r.backups;
         for (const t of [...job.maps, ...job.reduces]) {
           if (t.state !== 'leased') continue;
           this.#dropLease(t);
@@ -648,6 +687,10 @@ export class Scheduler {
       },
       attempts: { started: 0, reissued: 0, failed: 0 },
       counters: {},
+      running: new Set(),
+      durations: { map: [], reduce: [] },
+      wanted: new Map(),
+      backups: [],
     };
     this.#jobs.set(id, job);
     this.#active.push(job);
@@ -825,7 +868,8 @@ export class Scheduler {
       return stale('already-done', task.winner?.attempt === i.attempt);
     }
     if (job.state !== 'running') return stale('job-not-running');
-    if (this.config.fencing) {
+    const fromBackup = this.#isBackup(task, i.attempt, i.workerId);
+    if (this.config.fencing && !fromBackup) {
       if ((i.attempt !== task.lastAttempt && i.attempt !== task.adopted) || task.holder === undefined) return stale('stale-attempt');
       // Only the worker the attempt was handed to (or that took it over after a restart) may complete it.
       if (task.holder !== i.workerId) return stale('not-lease-holder');
@@ -840,7 +884,11 @@ export class Scheduler {
       }
       files = checked.files;
     }
-    // First completion of the current attempt wins.
+    // The first valid completion wins: the holder's attempt or its backup's. The
+    // other is not current any more: its worker is told to abandon it on its next heartbeat.
+    const started = fromBackup ? task.backup!.startedTick : task.startedTick;
+    if (task.backup) this.#endBackup(job, task, fromBackup ? 'backup-won' : 'original-won');
+    if (started !== undefined) job.durations[task.phase].push(this.#tick - started);
     this.#dropLease(task);
     this.#setState(job, task, 'done');
     const counters = i.counters ?? {};
@@ -894,12 +942,18 @@ export class Scheduler {
     const { job, task } = found;
     if (task.state === 'done') return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'already-done' } });
     if (job.state !== 'running') return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'job-not-running' } });
-    if ((i.attempt !== task.lastAttempt && i.attempt !== task.adopted) || task.holder === undefined) return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'stale-attempt' } });
-    if (task.holder !== i.workerId) return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'not-lease-holder' } });
+    const fromBackup = this.#isBackup(task, i.attempt, i.workerId);
+    if (!fromBackup) {
+      if ((i.attempt !== task.lastAttempt && i.attempt !== task.adopted) || task.holder === undefined) return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'stale-attempt' } });
+      if (task.holder !== i.workerId) return this.#reply(i.requestId, { kind: 'ack', ack: { accepted: false, reason: 'not-lease-holder' } });
+    }
     job.attempts.failed++;
     this.#event({ type: 'task-failed', jobId: job.id, taskId: task.id, phase: task.phase, attempt: i.attempt, workerId: i.workerId, error: i.error, retryable: i.retryable });
     this.#reply(i.requestId, { kind: 'ack', ack: { accepted: true } });
-    this.#release(job, task, i.retryable ? undefined : `${task.id} failed and cannot be retried: ${i.error}`, i.error);
+    const fatal = i.retryable ? undefined : `${task.id} failed and cannot be retried: ${i.error}`;
+    // A failed backup leaves the holder's attempt running alone.
+    if (fromBackup && fatal === undefined) return this.#endBackup(job, task, 'backup-lost');
+    this.#release(job, task, fatal, i.error);
   }
 
   #onHeartbeat(requestId: string, workerId: string, credential: string, tasks: HeartbeatTask[]): void {
@@ -910,12 +964,13 @@ export class Scheduler {
       const ref: TaskRef = { jobId: t.jobId, taskId: t.taskId, attempt: t.attempt };
       const job = this.#jobs.get(ref.jobId);
       const task = job && !terminal(job.state) ? this.#task(job, ref.taskId) : undefined;
-      const current = task !== undefined && (!this.config.fencing || ((task.lastAttempt === ref.attempt || task.adopted === ref.attempt) && task.holder === workerId));
+      const backup = task !== undefined && this.#isBackup(task, ref.attempt, workerId);
+      const current = task !== undefined && (!this.config.fencing || ((task.lastAttempt === ref.attempt || task.adopted === ref.attempt) && task.holder === workerId) || backup);
       if (!job || !task || job.state !== 'running' || task.state === 'done' || !current) {
         abandon.push(ref);
         continue;
       }
-      const lease = task.lease;
+      const lease = backup ? task.backup!.lease : task.lease;
       if (!lease || lease.workerId !== workerId || lease.attempt !== ref.attempt) continue;
       // Progress is a count that grows while the task works: only growth counts.
       if (t.progress !== undefined && t.progress > lease.progress) {
@@ -945,6 +1000,13 @@ export class Scheduler {
         if (lease.expiresAtTick > now && !stalled) continue;
         const job = this.#jobs.get(lease.jobId)!;
         const task = this.#task(job, lease.taskId)!;
+        if (task.backup?.lease === lease) {
+          // A backup that expires or stalls ends its race; the holder's attempt goes on.
+          if (lease.expiresAtTick <= now) this.#event({ type: 'lease-expired', jobId: job.id, taskId: task.id, phase: task.phase, attempt: lease.attempt, workerId: w.id });
+          else this.#event({ type: 'task-stalled', jobId: job.id, taskId: task.id, phase: task.phase, attempt: lease.attempt, workerId: w.id, progress: lease.progress });
+          this.#endBackup(job, task, 'backup-lost');
+          continue;
+        }
         if (lease.expiresAtTick <= now) {
           this.#event({ type: 'lease-expired', jobId: job.id, taskId: task.id, phase: task.phase, attempt: lease.attempt, workerId: w.id });
           this.#release(job, task, undefined, 'lease expired');
@@ -964,7 +1026,9 @@ export class Scheduler {
       for (const [k, lease] of leases) {
         if (w.leases.get(k) !== lease) continue;
         const job = this.#jobs.get(lease.jobId)!;
-        this.#release(job, this.#task(job, lease.taskId)!, undefined, `worker ${w.id} lost`);
+        const task = this.#task(job, lease.taskId)!;
+        if (task.backup?.lease === lease) this.#endBackup(job, task, 'backup-lost');
+        else this.#release(job, task, undefined, `worker ${w.id} lost`);
       }
       this.#workers.delete(w.id);
       this.#lazy({ type: 'worker-lost', workerId: w.id });
@@ -980,6 +1044,120 @@ export class Scheduler {
       } else keep.push(p);
     }
     this.#parked = keep;
+    this.#findStragglers();
+  }
+
+  // ------------------------------------------------------------ backup tasks (paper §3.6)
+
+  #isBackup(task: Task, attempt: number, workerId: string): boolean {
+    return task.backup !== undefined && task.backup.attempt === attempt && task.backup.workerId === workerId;
+  }
+
+  #backupCap(job: Job): number {
+    return job.spec.settings?.maxBackupTasks ?? Math.max(1, Math.ceil((job.counts.map.total + job.counts.reduce.total) / 10));
+  }
+
+  /**
+   * Marks the stragglers of each running job's current phase: the phase has no
+   * pending task, at least backupDoneFraction of it is done, and the task's
+   * attempt has run backupSlowness times the median of the phase's committed
+   * attempts (and at least backupMinTicks). They get a backup when a worker
+   * other than theirs asks for work (#takeBackup).
+   */
+  #findStragglers(): void {
+    const c = this.config;
+    for (const job of this.#active) {
+      job.wanted.clear();
+      if (job.state !== 'running' || !c.backupTasks || job.spec.settings?.backupTasks === false || job.backups.length >= this.#backupCap(job)) continue;
+      const phase: TaskPhase = job.counts.map.done < job.counts.map.total ? 'map' : 'reduce';
+      const counts = job.counts[phase];
+      if (counts.pending > 0 || counts.running === 0 || counts.done < Math.max(1, Math.ceil(counts.total * c.backupDoneFraction))) continue;
+      const durations = job.durations[phase];
+      if (durations.length === 0) continue;
+      // Sorting every tick would cost a big job's coordinator dearly: the median is redone as the sample grows by 5 %.
+      if (!job.median || job.median.phase !== phase || durations.length >= job.median.n * 1.05 || durations.length < job.median.n) {
+        job.median = { phase, n: durations.length, value: medianOf(durations) };
+      }
+      const median = job.median.value;
+      const threshold = Math.max(c.backupMinTicks, Math.ceil(c.backupSlowness * median));
+      for (const task of job.running) {
+        if (task.phase !== phase || task.backup || task.adopted !== undefined || task.startedTick === undefined) continue;
+        const ran = this.#tick - task.startedTick;
+        if (ran < threshold) continue;
+        const ms = (t: number): number => t * c.tickMs;
+        job.wanted.set(
+          task,
+          `ran ${ms(ran)} ms, ${median > 0 ? `${(ran / median).toFixed(1)}x` : 'more than'} the median ${ms(median)} ms of ${durations.length} committed ${phase}s ` +
+            `(threshold ${ms(threshold)} ms); ${counts.done}/${counts.total} ${phase}s done, none pending`,
+        );
+      }
+    }
+  }
+
+  /** A backup attempt for a straggler not running on `w`, or undefined. */
+  #takeBackup(w: Worker): Assignment | undefined {
+    if (this.#shuttingDown !== undefined || this.#tick < this.#holdUntilTick) return undefined;
+    for (const job of this.#active) {
+      for (const [task, reason] of job.wanted) {
+        if (job.backups.length >= this.#backupCap(job)) break;
+        if (task.state !== 'leased' || task.backup || task.holder === w.id || w.leases.has(key(job.id, task.id))) continue;
+        job.wanted.delete(task);
+        return this.#launchBackup(job, task, w, reason);
+      }
+    }
+    return undefined;
+  }
+
+  #launchBackup(job: Job, task: Task, w: Worker, reason: string): Assignment {
+    const attempt = Math.max(task.lastAttempt, task.backupAttempt ?? 0) + 1;
+    task.backupAttempt = attempt;
+    task.attemptsIssued++;
+    job.attempts.started++;
+    const lease: Lease = { jobId: job.id, taskId: task.id, attempt, workerId: w.id, expiresAtTick: this.#tick + this.config.leaseTicks, progress: 0, progressTick: this.#tick };
+    w.leases.set(key(job.id, task.id), lease);
+    w.lastContactTick = this.#tick;
+    const originalStartedTick = task.startedTick ?? this.#tick;
+    const log: BackupDecision = {
+      taskId: task.id,
+      original: { attempt: task.lastAttempt, workerId: task.holder ?? '?' },
+      backup: { attempt, workerId: w.id },
+      reason,
+      outcome: 'running',
+      originalRanMsAtLaunch: (this.#tick - originalStartedTick) * this.config.tickMs,
+    };
+    job.backups.push(log);
+    task.backup = { attempt, workerId: w.id, lease, startedTick: this.#tick, originalStartedTick, log };
+    this.#event({ type: 'backup', jobId: job.id, taskId: task.id, outcome: 'running', attempt, workerId: w.id });
+    this.#event({ type: 'task-assigned', jobId: job.id, taskId: task.id, phase: task.phase, attempt, workerId: w.id, reissue: false });
+    return this.#assignment(job, task, attempt);
+  }
+
+  /**
+   * Ends a task's backup race: drops the backup's lease and records the
+   * outcome. 'original-lost': the holder's attempt is gone and the backup
+   * becomes the task's holder (it goes on alone).
+   */
+  #endBackup(job: Job, task: Task, outcome: Exclude<BackupDecision['outcome'], 'running'>): void {
+    const b = task.backup;
+    assert(b, `endBackup: ${job.id}/${task.id} has no backup`);
+    task.backup = undefined;
+    b.log.outcome = outcome;
+    b.log.originalRanMs = (this.#tick - b.originalStartedTick) * this.config.tickMs;
+    b.log.backupRanMs = (this.#tick - b.startedTick) * this.config.tickMs;
+    if (outcome === 'original-lost') {
+      // Journaled like any hand-over: the holder's attempt released, the backup's leased (a restart restores it).
+      if (task.lease) this.#lazy({ type: 'task-released', jobId: job.id, taskId: task.id, attempt: task.lease.attempt });
+      this.#lazy({ type: 'task-leased', jobId: job.id, taskId: task.id, attempt: b.attempt, workerId: b.workerId });
+      this.#dropLease(task);
+      task.lease = b.lease;
+      task.holder = b.workerId;
+      task.lastAttempt = b.attempt;
+      task.startedTick = b.startedTick;
+    } else {
+      // Whoever won, the backup's lease ends here (the holder's goes with the commit or release).
+      this.#workers.get(b.workerId)?.leases.delete(key(job.id, task.id));
+    }
+    this.#event({ type: 'backup', jobId: job.id, taskId: task.id, outcome, attempt: b.attempt, workerId: b.workerId });
   }
 
   // ------------------------------------------------------------ scheduling
@@ -1000,6 +1178,8 @@ export class Scheduler {
     c[field(task.state)]--;
     c[field(to)]++;
     task.state = to;
+    if (to === 'leased') job.running.add(task);
+    else job.running.delete(task);
   }
 
   /**
@@ -1047,6 +1227,12 @@ export class Scheduler {
       if (!t) break;
       tasks.push(this.#assign(t.job, t.task, w));
     }
+    // Nothing else to do: idle slots run backups of stragglers.
+    while (tasks.length < free) {
+      const b = this.#takeBackup(w);
+      if (!b) break;
+      tasks.push(b);
+    }
     if (tasks.length === 0) return undefined;
     return free > 1 ? { type: 'batch', tasks } : tasks[0]!;
   }
@@ -1058,7 +1244,8 @@ export class Scheduler {
       this.#event({ type: 'job-started', jobId: job.id });
     }
     const reissue = task.attemptsIssued > 0;
-    task.lastAttempt++;
+    task.lastAttempt = Math.max(task.lastAttempt, task.backupAttempt ?? 0) + 1;
+    task.startedTick = this.#tick;
     task.attemptsIssued++;
     job.attempts.started++;
     if (reissue) job.attempts.reissued++;
@@ -1074,11 +1261,16 @@ export class Scheduler {
     this.#setState(job, task, 'leased');
     this.#event({ type: 'task-assigned', jobId: job.id, taskId: task.id, phase: task.phase, attempt: lease.attempt, workerId: w.id, reissue });
     this.#event({ type: 'job-progress', jobId: job.id });
+    return this.#assignment(job, task, lease.attempt);
+  }
+
+  /** What a worker is told to run: attempt `attempt` of the task. */
+  #assignment(job: Job, task: Task, attempt: number): Assignment {
     const common = {
       jobId: job.id,
       taskId: task.id,
       index: task.index,
-      attempt: lease.attempt,
+      attempt,
       app: job.spec.app,
       options: job.spec.options,
       reduces: job.spec.reduces,
@@ -1102,7 +1294,7 @@ export class Scheduler {
         input: first.path,
         ...(first.name !== first.path ? { name: first.name } : {}),
         split: pieces,
-        outputDir: mapAttemptDir(job.spec.workDir, task.index, lease.attempt),
+        outputDir: mapAttemptDir(job.spec.workDir, task.index, attempt),
       };
       return a;
     }
@@ -1114,7 +1306,7 @@ export class Scheduler {
         task.index,
         job.spec.reduces,
       ),
-      outputDir: reduceAttemptDir(job.spec.workDir, task.index, lease.attempt),
+      outputDir: reduceAttemptDir(job.spec.workDir, task.index, attempt),
     };
     return a;
   }
@@ -1132,6 +1324,13 @@ export class Scheduler {
    * With `fatal` set, or when the task used up its attempts, the job fails.
    */
   #release(job: Job, task: Task, fatal: string | undefined, why: string): void {
+    // The holder's attempt is gone but its backup runs: the backup goes on as the task's holder.
+    if (task.backup && fatal === undefined) {
+      this.#endBackup(job, task, 'original-lost');
+      this.#event({ type: 'job-progress', jobId: job.id });
+      return;
+    }
+    if (task.backup) this.#endBackup(job, task, 'job-ended');
     if (task.lease) this.#lazy({ type: 'task-released', jobId: job.id, taskId: task.id, attempt: task.lease.attempt });
     this.#dropLease(task);
     if (task.state === 'leased') this.#setState(job, task, 'pending');
@@ -1145,6 +1344,7 @@ export class Scheduler {
   #finish(job: Job, state: 'succeeded' | 'failed' | 'cancelled', error?: string): void {
     assert(!terminal(job.state), `finish: ${job.id} already ${job.state}`);
     for (const t of [...job.maps, ...job.reduces]) {
+      if (t.backup) this.#endBackup(job, t, 'job-ended');
       if (t.state === 'leased') {
         this.#dropLease(t);
         this.#setState(job, t, 'pending');
@@ -1152,8 +1352,9 @@ export class Scheduler {
     }
     job.state = state;
     job.error = state === 'succeeded' ? undefined : error;
+    job.wanted.clear();
     this.#active = this.#active.filter((j) => j !== job);
-    this.#persist({ type: 'job-finished', jobId: job.id, state, ...(job.error !== undefined ? { error: job.error } : {}) });
+    this.#persist({ type: 'job-finished', jobId: job.id, state, ...(job.error !== undefined ? { error: job.error } : {}), ...(job.backups.length ? { backups: job.backups } : {}) });
     this.#event({ type: 'job-finished', jobId: job.id, state, ...(job.error !== undefined ? { error: job.error } : {}), workDir: job.spec.workDir, output: job.spec.output });
     this.#retain(job);
   }
@@ -1184,6 +1385,16 @@ export class Scheduler {
       this.#parked.shift();
       this.#reply(p.requestId, { kind: 'poll', reply });
     }
+    // No regular task is ready; a straggler's backup may still go to another parked worker
+    // than the first one (which may be the straggler's own).
+    if (this.#parked.length > 1 && this.#active.some((j) => j.wanted.size > 0)) {
+      this.#parked = this.#parked.filter((p) => {
+        const w = this.#workers.get(p.workerId);
+        const reply = w && this.#assignUpTo(w, p.free);
+        if (reply) this.#reply(p.requestId, { kind: 'poll', reply });
+        return !reply;
+      });
+    }
     if (this.allDone() && !this.#allDoneAnnounced) {
       this.#allDoneAnnounced = true;
       this.#event({ type: 'all-done' });
@@ -1204,6 +1415,7 @@ export class Scheduler {
       tasks: { map: { ...job.counts.map }, reduce: { ...job.counts.reduce } },
       attempts: { ...job.attempts },
       counters: { ...job.counters },
+      ...(job.backups.length ? { backups: job.backups.map((b) => ({ ...b })) } : {}),
       outputFiles: job.state === 'succeeded' ? Array.from({ length: job.spec.reduces }, (_, r) => `${job.spec.output}/mr-out-${r}`) : [],
       ...(job.error !== undefined ? { error: job.error } : {}),
     };

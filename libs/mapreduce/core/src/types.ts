@@ -1,6 +1,6 @@
-import type { HeartbeatReply, HeartbeatTask, JobSettings, JobState, PollReply, TaskAck, TaskPhase, TaskRef } from '@mr/mapreduce-protocol';
+import type { BackupDecision, HeartbeatReply, HeartbeatTask, JobSettings, JobState, PollReply, TaskAck, TaskPhase, TaskRef } from '@mr/mapreduce-protocol';
 
-export type { JobSettings };
+export type { BackupDecision, JobSettings };
 
 /** Plain-object config with explicit limits; see validateConfig(). Units go last. */
 export interface SchedulerConfig {
@@ -65,6 +65,17 @@ export interface SchedulerConfig {
   maxIntermediatesPerJob: number;
   /** Tasks (maps + reduces) of all unfinished jobs together. */
   maxQueuedTasks: number;
+  /**
+   * Backup (speculative) attempts, paper §3.6: once a phase has no pending
+   * task and at least backupDoneFraction of it is done, a running task that
+   * has run backupSlowness times the phase's median (and at least
+   * backupMinTicks) gets a second attempt on an idle worker; the first
+   * valid completion wins. Jobs may turn it off (settings.backupTasks).
+   */
+  backupTasks: boolean;
+  backupSlowness: number;
+  backupMinTicks: number;
+  backupDoneFraction: number;
 }
 
 export const DEFAULT_CONFIG: SchedulerConfig = {
@@ -85,6 +96,10 @@ export const DEFAULT_CONFIG: SchedulerConfig = {
   fencing: true,
   maxIntermediatesPerJob: 1_000_000,
   maxQueuedTasks: 1_000_000,
+  backupTasks: true,
+  backupSlowness: 2,
+  backupMinTicks: 10,
+  backupDoneFraction: 0.5,
 };
 
 /** Attempt numbers of boot b start above (b-1) * ATTEMPT_EPOCH, so a restart never reuses one. */
@@ -225,6 +240,7 @@ export interface JobSummary {
   attempts: { started: number; reissued: number; failed: number };
   counters: Record<string, number>;
   idempotency?: Idempotency | undefined;
+  backups?: BackupDecision[] | undefined;
 }
 
 /** An unfinished job as written in a snapshot: its spec, its committed tasks and totals. */
@@ -261,13 +277,14 @@ export type PersistRecord =
   | { type: 'task-committed'; jobId: string; taskId: string; attempt: number; files: string[]; counters: Record<string, number> }
   /** A committed reduce's output was renamed into the output directory. */
   | { type: 'output-published'; jobId: string; taskId: string; attempt: number }
-  | { type: 'job-finished'; jobId: string; state: 'succeeded' | 'failed' | 'cancelled'; error?: string | undefined }
   /** An attempt was handed to a worker (a lazy record: see Effects.persistLazy). */
   | { type: 'task-leased'; jobId: string; taskId: string; attempt: number; workerId: string }
   /** The attempt's lease ended without a commit (expired, failed, no progress, worker lost); lazy. */
   | { type: 'task-released'; jobId: string; taskId: string; attempt: number }
   /** The worker was declared lost (silent past the heartbeat timeout): a restart does not bring it back; lazy. */
-  | { type: 'worker-lost'; workerId: string };
+  | { type: 'worker-lost'; workerId: string }
+  /** backups: the job's backup decision log (kept with the finished job). */
+  | { type: 'job-finished'; jobId: string; state: 'succeeded' | 'failed' | 'cancelled'; error?: string | undefined; backups?: BackupDecision[] | undefined };
 
 export type SchedulerEvent =
   | { type: 'job-accepted'; jobId: string }
@@ -282,6 +299,8 @@ export type SchedulerEvent =
   | { type: 'lease-expired'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string }
   /** The attempt reported no progress for progressTimeoutTicks: abandoned (its worker is told to stop it) and re-queued. */
   | { type: 'task-stalled'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string; progress: number }
+  /** A backup attempt was launched for a straggler, or its race was decided (outcome). */
+  | { type: 'backup'; jobId: string; taskId: string; outcome: BackupDecision['outcome']; attempt: number; workerId: string }
   | { type: 'stale-completion'; jobId: string; taskId: string; attempt: number; workerId: string; reason: string }
   | { type: 'worker-registered'; workerId: string }
   | { type: 'worker-lost'; workerId: string; released: number }
@@ -340,6 +359,7 @@ export interface CoreJobView {
   tasks: { map: PhaseCountsView; reduce: PhaseCountsView };
   attempts: { started: number; reissued: number; failed: number };
   counters: Record<string, number>;
+  backups?: BackupDecision[] | undefined;
   outputFiles: string[];
   error?: string | undefined;
 }

@@ -2,8 +2,9 @@
  * Transcript harness for the scheduler: one handler per command, effects
  * printed one per line.
  *
- *   config lease=5 hb=3 poll=4 max=3 exit=true    new scheduler (ticks); retain= recovery= progress= jobs= inter= queued= limits
- *   submit maps=2 reduces=1 [app=wc] [name=x] [key=K fp=F]
+ *   config lease=5 hb=3 poll=4 max=3 exit=true    new scheduler (ticks); retain= recovery= progress= jobs= inter= queued= limits;
+ *                                                backup=true slowness=2 bmin=3 bdone=0.5: backup tasks (off by default)
+ *   submit maps=2 reduces=1 [app=wc] [name=x] [key=K fp=F] [backups=false] [maxbackups=N]
  *   register [name=x]                            register a worker (its credential: cred<requestId>)
  *   poll w1 [free=N] [cred=x]                    long-poll (maybe parked); free > 1: a batch; cred overrides the worker's credential
  *   complete w1 j1 map-0 attempt=1 [files=a,b] [counters=k:1,l:2]
@@ -14,7 +15,7 @@
  *   hold-publishes                               from now on, publishes are printed but not carried out (a crash before the rename)
  *   compact                                      the journal becomes the core's snapshot()
  *   lookup j1 j2                                 kept | retired | unknown
- *   jobs  |  workers                             views
+ *   jobs  |  workers  |  backups j1              views (backups: the job's decision log)
  */
 import type { PollReply } from '@mr/mapreduce-protocol';
 import type { TranscriptCommand } from '@mr/sim';
@@ -113,7 +114,7 @@ export function formatEffects(fx: Effects): string[] {
 
 export class Harness {
   core: Scheduler;
-  config: Partial<SchedulerConfig> = { tickMs: 100, leaseTicks: 10, heartbeatTimeoutTicks: 5, heartbeatIntervalTicks: 1, pollTimeoutTicks: 8, recoveryTicks: 0 };
+  config: Partial<SchedulerConfig> = { tickMs: 100, leaseTicks: 10, heartbeatTimeoutTicks: 5, heartbeatIntervalTicks: 1, pollTimeoutTicks: 8, recoveryTicks: 0, backupTasks: false };
   journal: PersistRecord[] = [];
   #req = 0;
   /** Map attempt -> its output dir (for default completion files). */
@@ -180,6 +181,11 @@ export class Harness {
           fencing: kv['fencing'] !== 'false',
           maxIntermediatesPerJob: num('inter', 1_000_000)!,
           maxQueuedTasks: num('queued', 1_000_000)!,
+          // Backup tasks are off unless a transcript turns them on (backup=true; slowness=, bmin= ticks, bdone= fraction).
+          backupTasks: kv['backup'] === 'true',
+          backupSlowness: num('slowness', 2)!,
+          backupMinTicks: num('bmin', 3)!,
+          backupDoneFraction: num('bdone', 0.5)!,
         };
         this.core = new Scheduler(this.config);
         this.journal = [];
@@ -198,6 +204,9 @@ export class Harness {
             app: kv['app'] ?? 'wc',
             inputs: Array.from({ length: maps }, (_, i) => `/in/${i}`),
             ...(kv['names'] === 'true' ? { names: Array.from({ length: maps }, (_, i) => `in${i}.txt`) } : {}),
+            ...(kv['backups'] !== undefined || kv['maxbackups'] !== undefined
+              ? { settings: { ...(kv['backups'] === 'false' ? { backupTasks: false } : {}), ...(kv['maxbackups'] !== undefined ? { maxBackupTasks: Number(kv['maxbackups']) } : {}) } }
+              : {}),
             // splits=0:0-10,0:10-|1:0-,2:0- : splits separated by |, pieces input:start-end (no end: to EOF).
             ...(kv['splits'] !== undefined
               ? {
@@ -311,6 +320,12 @@ export class Harness {
             `attempts=${j.attempts.started}/${j.attempts.reissued}/${j.attempts.failed} counters=${JSON.stringify(j.counters)}` +
             (j.outputFiles.length ? ` out=${j.outputFiles.join(',')}` : '') +
             (j.error ? ` error=${j.error}` : ''),
+        );
+      case 'backups':
+        return (this.core.job(cmd.args[0]!)?.backups ?? []).map(
+          (b) =>
+            `${b.taskId} original=${b.original.workerId}#${b.original.attempt} backup=${b.backup.workerId}#${b.backup.attempt} ${b.outcome} ` +
+            `atLaunch=${b.originalRanMsAtLaunch}ms${b.originalRanMs !== undefined ? ` original=${b.originalRanMs}ms backup=${b.backupRanMs}ms` : ''} (${b.reason})`,
         );
       case 'workers':
         return this.core.workers().map(

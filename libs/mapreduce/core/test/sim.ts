@@ -19,6 +19,8 @@ export interface SimOptions {
   /** Ticks allowed after healing for every job to finish. */
   livenessTicks: number;
   faults: boolean;
+  /** Backup attempts for stragglers (default on; the job-count rule holds only without them). */
+  backups?: boolean;
 }
 
 export interface SimResult {
@@ -32,6 +34,8 @@ export interface SimResult {
   /** Map executions started per job/task. */
   mapRuns: Map<string, number>;
   jobs: number;
+  /** Backup attempts launched, and how their races ended. */
+  backups: Record<string, number>;
 }
 
 type Req = Extract<SchedulerInput, { requestId: string }>;
@@ -65,8 +69,9 @@ export function simulate(o: SimOptions): SimResult {
   const clock = new SimClock();
   const journal: PersistRecord[] = [];
   const problems: string[] = [];
-  const result: SimResult = { seed: o.seed, problems, ticks: 0, restarts: 0, crashes: 0, stalls: 0, duplicates: 0, mapRuns: new Map(), jobs: 0 };
-  let core = new Scheduler(config);
+  const result: SimResult = { seed: o.seed, problems, ticks: 0, restarts: 0, crashes: 0, stalls: 0, duplicates: 0, mapRuns: new Map(), jobs: 0, backups: {} };
+  const cfg: Partial<SchedulerConfig> = { ...config, backupTasks: o.backups ?? true };
+  let core = new Scheduler(cfg);
   let epoch = 0;
   let reqSeq = 0;
   const waiting = new Map<string, { w: SimWorker; incarnation: number; on: (b: ReplyBody) => void }>();
@@ -138,6 +143,7 @@ export function simulate(o: SimOptions): SimResult {
   };
 
   const onEvent = (e: SchedulerEvent): void => {
+    if (e.type === 'backup') result.backups[e.outcome] = (result.backups[e.outcome] ?? 0) + 1;
     if (e.type === 'task-assigned' && e.phase === 'map') {
       const k = `${e.jobId}/${e.taskId}`;
       result.mapRuns.set(k, (result.mapRuns.get(k) ?? 0) + 1);
@@ -277,7 +283,7 @@ export function simulate(o: SimOptions): SimResult {
           if (wt.w.incarnation === wt.incarnation) wt.w.pending = false;
         });
         waiting.clear();
-        core = Scheduler.restore(config, journal);
+        core = Scheduler.restore(cfg, journal);
         const fx = core.ready();
         for (const p of fx.persist) {
           journal.push(p);

@@ -131,6 +131,37 @@ export const JobSettings = Type.Object({
 });
 export type JobSettings = Static<typeof JobSettings>;
 
+/**
+ * One backup (speculative) attempt a job launched: why, on which worker,
+ * and how it ended. Times in ms (the coordinator's tick clock).
+ */
+export const BackupDecision = Type.Object({
+  taskId: Type.String(),
+  /** The straggling attempt and the backup attempt (its fencing token). */
+  original: Type.Object({ attempt: Type.Integer(), workerId: Type.String() }),
+  backup: Type.Object({ attempt: Type.Integer(), workerId: Type.String() }),
+  /** Why: how long the original had run against the phase's median, and how much of the phase was done. */
+  reason: Type.String(),
+  /** running, backup-won, original-won, original-lost (the backup goes on alone), backup-lost, job-ended. */
+  outcome: Type.Union([
+    Type.Literal('running'),
+    Type.Literal('backup-won'),
+    Type.Literal('original-won'),
+    Type.Literal('original-lost'),
+    Type.Literal('backup-lost'),
+    Type.Literal('job-ended'),
+  ]),
+  /** How long the original had run when the backup was launched. */
+  originalRanMsAtLaunch: Type.Number(),
+  /**
+   * When decided: how long each attempt had run. backup-won: the original had
+   * run originalRanMs with no result, and the job did not wait for the rest of it.
+   */
+  originalRanMs: Type.Optional(Type.Number()),
+  backupRanMs: Type.Optional(Type.Number()),
+});
+export type BackupDecision = Static<typeof BackupDecision>;
+
 export const JobView = Type.Object({
   id: Type.String(),
   name: Type.Optional(Type.String()),
@@ -150,6 +181,8 @@ export const JobView = Type.Object({
   attempts: Type.Object({ started: Type.Integer(), reissued: Type.Integer(), failed: Type.Integer() }),
   /** App and framework counters (map input records, output keys, ...). */
   counters: Type.Record(Type.String(), Type.Number()),
+  /** Backup attempts launched for stragglers (the decision log), oldest first. */
+  backups: Type.Optional(Type.Array(BackupDecision)),
   /** Output files (absolute paths), once the job succeeded. */
   outputFiles: Type.Array(Type.String()),
   error: Type.Optional(Type.String()),

@@ -430,6 +430,10 @@ export class SchedulerDriver extends EventEmitter {
         this.#log.info({ jobId: e.jobId, state: e.state, error: e.error }, 'job finished');
         return;
       }
+      case 'backup':
+        this.#log.info({ jobId: e.jobId, taskId: e.taskId, attempt: e.attempt, workerId: e.workerId, outcome: e.outcome }, e.outcome === 'running' ? 'backup attempt launched for a straggler' : 'backup race decided');
+        this.#spans.get(e.jobId)?.addEvent('backup', { task: e.taskId, attempt: e.attempt, worker: e.workerId, outcome: e.outcome });
+        return;
       case 'job-progress':
       case 'all-done':
         return;
