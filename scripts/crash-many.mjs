@@ -3,7 +3,7 @@
 // (default 30), one at a time, and prints the pass count. Usage:
 //   npm run crash-many -- [N]
 // The output of each failing run is kept in a log file named at the end.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,12 +15,15 @@ if (!Number.isInteger(n) || n < 1) {
   process.exit(2);
 }
 
+// The test's `mr` processes run the compiled JavaScript: bring dist/ up to date first.
+if (spawnSync(process.execPath, [join(root, 'scripts/build.mjs'), '--quiet'], { stdio: 'inherit' }).status !== 0) process.exit(1);
+
 function once() {
   return new Promise((resolve) => {
     const started = Date.now();
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--test', '--test-reporter=tap', '--test-timeout=300000', 'test/lab-crash.test.ts'],
+      ['--conditions=@mr/source', '--import', 'tsx', '--test', '--test-reporter=tap', '--test-timeout=300000', 'test/lab-crash.test.ts'],
       { cwd: join(root, 'tests'), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } },
     );
     let out = '';

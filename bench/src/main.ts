@@ -12,6 +12,7 @@ import { smallTasks } from './small-tasks.ts';
 import { logDecoder } from './log-decoder.ts';
 import { scheduling } from './scheduling.ts';
 import { restart } from './restart.ts';
+import { startup } from './startup.ts';
 
 export const benchmarks: Benchmark[] = [
   seqWc,
@@ -22,6 +23,7 @@ export const benchmarks: Benchmark[] = [
   logDecoder,
   scheduling,
   restart,
+  startup,
 ];
 
 async function main(argv: string[]): Promise<number> {

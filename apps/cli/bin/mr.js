@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// The `mr` command. Sources are TypeScript, run through tsx's loader.
-import { register } from 'tsx/esm/api';
+// The `mr` command. Runs the compiled JavaScript in ../dist (built from ../src
+// by scripts/build.mjs: `npm ci` and `npm test` build it; `npm run build` by hand).
+// No TypeScript loader at run time; source maps point stack traces at the .ts.
+process.setSourceMapsEnabled(true);
 
 // A process started by a supervisor (`mr local`) with MR_PARENT_PIPE=1 gets a
 // pipe from it on stdin that the supervisor never writes to. When the pipe
@@ -13,7 +15,13 @@ if (process.env.MR_PARENT_PIPE === '1') {
   process.stdin.unref?.();
 }
 
-register();
-const { main } = await import('../src/main.ts');
+let main;
+try {
+  ({ main } = await import('../dist/main.js'));
+} catch (err) {
+  if (err?.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+  process.stderr.write(`mr: the compiled JavaScript is missing (${err.message.split('\n')[0]}).\nrun \`npm run build\` (or \`npm ci\`) at the repository root.\n`);
+  process.exit(70);
+}
 const code = await main(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr });
 if (code !== undefined) process.exitCode = code;

@@ -4,17 +4,19 @@ import { EXIT, type CliContext, type CommandModule } from './context.ts';
 import { UsageError } from './args.ts';
 
 const commandsDir = fileURLToPath(new URL('./commands/', import.meta.url));
+/** `.js` when running compiled (dist/), `.ts` when running the sources (tests under tsx). */
+const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 
 function commandNames(): string[] {
   return readdirSync(commandsDir)
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
-    .map((f) => f.slice(0, -3))
+    .filter((f) => f.endsWith(EXT) && !f.endsWith(`.test${EXT}`))
+    .map((f) => f.slice(0, -EXT.length))
     .sort();
 }
 
 async function load(name: string): Promise<CommandModule | undefined> {
   if (!/^[a-z][a-z-]*$/.test(name) || !commandNames().includes(name)) return undefined;
-  return (await import(`./commands/${name}.ts`)) as CommandModule;
+  return (await import(new URL(`./commands/${name}${EXT}`, import.meta.url).href)) as CommandModule;
 }
 
 async function overview(ctx: CliContext): Promise<string> {

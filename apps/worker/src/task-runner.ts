@@ -98,7 +98,11 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-const ENTRY = new URL('./thread-entry.mjs', import.meta.url);
+// Compiled (dist/*.js, what every bin runs) the thread starts at thread-main.js
+// itself; from the TypeScript sources (tests under tsx) thread-entry.mjs first
+// registers tsx in the thread.
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const ENTRY = new URL(FROM_SOURCE ? './thread-entry.mjs' : './thread-main.js', import.meta.url);
 
 class SlotThread {
   #thread: Thread | undefined;
@@ -117,6 +121,8 @@ class SlotThread {
     if (this.#thread) return this.#thread;
     const t = new Thread(ENTRY, {
       workerData: { pluginDir: this.opts.pluginDir, progress: this.#progress },
+      // Stack traces from app code point at the .ts sources through the maps beside the JS.
+      ...(FROM_SOURCE ? {} : { execArgv: [...process.execArgv, '--enable-source-maps'] }),
       ...(this.opts.maxHeapMb ? { resourceLimits: { maxOldGenerationSizeMb: this.opts.maxHeapMb } } : {}),
     });
     t.unref();

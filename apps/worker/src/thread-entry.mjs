@@ -1,5 +1,6 @@
-// Entry of a task thread (see task-runner.ts). The worker's sources are
-// TypeScript: register tsx's loader in this thread, then load the real entry.
+// Entry of a task thread when the worker runs from its TypeScript sources (tests
+// under tsx; see task-runner.ts): register tsx's loader in this thread, then load
+// the real entry. Compiled (dist/), threads start at thread-main.js directly.
 import { register } from 'tsx/esm/api';
 
 register();

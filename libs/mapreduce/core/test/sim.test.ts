@@ -7,7 +7,7 @@ const fixed = process.env['SEED'] !== undefined ? seedFromEnv(process.env, 0) : 
 const seeds = (n: number, base: number): number[] => (fixed !== undefined ? [fixed] : Array.from({ length: n }, (_, i) => base + i));
 
 function report(r: SimResult): string {
-  return `seed ${r.seed} failed (replay: SEED=${r.seed} node --import tsx --test test/sim.test.ts):\n  ${r.problems.join('\n  ')}`;
+  return `seed ${r.seed} failed (replay: SEED=${r.seed} node --conditions=@mr/source --import tsx --test test/sim.test.ts):\n  ${r.problems.join('\n  ')}`;
 }
 
 test('with crashes, stalls, slow workers, duplicate completions and coordinator restarts, every task commits once and every job finishes', () => {
