@@ -14,7 +14,7 @@
 //
 // Run by `npm ci`/`npm install` (the root `prepare` script), by `npm test`
 // before anything else, and by the test scripts of projects that spawn `mr`.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -51,12 +51,17 @@ const mtime = (f) => { try { return statSync(f).mtimeMs; } catch { return -1; } 
 /** Every output the current sources call for: dist file -> { src, kind }. */
 const wanted = new Map();
 const distOf = new Map();
+/** Per package, subdirectories of src/ that the package builds itself (package.json "buildOwn", e.g. the dashboard's browser UI into dist/ui): neither compiled here nor cleaned. */
+const ownOf = new Map();
+const own = (pkg, rel) => ownOf.get(pkg).some((d) => rel === d || rel.startsWith(d + '/'));
 for (const pkg of packages()) {
   const src = join(pkg, 'src');
   const dist = join(pkg, 'dist');
   distOf.set(pkg, dist);
+  ownOf.set(pkg, JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')).buildOwn ?? []);
   for (const f of walk(src)) {
     const rel = relative(src, f);
+    if (own(pkg, rel)) continue;
     if (isSource(f)) {
       const out = join(dist, rel.slice(0, -3) + '.js');
       wanted.set(out, { src: f, pkg, kind: 'ts' });
@@ -73,7 +78,7 @@ const stale = new Set();
 const self = mtime(new URL(import.meta.url).pathname);
 for (const [out, w] of wanted) if (clean || mtime(out) < Math.max(mtime(w.src), self)) stale.add(w.pkg);
 const orphans = [];
-for (const [pkg, dist] of distOf) if (existsSync(dist)) for (const f of walk(dist)) if (!wanted.has(f) && !f.endsWith('.tmp')) { orphans.push(f); stale.add(pkg); }
+for (const [pkg, dist] of distOf) if (existsSync(dist)) for (const f of walk(dist)) if (!wanted.has(f) && !f.endsWith('.tmp') && !own(pkg, relative(dist, f))) { orphans.push(f); stale.add(pkg); }
 
 if (checkOnly) {
   if (stale.size) {
