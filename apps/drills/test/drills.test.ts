@@ -3,8 +3,13 @@
  * processes: one MapReduce (workers killed during a wc job), one FT VM kill
  * (the primary killed under client load) and one FT VM stall (the primary
  * SIGSTOPped); each starts its own cluster and must pass every invariant; the
- * report must replay to the same schedule. Then every break-the-rule drill:
+ * report must replay to the same schedule. Then the VM break-the-rule drills:
  * each must show its anomaly and have it caught by the invariant named.
+ * break-attempt-fencing is not here: its anomaly needs a stale completion to
+ * land while the re-issued attempt still runs (a window of one map task's
+ * length), which a fixed schedule hits on some machines and loads only; the
+ * switch itself is proven by libs/mapreduce/core's fencing-off.txt and the
+ * commit ledger's test, and the drill runs with `npm run drills`.
  * Their controls (the same faults with the rule on: nothing lost) run with
  * `npm run drills` (`mr drill run all --control`).
  */
@@ -90,10 +95,4 @@ test('break-dedup (short): without deduplication the clients\' retries after a f
   assertCaught(r, 'no-ack-lost-or-doubled');
   assert.match(r.invariants.find((i) => i.id === 'no-ack-lost-or-doubled')!.detail, /applied twice|given twice/);
   assert.ok(r.invariants.find((i) => i.id === 'one-live-primary-per-epoch')?.ok, 'still never two live primaries in one epoch');
-});
-
-test('break-attempt-fencing (short): a coordinator without attempt fencing accepts stalled workers\' stale completions, and its commit-ledger monitor catches it', { timeout: 180_000 }, async (t) => {
-  const r = await runDrill({ schedule: buildSchedule('break-attempt-fencing', 11, 'short'), log: (l) => t.diagnostic(l) });
-  assertCaught(r, 'monitors-zero');
-  assert.match(r.invariants.find((i) => i.id === 'monitors-zero')!.detail, /mr_invariant_violations_total\{invariant="(stale-attempt-accepted|non-holder-accepted|task-committed-twice)"\} = \d+ on coordinator/);
 });
