@@ -51,6 +51,17 @@ function vmWorkload(durationMs: number, proxyLogChannel = false, breakRule?: VmW
   return { system: 'vm', clients: 4, durationMs, suspectTicks: 50, proxyLogChannel, ...(breakRule ? { breakRule } : {}) };
 }
 
+/** Blackhole the primary -> backup log channel at `at` for `cut` ms, then heal; clients go on `after` ms more. */
+function partition(at: number, cut: number, after: number, breakRule?: VmWorkload['breakRule']): { workload: Workload; faults: ScheduledFault[] } {
+  return {
+    workload: vmWorkload(at + cut + after, true, breakRule),
+    faults: [
+      { atMs: at, action: { type: 'link', link: 'primary->backup', fault: { blackhole: true } } },
+      { atMs: at + cut, action: { type: 'link', link: 'primary->backup', fault: {} } },
+    ],
+  };
+}
+
 export const CATALOG: readonly DrillDefinition[] = [
   {
     name: 'worker-crash-storm',
@@ -179,13 +190,7 @@ export const CATALOG: readonly DrillDefinition[] = [
     plan(rng, scale) {
       const at = scale === 'full' ? rng.range(1500, 2500) : rng.range(800, 1500);
       const cut = scale === 'full' ? rng.range(2000, 4000) : rng.range(1500, 2500);
-      return {
-        workload: vmWorkload(at + cut + 3000, true),
-        faults: [
-          { atMs: at, action: { type: 'link', link: 'primary->backup', fault: { blackhole: true } } },
-          { atMs: at + cut, action: { type: 'link', link: 'primary->backup', fault: {} } },
-        ],
-      };
+      return partition(at, cut, 3000);
     },
   },
   {
@@ -255,13 +260,7 @@ export const CATALOG: readonly DrillDefinition[] = [
       const at = scale === 'full' ? rng.range(1500, 2500) : rng.range(800, 1500);
       // Past the suspicion window (50 ticks of 20 ms) and the go-live on both sides.
       const cut = scale === 'full' ? rng.range(2500, 4000) : rng.range(2000, 2500);
-      return {
-        workload: vmWorkload(at + cut + 2000, true, 'test-and-set'),
-        faults: [
-          { atMs: at, action: { type: 'link', link: 'primary->backup', fault: { blackhole: true } } },
-          { atMs: at + cut, action: { type: 'link', link: 'primary->backup', fault: {} } },
-        ],
-      };
+      return partition(at, cut, 2000, 'test-and-set');
     },
   },
   {
