@@ -90,6 +90,11 @@ test('range partitioner: sort with split points sampled at submit is globally so
   assert.equal(r.code, 0, r.stderr);
   const parts = [0, 1, 2, 3].map((i) => readFileSync(join(out, `mr-out-${i}`), 'utf8'));
   assert.equal(parts.join(''), readFileSync(join(seq, 'mr-out-0'), 'utf8'), 'mr-out-0..3 concatenated equal the sorted sequential output');
+  // mr seq's local debug mode, with the same partitioner and reduces, writes the same four files.
+  const local = join(c.lab.root, 'seq-sort-range');
+  const lr = await runMr(['seq', '--app', 'sort', '--output', local, '--reduces', '4', '--partitioner', 'range', ...c.lab.corpus], { cwd: c.lab.cwd, env: c.lab.env });
+  assert.equal(lr.code, 0, lr.stderr);
+  for (let i = 0; i < 4; i++) assert.equal(readFileSync(join(local, `mr-out-${i}`), 'utf8'), parts[i], `mr seq --reduces 4 --partitioner range: mr-out-${i}`);
   const counts = parts.map((p) => p.split('\n').length - 1);
   const total = counts.reduce((a, b) => a + b, 0);
   // sort's own partitioner (by first byte) puts nearly every line of these ASCII texts in one or two files.

@@ -289,16 +289,30 @@ export interface SequentialSpec {
   /** Memory budget for grouping, bytes (past it sorted runs are spilled to `spillDir`). */
   memoryBytes?: number;
   spillDir?: string;
+  /**
+   * Local debug mode (paper §4.7): write mr-out-0..reduces-1 partitioned as a
+   * job would be (the app's partitioner, or `partitioner`), instead of the
+   * lab's single mr-out-0. Default 1.
+   */
+  reduces?: number | undefined;
+  partitioner?: PartitionerSpec | undefined;
+  /** False: do not run the app's combiner (it runs on spilled groups, as in a job's reduces). */
+  combine?: boolean | undefined;
 }
 
 export interface SequentialResult {
+  /** The first output file (mr-out-0). */
   file: string;
+  /** Every output file, in partition order. */
+  files: string[];
   counters: Record<string, number>;
 }
 
 /**
  * The lab's mrsequential: maps every input in turn, groups all pairs by key,
  * reduces each key in byte order, and writes everything to one mr-out-0.
+ * With `reduces` > 1 it writes mr-out-<r> per partition, as a job would,
+ * with the same partitioner, combiner and counters (user counters included).
  */
 export async function runSequential(spec: SequentialSpec): Promise<SequentialResult> {
   const { app } = spec;
@@ -309,26 +323,45 @@ export async function runSequential(spec: SequentialSpec): Promise<SequentialRes
   const user = new UserCounters();
   const ctx: TaskContext = { options, cwd, count: user.count };
   const outDir = resolve(cwd, spec.outputDir);
+  const reduces = spec.reduces ?? 1;
+  if (!Number.isInteger(reduces) || reduces < 1) throw ERR_BAD_OPTIONS(`reduces must be a positive integer, got ${reduces}`);
+  const partition = partitionerOf(app, spec.partitioner);
   const counters: Record<string, number> = { mapInputBytes: 0, mapOutputRecords: 0, reduceInputGroups: 0, outputRecords: 0, outputBytes: 0 };
-  const g = new Grouper(spec.memoryBytes ?? MEMORY_BYTES, spec.spillDir);
+  const combine = app.combine && spec.combine !== false ? app.combine.bind(app) : undefined;
+  const budget = Math.max(1 << 20, Math.floor((spec.memoryBytes ?? MEMORY_BYTES) / reduces));
+  const groupers = Array.from({ length: reduces }, () => new Grouper(budget, spec.spillDir, combine));
   try {
     let emitted = 0;
     const emit = (k: string, v: string): void => {
       emitted++;
-      g.add(str(k), str(v));
+      const key = str(k);
+      const p = reduces === 1 ? 0 : partition(key, reduces);
+      if (!(p >= 0 && p < reduces && Number.isInteger(p))) throw ERR_BAD_PARTITION(app.name, JSON.stringify(key.length > 80 ? `${key.slice(0, 80)}...` : key), String(p));
+      groupers[p]!.add(key, str(v));
     };
     const pieces = spec.inputs.map((path, index): InputPiece => ({ path, index }));
-    counters['mapInputBytes'] = await feed(app, pieces, options, cwd, user.count, emit, () => g.maybeSpill());
+    counters['mapInputBytes'] = await feed(app, pieces, options, cwd, user.count, emit, async () => {
+      for (const g of groupers) await g.maybeSpill();
+    });
     counters['mapOutputRecords'] = emitted;
     await mkdir(outDir, { recursive: true });
-    const file = join(outDir, outputName(0));
-    counters['outputBytes'] = await writeAtomically(file, async (w) => {
-      counters['outputRecords'] = await reduceGroups(app, g, ctx, w);
-    });
+    const files: string[] = [];
+    for (const [r, g] of groupers.entries()) {
+      const file = join(outDir, outputName(r));
+      counters['outputBytes']! += await writeAtomically(file, async (w) => {
+        counters['outputRecords']! += await reduceGroups(app, g, ctx, w);
+      });
+      if (g.spills) counters['reduceSpills'] = (counters['reduceSpills'] ?? 0) + g.spills;
+      if (g.combineIn) {
+        counters['reduceCombineInputRecords'] = (counters['reduceCombineInputRecords'] ?? 0) + g.combineIn;
+        counters['reduceCombineOutputRecords'] = (counters['reduceCombineOutputRecords'] ?? 0) + g.combineOut;
+      }
+      files.push(file);
+    }
     counters['reduceInputGroups'] = counters['outputRecords']!;
     user.addTo(counters);
-    return { file, counters };
+    return { file: files[0]!, files, counters };
   } finally {
-    await g.close();
+    for (const g of groupers) await g.close();
   }
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { compareBytes, getApp, planSplits, rangePartition, runMapTask, runReduceTask, sampleSplitPoints, splitPoints, type MrApp, type PartitionerSpec } from '../src/index.ts';
+import { compareBytes, getApp, planSplits, rangePartition, runMapTask, runReduceTask, runSequential, sampleSplitPoints, splitPoints, type MrApp, type PartitionerSpec } from '../src/index.ts';
 import { seqOutput, tempDir, writeInputs } from './helpers.ts';
 
 const wc = getApp('wc')!;
@@ -94,4 +94,19 @@ test('range partitioner: keys go to partitions in order (a property), and sort o
   // Sampled points balance the partitions (no partition holds most keys).
   const keys = r.out.map((b) => b.toString('utf8').split('\n').filter(Boolean).length);
   assert.ok(Math.max(...keys) < 0.7 * keys.reduce((a, b) => a + b, 0), JSON.stringify(keys));
+});
+
+test('local debug mode: runSequential with reduces, a partitioner and the combiner writes the same files as the distributed run, with user counters', async () => {
+  const dir = await tempDir();
+  const inputs = await writeInputs(dir, [['a.txt', text(5, 800)], ['b.txt', text(6, 600)]]);
+  const counting: MrApp = { ...wc, name: 'wc-counting', map: (f, c, emit, ctx) => { ctx.count('chunks'); return wc.map(f, c, emit, ctx); } };
+  for (const partitioner of [undefined, { type: 'hash' as const }]) {
+    const dist = await run(counting, dir, inputs, 3, partitioner ? { partitioner } : {});
+    const out = await tempDir('mr-seq-');
+    const seq = await runSequential({ app: counting, inputs, outputDir: out, cwd: dir, reduces: 3, partitioner, memoryBytes: 1 << 20 });
+    assert.equal(seq.files.length, 3);
+    for (let r = 0; r < 3; r++) assert.equal((await readFile(seq.files[r]!)).toString('utf8'), dist.out[r]!.toString('utf8'), `mr-out-${r}`);
+    assert.equal(seq.counters['user.chunks'], 2);
+    assert.equal(seq.counters['outputRecords'], dist.counters['outputRecords']);
+  }
 });
