@@ -8,8 +8,8 @@ import { createServer, type Server, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { request } from 'undici';
 import type { VmStatus } from '@mr/vmft-protocol';
+import { VmClient, isProtected } from '@mr/vmft-client';
 import { Proc, sleep } from './procs.ts';
 
 export interface TestContext {
@@ -130,16 +130,7 @@ export async function freePort(): Promise<number> {
 }
 
 export async function vmStatus(url: string, vm = 'vm1'): Promise<VmStatus | undefined> {
-  try {
-    const r = await request(`${url}/v1/vms/${vm}`, { headersTimeout: 2000, bodyTimeout: 2000 });
-    if (r.statusCode !== 200) {
-      await r.body.text();
-      return undefined;
-    }
-    return (await r.body.json()) as VmStatus;
-  } catch {
-    return undefined;
-  }
+  return VmClient.status(url, { vmId: vm });
 }
 
 /** Polls until `pred` holds (or throws after `ms`, naming `what`). */
@@ -157,7 +148,7 @@ export async function until<T>(what: string, ms: number, fn: () => Promise<T | u
 export async function waitProtected(primaryUrl: string, backupUrl: string, ms = 30_000, vm = 'vm1'): Promise<void> {
   await until(`${backupUrl} to back up ${primaryUrl}`, ms, async () => {
     const [p, b] = await Promise.all([vmStatus(primaryUrl, vm), vmStatus(backupUrl, vm)]);
-    return !!p && !!b && p.live && p.peer.state === 'connected' && p.log.acked > 0 && b.role === 'backup' && b.epoch === p.epoch && b.log.sent > 0;
+    return isProtected(p, b);
   });
 }
 

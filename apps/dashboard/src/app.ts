@@ -4,6 +4,7 @@
  * live updates, job submit/cancel forwarded to the coordinator, and the OTLP
  * receiver (POST /v1/traces).
  */
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { Agent, request } from 'undici';
 import { Counter, Gauge } from 'prom-client';
@@ -13,7 +14,7 @@ import { JobSubmit } from '@mr/mapreduce-protocol';
 import { Cluster, untraced } from './cluster.ts';
 import { Scraper, SERIES, type ScrapeTarget } from './scrape/scraper.ts';
 import { TraceStore, type TraceLimits } from './otlp/store.ts';
-import { decodeJson, decodeProtobuf, ExportResponse } from './otlp/decode.ts';
+import { decodeJson, decodeProtobuf, ExportResponse, type SpanRecord } from './otlp/decode.ts';
 import { Gate } from './auth.ts';
 import { loadAssets, securityHeaders } from './assets.ts';
 import { failoverHistory } from './failovers.ts';
@@ -165,7 +166,13 @@ export async function buildDashboard(o: DashboardOptions): Promise<Dashboard> {
       }
       let tl = timeline('none', []);
       if (tasks.status === 200) tl = timeline('coordinator', fromTasks(tasks.body, (wid) => names.get(wid)));
-      else if (traceId) tl = timeline('traces', fromSpans(traces.get(traceId) ?? [], id, (sp) => (sp.instance && byPid.get(sp.instance)) ?? sp.instance ?? sp.service));
+      else if (traceId) {
+        const lane = (sp: SpanRecord) => {
+          const wid = sp.attributes['mr.worker.id'];
+          return (typeof wid === 'string' ? names.get(wid) ?? wid : undefined) ?? (sp.instance ? byPid.get(sp.instance) ?? sp.instance : sp.service);
+        };
+        tl = timeline('traces', fromSpans(traces.get(traceId) ?? [], id, lane));
+      }
       return { job: job.body, timeline: tl, traceId: traceId ?? null };
     });
     ui.post('/api/jobs', { config: pub, schema: { body: JobSubmit } }, async (req, reply) => {
@@ -199,18 +206,27 @@ export async function buildDashboard(o: DashboardOptions): Promise<Dashboard> {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', ...securityHeaders });
       const send = (event: string, data: unknown) => {
         // A slow reader is not buffered for without bound: it misses updates until it drains.
-        if (res.writableLength > 1024 * 1024) return;
+        if (res.destroyed || res.writableEnded || res.writableLength > 1024 * 1024) return;
         res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
       };
+      // A reader that went away mid-write is no error of ours.
+      res.on('error', () => {});
       streams.add(send);
+      open.add(res);
       send('snapshot', snapshot());
       send('series', series());
-      const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+      const keepAlive = setInterval(() => send('ping', {}), 15_000);
       keepAlive.unref();
       req.raw.on('close', () => {
         streams.delete(send);
+        open.delete(res);
         clearInterval(keepAlive);
       });
+    });
+    // Streams end when the service closes (close() would otherwise wait for the browsers).
+    const open = new Set<ServerResponse>();
+    ui.addHook('preClose', async () => {
+      for (const res of open) res.end();
     });
     const broadcast = (event: string, data: () => unknown) => {
       if (streams.size === 0) return;
@@ -219,9 +235,6 @@ export async function buildDashboard(o: DashboardOptions): Promise<Dashboard> {
     };
     onCluster = () => broadcast('snapshot', snapshot);
     onScrape = () => broadcast('series', series);
-    ui.addHook('onClose', async () => {
-      for (const s of streams) s('bye', {});
-    });
   });
 
   function needCoordinator(): string {

@@ -5,7 +5,7 @@
  * the two HTML pages. `npm run build -w @mr/dashboard` runs it; `mr
  * dashboard` runs it first when dist/ui is missing or older than src/ui.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -29,19 +29,25 @@ export function isBuilt(): boolean {
 
 export async function buildUi(opts: { minify?: boolean } = {}): Promise<void> {
   const esbuild = await import('esbuild');
+  // Built beside, then renamed file by file: a server reading dist/ui meanwhile (another
+  // process building too, e.g. parallel tests) sees whole files, old or new.
+  const tmp = `${DIST}.tmp-${process.pid}`;
+  mkdirSync(tmp, { recursive: true });
   mkdirSync(DIST, { recursive: true });
   await esbuild.build({
     entryPoints: { app: join(ui, 'main.ts'), login: join(ui, 'login.ts'), style: join(ui, 'style.css') },
     bundle: true,
     format: 'esm',
     target: ['es2022'],
-    outdir: DIST,
+    outdir: tmp,
     minify: opts.minify ?? true,
     sourcemap: false,
     legalComments: 'none',
     logLevel: 'warning',
   });
-  for (const f of ['index.html', 'login.html']) copyFileSync(join(ui, f), join(DIST, f));
+  for (const f of ['index.html', 'login.html']) copyFileSync(join(ui, f), join(tmp, f));
+  for (const f of readdirSync(tmp)) renameSync(join(tmp, f), join(DIST, f));
+  rmSync(tmp, { recursive: true, force: true });
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

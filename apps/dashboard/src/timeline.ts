@@ -68,20 +68,31 @@ export function fromTasks(body: unknown, workerName: (id: string) => string | un
   return out;
 }
 
-/** From task-attempt spans of one job. `laneOf` names a span's lane (its worker). */
+/** The first of `keys` a span has (attribute names moved from mr.job_id to mr.job.id and friends). */
+function attr(s: SpanRecord, ...keys: string[]): string | number | boolean | undefined {
+  for (const k of keys) if (s.attributes[k] !== undefined) return s.attributes[k];
+  return undefined;
+}
+
+/**
+ * From task-attempt spans of one job. `laneOf` names a span's lane (its
+ * worker). An attempt its worker abandoned, or whose completion the
+ * coordinator did not accept (another attempt won, or its lease had run out),
+ * is stale.
+ */
 export function fromSpans(spans: readonly SpanRecord[], jobId: string, laneOf: (s: SpanRecord) => string): TimelineAttempt[] {
   const out: TimelineAttempt[] = [];
   for (const s of spans) {
-    if (!s.name.startsWith('mr.task.') || s.attributes['mr.job_id'] !== jobId) continue;
-    const abandoned = s.attributes['mr.abandoned'] === true;
+    if (!s.name.startsWith('mr.task.') || attr(s, 'mr.job.id', 'mr.job_id') !== jobId) continue;
+    const stale = attr(s, 'mr.task.abandoned', 'mr.abandoned') === true || attr(s, 'mr.task.accepted') === false;
     out.push({
       lane: laneOf(s),
-      taskId: String(s.attributes['mr.task_id'] ?? '?'),
-      phase: String(s.attributes['mr.phase'] ?? s.name.slice('mr.task.'.length)),
-      attempt: Number(s.attributes['mr.attempt'] ?? 1),
+      taskId: String(attr(s, 'mr.task.id', 'mr.task_id') ?? '?'),
+      phase: String(attr(s, 'mr.task.type', 'mr.phase') ?? s.name.slice('mr.task.'.length)),
+      attempt: Number(attr(s, 'mr.task.attempt', 'mr.attempt') ?? 1),
       startMs: s.startUs / 1000,
       endMs: s.endUs / 1000,
-      outcome: abandoned ? 'stale' : String(s.attributes['mr.outcome'] ?? (s.status.code === 2 ? 'failed' : 'done')),
+      outcome: stale ? 'stale' : String(attr(s, 'mr.task.outcome', 'mr.outcome') ?? (s.status.code === 2 ? 'failed' : 'done')),
     });
   }
   return out;

@@ -15,6 +15,7 @@ export function jobView(): View {
   let error = '';
   let inflight = false;
   let lastKey = '';
+  let lateReloads = 0;
   const load = () => {
     if (inflight) return;
     inflight = true;
@@ -65,10 +66,15 @@ export function jobView(): View {
       load();
     },
     update() {
-      // Reload the detail when the job moved (from the live snapshot), or while it runs.
+      // Reload the detail when the job moved (from the live snapshot), while it runs, and for
+      // a while after it finished until every task's attempt is on the timeline (spans arrive
+      // a moment after the work they describe).
       const j = state.snap?.jobs.find((x) => x.id === id);
       const key = j ? `${j.state}|${j.tasks.map.done}|${j.tasks.reduce.done}|${j.attempts.started}` : '';
-      if (key !== lastKey || j?.state === 'running') {
+      const tasks = j ? j.tasks.map.total + j.tasks.reduce.total : 0;
+      const catchingUp = !!detail && detail.timeline.attempts.length < tasks && lateReloads < 30;
+      if (key !== lastKey || j?.state === 'running' || catchingUp) {
+        if (key === lastKey && j?.state !== 'running') lateReloads++;
         lastKey = key;
         load();
       }
