@@ -48,3 +48,10 @@ export function bytesOption(text: string | undefined, what: string, dflt: number
   if (n < min || n > max) throw new UsageError(`${what}: must be between ${min} and ${max} bytes, got ${n}`);
   return n;
 }
+
+/** The coordinator URL: --coordinator, else MR_COORDINATOR from the environment. */
+export function coordinatorUrl(flag: string | undefined, env: Record<string, string | undefined>, command: string): string {
+  const url = flag ?? (env['MR_COORDINATOR'] || undefined);
+  if (!url) throw new UsageError(`${command}: --coordinator URL is required (or set MR_COORDINATOR)`);
+  return url;
+}

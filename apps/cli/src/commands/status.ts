@@ -1,5 +1,5 @@
 import { EXIT, type CliContext } from '../context.ts';
-import { parse, UsageError } from '../args.ts';
+import { parse, UsageError, coordinatorUrl } from '../args.ts';
 import type { JobList, JobView, WorkerList, WorkerView } from '@mr/mapreduce-protocol';
 
 export const summary = "show the coordinator's jobs and workers (or one job in detail)";
@@ -10,11 +10,11 @@ Without JOB_ID: a table of the jobs and of the live workers.
 With JOB_ID: that job in detail (tasks per phase, attempts, counters, output).
 
 options:
-  --coordinator URL   coordinator base URL, e.g. http://127.0.0.1:7070 (required)
+  --coordinator URL   coordinator base URL, e.g. http://127.0.0.1:7070 (required; default: MR_COORDINATOR)
   --json              print the coordinator's JSON instead of tables
 
 exit codes: 0 ok, 2 bad usage or unknown job, 3 coordinator unreachable or token refused.
-environment: MR_TOKEN (bearer token).`;
+environment: MR_TOKEN (bearer token), MR_COORDINATOR (default --coordinator).`;
 
 export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const args = parse('status', argv, { coordinator: { type: 'string' }, json: { type: 'boolean' } }, true);
@@ -23,11 +23,11 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     return EXIT.OK;
   }
   const v = args.values;
-  if (!v.coordinator) throw new UsageError('mr status: --coordinator URL is required');
+  const coordinator = coordinatorUrl(v.coordinator, ctx.env, 'mr status');
   if (args.positionals.length > 1) throw new UsageError('mr status: at most one JOB_ID');
   const { connect, ApiError } = await import('../http.ts');
   const { ROUTES } = await import('@mr/mapreduce-protocol/routes');
-  const api = connect('status', v.coordinator, ctx.env['MR_TOKEN']);
+  const api = connect('status', coordinator, ctx.env['MR_TOKEN']);
   try {
     const id = args.positionals[0];
     if (id !== undefined) {

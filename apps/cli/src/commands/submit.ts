@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { EXIT, type CliContext } from '../context.ts';
-import { bytesOption, durationMs, parse, UsageError } from '../args.ts';
+import { bytesOption, durationMs, parse, UsageError, coordinatorUrl } from '../args.ts';
 import type { JobCreated, JobSubmit, JobView } from '@mr/mapreduce-protocol';
 
 export const summary = 'submit a MapReduce job (and optionally wait for it)';
@@ -16,7 +16,7 @@ coordinator does not answer: a retry never creates a second job. With --wait, fo
 progress lines when not on a terminal) and exits 0 only if it succeeded.
 
 options:
-  --coordinator URL      coordinator base URL, e.g. http://127.0.0.1:7070 (required)
+  --coordinator URL      coordinator base URL, e.g. http://127.0.0.1:7070 (required; default: MR_COORDINATOR)
   --app NAME             the app: wc, indexer, grep, sort, ... (required)
   --reduces N            reduce tasks = output files mr-out-0..N-1 (default 10)
   --output DIR           output directory (default: chosen by the coordinator)
@@ -32,6 +32,9 @@ options:
   --max-backup-tasks N   most backup attempts (default: a tenth of the tasks, at least 1)
   --skip-bad-records N   skip a record after N attempts of its task threw on it (default off)
   --wait                 wait for the job to finish
+  --json                 machine-readable stdout: {"id","state"} once submitted (JobCreated);
+                         with --wait, then the finished job (the coordinator's JobView) on
+                         a second line; progress and messages go to stderr
   --idempotency-key KEY  the key to send (default: a new random UUID); submitting again
                          with the same key and request returns the same job
   --retry-for DUR        keep retrying an unreachable coordinator this long (default 30s;
@@ -40,7 +43,7 @@ options:
 exit codes: 0 submitted (with --wait: succeeded), 1 job failed or was cancelled,
             2 bad usage or request refused (the coordinator's message is shown),
             3 coordinator unreachable or token refused.
-environment: MR_TOKEN (bearer token).`;
+environment: MR_TOKEN (bearer token), MR_COORDINATOR (default --coordinator).`;
 
 export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const args = parse(
@@ -60,6 +63,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       'max-backup-tasks': { type: 'string' },
       'skip-bad-records': { type: 'string' },
       wait: { type: 'boolean' },
+      json: { type: 'boolean' },
       'idempotency-key': { type: 'string' },
       'retry-for': { type: 'string' },
     },
@@ -70,7 +74,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     return EXIT.OK;
   }
   const v = args.values;
-  if (!v.coordinator) throw new UsageError('mr submit: --coordinator URL is required');
+  const coordinator = coordinatorUrl(v.coordinator, ctx.env, 'mr submit');
   if (!v.app) throw new UsageError('mr submit: --app NAME is required');
   if (args.positionals.length === 0) throw new UsageError('mr submit: give at least one input FILE');
   const key = v['idempotency-key'] ?? randomUUID();
@@ -114,13 +118,14 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const telemetry = await startCommandTelemetry('submit', ctx.env, 'mr-cli');
   const { connect, ApiError } = await import('../http.ts');
   const { ROUTES } = await import('@mr/mapreduce-protocol/routes');
-  const api = connect('submit', v.coordinator, ctx.env['MR_TOKEN']);
+  const api = connect('submit', coordinator, ctx.env['MR_TOKEN']);
   try {
     const created = await api.postIdempotent<JobCreated>(ROUTES.jobs, body, key, retryForMs);
-    ctx.stdout.write(`${created.id}\n`);
+    ctx.stdout.write(v.json ? `${JSON.stringify({ id: created.id, state: created.state })}\n` : `${created.id}\n`);
     if (!v.wait) return EXIT.OK;
     const job = await follow(api, created.id, ctx);
-    return report(job, ctx);
+    if (v.json) ctx.stdout.write(`${JSON.stringify(job)}\n`);
+    return report(job, ctx, v.json === true);
   } catch (err) {
     if (err instanceof ApiError) {
       ctx.stderr.write(`mr submit: ${err.message}\n`);
@@ -170,10 +175,10 @@ async function follow(api: import('../http.ts').Api, id: string, ctx: CliContext
   });
 }
 
-function report(job: JobView, ctx: CliContext): number {
+function report(job: JobView, ctx: CliContext, json: boolean): number {
   const secs = job.startedAt && job.finishedAt ? ((Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000).toFixed(2) : undefined;
   if (job.state === 'succeeded') {
-    ctx.stdout.write(`job ${job.id} succeeded${secs ? ` in ${secs} s` : ''}; output in ${job.output} (${job.outputFiles.length} files)\n`);
+    (json ? ctx.stderr : ctx.stdout).write(`job ${job.id} succeeded${secs ? ` in ${secs} s` : ''}; output in ${job.output} (${job.outputFiles.length} files)\n`);
     return EXIT.OK;
   }
   ctx.stderr.write(`job ${job.id} ${job.state}${job.error ? `: ${job.error}` : ''}\n`);

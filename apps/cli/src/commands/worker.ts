@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { EXIT, type CliContext } from '../context.ts';
-import { parse, durationMs, intOption, UsageError } from '../args.ts';
+import { parse, durationMs, intOption, UsageError, coordinatorUrl } from '../args.ts';
 
 export const summary = 'run a MapReduce worker that polls a coordinator for tasks';
 
@@ -15,7 +15,7 @@ while is waited for, with jittered backoff (at most 2 s between tries), and a
 task finished meanwhile is reported when it is back.
 
 options:
-  --coordinator URL     coordinator base URL, e.g. http://127.0.0.1:7070 (required)
+  --coordinator URL     coordinator base URL, e.g. http://127.0.0.1:7070 (required; default: MR_COORDINATOR)
   --slots N             tasks run at once (default 1, max 64)
   --work-dir DIR        directory the apps' side files go to (default: the current directory)
   --coordinator-wait DUR  exit after the coordinator was unreachable this long (default 5m;
@@ -26,7 +26,7 @@ options:
 
 environment: MR_WORKER_TOKEN (the worker credential the coordinator was given; required
 when MR_TOKEN is set, and must differ from it: a client token does not make a worker),
-OTEL_EXPORTER_OTLP_ENDPOINT (traces).`;
+MR_COORDINATOR (default --coordinator), OTEL_EXPORTER_OTLP_ENDPOINT (traces).`;
 
 export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const args = parse('worker', argv, {
@@ -44,7 +44,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     return EXIT.OK;
   }
   const v = args.values;
-  if (!v.coordinator) throw new UsageError('mr worker: --coordinator URL is required');
+  const coordinator = coordinatorUrl(v.coordinator, ctx.env, 'mr worker');
   const slots = intOption(v.slots, '--slots', 1, 1, 64);
   const workerToken = ctx.env['MR_WORKER_TOKEN'] || undefined;
   if (ctx.env['MR_TOKEN'] && !workerToken) throw new UsageError('mr worker: MR_TOKEN is set but MR_WORKER_TOKEN is not: set the worker credential too (it must differ from MR_TOKEN)');
@@ -78,7 +78,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   let worker;
   try {
     worker = new Worker({
-      coordinator: v.coordinator,
+      coordinator,
       token: workerToken,
       slots,
       cwd,
