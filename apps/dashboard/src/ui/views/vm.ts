@@ -83,7 +83,7 @@ function failovers(list: FailoverView[]): HTMLElement {
           f.durationMs !== undefined ? ` · failover ${ms(f.durationMs)}` : '',
           f.protectedAgainAt !== undefined ? [' · ', badge(`protected again after ${ms(f.protectedAgainAt - f.at)}`, 'ok')] : [' · ', badge('not yet protected again', 'warn')],
           f.traceId ? [' · ', h('a', { href: `/traces/${f.traceId}` }, 'trace')] : ''),
-        f.stages.length ? stagesBar(f) : h('p', { class: 'muted' }, 'no failover trace with stages received for it'),
+        f.stages.length ? [stagesBar(f), table(['stage', 'starts at', 'took', 'process'], f.stages.map((x) => [stageName(x.name), ms(x.startMs), x.error ? h('span', { class: 'error' }, ms(x.durationMs)) : ms(x.durationMs), x.service]))] : h('p', { class: 'muted' }, 'no failover trace with stages received for it'),
       ),
     ),
   );
@@ -95,10 +95,15 @@ function stagesBar(f: FailoverView): HTMLElement {
     'div',
     { class: 'stages' },
     f.stages.map((s, i) => {
-      const el = h('div', { class: `stage s${i % 5}${s.error ? ' error' : ''}`, title: `${s.name}: ${ms(s.durationMs)} (${s.service})` }, h('span', {}, `${s.name} ${ms(s.durationMs)}`));
+      const el = h('div', { class: `stage s${i % 5}${s.error ? ' error' : ''}`, title: `${stageName(s.name)}: ${ms(s.durationMs)} (${s.service})` }, h('span', {}, `${stageName(s.name)} ${ms(s.durationMs)}`));
       el.style.marginLeft = `${(s.startMs / total) * 100}%`;
       el.style.width = `${Math.max(1, (s.durationMs / total) * 100)}%`;
       return el;
     }),
   );
+}
+
+/** vm.failover.go_live -> go live */
+function stageName(name: string): string {
+  return name.replace(/^.*failover\./, '').replace(/_/g, ' ');
 }
