@@ -9,7 +9,11 @@
  * land while the re-issued attempt still runs (a window of one map task's
  * length), which a fixed schedule hits on some machines and loads only; the
  * switch itself is proven by libs/mapreduce/core's fencing-off.txt and the
- * commit ledger's test, and the drill runs with `npm run drills`.
+ * commit ledger's test, and the drill runs with `npm run drills`. Nor is
+ * break-dedup: it needs a client's outstanding request to have reached the
+ * backup unanswered at the kill (about half the time per client), and with 4
+ * clients it missed 1 run in 4; the variant is proven by the kv guest's test
+ * (libs/vmft/guests: the same retry applied twice) and runs with `npm run drills`.
  * Their controls (the same faults with the rule on: nothing lost) run with
  * `npm run drills` (`mr drill run all --control`).
  */
@@ -90,9 +94,3 @@ test('break-test-and-set (short): a backup that goes live without test-and-set m
   assert.match(r.invariants.find((i) => i.id === 'one-live-primary-per-epoch')!.detail, /epoch \d+ live on [ab] .* and on [ab] /);
 });
 
-test('break-dedup (short): without deduplication the clients\' retries after a failover are applied twice, and the counter check catches it', { timeout: 180_000 }, async (t) => {
-  const r = await runDrill({ schedule: buildSchedule('break-dedup', 11, 'short'), log: (l) => t.diagnostic(l) });
-  assertCaught(r, 'no-ack-lost-or-doubled');
-  assert.match(r.invariants.find((i) => i.id === 'no-ack-lost-or-doubled')!.detail, /applied twice|given twice/);
-  assert.ok(r.invariants.find((i) => i.id === 'one-live-primary-per-epoch')?.ok, 'still never two live primaries in one epoch');
-});
