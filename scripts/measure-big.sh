@@ -6,11 +6,13 @@
 #                                         dir and deleted at the end; needs ~2.5 x SIZE_MB disk)
 # Environment: SPLIT (coordinator --split-size, default 64MiB), LEASE (--task-timeout, default
 # 10m), APP (default wc).
-# Measured 2026-11-29 on the shared 2-core machine (load average ~25 from other work), 1 GiB:
-#   one file:  mr seq 335 s, 185 MB | 2 workers 265 s (16 maps), workers 201/213 MB, coordinator 140 MB
-#                                   | 3 workers 217 s, workers 206/210/230 MB
-#   100 files: mr seq 317 s, 203 MB | 2 workers 266 s (17 maps), workers 208/211 MB
-#                                   | 3 workers 255 s, workers 211/216/206 MB; all outputs equal mr seq
+# Measured 2026-11-29 21:17-21:46 UTC on the shared 2-core machine (load average 24-33 from other
+# work; restart and small-tasks benchmarks ran beside it), 1 GiB, journaled leases:
+#   one file:  mr seq 262 s, 208 MB | 2 workers 294 s (16 maps), workers 201/218 MB, coordinator 137 MB
+#                                   | 3 workers 250 s, workers 230/219/201 MB, coordinator 143 MB
+#   100 files: mr seq 298 s, 219 MB | 2 workers 129 s (17 maps), workers 210/205 MB, coordinator 144 MB
+#                                   | 3 workers 198 s, workers 204/210/209 MB, coordinator 145 MB
+#   every output equal to mr seq; 0 entries left under data/jobs and 0 files in worker dirs after each job
 set -euo pipefail
 size_mb=${1:-1024}
 split=${SPLIT:-64MiB}

@@ -165,6 +165,10 @@ export async function buildCoordinator(o: CoordinatorOptions): Promise<Service> 
   app.decorate('inputRoots', inputRoots);
   app.decorate('outputPlaces', { outputRoots: o.outputRoots ? await resolveRoots(o.outputRoots) : inputRoots, dataDir: await realpath(resolve(o.dataDir)) });
   app.decorate('splitBytes', o.splitBytes ?? DEFAULT_SPLIT_BYTES);
+  // Ticks (leases, heartbeat timeouts) start once the routes are ready: a slow start does not count against restored workers.
+  app.addHook('onReady', async () => {
+    driver.startTicking();
+  });
   app.addHook('preClose', async () => {
     driver.shutdown('closing');
   });

@@ -130,13 +130,22 @@ export class SchedulerDriver extends EventEmitter {
     }
     await d.#tail;
     await d.#sweepOrphans(unfinished.map((j) => j.id));
-    d.#timer = setInterval(() => {
-      d.#drive({ type: 'tick' });
-      // Lazy records (leases) not carried by a durable write meanwhile go to disk within a tick.
-      d.journal.flushNotes();
-    }, d.tickMs);
-    d.#timer.unref();
     return d;
+  }
+
+  /**
+   * Starts the clock. Called once the server is ready to take requests: a
+   * restored worker is lost after the heartbeat timeout counted in ticks, so
+   * the time a slow start spends before it can hear from workers must not count.
+   */
+  startTicking(): void {
+    if (this.#timer || this.#failed) return;
+    this.#timer = setInterval(() => {
+      this.#drive({ type: 'tick' });
+      // Lazy records (leases) not carried by a durable write meanwhile go to disk within a tick.
+      this.journal.flushNotes();
+    }, this.tickMs);
+    this.#timer.unref();
   }
 
   /** Work directories of jobs that are not unfinished (a crash before their cleanup) are removed. */
