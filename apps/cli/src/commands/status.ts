@@ -119,7 +119,6 @@ function settingsLine(s: NonNullable<JobView['settings']>): string {
   if (s.partitioner) parts.push(s.partitioner.type === 'range' ? `range partitioner (${s.partitioner.points.length} split points)` : 'hash partitioner');
   if (s.backupTasks === false) parts.push('no backup tasks');
   if (s.maxBackupTasks !== undefined) parts.push(`at most ${s.maxBackupTasks} backup tasks`);
-  if (s.skipBadRecords !== undefined) parts.push(`skip a bad record after ${s.skipBadRecords} failure(s)`);
   return parts.join(', ') || '-';
 }
 

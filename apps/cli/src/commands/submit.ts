@@ -30,7 +30,6 @@ options:
                          default: the app's own partitioner, else hash
   --no-backup-tasks      launch no backup attempts for straggling tasks
   --max-backup-tasks N   most backup attempts (default: a tenth of the tasks, at least 1)
-  --skip-bad-records N   skip a record after N attempts of its task threw on it (default off)
   --wait                 wait for the job to finish
   --json                 machine-readable stdout: {"id","state"} once submitted (JobCreated);
                          with --wait, then the finished job (the coordinator's JobView) on
@@ -61,7 +60,6 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       partitioner: { type: 'string' },
       'no-backup-tasks': { type: 'boolean' },
       'max-backup-tasks': { type: 'string' },
-      'skip-bad-records': { type: 'string' },
       wait: { type: 'boolean' },
       json: { type: 'boolean' },
       'idempotency-key': { type: 'string' },
@@ -97,7 +95,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     body.partitioner = v.partitioner;
   }
   if (v['no-backup-tasks']) body.backupTasks = false;
-  for (const [flag, field] of [['max-backup-tasks', 'maxBackupTasks'], ['skip-bad-records', 'skipBadRecords']] as const) {
+  for (const [flag, field] of [['max-backup-tasks', 'maxBackupTasks']] as const) {
     const raw = v[flag];
     if (raw === undefined) continue;
     // Range checks are the coordinator's: its message says what is allowed.

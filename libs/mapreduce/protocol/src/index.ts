@@ -45,8 +45,6 @@ export const LIMITS = {
   maxSplitPointLength: 128,
   /** Backup attempts one job may launch. */
   maxBackupTasks: 10_000,
-  /** Bad records one job may skip; one more fails the job. */
-  maxSkippedRecords: 100,
   /** Counter names in one task attempt's report (built-in + user counters; user code may use 32). */
   maxTaskCounters: 64,
 } as const;
@@ -98,12 +96,6 @@ export const JobSubmit = Type.Object(
     backupTasks: Type.Optional(Type.Boolean()),
     /** Most backup attempts the job may launch (default: a tenth of its tasks, at least 1). */
     maxBackupTasks: Type.Optional(Type.Integer({ minimum: 0, maximum: LIMITS.maxBackupTasks })),
-    /**
-     * Skip bad records: a record (map: input line or file; reduce: key) whose
-     * user code threw in this many attempts of its task is skipped by the
-     * next attempts and listed in the job (absent: off; the task fails as usual).
-     */
-    skipBadRecords: Type.Optional(Type.Integer({ minimum: 1, maximum: 9 })),
   },
   { additionalProperties: false },
 );
@@ -127,7 +119,6 @@ export const JobSettings = Type.Object({
   partitioner: Type.Optional(Partitioner),
   backupTasks: Type.Optional(Type.Boolean()),
   maxBackupTasks: Type.Optional(Type.Integer()),
-  skipBadRecords: Type.Optional(Type.Integer()),
 });
 export type JobSettings = Static<typeof JobSettings>;
 
@@ -280,13 +271,6 @@ export const PollRequest = Type.Object(
 );
 export type PollRequest = Static<typeof PollRequest>;
 
-/** A record user code threw on: map, a line (or a whole file) by input index and byte offset; reduce, a key. */
-export const BadRecord = Type.Union([
-  Type.Object({ phase: Type.Literal('map'), input: Type.Integer({ minimum: 0 }), offset: Type.Integer({ minimum: 0 }) }),
-  Type.Object({ phase: Type.Literal('reduce'), key: Type.String({ maxLength: 1024 }) }),
-]);
-export type BadRecord = Static<typeof BadRecord>;
-
 const AssignmentCommon = {
   jobId: Type.String(),
   taskId: Type.String(),
@@ -303,8 +287,6 @@ const AssignmentCommon = {
   combiner: Type.Optional(Type.Boolean()),
   /** The job's partitioner when it is not the app's own: the hash, or range split points (sorted, reduces - 1 of them). */
   partitioner: Type.Optional(Partitioner),
-  /** Skip-bad-records mode: report the record user code throws on; skip these ones. */
-  skipping: Type.Optional(Type.Object({ skip: Type.Array(BadRecord) })),
   /** W3C trace context of the job's span, so task spans join the job's trace. */
   traceparent: Type.Optional(Type.String()),
   tracestate: Type.Optional(Type.String()),
