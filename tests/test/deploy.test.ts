@@ -21,7 +21,7 @@ import { DEPLOY, deployYaml, type PromConfig } from '../src/prometheus.ts';
 import { emptyExposition, parseExposition, parsePromQL, substituteGrafanaVars, type Exposition } from '../src/promql.ts';
 import { checkDashboardShape, checkQueries, dashboardQueries, type Dashboard, type DashQuery } from '../src/deploy-check.ts';
 
-const JOBS = ['mr-coordinator', 'vm-storage', 'vm-node'];
+const JOBS = ['mr-coordinator', 'mr-worker', 'vm-storage', 'vm-node'];
 const yamlFile = deployYaml;
 
 interface RuleFile {
@@ -195,7 +195,8 @@ test('every metric and label the dashboards query is exported by the running ser
 
   // (Real Prometheus evaluating every query and alert: test/prometheus.test.ts.)
   // MapReduce: a small word count with one worker, so task, duration, journal and HTTP series exist.
-  lab.worker(coordUrl, 180_000);
+  const worker = lab.worker(coordUrl, 180_000, ['--metrics-port', '0']);
+  const workerUrl = (await worker.waitFor(/metrics on (http:\/\/127\.0\.0\.1:\d+)\/metrics/))[1]!;
   const inputs = lab.inputs.slice(0, 3);
   const sub = await runMr(['submit', '--coordinator', coordUrl, '--app', 'wc', '--reduces', '2', '--output', '.', '--wait', ...inputs], { cwd: lab.cwd, env: lab.env });
   assert.equal(sub.code, 0, sub.stderr);
@@ -203,6 +204,10 @@ test('every metric and label the dashboards query is exported by the running ser
   await noToken.body.text();
   assert.equal(noToken.statusCode, 401, 'the coordinator does require the token on its API');
   await scrape(coordUrl, exported.get('mr-coordinator')!);
+  await scrape(workerUrl, exported.get('mr-worker')!);
+  const wm = await (await fetch(`${workerUrl}/metrics`)).text();
+  assert.match(wm, /^mr_worker_bytes_read_total\{[^}]*phase="map"[^}]*\} [1-9]/m, 'the worker counts the input it read');
+  assert.match(wm, /^mr_worker_bytes_shuffled_total\{[^}]*\} [1-9]/m, 'and the bytes its reduces fetched');
 
   // FT VM: protected pair, kv requests on the primary, one refused by the backup, a disk read at storage.
   await waitProtected(a.url, b.url);

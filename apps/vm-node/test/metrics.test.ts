@@ -141,3 +141,29 @@ test('a primary alone is unprotected: ft_protected 0 and the unprotected seconds
   const elapsed = (Date.now() - t0) / 1000;
   assert.ok(grew > 0.2 && grew <= elapsed + 0.05, `unprotected seconds grew by ${grew} in ${elapsed} s`);
 });
+
+test('state-hash-mismatch: the backup\'s acks carry its checkpoints and the primary compares them; a crafted ack with another hash at an equal instruction count moves the monitor', async (t) => {
+  const { a, b } = await pair(t);
+  // The backup hashes at checkpoints (about one progress entry in 64: the guest must run) and reports them in its acks.
+  const s = (await a.app.inject({ method: 'POST', url: '/v1/vms/vm1/sessions' })).json().session as number;
+  for (let seq = 1; seq <= 2000 && b.driver.core.checkpoints().length === 0; seq++) {
+    await a.app.inject({ method: 'POST', url: '/v1/vms/vm1/requests', payload: { session: s, seq, ackBelow: seq, op: 'incr', key: 'x' } });
+  }
+  for (let i = 0; i < 100 && a.driver.core.link().acked < b.driver.core.checkpoints().at(-1)!.seq; i++) await sleep(10);
+  const theirs = b.driver.core.checkpoints().at(-1);
+  assert.ok(theirs, 'the backup took a checkpoint');
+  const mine = a.driver.core.checkpoints().find((c) => c.seq === theirs.seq);
+  assert.ok(mine, 'the primary holds the same checkpoint');
+  assert.deepEqual(mine, theirs, 'same seq, instruction count and hash on both nodes');
+  const MISMATCH = { invariant: 'state-hash-mismatch' };
+  assert.equal(sample(await metricsOf(a.app), 'ft_invariant_violations_total', MISMATCH), 0, 'the real replicas agree');
+
+  // Crafted: an ack (current epoch, nothing new acknowledged) whose checkpoint names another hash at the same seq and icount.
+  const l = a.driver.core.link();
+  a.driver.drive({ type: 'ack', epoch: a.driver.core.epoch, seq: l.acked, icount: 0, checkpoint: { ...mine, hash: `not-${mine.hash}` } });
+  assert.equal(sample(await metricsOf(a.app), 'ft_invariant_violations_total', MISMATCH), 1, 'detected (the replicas diverged)');
+  // A different instruction count at that seq, or a seq the primary no longer holds, is not compared.
+  a.driver.drive({ type: 'ack', epoch: a.driver.core.epoch, seq: l.acked, icount: 0, checkpoint: { ...mine, icount: mine.icount + 1, hash: 'x' } });
+  a.driver.drive({ type: 'ack', epoch: a.driver.core.epoch, seq: l.acked, icount: 0, checkpoint: { seq: 10 ** 9, icount: 1, hash: 'x' } });
+  assert.equal(sample(await metricsOf(a.app), 'ft_invariant_violations_total', MISMATCH), 1);
+});

@@ -5,7 +5,9 @@ import { context, trace, SpanStatusCode, type Span } from '@opentelemetry/api';
 import { extractContext, tracer } from '@mr/observability/telemetry';
 import { hasCode } from '@mr/errors';
 import type { MapAssignment, PollReply, ReduceAssignment, TaskAck, TaskComplete, TaskRef, WorkerRegistered } from '@mr/mapreduce-protocol';
+import type { Registry } from 'prom-client';
 import { CoordinatorClient, type CoordinatorClientOptions } from './client.ts';
+import { workerMetrics, type WorkerMetrics } from './metrics.ts';
 import { ERR_COORDINATOR_UNAVAILABLE, ERR_UNKNOWN_APP, ERR_WORKER_CONFIG } from './errors.ts';
 import { InlineRunner, ThreadRunner, type Executors, type TaskRequest, type TaskRunner } from './task-runner.ts';
 
@@ -55,6 +57,8 @@ export interface WorkerOptions {
   spillDir?: string | undefined;
   /** Extra options of the HTTP client (timeouts, retries). */
   client?: Omit<CoordinatorClientOptions, 'url' | 'token'>;
+  /** Where this worker's metrics go (see metrics.ts; `mr worker --metrics-port` serves them). Default: none. */
+  registry?: Registry | undefined;
 }
 
 export interface WorkerExit {
@@ -100,6 +104,7 @@ export class Worker {
   readonly #abort = new AbortController();
   readonly #running = new Map<string, Running>();
   readonly #tracer = tracer('mr-worker');
+  readonly #metrics: WorkerMetrics | undefined;
 
   #registration: Promise<WorkerRegistered & { workerId: string }> | undefined;
   #unreachableSince: number | undefined;
@@ -127,6 +132,7 @@ export class Worker {
     const reconnectMinMs = opts.reconnectMinMs ?? 100;
     if (!Number.isFinite(reconnectMinMs) || reconnectMinMs < 1) throw ERR_WORKER_CONFIG(`reconnectMinMs must be >= 1, got ${String(opts.reconnectMinMs)}`);
     this.#slots = slots;
+    this.#metrics = opts.registry ? workerMetrics(opts.registry, slots, () => this.#running.size) : undefined;
     this.#freeSlots = Array.from({ length: slots }, (_, i) => slots - 1 - i);
     this.#unreachableMs = unreachableMs;
     this.#reconnectMinMs = reconnectMinMs;
@@ -355,7 +361,9 @@ export class Worker {
     }
     const durationMs = Math.max(0, performance.now() - started);
     span.setAttribute('mr.task.outcome', outcome.ok ? 'done' : 'failed');
-    if (entry.abandoned || this.#exit || this.#stopping) {
+    const abandoned = entry.abandoned || this.#exit !== undefined || this.#stopping;
+    this.#metrics?.attempt(a.type, abandoned ? 'abandoned' : outcome.ok ? 'done' : 'failed', durationMs / 1000, outcome.ok ? outcome.counters : undefined);
+    if (abandoned) {
       span.setAttribute('mr.task.abandoned', true);
       span.end();
       this.#log('debug', `${a.taskId} attempt ${a.attempt}: abandoned, not reported`);

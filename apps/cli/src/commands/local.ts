@@ -36,7 +36,7 @@ options:
   --port P           coordinator port (default 7070; 0 picks free ports for
                      everything); the VM's storage node listens on P+1, node a
                      (first primary) on P+2, node b (first backup) on P+3,
-                     the dashboard on P+4
+                     the dashboard on P+4, worker i's /metrics on P+4+i
   --data DIR         state, logs and demo files (default ./data)
   --input-root DIR   another directory jobs may read inputs from (repeatable;
                      the data dir and the current directory always are)
@@ -68,7 +68,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const port = intOption(v.port, '--port', 7070, 0, 65535);
   const vm = v['no-vm'] !== true;
   const dashboard = v['no-dashboard'] !== true;
-  if (port > 65531) throw new UsageError('mr local: --port must be at most 65531 (the VM and the dashboard use port+1..port+4)');
+  if (port > 65531 - workers) throw new UsageError(`mr local: --port must be at most ${65531 - workers} (the VM and the dashboard use port+1..port+4, the workers' metrics port+5..port+${4 + workers})`);
   const data = resolve(v.data ?? './data');
   mkdirSync(data, { recursive: true });
   const demo = v.demo === true;
@@ -76,10 +76,10 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const host = '127.0.0.1';
   // Every port is fixed before anything starts, so that the sections start side by side:
   // each knows the others' URLs (the dashboard watches them; they export traces to it).
-  const free = port === 0 ? await freePorts(host, 5) : [];
+  const free = port === 0 ? await freePorts(host, 5 + workers) : [];
   const ports = port === 0
-    ? { coordinator: free[0]!, storage: free[1]!, a: free[2]!, b: free[3]!, dashboard: free[4]! }
-    : { coordinator: port, storage: port + 1, a: port + 2, b: port + 3, dashboard: port + 4 };
+    ? { coordinator: free[0]!, storage: free[1]!, a: free[2]!, b: free[3]!, dashboard: free[4]!, workerMetrics: free.slice(5) }
+    : { coordinator: port, storage: port + 1, a: port + 2, b: port + 3, dashboard: port + 4, workerMetrics: Array.from({ length: workers }, (_, i) => port + 5 + i) };
   const url = (p: number) => `http://${host}:${p}`;
   const baseEnv = withRoleTokens({ ...process.env, ...ctx.env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv);
   const env: LocalEnv = {
@@ -118,6 +118,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       startMapReduce(env, {
         workers,
         port: ports.coordinator,
+        workerMetricsPorts: ports.workerMetrics,
         host,
         inputRoots: [process.cwd(), ...(v['input-root'] ?? []).map((r) => resolve(r))],
       }),

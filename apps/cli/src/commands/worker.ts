@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { EXIT, type CliContext } from '../context.ts';
 import { parse, durationMs, intOption, UsageError, coordinatorUrl } from '../args.ts';
+import type { Registry } from '@mr/observability';
 
 export const summary = 'run a MapReduce worker that polls a coordinator for tasks';
 
@@ -22,6 +23,9 @@ options:
                         --unreachable is the same option)
   --name NAME           a label shown in 'mr status'
   --plugins DIR         load user apps from the modules in DIR (default: $MR_PLUGIN_DIR)
+  --metrics-port P      serve this worker's Prometheus metrics at http://HOST:P/metrics
+                        (0: a free port; the URL is printed); default: no metrics server
+  --metrics-host H      address of that server (default 127.0.0.1; another needs MR_TOKEN)
   -v, --verbose         log every task (default: only warnings and errors)
 
 environment: MR_WORKER_TOKEN (the worker credential the coordinator was given; required
@@ -37,6 +41,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     'coordinator-wait': { type: 'string' },
     name: { type: 'string' },
     plugins: { type: 'string' },
+    'metrics-port': { type: 'string' },
+    'metrics-host': { type: 'string' },
     verbose: { type: 'boolean', short: 'v' },
   });
   if (!args) {
@@ -52,6 +58,9 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (v.unreachable !== undefined && v['coordinator-wait'] !== undefined) throw new UsageError('mr worker: give --coordinator-wait or --unreachable, not both');
   const wait = v['coordinator-wait'] ?? v.unreachable;
   const unreachableMs = wait === undefined ? 300_000 : durationMs(wait, v.unreachable !== undefined ? '--unreachable' : '--coordinator-wait');
+  const metricsPort = v['metrics-port'] === undefined ? undefined : intOption(v['metrics-port'], '--metrics-port', 0, 0, 65535);
+  const metricsHost = v['metrics-host'] ?? '127.0.0.1';
+  if (v['metrics-host'] !== undefined && metricsPort === undefined) throw new UsageError('mr worker: --metrics-host needs --metrics-port');
   const pluginDir = v.plugins ?? ctx.env['MR_PLUGIN_DIR'];
   const pluginPath = pluginDir ? resolve(pluginDir) : undefined;
   let cwd = process.cwd();
@@ -75,9 +84,23 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     }
   }
 
+  // The worker's own metrics: a /metrics port of its own (the coordinator only knows what workers report).
+  let metrics: { registry: Registry; close(): Promise<void> } | undefined;
+  if (metricsPort !== undefined) {
+    const { checkBind } = await import('@mr/service-kit');
+    const refused = checkBind(metricsHost, ctx.env['MR_TOKEN'] || undefined);
+    if (refused) throw new UsageError(`mr worker: --metrics-host: ${refused}`);
+    const { createRegistry, serveMetrics } = await import('@mr/observability');
+    const registry = createRegistry({ service: 'mr-worker' });
+    const server = await serveMetrics(registry, { host: metricsHost, port: metricsPort });
+    ctx.stdout.write(`mr worker ${process.pid}: metrics on ${server.url}/metrics\n`);
+    metrics = { registry, close: () => server.close() };
+  }
+
   let worker;
   try {
     worker = new Worker({
+      registry: metrics?.registry,
       coordinator,
       token: workerToken,
       slots,
@@ -99,6 +122,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   process.off('SIGTERM', onSignal);
   if (v.verbose) ctx.stderr.write(`mr worker ${process.pid}: exiting (${exit.reason}); ${worker.tasksDone} task(s) run\n`);
   await telemetry.shutdown();
+  await metrics?.close();
   // App code of an abandoned task (e.g. a sleeping lab app) must not keep the process alive.
   setTimeout(() => process.exit(exit.code), 500).unref();
   return exit.code;

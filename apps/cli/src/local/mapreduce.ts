@@ -10,6 +10,8 @@ import type { LocalEnv, StartedSection } from './section.ts';
 export interface MapReduceOptions {
   workers: number;
   port: number;
+  /** The /metrics port of each worker (worker i: index i-1), scraped as job mr-worker. */
+  workerMetricsPorts: number[];
   host: string;
   /** Extra input roots users may submit files from (the data dir is always one). */
   inputRoots: string[];
@@ -66,7 +68,7 @@ export async function startMapReduce(env: LocalEnv, o: MapReduceOptions): Promis
     workers.push(
       new Supervised({
         name: `worker-${i}`,
-        args: () => ['worker', '--coordinator', listeningUrl, '--work-dir', join(dir, `worker-${i}`), '--name', `local-${i}`, '--unreachable', '30s'],
+        args: () => ['worker', '--coordinator', listeningUrl, '--work-dir', join(dir, `worker-${i}`), '--name', `local-${i}`, '--unreachable', '30s', '--metrics-port', String(o.workerMetricsPorts[i - 1]!), '--metrics-host', o.host],
         cwd: dir,
         env: env.childEnv,
         logFile: join(logs, `worker-${i}.log`),
@@ -82,6 +84,7 @@ export async function startMapReduce(env: LocalEnv, o: MapReduceOptions): Promis
     urls: [
       { label: 'coordinator', url: listeningUrl },
       { label: 'metrics', url: `${listeningUrl}/metrics` },
+      { label: 'worker metrics', url: o.workerMetricsPorts.map((p) => `http://${o.host}:${p}/metrics`).join(' ') },
     ],
     hints: [
       `coordinator pid ${coordinator.pid}`,

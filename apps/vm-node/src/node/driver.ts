@@ -476,7 +476,7 @@ export class VmDriver {
         // Before the core releases what the ack allows: the ack stage of a request ends before its release stage.
         const current = a.epoch === this.core.epoch;
         if (current) this.#requests.acked(a.seq);
-        this.drive({ type: 'ack', epoch: a.epoch, seq: a.seq, icount: a.icount });
+        this.drive({ type: 'ack', epoch: a.epoch, seq: a.seq, icount: a.icount, checkpoint: a.checkpoint });
         if (current) this.#traceAck(url);
         this.schedule();
       },
@@ -691,6 +691,9 @@ export class VmDriver {
       case 'stale':
       case 'stalled':
         this.log.debug({ ev }, `ft ${ev.type}`);
+        break;
+      case 'checkpoint-mismatch':
+        this.#violated('state-hash-mismatch', { seq: ev.seq, icount: ev.icount, hash: ev.hash, backupHash: ev.backupHash });
         break;
       case 'guest-stopped':
         this.log.error({ reason: ev.reason, message: ev.message }, 'the guest stopped');

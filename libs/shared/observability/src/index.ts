@@ -1,4 +1,4 @@
-export { createRegistry, metricsPlugin, zeroCounter, BUILD_VERSION, UNMATCHED_ROUTE, type RegistryOptions } from './metrics.ts';
+export { createRegistry, metricsPlugin, serveMetrics, zeroCounter, BUILD_VERSION, UNMATCHED_ROUTE, type MetricsServer, type RegistryOptions } from './metrics.ts';
 export {
   startTelemetry,
   fastifyOtelPlugin,
@@ -15,3 +15,4 @@ export {
   type OtlpProtocol,
 } from './telemetry.ts';
 export { loggerOptions, traceFields } from './logs.ts';
+export type { Registry } from 'prom-client';

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { Registry, collectDefaultMetrics, Counter, Gauge, Histogram } from 'prom-client';
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
@@ -106,3 +107,59 @@ export const metricsPlugin: FastifyPluginAsync<{ registry: Registry }> = fp(
   },
   { name: 'mr-metrics', fastify: '5.x' },
 );
+
+export interface MetricsServer {
+  /** Base URL (http://host:port); scrape `${url}/metrics`. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A minimal HTTP server for a process that serves no other HTTP (the
+ * worker): GET /metrics (the registry, Prometheus text format) and
+ * GET /healthz; anything else 404, any other method 405. Public like every
+ * service's /metrics; the caller applies the bind rule (loopback unless
+ * MR_TOKEN is set).
+ */
+export async function serveMetrics(registry: Registry, opts: { host: string; port: number }): Promise<MetricsServer> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      return;
+    }
+    if (path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(req.method === 'HEAD' ? undefined : text),
+      () => res.writeHead(500).end(),
+    );
+  });
+  server.keepAliveTimeout = 65_000; // longer than Prometheus' scrape interval: one connection per scraper
+  server.headersTimeout = 10_000;
+  server.maxConnections = 64;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.unref();
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  return {
+    url: `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Fastify from 'fastify';
-import { createRegistry, metricsPlugin, startTelemetry, isUntracedRoute, otlpProtocol } from '../src/index.ts';
+import { createRegistry, metricsPlugin, serveMetrics, startTelemetry, isUntracedRoute, otlpProtocol } from '../src/index.ts';
 
 test('each registry is its own: labels, default metrics, and no clash between two instances', async () => {
   const a = createRegistry({ service: 'svc-a' });
@@ -46,4 +46,16 @@ test('OTLP protocol: http/protobuf by default, http/json on request, anything el
   assert.equal(otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }), 'http/json');
   assert.equal(otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' }), 'http/protobuf');
   assert.throws(() => otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }), (e: { code?: string }) => e.code === 'MR_ERR_OTEL_CONFIG');
+});
+
+test('serveMetrics: a bare /metrics server for processes without HTTP of their own (the worker)', async (t) => {
+  const registry = createRegistry({ service: 'mr-worker', defaultMetrics: false });
+  const server = await serveMetrics(registry, { host: '127.0.0.1', port: 0 });
+  t.after(() => server.close());
+  const m = await fetch(`${server.url}/metrics`);
+  assert.equal(m.status, 200);
+  assert.match(await m.text(), /^mr_build_info\{version="[^"]+",nodejs="v[\d.]+",service="mr-worker"\} 1$/m);
+  assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+  assert.equal((await fetch(`${server.url}/other`)).status, 404);
+  assert.equal((await fetch(`${server.url}/metrics`, { method: 'POST' })).status, 405);
 });

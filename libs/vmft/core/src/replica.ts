@@ -88,6 +88,8 @@ export class FtReplica {
   #tas: { epoch: number; purpose: TasPurpose } | undefined;
   #draining = false;
   #checkpoints: Checkpoint[] = [];
+  /** Backup: seq of the newest checkpoint already sent in an ack. */
+  #checkpointSent = 0;
   #guestStopped = false;
 
   constructor(config: FtConfig) {
@@ -139,6 +141,7 @@ export class FtReplica {
         break;
       case 'ack':
         this.#onAck(input.epoch, input.seq, input.icount);
+        if (input.checkpoint && input.epoch === this.#epoch) this.#compareCheckpoint(input.checkpoint);
         break;
       case 'link-up':
         this.#onLinkUp(input.epoch, input.seq);
@@ -582,6 +585,23 @@ export class FtReplica {
   #sendAck(): void {
     if (this.#role !== 'backup') return;
     this.#fx.ack = { type: 'ack', epoch: this.#epoch, seq: this.#lastSeq, icount: this.#m?.icount ?? 0 };
+    const cp = this.#checkpoints[this.#checkpoints.length - 1];
+    if (cp && cp.seq > this.#checkpointSent) {
+      this.#checkpointSent = cp.seq;
+      this.#fx.ack.checkpoint = { seq: cp.seq, icount: cp.icount, hash: cp.hash };
+    }
+  }
+
+  /**
+   * Primary: the backup's checkpoint against this node's at the same seq (if
+   * still in the ring). Equal instruction counts with different hashes mean the
+   * replicas diverged: reported as an event (the shell's invariant monitor).
+   */
+  #compareCheckpoint(theirs: { seq: number; icount: number; hash: string }): void {
+    if (this.#role !== 'primary') return;
+    const mine = this.#checkpoints.find((c) => c.seq === theirs.seq);
+    if (!mine || mine.icount !== theirs.icount || mine.hash === theirs.hash) return;
+    this.#fx.events.push({ type: 'checkpoint-mismatch', seq: mine.seq, icount: mine.icount, hash: mine.hash, backupHash: theirs.hash });
   }
 
   #onEntries(entries: LogEntry[]): void {

@@ -87,7 +87,8 @@ export type FtInput =
   /** Backup: entries received on the log stream, in stream order. */
   | { type: 'entries'; entries: LogEntry[] }
   /** Primary: an ack received on the log stream. */
-  | { type: 'ack'; epoch: number; seq: number; icount: number }
+  /** checkpoint: the backup's state hash at a log seq (see AckFrame), compared with the primary's own. */
+  | { type: 'ack'; epoch: number; seq: number; icount: number; checkpoint?: { seq: number; icount: number; hash: string } | undefined }
   /**
    * A log stream is open and the peer's hello arrived. Primary: `seq` is the
    * backup's highest contiguous seq held (resend after it). Backup: `epoch`
@@ -136,6 +137,8 @@ export type FtEvent =
   | { type: 'packet-dropped'; tag?: string; reason: string }
   | { type: 'packet-delivered'; tag?: string; seq: number; icount: number }
   | { type: 'checkpoint'; seq: number; icount: number; hash: string }
+  /** Primary: the backup's state hash at a checkpoint differs from this node's at the same seq and instruction count (the replicas diverged). */
+  | { type: 'checkpoint-mismatch'; seq: number; icount: number; hash: string; backupHash: string }
   | { type: 'joining'; seq: number; icount: number; bytes: number }
   | { type: 'installed'; seq: number; icount: number; epoch: number }
   | { type: 'guest-stopped'; reason: 'halt' | 'fault'; message?: string };

@@ -11,7 +11,8 @@
  *     random    (5): u32 value
  *     progress  (6): (nothing)
  *     port      (7): u32 port | u32 value
- *   ack     (type 2) := u32 epoch | u64 seq | u64 icount
+ *   ack     (type 2) := u32 epoch | u64 seq | u64 icount [| u64 cpSeq | u64 cpIcount | u8 len | hash utf8]
+ *                       (the optional checkpoint: the backup's state hash at log seq cpSeq)
  *   hello   (type 3) := u32 epoch | u64 seq | u16 len | vmId utf8 | u16 len | nodeId utf8
  *   snapshot(type 4) := u32 epoch | u64 seq | u64 icount | state bytes (the rest)
  *   trace   (type 5) := u64 seq | 16 bytes trace id | 8 bytes span id | u8 flags
@@ -25,7 +26,7 @@
  * MAX_SNAPSHOT_FRAME_BYTES (64 MiB), each configurable per decoder.
  */
 import { FT_ERR_BAD_FRAME, FT_ERR_BAD_VALUE, FT_ERR_FRAME_TOO_LARGE, FT_ERR_TRUNCATED } from './errors.ts';
-import type { Frame, LogEntry } from './frames.ts';
+import { MAX_CHECKPOINT_HASH_BYTES, type Frame, type LogEntry } from './frames.ts';
 
 const T_ENTRY = 1, T_ACK = 2, T_HELLO = 3, T_SNAPSHOT = 4, T_TRACE = 5;
 const TRACE_BODY = 1 + 8 + 16 + 8 + 1;
@@ -86,7 +87,7 @@ function bodySize(f: Frame, ids?: { vm: Uint8Array; node: Uint8Array }): number 
       throw FT_ERR_BAD_VALUE(`unknown entry kind ${(e as { kind: string }).kind}`);
     }
     case 'ack':
-      return 1 + 4 + 8 + 8;
+      return 1 + 4 + 8 + 8 + (f.checkpoint ? 8 + 8 + 1 + utf8.encode(f.checkpoint.hash).byteLength : 0);
     case 'hello':
       return 1 + 4 + 8 + 2 + ids!.vm.byteLength + 2 + ids!.node.byteLength;
     case 'snapshot':
@@ -164,6 +165,16 @@ export function encodeFrame(f: Frame): Uint8Array {
       dv.setUint32(p, f.epoch);
       putU64(dv, p + 4, f.seq);
       putU64(dv, p + 12, f.icount);
+      if (f.checkpoint) {
+        const h = utf8.encode(f.checkpoint.hash);
+        checkU64('checkpoint seq', f.checkpoint.seq);
+        checkU64('checkpoint icount', f.checkpoint.icount);
+        if (h.byteLength > MAX_CHECKPOINT_HASH_BYTES) throw FT_ERR_BAD_VALUE(`checkpoint hash of ${h.byteLength} bytes (at most ${MAX_CHECKPOINT_HASH_BYTES})`);
+        putU64(dv, p + 20, f.checkpoint.seq);
+        putU64(dv, p + 28, f.checkpoint.icount);
+        out[p + 36] = h.byteLength;
+        out.set(h, p + 37);
+      }
       break;
     case 'hello':
       checkU32('epoch', f.epoch);
@@ -269,9 +280,27 @@ export function decodeBody(body: Uint8Array): Frame {
       }
       return { type: 'entry', entry };
     }
-    case T_ACK:
-      need(len, 21, 'ack');
-      return { type: 'ack', epoch: dv.getUint32(1), seq: getU64(dv, 5, 'seq'), icount: getU64(dv, 13, 'icount') };
+    case T_ACK: {
+      const ack = { type: 'ack' as const, epoch: 0, seq: 0, icount: 0 };
+      if (len === 21) return { ...ack, epoch: dv.getUint32(1), seq: getU64(dv, 5, 'seq'), icount: getU64(dv, 13, 'icount') };
+      atLeast(len, 38, 'ack with a checkpoint');
+      const hashLen = body[37]!;
+      need(len, 38 + hashLen, 'ack with a checkpoint');
+      if (hashLen > MAX_CHECKPOINT_HASH_BYTES) throw FT_ERR_BAD_FRAME(`ack checkpoint hash of ${hashLen} bytes (at most ${MAX_CHECKPOINT_HASH_BYTES})`);
+      let hash: string;
+      try {
+        hash = utf8Strict.decode(body.subarray(38, 38 + hashLen));
+      } catch {
+        throw FT_ERR_BAD_FRAME('ack checkpoint hash is not UTF-8');
+      }
+      return {
+        ...ack,
+        epoch: dv.getUint32(1),
+        seq: getU64(dv, 5, 'seq'),
+        icount: getU64(dv, 13, 'icount'),
+        checkpoint: { seq: getU64(dv, 21, 'checkpoint seq'), icount: getU64(dv, 29, 'checkpoint icount'), hash },
+      };
+    }
     case T_HELLO: {
       atLeast(len, 15, 'hello');
       const epoch = dv.getUint32(1);

@@ -89,7 +89,17 @@ export interface AckFrame {
   seq: number;
   /** Instructions the backup has executed. */
   icount: number;
+  /**
+   * The backup's newest checkpoint not yet reported: the machine's state hash
+   * at log seq `seq` (instruction `icount`), for the primary to compare with
+   * its own at that seq (a mismatch at equal instruction counts means the
+   * replicas diverged). Absent in most acks.
+   */
+  checkpoint?: { seq: number; icount: number; hash: string };
 }
+
+/** Longest state hash an ack's checkpoint carries (UTF-8 bytes). */
+export const MAX_CHECKPOINT_HASH_BYTES = 64;
 
 /**
  * First frame in each direction of a log stream. The primary says which

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isCodedError } from '@mr/errors';
-import { encodeFrame, encodeFrames, decodeFrames, FrameDecoder, entryWireSize, type Frame, type LogEntry } from '../src/index.ts';
+import { encodeFrame, encodeFrames, decodeFrames, decodeBody, FrameDecoder, entryWireSize, type Frame, type LogEntry } from '../src/index.ts';
 
 const u64 = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
@@ -220,4 +220,20 @@ test('trace frames: 38 bytes on the wire; bad ids refused on both sides', () => 
   const short = Uint8Array.from(bytes.subarray(0, 37));
   new DataView(short.buffer).setUint32(0, 33);
   assert.equal(code(() => decodeFrames(short)), 'FT_ERR_BAD_FRAME');
+});
+
+test('an ack may carry the backup\'s checkpoint (state hash at a log seq); a plain ack stays 21 bytes', () => {
+  const plain = { type: 'ack' as const, epoch: 3, seq: 70, icount: 123_456 };
+  assert.equal(encodeFrame(plain).byteLength, 4 + 21);
+  const withCp = { ...plain, checkpoint: { seq: 64, icount: 120_000, hash: '9f3a0c11d2e4b577' } };
+  const bytes = encodeFrame(withCp);
+  assert.equal(bytes.byteLength, 4 + 21 + 8 + 8 + 1 + 16);
+  assert.deepEqual(decodeBody(bytes.subarray(4)), withCp);
+  assert.deepEqual(decodeBody(encodeFrame(plain).subarray(4)), plain);
+  // Malformed: a truncated checkpoint, a hash length past the body, an over-long hash.
+  assert.throws(() => decodeBody(bytes.subarray(4, 4 + 30)), { code: 'FT_ERR_BAD_FRAME' });
+  const lying = Uint8Array.from(bytes.subarray(4));
+  lying[37] = 200;
+  assert.throws(() => decodeBody(lying), { code: 'FT_ERR_BAD_FRAME' });
+  assert.throws(() => encodeFrame({ ...plain, checkpoint: { seq: 1, icount: 1, hash: 'x'.repeat(65) } }), { code: 'FT_ERR_BAD_VALUE' });
 });
