@@ -187,7 +187,12 @@ export const vmFt: Benchmark = {
     // VM_FT_ONLY=kv-off or failover runs one part alone (for looking into it).
     const only = process.env['VM_FT_ONLY'];
     if (only === 'kv-off') return { p: JSON.stringify(await kvLoad(ctx, false, 1000, 8)) };
-    if (only === 'failover') return { ms: await failoverTime(ctx) };
+    if (only === 'failover') {
+      // FAILOVER_TRIALS (default 5) kill -9 trials; the median is the goal's figure (<= 100 ms).
+      const fo: number[] = [];
+      for (let i = 0; i < Number(process.env['FAILOVER_TRIALS'] ?? 5); i++) fo.push(await failoverTime(ctx));
+      return { failover_to_first_answer_ms_median: +median(fo).toFixed(0), failover_to_first_answer_ms_all: fo.map((x) => x.toFixed(0)).join(' '), goal: '<= 100 ms median' };
+    }
     const ms = ctx.quick ? 1500 : 3000;
     const alone = await cpuThroughput(ctx, false, ms);
     const repl = await cpuThroughput(ctx, true, ms);
@@ -198,7 +203,7 @@ export const vmFt: Benchmark = {
     const off1 = await kvLoad(ctx, false, n / 2, 1);
     const on8 = await kvLoad(ctx, true, n, 8);
     const off8 = await kvLoad(ctx, false, n, 8);
-    const trials = ctx.quick ? 1 : 3;
+    const trials = ctx.quick ? 1 : 5;
     const fo: number[] = [];
     for (let i = 0; i < trials; i++) fo.push(await failoverTime(ctx));
     return {
@@ -218,6 +223,7 @@ export const vmFt: Benchmark = {
       latency_p99_ms_8_clients_rule_off: off8.p99,
       failover_to_first_answer_ms_median: +median(fo).toFixed(0),
       failover_to_first_answer_ms_max: +Math.max(...fo).toFixed(0),
+      failover_goal: 'median <= 100 ms (broken log stream detected, not only silence)',
     };
   },
 };

@@ -15,6 +15,7 @@ import { getGuest } from '@mr/vmft-guests';
 import { createError } from '@mr/errors';
 import { ERR_STALE_EPOCH, ERR_NOT_HOLDER, ERR_STREAM_BUSY, ERR_PEER_NOT_ALLOWED, ERR_CHECK_UNAVAILABLE, notLiveError, type NotLive } from '../errors.ts';
 import { LogSender, type LogSession, type LogSink } from '../log-channel.ts';
+import { peerGone } from '../log-channel/peer-probe.ts';
 import { StorageClient } from './storage-client.ts';
 import { StoragePort } from './storage-port.ts';
 import { joinPrimary } from './join.ts';
@@ -451,6 +452,7 @@ export class VmDriver {
   #connect(url: string, join: boolean): void {
     void this.#sender?.close();
     let first = join;
+    let wasUp = false;
     const sender: LogSender = new LogSender({
       url,
       vmId: this.opts.vmId,
@@ -485,9 +487,13 @@ export class VmDriver {
       },
       onState: (s, detail) => {
         if (this.#sender !== sender) return;
+        if (s === 'connected') wasUp = true;
         if (s === 'disconnected') {
           this.log.debug({ backup: url, why: detail }, 'log stream down');
           this.drive({ type: 'link-down' });
+          // A stream that was up broke: if the backup's process is gone, go on alone now.
+          if (wasUp) this.#probePeer(this.peerUrl ?? url, () => this.#sender === sender && !sender.up);
+          wasUp = false;
         }
       },
     });
@@ -595,8 +601,34 @@ export class VmDriver {
         this.#session = undefined;
         this.log.debug({ reason }, 'log stream closed');
         this.drive({ type: 'link-down' });
+        // If the primary's process is gone (kill -9, a crash), take over now rather than after the silence window.
+        if (this.peerUrl) this.#probePeer(this.peerUrl, () => this.#session === undefined);
       },
     };
+  }
+
+  /**
+   * After a log stream broke: asks whether the peer's process is gone (its
+   * address refuses connections) and, if so and `still()` holds (no new
+   * stream meanwhile), tells the core (`peer-lost`), which suspects the peer
+   * at once. A stalled or unreachable peer is left to the silence window.
+   */
+  #probePeer(url: string, still: () => boolean): void {
+    const windowMs = this.core.config.suspectTicks * this.opts.tickMs;
+    // A dying process may close its connections a moment before its listening socket:
+    // ask again a few times (a live peer reconnects meanwhile, which ends the probing).
+    void (async () => {
+      for (const delayMs of [0, 20, 50, 100]) {
+        if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+        if (this.#closed || this.#failed !== undefined || !still()) return;
+        if (!(await peerGone(url, Math.min(windowMs, 1000)))) continue;
+        if (this.#closed || this.#failed !== undefined || !still()) return;
+        this.log.warn({ peer: url }, 'log stream broke and the peer refuses connections: its process is gone');
+        this.drive({ type: 'peer-lost' });
+        this.schedule();
+        return;
+      }
+    })();
   }
 
   /** Backup: hands received entries to the core (which buffers them and acks); traced entries get their receive and ack spans. */
@@ -672,7 +704,7 @@ export class VmDriver {
         this.log.info({ seq: ev.seq }, 'the backup acknowledged a new entry: live again');
         break;
       case 'suspected':
-        this.log.warn({ peer: ev.peer, silentTicks: ev.silentTicks }, `${ev.peer} went silent`);
+        this.log.warn({ peer: ev.peer, silentTicks: ev.silentTicks, cause: ev.cause }, ev.cause === 'peer-lost' ? `${ev.peer} lost (its stream broke, its address refuses)` : `${ev.peer} went silent`);
         break;
       case 'tas-requested':
         this.log.info({ epoch: ev.epoch }, 'asking storage for test-and-set');

@@ -150,6 +150,15 @@ export class FtReplica {
         this.#linkUp = false;
         if (this.#role === 'primary') this.#sendCursor = this.#acked;
         break;
+      case 'peer-lost':
+        // Only while no stream is up: a peer that came back (a new stream) is not lost.
+        if (this.#linkUp) break;
+        if (this.#role === 'primary') {
+          if (this.#peer !== 'none' && this.#peer !== 'suspected' && this.#live) this.#suspectBackup('peer-lost');
+        } else if ((this.#role === 'backup' && this.#epoch > 0) || this.#role === 'joining') {
+          if (!this.#draining) this.#suspectPrimary('peer-lost');
+        }
+        break;
       case 'tas-result':
         this.#onTas(input.epoch, input.won, input.owner);
         break;
@@ -711,9 +720,7 @@ export class FtReplica {
       // A joiner gets the bounded transfer window to take the snapshot and answer.
       const window = this.#peer === 'joining' ? c.transferTicks : c.suspectTicks;
       if (this.#peer !== 'suspected' && this.#silent >= window) {
-        this.#peer = 'suspected';
-        this.#fx.events.push({ type: 'suspected', peer: 'backup', silentTicks: this.#silent });
-        this.#requestTas(this.#epoch + 1, 'alone');
+        this.#suspectBackup('silence');
       } else if (this.#confirmSeq === undefined && this.#peer !== 'suspected' && this.#silentFor >= window) {
         // Maybe deposed: not live until the backup acks an entry created from now on.
         this.#append({ kind: 'progress', icount: this.#m!.icount });
@@ -736,19 +743,29 @@ export class FtReplica {
       if (this.#role === 'backup' && this.#epoch === 0) return;
       this.#silent++;
       const window = this.#role === 'joining' ? c.transferTicks : c.suspectTicks;
-      if (!this.#draining && this.#silent >= window) {
-        this.#fx.events.push({ type: 'suspected', peer: 'primary', silentTicks: this.#silent });
-        if (this.#role === 'joining') {
-          this.#stop('the primary went silent before the state transfer finished');
-          return;
-        }
-        this.#peer = 'suspected';
-        this.#draining = true;
-        this.#linkUp = false;
-        // Consume everything held (runs on the next `run` inputs), then ask test-and-set.
-        this.#replay(Number.MAX_SAFE_INTEGER);
-      }
+      if (!this.#draining && this.#silent >= window) this.#suspectPrimary('silence');
     }
+  }
+
+  /** Primary: the backup is suspected (silence, or the shell found it gone): ask test-and-set to go on alone. */
+  #suspectBackup(cause: 'silence' | 'peer-lost'): void {
+    this.#peer = 'suspected';
+    this.#fx.events.push({ type: 'suspected', peer: 'backup', silentTicks: this.#silent, cause });
+    this.#requestTas(this.#epoch + 1, 'alone');
+  }
+
+  /** Backup (or joiner): the primary is suspected: consume what is held, then ask test-and-set to go live. */
+  #suspectPrimary(cause: 'silence' | 'peer-lost'): void {
+    this.#fx.events.push({ type: 'suspected', peer: 'primary', silentTicks: this.#silent, cause });
+    if (this.#role === 'joining') {
+      this.#stop(cause === 'silence' ? 'the primary went silent before the state transfer finished' : 'the primary was lost before the state transfer finished');
+      return;
+    }
+    this.#peer = 'suspected';
+    this.#draining = true;
+    this.#linkUp = false;
+    // Consume everything held (runs on the next `run` inputs), then ask test-and-set.
+    this.#replay(Number.MAX_SAFE_INTEGER);
   }
 
   #requestTas(epoch: number, purpose: TasPurpose): void {

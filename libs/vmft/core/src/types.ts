@@ -97,6 +97,14 @@ export type FtInput =
   | { type: 'link-up'; epoch: number; seq: number }
   /** The log stream closed. */
   | { type: 'link-down' }
+  /**
+   * The shell found the peer's process gone: its log stream broke and its
+   * address refuses connections (kill -9, a crash). Suspect it now, as after
+   * suspectTicks of silence, instead of waiting them out. A stalled peer keeps
+   * its stream open and is still caught by the silence; a network break
+   * (address unreachable, not refused) is not this input either.
+   */
+  | { type: 'peer-lost' }
   /** Storage's answer to fx.tas. */
   | { type: 'tas-result'; epoch: number; won: boolean; owner?: string }
   /** Primary: a new backup asks to join (produces fx.snapshot). */
@@ -120,7 +128,8 @@ export type DiskOp =
 
 export type FtEvent =
   | { type: 'live'; epoch: number; icount: number }
-  | { type: 'suspected'; peer: 'primary' | 'backup'; silentTicks: number }
+  /** `cause`: silence for the suspicion window, or the shell's `peer-lost` (the stream broke and the peer's address refuses). */
+  | { type: 'suspected'; peer: 'primary' | 'backup'; silentTicks: number; cause: 'silence' | 'peer-lost' }
   /** Primary: the backup was silent for the suspicion window in host time; not live until it acks `seq`. */
   | { type: 'unconfirmed'; silentTicks: number; seq: number }
   /** Primary: the backup acked an entry created after the silence: live again. */

@@ -92,6 +92,10 @@ export class Harness {
         this.nodes.get(b)?.step({ type: 'link-down' });
         break;
       }
+      case 'lost':
+        // The shell found the peer's process gone (its stream broke and its address refuses).
+        node(cmd.args[0]).step({ type: 'peer-lost' });
+        break;
       case 'tick':
         for (let i = 0; i < times; i++) {
           // periods=K: one tick after K tick periods passed (the process was stalled meanwhile).
