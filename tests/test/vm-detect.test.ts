@@ -4,7 +4,7 @@
  * taken over at once (its stream broke and its address refuses), while a
  * stalled primary (SIGSTOP: the stream stays open) is left to the window.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { VmCluster, vmStatus, waitProtected, until } from '../src/vm-cluster.ts';
 import { sleep } from '../src/procs.ts';
@@ -12,12 +12,18 @@ import { sleep } from '../src/procs.ts';
 const WINDOW_MS = 250 * 20;
 const SLOW = ['--suspect-ticks', '250'];
 
-test('kill -9 of the primary: the backup takes over well before the silence window (the broken stream tells)', async (t) => {
+/** A storage node and a protected pair, both with the 5 s silence window. */
+async function protectedPair(t: TestContext) {
   const c = new VmCluster(t);
   await c.storage();
   const b = await c.node('b', ['--role', 'backup', ...SLOW]);
   const a = await c.node('a', ['--role', 'primary', '--peer', b.url, ...SLOW]);
   await waitProtected(a.url, b.url);
+  return { a, b };
+}
+
+test('kill -9 of the primary: the backup takes over well before the silence window (the broken stream tells)', async (t) => {
+  const { a, b } = await protectedPair(t);
   const t0 = performance.now();
   a.proc.kill();
   await until('b to go live', 20_000, async () => {
@@ -31,11 +37,7 @@ test('kill -9 of the primary: the backup takes over well before the silence wind
 });
 
 test('a stalled primary (SIGSTOP) is not taken over before the silence window, then is', async (t) => {
-  const c = new VmCluster(t);
-  await c.storage();
-  const b = await c.node('b', ['--role', 'backup', ...SLOW]);
-  const a = await c.node('a', ['--role', 'primary', '--peer', b.url, ...SLOW]);
-  await waitProtected(a.url, b.url);
+  const { a, b } = await protectedPair(t);
   const t0 = performance.now();
   a.proc.child.kill('SIGSTOP');
   t.after(() => a.proc.kill());
