@@ -102,7 +102,12 @@ test('a coordinator with 100,000 finished jobs in its history restarts, keeps th
 
   const second = await startCoordinator(lab, port);
   const c2 = api(lab, second.url);
-  assert.equal((await c2.get('/v1/jobs')).body.jobs.length, 1001);
+  // GET /v1/jobs pages (at most 1000 a page): the second page holds the job submitted after the restart.
+  const page1 = (await c2.get('/v1/jobs')).body as { jobs: { id: string }[]; next?: string };
+  assert.equal(page1.jobs.length, 1000);
+  assert.ok(page1.next, 'a second page');
+  const page2 = (await c2.get(`/v1/jobs?after=${page1.next}`)).body as { jobs: { id: string }[]; next?: string };
+  assert.deepEqual(page2.jobs.map((j) => j.id), [`j${N + 1}`]);
   assert.equal((await c2.get(`/v1/jobs/j${N + 1}`)).body.state, 'queued');
   const replayed = /"records":(\d+)/.exec(second.proc.stdout + second.proc.stderr);
   assert.ok(replayed && Number(replayed[1]) < 1100, `the second start replayed ${replayed?.[1]} records`);
@@ -255,7 +260,7 @@ test('workers ride out a 10 s coordinator outage (kill -9) and a clean restart; 
   }, 90_000);
   assert.equal(job.state, 'succeeded', JSON.stringify(job));
   const runs = readdirSync(lab.cwd).filter((n) => n.startsWith('mr-worker-jobcount')).length;
-  assert.equal(runs, lab.corpus.length, `each map ran once (${runs} runs for ${lab.corpus.length} maps)`);
+  assert.equal(runs, lab.corpus.length, `each map ran once (${runs} runs for ${lab.corpus.length} maps)\n${JSON.stringify(job)}\n${lab.describe()}`);
   assert.ok(workers.every((w) => w.alive && alive(w.pid)), 'the same worker processes did all of it');
 });
 

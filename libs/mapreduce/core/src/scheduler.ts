@@ -1255,8 +1255,10 @@ export class Scheduler {
     task.lease = lease;
     task.holder = w.id;
     w.leases.set(key(job.id, task.id), lease);
-    // Journaled (lazily): after a restart the attempt is still this worker's, and only its.
-    this.#lazy({ type: 'task-leased', jobId: job.id, taskId: task.id, attempt: lease.attempt, workerId: w.id });
+    // Journaled before the worker hears of it (the assignment waits for this record): after a
+    // restart the attempt is still this worker's, and only its, so a task the worker finishes
+    // while the coordinator is down is accepted, never run again.
+    this.#persist({ type: 'task-leased', jobId: job.id, taskId: task.id, attempt: lease.attempt, workerId: w.id });
     w.lastContactTick = this.#tick;
     this.#setState(job, task, 'leased');
     this.#event({ type: 'task-assigned', jobId: job.id, taskId: task.id, phase: task.phase, attempt: lease.attempt, workerId: w.id, reissue });

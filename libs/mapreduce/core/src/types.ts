@@ -277,7 +277,7 @@ export type PersistRecord =
   | { type: 'task-committed'; jobId: string; taskId: string; attempt: number; files: string[]; counters: Record<string, number> }
   /** A committed reduce's output was renamed into the output directory. */
   | { type: 'output-published'; jobId: string; taskId: string; attempt: number }
-  /** An attempt was handed to a worker (a lazy record: see Effects.persistLazy). */
+  /** An attempt was handed to a worker: durable before the worker hears of it (a backup taking over a lost original is journaled lazily). */
   | { type: 'task-leased'; jobId: string; taskId: string; attempt: number; workerId: string }
   /** The attempt's lease ended without a commit (expired, failed, no progress, worker lost); lazy. */
   | { type: 'task-released'; jobId: string; taskId: string; attempt: number }
@@ -327,11 +327,11 @@ export interface Effects {
   /** Durable before any of the step's replies is sent. */
   persist: PersistRecord[];
   /**
-   * Records no reply waits for (leases, releases, lost workers): the shell
-   * writes them in order with the next durable batch, or soon. Losing the
-   * last few in a crash costs only re-running their attempts: an attempt
-   * whose lease record is missing is not taken over after a restart (its
-   * task is handed out again and its report refused as stale).
+   * Records no reply waits for (releases, lost workers, a backup's take-over):
+   * the shell writes them in order with the next durable batch, or soon.
+   * Losing the last few in a crash costs at most re-running an attempt
+   * (a released lease comes back and expires; a lost worker comes back and
+   * times out). Leases handed to a worker are durable (persist), not lazy.
    */
   persistLazy: PersistRecord[];
   events: SchedulerEvent[];
