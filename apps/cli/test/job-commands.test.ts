@@ -7,17 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { buildCoordinator } from '@mr/coordinator';
-import { main } from '../src/index.ts';
-
-async function mr(env: Record<string, string>, ...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (f: (s: string) => void) => new Writable({ write: (c, _e, cb) => (f(String(c)), cb()) });
-  const code = await main(argv, { env, stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) });
-  return { code, stdout, stderr };
-}
+import { mr } from './helpers/run-main.ts';
 
 test('mr submit --json, mr status --json, mr cancel (MR_COORDINATOR as the default --coordinator)', async (t) => {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'mr-cli-jobs-')));

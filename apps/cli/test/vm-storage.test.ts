@@ -1,17 +1,8 @@
 /** `mr vm storage`: the VM and node-id registration and the credential rules, refused before anything listens. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
-import { main } from '../src/index.ts';
+import { mr } from './helpers/run-main.ts';
 import { parseVmNodes } from '../src/commands/vm.ts';
-
-async function mr(env: Record<string, string>, ...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (f: (s: string) => void) => new Writable({ write: (c, _e, cb) => (f(String(c)), cb()) });
-  const code = await main(argv, { env, stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) });
-  return { code, stdout, stderr };
-}
 
 test('mr vm storage --help documents --vm and the peer credential', async () => {
   const r = await mr({}, 'vm', 'storage', '--help');
