@@ -1,10 +1,12 @@
 export { Scheduler, SchedulerAssertion, validateConfig, MAX_JOB_COUNTERS, DROPPED_COUNTER } from './scheduler.ts';
+export { walkImage } from './image-digest.ts';
 export { partitionFile, reduceInputs, mapAttemptDir, reduceAttemptDir, checkMapOutputs } from './partition.ts';
 export {
   ATTEMPT_EPOCH,
   DEFAULT_CONFIG,
   type SchedulerConfig,
   type SchedulerInput,
+  type SchedulerImage,
   type SchedulerEvent,
   type PersistRecord,
   type Effects,

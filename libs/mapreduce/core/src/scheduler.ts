@@ -42,6 +42,7 @@ import {
   type ResolvedJobSpec,
   type SchedulerConfig,
   type SchedulerEvent,
+  type SchedulerImage,
   type SchedulerInput,
   type WorkerInfo,
 } from './types.ts';
@@ -137,6 +138,23 @@ interface Parked {
   sinceTick: number;
   /** Tasks the poll may take (the worker's free slots); above 1 the answer is a batch. */
   free: number;
+}
+
+/** The private state image() exposes (opaque outside this file). */
+interface ImageState {
+  tick: number;
+  jobSeq: number;
+  workerSeq: number;
+  jobs: Map<string, Job>;
+  active: Job[];
+  finished: Job[];
+  retired: RetiredCounts;
+  keys: Map<string, Job>;
+  holdUntilTick: number;
+  workers: Map<string, Worker>;
+  parked: Parked[];
+  shuttingDown: string | undefined;
+  allDoneAnnounced: boolean;
 }
 
 export class SchedulerAssertion extends Error {
@@ -313,6 +331,59 @@ export class Scheduler {
       }
     }
     return out;
+  }
+
+  /**
+   * The whole state, exactly (a standby's state transfer; unlike snapshot(),
+   * which restore() turns into a new boot). The graph shares objects (a
+   * lease is both its task's and its worker's) and holds Maps and Sets: the
+   * shell must structured-clone it at once (v8.serialize), before the next
+   * step. Between steps only. Every field of the class is here: a field
+   * missing would make a standby diverge (the standby's state-hash check).
+   */
+  image(): SchedulerImage {
+    assert(this.#fx.replies.length + this.#fx.persist.length + this.#fx.persistLazy.length + this.#fx.events.length + this.#fx.publish.length === 0, 'image() with effects not yet advanced');
+    return {
+      version: 1,
+      config: this.config,
+      boot: this.boot,
+      state: {
+        tick: this.#tick,
+        jobSeq: this.#jobSeq,
+        workerSeq: this.#workerSeq,
+        jobs: this.#jobs,
+        active: this.#active,
+        finished: this.#finished,
+        retired: this.#retired,
+        keys: this.#keys,
+        holdUntilTick: this.#holdUntilTick,
+        workers: this.#workers,
+        parked: this.#parked,
+        shuttingDown: this.#shuttingDown,
+        allDoneAnnounced: this.#allDoneAnnounced,
+      },
+    };
+  }
+
+  /** The scheduler an image() describes (a structured clone of one: it is taken over, not copied). */
+  static fromImage(image: SchedulerImage): Scheduler {
+    assert(image.version === 1, `scheduler image version ${String(image.version)} is not 1`);
+    const s = new Scheduler(image.config, image.boot, false);
+    const st = image.state as ImageState;
+    s.#tick = st.tick;
+    s.#jobSeq = st.jobSeq;
+    s.#workerSeq = st.workerSeq;
+    s.#jobs = st.jobs;
+    s.#active = st.active;
+    s.#finished = st.finished;
+    s.#retired = st.retired;
+    s.#keys = st.keys;
+    s.#holdUntilTick = st.holdUntilTick;
+    s.#workers = st.workers;
+    s.#parked = st.parked;
+    s.#shuttingDown = st.shuttingDown;
+    s.#allDoneAnnounced = st.allDoneAnnounced;
+    return s;
   }
 
   /**

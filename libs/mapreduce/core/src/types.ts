@@ -389,3 +389,16 @@ export interface CoreWorkerView {
   parked: boolean;
   tasks: TaskRef[];
 }
+
+/**
+ * Scheduler.image(): the complete state of a scheduler between steps, for a
+ * standby's state transfer. `state` is opaque (the scheduler's own fields,
+ * with Maps, Sets and shared objects): clone it structurally (v8.serialize,
+ * structuredClone), never as JSON.
+ */
+export interface SchedulerImage {
+  version: 1;
+  config: SchedulerConfig;
+  boot: number;
+  state: unknown;
+}

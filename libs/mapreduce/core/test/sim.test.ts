@@ -56,3 +56,15 @@ test('a seed replays exactly', () => {
   const b = simulate({ seed: 77, workers: 3, jobs: 2, faultTicks: 600, livenessTicks: 3000, faults: true });
   assert.deepEqual({ ...a, mapRuns: [...a.mapRuns] }, { ...b, mapRuns: [...b.mapRuns] });
 });
+
+test('a standby fed the same inputs, started by state transfer at any point, makes the same effects and ends in the same state', () => {
+  let transfers = 0;
+  let followed = 0;
+  for (const seed of seeds(30, 9000)) {
+    const r = simulate({ seed, workers: 1 + (seed % 4), jobs: 1 + (seed % 3), faultTicks: 400, livenessTicks: 3000, faults: true, standby: true });
+    assert.deepEqual(r.problems, [], report(r));
+    transfers += r.transfers;
+    followed += r.followed;
+  }
+  if (fixed === undefined) assert.ok(transfers > 60 && followed > 10_000, `transfers=${transfers} followed=${followed}`);
+});

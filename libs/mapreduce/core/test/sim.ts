@@ -6,9 +6,10 @@
  * take 0-2 ticks each way. Everything is driven by one seeded Rng, so a seed
  * replays exactly.
  */
+import { createHash } from 'node:crypto';
 import { createRng, SimClock, type Rng } from '@mr/sim';
 import type { PollReply, TaskRef } from '@mr/mapreduce-protocol';
-import { Scheduler, type PersistRecord, type ReplyBody, type SchedulerConfig, type SchedulerEvent, type SchedulerInput } from '../src/index.ts';
+import { Scheduler, walkImage, type PersistRecord, type ReplyBody, type SchedulerConfig, type SchedulerEvent, type SchedulerInput } from '../src/index.ts';
 
 export interface SimOptions {
   seed: number;
@@ -21,6 +22,13 @@ export interface SimOptions {
   faults: boolean;
   /** Backup attempts for stragglers (default on; the job-count rule holds only without them). */
   backups?: boolean;
+  /**
+   * A standby scheduler fed every input the active gets (the standby
+   * coordinator's replication), started and restarted by state transfer
+   * (Scheduler.fromImage of a structured clone of image()) at seeded points:
+   * every step's effects must equal the active's, and so must the images.
+   */
+  standby?: boolean;
 }
 
 export interface SimResult {
@@ -36,6 +44,9 @@ export interface SimResult {
   jobs: number;
   /** Backup attempts launched, and how their races ended. */
   backups: Record<string, number>;
+  /** State transfers to the standby, and steps it followed. */
+  transfers: number;
+  followed: number;
 }
 
 type Req = Extract<SchedulerInput, { requestId: string }>;
@@ -64,12 +75,27 @@ const config: Partial<SchedulerConfig> = {
   workRoot: '/data/jobs',
 };
 
+/** The state hash a standby coordinator compares (walkImage into sha256). */
+export function imageHash(s: Scheduler): string {
+  const h = createHash('sha256');
+  walkImage(s.image(), (t) => h.update(t));
+  return h.digest('hex');
+}
+
 export function simulate(o: SimOptions): SimResult {
   const rng: Rng = createRng(o.seed);
   const clock = new SimClock();
   const journal: PersistRecord[] = [];
   const problems: string[] = [];
-  const result: SimResult = { seed: o.seed, problems, ticks: 0, restarts: 0, crashes: 0, stalls: 0, duplicates: 0, mapRuns: new Map(), jobs: 0, backups: {} };
+  const result: SimResult = { seed: o.seed, problems, ticks: 0, restarts: 0, crashes: 0, stalls: 0, duplicates: 0, mapRuns: new Map(), jobs: 0, backups: {}, transfers: 0, followed: 0 };
+  // The standby's own draws, so a seed's world is the same with and without it.
+  const standbyRng = createRng(o.seed ^ 0x5eed);
+  let standby: Scheduler | undefined;
+  const transfer = (): void => {
+    if (!o.standby) return;
+    standby = Scheduler.fromImage(structuredClone(core.image()));
+    result.transfers++;
+  };
   const cfg: Partial<SchedulerConfig> = { ...config, backupTasks: o.backups ?? true };
   let core = new Scheduler(cfg);
   let epoch = 0;
@@ -120,6 +146,13 @@ export function simulate(o: SimOptions): SimResult {
   const drive = (input: SchedulerInput): void => {
     core.step(input);
     const fx = core.ready();
+    if (standby) {
+      standby.step(input);
+      const sfx = standby.ready();
+      if (JSON.stringify(sfx) !== JSON.stringify(fx)) problem(`standby diverged on ${input.type}: ${JSON.stringify(sfx).slice(0, 300)} vs ${JSON.stringify(fx).slice(0, 300)}`);
+      standby.advance();
+      result.followed++;
+    }
     // Durable first: the journal gets the records before any reply leaves.
     for (const p of fx.persist) {
       journal.push(p);
@@ -290,9 +323,12 @@ export function simulate(o: SimOptions): SimResult {
           checkPersist(p);
         }
         core.advance();
+        standby = undefined;
         for (const p of core.owedPublishes()) drive({ type: 'published', jobId: p.jobId, taskId: p.taskId, attempt: p.attempt });
+        transfer();
       }
     }
+    if (o.standby && (!standby || standbyRng.chance(0.01))) transfer();
     clock.runUntil(tick);
     drive({ type: 'tick' });
     for (const w of workers) {
@@ -303,6 +339,8 @@ export function simulate(o: SimOptions): SimResult {
   }
   result.ticks = tick;
   result.jobs = core.jobs().length;
+  if (standby && JSON.stringify(standby.jobs()) !== JSON.stringify(core.jobs())) problem('the standby ends with other jobs than the active');
+  if (standby && imageHash(standby) !== imageHash(core)) problem('the standby ends in another state than the active');
 
   // Liveness and exactly-once: every job finished with success, every task committed exactly once.
   const jobs = core.jobs();
