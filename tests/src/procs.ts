@@ -25,9 +25,11 @@ export class Proc {
   constructor(
     readonly name: string,
     args: string[],
-    opts: { cwd: string; env: NodeJS.ProcessEnv; limitMs: number },
+    /** prefix: a command that runs node in another context, e.g. ['ip', 'netns', 'exec', NS] (it must exec node, so pid and kill reach it). */
+    opts: { cwd: string; env: NodeJS.ProcessEnv; limitMs: number; prefix?: string[] },
   ) {
-    this.child = spawn(process.execPath, [MR_BIN, ...args], { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, ...pre] = [...(opts.prefix ?? []), process.execPath, MR_BIN, ...args];
+    this.child = spawn(cmd!, pre, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.setEncoding('utf8').on('data', (c: string) => (this.stdout += c));
     this.child.stderr!.setEncoding('utf8').on('data', (c: string) => (this.stderr += c));
     this.#timer = setTimeout(() => {
