@@ -299,6 +299,13 @@ export class Scheduler {
           t.lease.expiresAtTick = this.#tick + this.config.leaseTicks;
           t.lease.progressTick = this.#tick;
         } else t.holder = undefined;
+        // A journaled backup attempt stays its worker's too (it races the holder's as before).
+        if (t.backup) {
+          t.backup.lease.expiresAtTick = this.#tick + this.config.leaseTicks;
+          t.backup.lease.progressTick = this.#tick;
+          t.backup.startedTick = this.#tick;
+          t.backup.originalStartedTick = this.#tick;
+        }
       }
     }
     this.#persist({ type: 'boot', boot });
@@ -326,6 +333,7 @@ export class Scheduler {
           attempts: { ...job.attempts },
           counters: { ...job.counters },
           ...(job.idempotency ? { idempotency: job.idempotency } : {}),
+          ...(job.backups.length ? { backups: job.backups.map((b) => ({ ...b })) } : {}),
         };
         out.push({ type: 'job-image', jobId: job.id, image });
       }
@@ -461,6 +469,14 @@ export class Scheduler {
           if (task && task.state !== 'done') task.attemptsIssued = n;
         }
         for (const l of im.leases ?? []) this.#replayLease(job, l.taskId, l.attempt, l.workerId);
+        for (const d of im.backups ?? []) {
+          const log = { ...d };
+          job.backups.push(log);
+          const task = this.#task(job, d.taskId);
+          assert(task, `journal: job-image backup of unknown task ${r.jobId}/${d.taskId}`);
+          task.backupAttempt = Math.max(task.backupAttempt ?? 0, d.backup.attempt);
+          if (d.outcome === 'running') this.#replayBackup(job, task, log);
+        }
         job.attempts = { ...im.attempts };
         job.counters = { ...im.counters };
         return;
@@ -483,6 +499,7 @@ export class Scheduler {
         if (task.state === 'done') return;
         if (job.state === 'queued') job.state = 'running';
         task.lastAttempt = Math.max(task.lastAttempt, r.attempt);
+        if (task.backup) this.#replayEndBackup(job, task, r.attempt === task.backup.attempt ? 'backup-won' : 'original-won');
         this.#dropLease(task);
         this.#setState(job, task, 'done');
         task.winner = { attempt: r.attempt, files: task.phase === 'map' ? r.files : [] };
@@ -500,6 +517,7 @@ export class Scheduler {
         assert(job, `journal: job-finished for unknown job ${r.jobId}`);
         job.state = r.state;
         job.error = r.error;
+        for (const t of [...job.maps, ...job.reduces]) if (t.backup) this.#replayEndBackup(job, t, 'job-ended');
         if (r.backups) job.backups = r.backups;
         for (const t of [...job.maps, ...job.reduces]) {
           if (t.state !== 'leased') continue;
@@ -527,8 +545,36 @@ export class Scheduler {
         const job = this.#jobs.get(r.jobId);
         const task = job && !terminal(job.state) ? this.#task(job, r.taskId) : undefined;
         if (!job || !task || task.lease?.attempt !== r.attempt) return;
+        if (task.backup) return this.#replayEndBackup(job, task, 'original-lost');
         this.#dropLease(task);
         this.#setState(job, task, 'pending');
+        return;
+      }
+      case 'backup-launched': {
+        const job = this.#jobs.get(r.jobId);
+        // A finished job's log comes with its job-finished record.
+        if (!job || terminal(job.state)) return;
+        const task = this.#task(job, r.taskId);
+        assert(task, `journal: backup-launched for unknown task ${r.jobId}/${r.taskId}`);
+        const log: BackupDecision = { ...r.decision, outcome: 'running' };
+        job.backups.push(log);
+        job.attempts.started++;
+        task.attemptsIssued++;
+        task.backupAttempt = Math.max(task.backupAttempt ?? 0, r.attempt);
+        this.#replayBackup(job, task, log);
+        return;
+      }
+      case 'backup-ended': {
+        const job = this.#jobs.get(r.jobId);
+        const task = job && !terminal(job.state) ? this.#task(job, r.taskId) : undefined;
+        if (!job || !task) return;
+        const log = job.backups.find((b) => b.taskId === r.taskId && b.backup.attempt === r.attempt);
+        if (task.backup?.attempt === r.attempt) this.#replayEndBackup(job, task, r.outcome);
+        if (log) {
+          log.outcome = r.outcome;
+          log.originalRanMs = r.originalRanMs;
+          log.backupRanMs = r.backupRanMs;
+        }
         return;
       }
       case 'worker-lost': {
@@ -537,6 +583,10 @@ export class Scheduler {
         for (const lease of [...w.leases.values()]) {
           const job = this.#jobs.get(lease.jobId)!;
           const task = this.#task(job, lease.taskId)!;
+          if (task.backup) {
+            this.#replayEndBackup(job, task, task.backup.lease === lease ? 'backup-lost' : 'original-lost');
+            continue;
+          }
           this.#dropLease(task);
           this.#setState(job, task, 'pending');
         }
@@ -564,6 +614,31 @@ export class Scheduler {
     task.holder = workerId;
     w.leases.set(key(job.id, taskId), lease);
     this.#setState(job, task, 'leased');
+  }
+
+  /** A journaled backup attempt racing the task's holder again (its worker known and the task still leased), else ended as lost. */
+  #replayBackup(job: Job, task: Task, log: BackupDecision): void {
+    const w = this.#workers.get(log.backup.workerId);
+    if (!w || task.state !== 'leased' || task.backup || w.leases.has(key(job.id, task.id))) {
+      log.outcome = 'backup-lost';
+      return;
+    }
+    const lease: Lease = { jobId: job.id, taskId: task.id, attempt: log.backup.attempt, workerId: w.id, expiresAtTick: this.#tick + this.config.leaseTicks, progress: 0, progressTick: this.#tick };
+    w.leases.set(key(job.id, task.id), lease);
+    task.backup = { attempt: log.backup.attempt, workerId: w.id, lease, startedTick: this.#tick, originalStartedTick: this.#tick, log };
+  }
+
+  /** A replayed end of a backup race: as #endBackup, without events or records (the journal holds them). */
+  #replayEndBackup(job: Job, task: Task, outcome: Exclude<BackupDecision['outcome'], 'running'>): void {
+    const b = task.backup!;
+    task.backup = undefined;
+    if (b.log.outcome === 'running') b.log.outcome = outcome;
+    if (outcome === 'original-lost') {
+      this.#dropLease(task);
+      task.lease = b.lease;
+      task.holder = b.workerId;
+      task.lastAttempt = Math.max(task.lastAttempt, b.attempt);
+    } else this.#workers.get(b.workerId)?.leases.delete(key(job.id, task.id));
   }
 
   // ------------------------------------------------------------ the three verbs
@@ -1198,6 +1273,8 @@ export class Scheduler {
     };
     job.backups.push(log);
     task.backup = { attempt, workerId: w.id, lease, startedTick: this.#tick, originalStartedTick, log };
+    // Durable before the worker hears of it (as a lease): a restart keeps the decision and the backup's attempt.
+    this.#persist({ type: 'backup-launched', jobId: job.id, taskId: task.id, attempt, workerId: w.id, decision: { ...log } });
     this.#event({ type: 'backup', jobId: job.id, taskId: task.id, outcome: 'running', attempt, workerId: w.id });
     this.#event({ type: 'task-assigned', jobId: job.id, taskId: task.id, phase: task.phase, attempt, workerId: w.id, reissue: false });
     return this.#assignment(job, task, attempt);
@@ -1215,10 +1292,12 @@ export class Scheduler {
     b.log.outcome = outcome;
     b.log.originalRanMs = (this.#tick - b.originalStartedTick) * this.config.tickMs;
     b.log.backupRanMs = (this.#tick - b.startedTick) * this.config.tickMs;
+    // job-ended: the job-finished record carries the log.
+    if (outcome !== 'job-ended') {
+      this.#lazy({ type: 'backup-ended', jobId: job.id, taskId: task.id, attempt: b.attempt, outcome, originalRanMs: b.log.originalRanMs ?? 0, backupRanMs: b.log.backupRanMs ?? 0 });
+    }
     if (outcome === 'original-lost') {
-      // Journaled like any hand-over: the holder's attempt released, the backup's leased (a restart restores it).
-      if (task.lease) this.#lazy({ type: 'task-released', jobId: job.id, taskId: task.id, attempt: task.lease.attempt });
-      this.#lazy({ type: 'task-leased', jobId: job.id, taskId: task.id, attempt: b.attempt, workerId: b.workerId });
+      // The holder's attempt is gone; the backup's becomes the task's (a restart replays the hand-over from backup-ended).
       this.#dropLease(task);
       task.lease = b.lease;
       task.holder = b.workerId;

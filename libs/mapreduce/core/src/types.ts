@@ -257,6 +257,8 @@ export interface ActiveJobImage {
   attempts: { started: number; reissued: number; failed: number };
   counters: Record<string, number>;
   idempotency?: Idempotency | undefined;
+  /** The decision log so far (absent: none); a decision still 'running' is a backup attempt whose holder may report it after a restart. */
+  backups?: BackupDecision[] | undefined;
 }
 
 /**
@@ -281,6 +283,17 @@ export type PersistRecord =
   | { type: 'task-leased'; jobId: string; taskId: string; attempt: number; workerId: string }
   /** The attempt's lease ended without a commit (expired, failed, no progress, worker lost); lazy. */
   | { type: 'task-released'; jobId: string; taskId: string; attempt: number }
+  /**
+   * A backup attempt was handed to a worker, with its decision (why): durable
+   * before the worker hears of it, like task-leased, so a restart keeps the
+   * decision log and the backup's holder may still report its attempt.
+   */
+  | { type: 'backup-launched'; jobId: string; taskId: string; attempt: number; workerId: string; decision: BackupDecision }
+  /**
+   * A backup race was decided (not 'job-ended': job-finished carries the log);
+   * 'original-lost': the backup became the task's holder. Lazy.
+   */
+  | { type: 'backup-ended'; jobId: string; taskId: string; attempt: number; outcome: Exclude<BackupDecision['outcome'], 'running' | 'job-ended'>; originalRanMs: number; backupRanMs: number }
   /** The worker was declared lost (silent past the heartbeat timeout): a restart does not bring it back; lazy. */
   | { type: 'worker-lost'; workerId: string }
   /** backups: the job's backup decision log (kept with the finished job). */

@@ -89,6 +89,10 @@ export function formatPersist(p: PersistRecord): string {
       return `persist task-released ${p.jobId}/${p.taskId} attempt=${p.attempt}`;
     case 'worker-lost':
       return `persist worker-lost ${p.workerId}`;
+    case 'backup-launched':
+      return `persist backup-launched ${p.jobId}/${p.taskId} attempt=${p.attempt} worker=${p.workerId} original=${p.decision.original.attempt}@${p.decision.original.workerId}`;
+    case 'backup-ended':
+      return `persist backup-ended ${p.jobId}/${p.taskId} attempt=${p.attempt} ${p.outcome}`;
   }
 }
 
