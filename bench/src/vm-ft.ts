@@ -3,7 +3,10 @@
  * machine, measured side by side in one run:
  *
  * - instructions per second of the compute-bound `cpu` guest on a primary
- *   alone vs. replicated to a backup (goal: replicated >= 0.9x);
+ *   alone vs. replicated to a backup (goal: replicated >= 0.95x), with
+ *   primary and backup each pinned to its own core (`taskset`; the alone
+ *   primary on the replicated primary's core) and unpinned, alternating
+ *   alone and replicated runs so that both see the same machine;
  * - for the `kv` workload (unique incr requests): log bytes per second and
  *   per request, client latency p50/p99 with the output rule and without it
  *   (`--no-output-rule`, a measurement-only flag);
@@ -19,7 +22,8 @@ import { runLoad, VmClient } from '@mr/vmft-client';
 import type { VmStatus } from '@mr/vmft-protocol';
 import { median, type Benchmark, type BenchContext } from './benchmark.ts';
 
-const MR = fileURLToPath(new URL('../../apps/cli/bin/mr.js', import.meta.url));
+/** VM_FT_MR: another build's apps/cli/bin/mr.js (a before/after comparison: run the bench once with each, in turns). */
+const MR = process.env['VM_FT_MR'] ?? fileURLToPath(new URL('../../apps/cli/bin/mr.js', import.meta.url));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 class Cluster {
@@ -27,10 +31,12 @@ class Cluster {
   readonly children: ChildProcess[] = [];
   storageUrl = '';
 
-  async start(name: string, args: string[]): Promise<{ child: ChildProcess; url: string }> {
+  /** `core`: pin the process to this CPU with taskset. */
+  async start(name: string, args: string[], core?: number): Promise<{ child: ChildProcess; url: string }> {
     const env = { ...process.env };
     delete env['MR_TOKEN'];
-    const child = spawn(process.execPath, [MR, ...args], { cwd: this.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, argv] = core === undefined ? [process.execPath, [MR, ...args]] : ['taskset', ['-c', String(core), process.execPath, MR, ...args]];
+    const child = spawn(cmd, argv, { cwd: this.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.children.push(child);
     let out = '';
     child.stderr!.resume();
@@ -51,8 +57,8 @@ class Cluster {
     return this.storageUrl;
   }
 
-  node(id: string, guest: string, args: string[]) {
-    return this.start(id, ['vm', 'node', '--id', id, '--port', '0', '--storage', this.storageUrl, '--guest', guest, '--log-level', 'warn', ...args]);
+  node(id: string, guest: string, args: string[], core?: number) {
+    return this.start(id, ['vm', 'node', '--id', id, '--port', '0', '--storage', this.storageUrl, '--guest', guest, '--log-level', 'warn', ...args], core);
   }
 
   async close(): Promise<void> {
@@ -103,23 +109,54 @@ async function ips(url: string, ms: number): Promise<{ ips: number; icount: numb
   return { ips: ((s1!.icount - s0!.icount) * 1000) / (t1 - t0), icount: s1!.icount };
 }
 
-async function cpuThroughput(ctx: BenchContext, replicated: boolean, ms: number): Promise<{ ips: number; backupLag: number }> {
+interface CpuRun {
+  ips: number;
+  backupLag: number;
+  lagLimit: number;
+  /** The pair stayed protected (no false failover) through the run. */
+  protectedThrough: boolean;
+}
+
+async function cpuThroughput(ctx: BenchContext, replicated: boolean, ms: number, pin: boolean): Promise<CpuRun> {
   const c = new Cluster();
   try {
     await c.storage();
     let backup: string | undefined;
-    if (replicated) backup = (await c.node('b', 'cpu', ['--role', 'backup'])).url;
-    const p = (await c.node('a', 'cpu', ['--role', 'primary', ...(backup ? ['--peer', backup] : [])])).url;
+    if (replicated) backup = (await c.node('b', 'cpu', ['--role', 'backup'], pin ? 1 : undefined)).url;
+    const p = (await c.node('a', 'cpu', ['--role', 'primary', ...(backup ? ['--peer', backup] : [])], pin ? 0 : undefined)).url;
     if (backup) await protectedPair(p, backup);
     else await until('the primary to be live', 20_000, async () => !!(await status(p))?.live);
     await sleep(500); // warm-up (JIT)
     const r = await ips(p, ms);
-    const lag = backup ? r.icount - (await status(backup))!.icount : 0;
-    ctx.log(`cpu guest ${replicated ? 'replicated' : 'alone     '}: ${(r.ips / 1e6).toFixed(1)} M instructions/s${backup ? ` (backup trails by ${lag} instructions)` : ''}`);
-    return { ips: r.ips, backupLag: lag };
+    const after = backup ? await status(p) : undefined;
+    const lag = after ? after.peer.lagInstructions : 0;
+    const lagLimit = backup ? await metric(p, 'ft_lag_limit_instructions', '') : 0;
+    const protectedThrough = !backup || (after?.peer.state === 'connected' && after.epoch === 1);
+    ctx.log(
+      `cpu guest ${replicated ? 'replicated' : 'alone     '} ${pin ? 'pinned  ' : 'unpinned'}: ${(r.ips / 1e6).toFixed(1)} M instructions/s` +
+        (backup ? ` (backup trails by ${(lag / 1e6).toFixed(1)} M instructions, lag limit ${(lagLimit / 1e6).toFixed(1)} M)` : '') +
+        (protectedThrough ? '' : ` WARNING: the pair lost protection (epoch ${after?.epoch}, peer ${after?.peer.state}): not a replicated figure`),
+    );
+    return { ips: r.ips, backupLag: lag, lagLimit, protectedThrough };
   } finally {
     await c.close();
   }
+}
+
+/** Alone and replicated runs, alternating (the machine's load changes over time): the ratio of the medians. */
+async function cpuRatio(ctx: BenchContext, ms: number, trials: number, pin: boolean) {
+  const alone: number[] = [];
+  const repl: number[] = [];
+  let unprotected = 0;
+  for (let i = 0; i < trials; i++) {
+    alone.push((await cpuThroughput(ctx, false, ms, pin)).ips);
+    const r = await cpuThroughput(ctx, true, ms, pin);
+    repl.push(r.ips);
+    if (!r.protectedThrough) unprotected++;
+  }
+  const ratio = median(repl) / median(alone);
+  ctx.log(`replicated / alone, ${pin ? 'pinned (taskset: primary core 0, backup core 1)' : 'unpinned'}: ${ratio.toFixed(3)} (medians of ${trials}; goal >= 0.95)`);
+  return { alone: median(alone), repl: median(repl), ratio, unprotected };
 }
 
 async function kvLoad(ctx: BenchContext, outputRule: boolean, requests: number, clients: number) {
@@ -180,11 +217,24 @@ async function failoverTime(ctx: BenchContext): Promise<number> {
   }
 }
 
+function cpuSummary(pinned: Awaited<ReturnType<typeof cpuRatio>>, unpinned: Awaited<ReturnType<typeof cpuRatio>>): Record<string, number | string> {
+  return {
+    ips_alone_M_pinned: +(pinned.alone / 1e6).toFixed(2),
+    ips_replicated_M_pinned: +(pinned.repl / 1e6).toFixed(2),
+    replicated_over_alone_pinned: +pinned.ratio.toFixed(3),
+    ips_alone_M_unpinned: +(unpinned.alone / 1e6).toFixed(2),
+    ips_replicated_M_unpinned: +(unpinned.repl / 1e6).toFixed(2),
+    replicated_over_alone_unpinned: +unpinned.ratio.toFixed(3),
+    replicated_runs_unprotected: pinned.unprotected + unpinned.unprotected,
+    replicated_over_alone_goal: '>= 0.95 pinned',
+  };
+}
+
 export const vmFt: Benchmark = {
   name: 'vm-ft',
   description: 'FT VM over real processes: replicated vs alone IPS, kv log bytes, latency with/without the output rule, failover time',
   async run(ctx): Promise<Record<string, number | string>> {
-    // VM_FT_ONLY=kv-off or failover runs one part alone (for looking into it).
+    // VM_FT_ONLY=kv-off, cpu or failover runs one part alone (for looking into it); VM_FT_CPU_TRIALS alone/replicated pairs (default 3, quick 1).
     const only = process.env['VM_FT_ONLY'];
     if (only === 'kv-off') return { p: JSON.stringify(await kvLoad(ctx, false, 1000, 8)) };
     if (only === 'failover') {
@@ -194,10 +244,10 @@ export const vmFt: Benchmark = {
       return { failover_to_first_answer_ms_median: +median(fo).toFixed(0), failover_to_first_answer_ms_all: fo.map((x) => x.toFixed(0)).join(' '), goal: '<= 100 ms median' };
     }
     const ms = ctx.quick ? 1500 : 3000;
-    const alone = await cpuThroughput(ctx, false, ms);
-    const repl = await cpuThroughput(ctx, true, ms);
-    const ratio = repl.ips / alone.ips;
-    ctx.log(`replicated / alone = ${ratio.toFixed(3)}`);
+    const cpuTrials = Number(process.env['VM_FT_CPU_TRIALS'] ?? (ctx.quick ? 1 : 3));
+    const pinned = await cpuRatio(ctx, ms, cpuTrials, true);
+    const unpinned = await cpuRatio(ctx, ms, cpuTrials, false);
+    if (only === 'cpu') return cpuSummary(pinned, unpinned);
     const n = ctx.quick ? 1000 : 3000;
     const on1 = await kvLoad(ctx, true, n / 2, 1);
     const off1 = await kvLoad(ctx, false, n / 2, 1);
@@ -207,9 +257,7 @@ export const vmFt: Benchmark = {
     const fo: number[] = [];
     for (let i = 0; i < trials; i++) fo.push(await failoverTime(ctx));
     return {
-      ips_alone_M: +(alone.ips / 1e6).toFixed(2),
-      ips_replicated_M: +(repl.ips / 1e6).toFixed(2),
-      replicated_over_alone: +ratio.toFixed(3),
+      ...cpuSummary(pinned, unpinned),
       kv_log_bytes_per_request: on8.logBytesPerReq,
       kv_log_bytes_per_sec: on8.logBytesPerSec,
       kv_rps_8_clients: +on8.rps.toFixed(0),

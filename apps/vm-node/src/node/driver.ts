@@ -10,7 +10,7 @@ import type { Registry } from 'prom-client';
 import { context, type Span } from '@opentelemetry/api';
 import { Cpu } from '@mr/vmft-cpu';
 import { FtReplica, type FtEvent, type FtInput, type FtStatus, type Machine, type Output } from '@mr/vmft-core';
-import { encodeFrame, entryWireSize, type AckFrame, type HelloFrame, type Frame, type LogEntry, type VmStatus } from '@mr/vmft-protocol';
+import { encodeFrame, encodeFrames, entryWireSize, type AckFrame, type HelloFrame, type Frame, type LogEntry, type VmStatus } from '@mr/vmft-protocol';
 import { getGuest } from '@mr/vmft-guests';
 import { createError } from '@mr/errors';
 import { ERR_STALE_EPOCH, ERR_NOT_HOLDER, ERR_STREAM_BUSY, ERR_PEER_NOT_ALLOWED, ERR_CHECK_UNAVAILABLE, notLiveError, type NotLive } from '../errors.ts';
@@ -54,6 +54,14 @@ export interface VmNodeOptions {
   tickMs?: number;
   suspectTicks?: number;
   heartbeatTicks?: number;
+  /**
+   * A run slice that took the guest this many instructions past the last log
+   * entry ends with a progress entry (default 2,000,000: a few ms of guest
+   * time). Fewer entries cost less; the backup replays at most this far
+   * behind the primary's newest entry, and a primary that must wait for its
+   * backup logs one where it stopped.
+   */
+  progressInstructions?: number;
   /**
    * Release each output as soon as the guest produces it, without waiting for
    * the backup's acknowledgement. For measuring what the output rule costs
@@ -151,6 +159,7 @@ export class VmDriver {
       startEpoch,
       ...(opts.suspectTicks ? { suspectTicks: opts.suspectTicks } : {}),
       ...(opts.heartbeatTicks ? { heartbeatTicks: opts.heartbeatTicks } : {}),
+      progressInstructions: opts.progressInstructions ?? 2_000_000,
     });
     // Scrapes count unseen time first, like status(): ft_live never says 1 for a node that may have been deposed.
     this.metrics = nodeMetrics(
@@ -160,6 +169,8 @@ export class VmDriver {
         return this.status();
       },
       () => this.protection(),
+      () => this.core.lagLimit(),
+      () => this.core.suspicion(),
     );
     this.#requests = new KvRequests({ requestTimeoutMs: this.opts.requestTimeoutMs, metrics: this.metrics, log: opts.log });
   }
@@ -224,20 +235,17 @@ export class VmDriver {
       this.metrics.logBytes.inc({ direction: 'sent' }, bytes.byteLength);
     }
     if (fx.entries.length > 0 && this.#sender) {
-      let bytes = 0;
+      // One write for the batch (a sampled request's trace frame goes just before its entry).
+      const frames: Frame[] = [];
       for (const e of fx.entries) {
         const tf = e.kind === 'nic' ? this.#requests.traceFrame(e.seq) : undefined;
-        if (tf) {
-          const t = encodeFrame(tf);
-          bytes += t.byteLength;
-          this.#sender.send(t);
-        }
-        const f = encodeFrame({ type: 'entry', entry: e });
-        bytes += f.byteLength;
-        this.#sender.send(f);
+        if (tf) frames.push(tf);
+        frames.push({ type: 'entry', entry: e });
         this.metrics.logEntries.inc({ direction: 'sent', kind: e.kind });
       }
-      this.metrics.logBytes.inc({ direction: 'sent' }, bytes);
+      const bytes = encodeFrames(frames);
+      this.#sender.send(bytes);
+      this.metrics.logBytes.inc({ direction: 'sent' }, bytes.byteLength);
     }
     if (fx.ack) this.#session?.send(fx.ack);
     if (fx.tas) {
@@ -478,7 +486,7 @@ export class VmDriver {
         // Before the core releases what the ack allows: the ack stage of a request ends before its release stage.
         const current = a.epoch === this.core.epoch;
         if (current) this.#requests.acked(a.seq);
-        this.drive({ type: 'ack', epoch: a.epoch, seq: a.seq, icount: a.icount, checkpoint: a.checkpoint });
+        this.drive({ type: 'ack', epoch: a.epoch, seq: a.seq, icount: a.icount, checkpoint: a.checkpoint, nowMs: Date.now() });
         if (current) this.#traceAck(url);
         this.schedule();
       },
@@ -634,7 +642,7 @@ export class VmDriver {
   /** Backup: hands received entries to the core (which buffers them and acks); traced entries get their receive and ack spans. */
   #driveEntries(entries: LogEntry[]): void {
     const handedAt = nowMs();
-    this.drive({ type: 'entries', entries });
+    this.drive({ type: 'entries', entries, nowMs: Date.now() });
     if (this.#backupTraces.size > 0) this.#backupTraces.buffered(entries, handedAt, nowMs());
   }
 

@@ -50,7 +50,13 @@ export function countsUnprotected(s: Protection): boolean {
  * `node` and `vm` (server.ts), so every series names the VM it belongs to.
  * Every labelled counter starts at 0 for each label value it can take.
  */
-export function nodeMetrics(registry: Registry, status: () => FtStatus, protection: () => Protection) {
+export function nodeMetrics(
+  registry: Registry,
+  status: () => FtStatus,
+  protection: () => Protection,
+  lag: () => { instructions: number; replayPerMs: number },
+  suspicion: () => { windowMs: number } | undefined,
+) {
   const registers = [registry];
   const m = {
     logBytes: new Counter({ name: 'ft_log_bytes_total', help: 'Log bytes sent to the backup (primary) or received from the primary (backup)', labelNames: ['direction'] as const, registers }),
@@ -96,6 +102,19 @@ export function nodeMetrics(registry: Registry, status: () => FtStatus, protecti
     }),
     gauges: [
       new Gauge({ name: 'ft_backup_lag_instructions', help: 'Instructions the backup trails the primary by', registers, collect() { this.set(status().peer.lagInstructions); } }),
+      new Gauge({
+        name: 'ft_lag_limit_instructions',
+        help: 'Primary: the lag limit (the backup may trail by this many instructions before the primary waits), sized from the backup\'s measured replay speed',
+        registers,
+        collect() { this.set(lag().instructions); },
+      }),
+      new Gauge({ name: 'ft_backup_replay_instructions_per_second', help: 'Primary: the backup\'s replay speed as measured from its acks (0 until measured)', registers, collect() { this.set(Math.round(lag().replayPerMs * 1000)); } }),
+      new Gauge({
+        name: 'ft_suspicion_window_seconds',
+        help: 'Silence from the peer after which it is suspected now (the adaptive detector\'s window, beyond the --suspect-ticks floor)',
+        registers,
+        collect() { this.set((suspicion()?.windowMs ?? 0) / 1000); },
+      }),
       new Gauge({ name: 'ft_outputs_held', help: 'Outputs waiting for the backup acknowledgement', registers, collect() { this.set(status().outputs.held); } }),
       new Gauge({ name: 'ft_instructions', help: 'Instructions the VM has executed (instruction count)', registers, collect() { this.set(status().icount); } }),
       new Gauge({ name: 'ft_epoch', help: 'Epoch this node is in', registers, collect() { this.set(status().epoch); } }),

@@ -17,10 +17,16 @@ export const DEFAULTS = {
   sliceInstructions: 100_000,
   progressInstructions: 0,
   maxUnackedBytes: 4 * 1024 * 1024,
-  maxLagInstructions: 20_000_000,
+  maxLagInstructions: 100_000_000,
+  minLagInstructions: 2_000_000,
+  maxLagMs: 200,
   maxHeldOutputs: 10_000,
   maxInboxPackets: 1024,
   checkpointEvery: 64,
+  phiThreshold: 8,
+  phiWindow: 1000,
+  phiMinSdMs: 20,
+  suspectMaxMs: 2000,
 } as const;
 
 /** Fills defaults and checks limits; throws FT_ERR_BAD_CONFIG naming the field. */
@@ -35,11 +41,13 @@ export function validateConfig(c: FtConfig): ResolvedConfig {
   if (r.join && r.role !== 'backup') throw FT_ERR_BAD_CONFIG('only a backup joins');
   if (r.join && !r.restore) throw FT_ERR_BAD_CONFIG('join needs restore()');
   if (!r.join && !r.machine) throw FT_ERR_BAD_CONFIG('machine is required unless joining');
-  const positive = ['suspectTicks', 'transferTicks', 'heartbeatTicks', 'resendTicks', 'sliceInstructions', 'maxUnackedBytes', 'maxLagInstructions', 'maxHeldOutputs', 'maxInboxPackets', 'startEpoch'] as const;
+  const positive = ['phiWindow', 'phiMinSdMs', 'suspectMaxMs', 'suspectTicks', 'transferTicks', 'heartbeatTicks', 'resendTicks', 'sliceInstructions', 'maxUnackedBytes', 'maxLagInstructions', 'minLagInstructions', 'maxHeldOutputs', 'maxInboxPackets', 'startEpoch'] as const;
   for (const k of positive) {
     if (!Number.isSafeInteger(r[k]) || r[k] <= 0) throw FT_ERR_BAD_CONFIG(`${k} must be a positive integer, got ${String(r[k])}`);
   }
-  for (const k of ['progressInstructions', 'checkpointEvery'] as const) {
+  if (!Number.isFinite(r.phiThreshold) || r.phiThreshold < 0) throw FT_ERR_BAD_CONFIG(`phiThreshold must be a non-negative number, got ${String(r.phiThreshold)}`);
+  if (r.phiWindow > 100_000) throw FT_ERR_BAD_CONFIG(`phiWindow must be at most 100000, got ${r.phiWindow}`);
+  for (const k of ['progressInstructions', 'checkpointEvery', 'maxLagMs'] as const) {
     if (!Number.isSafeInteger(r[k]) || r[k] < 0) throw FT_ERR_BAD_CONFIG(`${k} must be a non-negative integer, got ${String(r[k])}`);
   }
   if (r.heartbeatTicks >= r.suspectTicks) throw FT_ERR_BAD_CONFIG('heartbeatTicks must be below suspectTicks');

@@ -88,6 +88,7 @@
 export { FtReplica } from './replica.ts';
 export { validateConfig, DEFAULTS, FT_ERR_BAD_CONFIG, FT_ERR_DIVERGENCE, FT_ERR_BAD_SNAPSHOT_ENVELOPE } from './config.ts';
 export { DEVICES } from './machine.ts';
+export { PhiDetector, type DetectorConfig } from './detector.ts';
 export type { Machine, DeviceHost, DiskRequest, ExitReason } from './machine.ts';
 export type { FtConfig, ResolvedConfig, FtInput, FtReady, FtEvent, FtStatus, Output, DiskOp, Accepting, StartRole } from './types.ts';
 export { encodeEnvelope, decodeEnvelope, type CoreSnapshotHeader } from './snapshot.ts';

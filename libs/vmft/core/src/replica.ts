@@ -7,6 +7,7 @@ import { validateConfig } from './config.ts';
 import { DEVICES, type DeviceHost, type DiskRequest, type Machine } from './machine.ts';
 import { decodeEnvelope, encodeEnvelope } from './snapshot.ts';
 import { Queue } from './queue.ts';
+import { PhiDetector } from './detector.ts';
 import type { Accepting, DiskOp, FtConfig, FtInput, FtReady, FtStatus, Output, ResolvedConfig } from './types.ts';
 
 type Role = 'primary' | 'backup' | 'joining' | 'stopped';
@@ -30,6 +31,10 @@ function emptyReady(): FtReady {
 }
 
 const CHECKPOINT_RING = 32;
+/** Replay-speed samples span at least this much host time (ms). */
+const RATE_SAMPLE_MS = 100;
+/** Weight of a new replay-speed sample in the estimate. */
+const RATE_WEIGHT = 0.3;
 
 export class FtReplica {
   readonly config: ResolvedConfig;
@@ -71,6 +76,13 @@ export class FtReplica {
   #sinceAckProgress = 0;
   #peerIcount = 0;
   #stalled: string | undefined;
+  /** The adaptive failure detector over the peer's arrivals (acks on a primary, entries on a backup); undefined when off. */
+  readonly #detector: PhiDetector | undefined;
+  /** Primary: the backup's replay speed (instructions per ms; 0 until measured) and the lag limit sized from it. */
+  #replayRate = 0;
+  #lagLimit: number;
+  /** Primary: where the current replay-speed sample started (host ms, the backup's icount). */
+  #rateFrom: { ms: number; icount: number } | undefined;
 
   // ---- outputs and devices
   #held: Held[] = [];
@@ -95,6 +107,8 @@ export class FtReplica {
   constructor(config: FtConfig) {
     this.config = validateConfig(config);
     const c = this.config;
+    this.#lagLimit = c.maxLagInstructions;
+    if (c.phiThreshold > 0) this.#detector = new PhiDetector({ threshold: c.phiThreshold, windowSize: c.phiWindow, minSdMs: c.phiMinSdMs, minMs: 0, maxMs: c.suspectMaxMs });
     this.#m = c.machine;
     if (c.role === 'primary') {
       this.#role = 'primary';
@@ -137,9 +151,11 @@ export class FtReplica {
         if (input.epoch > this.#epoch) this.#stop(`fenced: storage refused a write of epoch ${this.#epoch} (storage is at epoch ${input.epoch})`);
         break;
       case 'entries':
+        if (input.nowMs !== undefined) this.#now = Math.max(this.#now, input.nowMs);
         this.#onEntries(input.entries);
         break;
       case 'ack':
+        if (input.nowMs !== undefined) this.#now = Math.max(this.#now, input.nowMs);
         this.#onAck(input.epoch, input.seq, input.icount);
         if (input.checkpoint && input.epoch === this.#epoch) this.#compareCheckpoint(input.checkpoint);
         break;
@@ -232,6 +248,10 @@ export class FtReplica {
   /** The backup link as status() reports it, without the state hash (cheap enough to read on every tick). */
   link(): { peer: Peer; sent: number; acked: number } {
     return { peer: this.#peer, sent: this.#lastSeq, acked: this.#acked };
+  }
+  /** Primary: the lag limit now (instructions) and the backup's measured replay speed it is sized from (instructions per ms, 0 = not yet measured). */
+  lagLimit(): { instructions: number; replayPerMs: number } {
+    return { instructions: this.#lagLimit, replayPerMs: this.#replayRate };
   }
   /** Recent checkpoints (seq, icount, hash), oldest first: compare them across nodes. */
   checkpoints(): readonly Checkpoint[] {
@@ -339,7 +359,7 @@ export class FtReplica {
     if (this.#logBytes > this.config.maxUnackedBytes) return `unacked log bytes ${this.#logBytes} > ${this.config.maxUnackedBytes}`;
     if (this.#held.length >= this.config.maxHeldOutputs) return `held outputs ${this.#held.length} >= ${this.config.maxHeldOutputs}`;
     const lag = (this.#m?.icount ?? 0) - this.#peerIcount;
-    if (lag > this.config.maxLagInstructions) return `backup lags by ${lag} instructions > ${this.config.maxLagInstructions}`;
+    if (lag > this.#lagLimit) return `backup lags by ${lag} instructions > ${this.#lagLimit}`;
     return undefined;
   }
 
@@ -385,11 +405,15 @@ export class FtReplica {
       this.#guestStopped = true;
       this.#fx.events.push({ type: 'guest-stopped', reason: why, ...(m.faultMessage ? { message: m.faultMessage } : {}) });
     }
-    if (this.#peer !== 'none' && m.icount > this.#lastEntryIcount && m.icount - this.#lastEntryIcount >= this.config.progressInstructions) {
-      this.#append({ kind: 'progress', icount: m.icount });
-    }
     // Deliver what became deliverable (e.g. a packet waiting for the guest to arm its buffer).
     if (this.#inbox.length > 0) this.#deliverDue();
+    // A progress entry lets the backup replay this far: after progressInstructions, and wherever
+    // the guest stopped to wait (the backup reaches the same idle point: no lag, comparable
+    // state hashes) or the primary must now wait for its backup (so it can catch up all the way).
+    const stopped = m.waiting || m.halted || m.faulted || this.#stallReason() !== undefined;
+    if (this.#peer !== 'none' && m.icount > this.#lastEntryIcount && (stopped || m.icount - this.#lastEntryIcount >= this.config.progressInstructions)) {
+      this.#append({ kind: 'progress', icount: m.icount });
+    }
     this.#mayRun();
   }
 
@@ -419,13 +443,14 @@ export class FtReplica {
       return;
     }
     if (seq > this.#lastSeq) return; // acks for entries never created: ignore
-    this.#silent = 0;
+    this.#heard();
     this.#silentFor = 0;
     if (this.#confirmSeq !== undefined && seq >= this.#confirmSeq) {
       this.#confirmSeq = undefined;
       this.#fx.events.push({ type: 'confirmed', seq });
     }
     this.#peerIcount = Math.max(this.#peerIcount, icount);
+    this.#sampleReplay();
     if (this.#peer === 'joining') {
       this.#peer = 'connected';
       this.#releaseUpTo(this.#acked);
@@ -438,6 +463,35 @@ export class FtReplica {
       this.#releaseUpTo(seq);
     }
     this.#mayRun();
+  }
+
+  /**
+   * Primary, on an ack that reports progress: times the backup's execution
+   * over host time (samples of at least RATE_SAMPLE_MS) and sizes the lag
+   * limit from it. A sample that ends with the backup still behind by the
+   * limit's floor or more measures its replay speed (it had work to do) and
+   * moves the estimate either way; one that ends with the backup keeping up
+   * only says it replays at least that fast: it can raise the estimate, not
+   * lower it.
+   */
+  #sampleReplay(): void {
+    const c = this.config;
+    if (c.maxLagMs === 0) return;
+    const now = this.#now;
+    const from = this.#rateFrom;
+    if (!from || now < from.ms || this.#peerIcount < from.icount) {
+      this.#rateFrom = { ms: now, icount: this.#peerIcount };
+      return;
+    }
+    const dt = now - from.ms;
+    if (dt < RATE_SAMPLE_MS || this.#peerIcount === from.icount) return;
+    const sample = (this.#peerIcount - from.icount) / dt;
+    const busy = (this.#m?.icount ?? 0) - this.#peerIcount >= Math.min(c.minLagInstructions, c.maxLagInstructions);
+    if (this.#replayRate === 0) this.#replayRate = sample;
+    else if (busy) this.#replayRate = this.#replayRate * (1 - RATE_WEIGHT) + sample * RATE_WEIGHT;
+    else this.#replayRate = Math.max(this.#replayRate, sample);
+    this.#rateFrom = { ms: now, icount: this.#peerIcount };
+    this.#lagLimit = Math.min(c.maxLagInstructions, Math.max(c.minLagInstructions, Math.round(this.#replayRate * c.maxLagMs)));
   }
 
   #onJoin(): void {
@@ -471,6 +525,8 @@ export class FtReplica {
     this.#logBytes = 0;
     this.#peerIcount = m.icount;
     this.#lastEntryIcount = m.icount;
+    this.#rateFrom = undefined;
+    this.#detector?.reset(this.#now);
     this.#silent = 0;
     this.#silentFor = 0;
     this.#confirmSeq = undefined;
@@ -615,7 +671,7 @@ export class FtReplica {
 
   #onEntries(entries: LogEntry[]): void {
     if (this.#role !== 'backup' || this.#draining) return;
-    this.#silent = 0;
+    this.#heard();
     for (const e of entries) {
       if (e.seq <= this.#lastSeq) continue; // a resend of something held
       if (e.seq !== this.#lastSeq + 1) {
@@ -653,6 +709,7 @@ export class FtReplica {
     this.#pendingReads = new Map(header.pendingReads.map(([id, block, count]) => [id, { block, count }]));
     this.#lastClock = header.lastClock;
     this.#silent = 0;
+    this.#detector?.reset(this.#now);
     this.#fx.events.push({ type: 'installed', seq: f.seq, icount: f.icount, epoch: f.epoch });
     this.#sendAck();
   }
@@ -692,7 +749,7 @@ export class FtReplica {
         return;
       }
       this.#linkUp = true;
-      this.#silent = 0;
+      this.#heard(true);
       if (this.#role === 'backup') {
         this.#epoch = epoch;
         this.#peer = 'connected';
@@ -710,6 +767,7 @@ export class FtReplica {
    */
   #tick(n: number): void {
     const c = this.config;
+    this.#detector?.tick(this.#now);
     if (this.#role === 'primary') {
       // A stalled primary delivers nothing either (timer ticks would only grow the log).
       if (this.#live && this.#mayRun()) this.#deliverDue();
@@ -719,7 +777,7 @@ export class FtReplica {
       this.#sinceAppend++;
       // A joiner gets the bounded transfer window to take the snapshot and answer.
       const window = this.#peer === 'joining' ? c.transferTicks : c.suspectTicks;
-      if (this.#peer !== 'suspected' && this.#silent >= window) {
+      if (this.#peer !== 'suspected' && this.#silent >= window && this.#detects(window)) {
         this.#suspectBackup('silence');
       } else if (this.#confirmSeq === undefined && this.#peer !== 'suspected' && this.#silentFor >= window) {
         // Maybe deposed: not live until the backup acks an entry created from now on.
@@ -743,8 +801,38 @@ export class FtReplica {
       if (this.#role === 'backup' && this.#epoch === 0) return;
       this.#silent++;
       const window = this.#role === 'joining' ? c.transferTicks : c.suspectTicks;
-      if (!this.#draining && this.#silent >= window) this.#suspectPrimary('silence');
+      if (!this.#draining && this.#silent >= window && this.#detects(window)) this.#suspectPrimary('silence');
     }
+  }
+
+  /**
+   * The peer was heard from (an ack, entries; `fresh`: a new stream's hello,
+   * whose gap since the last message is a break, not a heartbeat's). Before
+   * this node has any host time (no tick or run input yet) nothing is timed.
+   */
+  #heard(fresh = false): void {
+    this.#silent = 0;
+    if (!this.#detector || this.#now === 0) return;
+    if (fresh) this.#detector.restart(this.#now);
+    else this.#detector.heartbeat(this.#now);
+  }
+
+  /**
+   * After `window` silent ticks: whether the adaptive detector agrees that
+   * the silence is suspicious (φ over the threshold, or suspectMaxMs). The
+   * state-transfer window is not adaptive; without a detector the ticks decide.
+   */
+  #detects(window: number): boolean {
+    if (!this.#detector || window !== this.config.suspectTicks) return true;
+    return this.#detector.suspect(this.#now);
+  }
+
+  /** The adaptive detector's state: the silence (ms) at which the peer would be suspected now, and the gaps it learned from. */
+  suspicion(): { windowMs: number; gaps: number; meanGapMs: number; longestGapMs: number } | undefined {
+    const d = this.#detector;
+    if (!d) return undefined;
+    const st = d.stats();
+    return { windowMs: d.windowMs(), gaps: st.gaps, meanGapMs: Math.round(st.meanMs * 10) / 10, longestGapMs: st.longestMs };
   }
 
   /** Primary: the backup is suspected (silence, or the shell found it gone): ask test-and-set to go on alone. */

@@ -52,12 +52,39 @@ export interface FtConfig {
   progressInstructions?: number;
   /** The primary stalls (does not execute) while this many log bytes are unacknowledged. */
   maxUnackedBytes?: number;
-  /** The primary stalls while the backup's executed icount trails by more than this. */
+  /**
+   * The primary stalls while the backup's executed icount trails by more than
+   * the lag limit: the backup's measured replay speed (instructions per ms,
+   * from the icounts its acks report over host time) times `maxLagMs`, kept
+   * within [minLagInstructions, maxLagInstructions]. Until the speed is
+   * measured the limit is maxLagInstructions. The bound is on the time a
+   * backup needs to catch up at failover, whatever the machine's speed.
+   */
   maxLagInstructions?: number;
+  /** The lag limit's floor (default 2,000,000; maxLagInstructions if that is lower): below it the primary never waits for the backup. */
+  minLagInstructions?: number;
+  /** The catch-up bound the lag limit is sized for, in ms of the backup's replay (default 200; 0 = the limit is maxLagInstructions). */
+  maxLagMs?: number;
   /** The primary stalls while this many outputs are held. */
   maxHeldOutputs?: number;
   /** Client packets waiting for the guest's NIC buffer, at most. */
   maxInboxPackets?: number;
+  /**
+   * Adaptive failure detection (detector.ts): after suspectTicks silent ticks
+   * the peer is suspected only once φ (from the gaps between its past
+   * arrivals, the longest of them allowed again) reaches phiThreshold, or the
+   * silence reaches suspectMaxMs. So a loaded machine whose messages were
+   * seen to arrive late gets more slack, and a stall is still detected within
+   * max(suspectTicks ticks, suspectMaxMs). 0 = off (the ticks alone decide).
+   * Default 8.
+   */
+  phiThreshold?: number;
+  /** Gaps the detector remembers (default 1000). */
+  phiWindow?: number;
+  /** Floor of the gaps' standard deviation (ms, default 20). */
+  phiMinSdMs?: number;
+  /** Silence (host ms) after which the peer is suspected whatever φ says (default 2000), once suspectTicks silent ticks passed. */
+  suspectMaxMs?: number;
   /** About one progress entry in this many is a checkpoint (chosen by a hash of its seq): both sides hash there. 0 = off. */
   checkpointEvery?: number;
 }
@@ -85,10 +112,11 @@ export type FtInput =
   /** Storage refused a disk write: epoch `epoch` is newer than ours. This node is fenced. */
   | { type: 'disk-refused'; reqId: number; epoch: number }
   /** Backup: entries received on the log stream, in stream order. */
-  | { type: 'entries'; entries: LogEntry[] }
+  | { type: 'entries'; entries: LogEntry[]; nowMs?: number }
   /** Primary: an ack received on the log stream. */
   /** checkpoint: the backup's state hash at a log seq (see AckFrame), compared with the primary's own. */
-  | { type: 'ack'; epoch: number; seq: number; icount: number; checkpoint?: { seq: number; icount: number; hash: string } | undefined }
+  /** nowMs (host clock at arrival; default the last one seen): times the backup's replay speed (the lag limit). */
+  | { type: 'ack'; epoch: number; seq: number; icount: number; checkpoint?: { seq: number; icount: number; hash: string } | undefined; nowMs?: number }
   /**
    * A log stream is open and the peer's hello arrived. Primary: `seq` is the
    * backup's highest contiguous seq held (resend after it). Backup: `epoch`

@@ -57,8 +57,10 @@ export class Harness {
         const num = (k: string): number | undefined => (kv[k] !== undefined ? Number(kv[k]) : undefined);
         this.#opts = {
           suspectTicks: num('suspect'), transferTicks: num('transfer'), heartbeatTicks: num('heartbeat'), resendTicks: num('resend'), sliceInstructions: num('slice'),
-          progressInstructions: num('progress'), maxUnackedBytes: num('maxbytes'), maxLagInstructions: num('maxlag'),
+          progressInstructions: num('progress'), maxUnackedBytes: num('maxbytes'), maxLagInstructions: num('maxlag'), minLagInstructions: num('minlag'), maxLagMs: num('lagms'),
           maxHeldOutputs: num('maxheld'), checkpointEvery: num('checkpoint') ?? 0,
+          // The adaptive detector only where a transcript turns it on (phi=8): elsewhere the ticks decide.
+          phiThreshold: num('phi') ?? 0, phiMinSdMs: num('phisd'), suspectMaxMs: num('phimax'), phiWindow: num('phiwindow'),
         };
         this.#machineOpts = { busy: cmd.args.includes('busy'), timerPeriodMs: num('timer') ?? 0 };
         if (!cmd.args.includes('keep-storage')) this.storage = { epoch: 0, owner: '', blocks: new Map() };
@@ -104,6 +106,24 @@ export class Harness {
           for (const name of cmd.args) node(name).step({ type: 'tick', nowMs: this.nowMs, ...(periods !== undefined ? { ticks: periods } : {}) });
         }
         break;
+      case 'rounds': {
+        // rounds A B n=N ms=M [late=K]: N rounds of steady traffic: time moves M ms, both nodes
+        // tick, and every message between them is delivered (each way). late=K: in every K-th
+        // round A's messages wait one round more (a loaded machine). Prints events only.
+        const [a, b] = cmd.args as [string, string];
+        const late = Number(cmd.kv['late'] ?? 0);
+        for (let i = 1; i <= times; i++) {
+          this.nowMs += Number(cmd.kv['ms'] ?? 10);
+          for (const name of [a, b]) node(name).step({ type: 'tick', nowMs: this.nowMs });
+          for (const name of [...this.nodes.keys()].sort()) out.push(...this.collect(name).filter((l) => l.includes(': event ')));
+          const hold = late > 0 && i % late === 0;
+          for (const [from, to] of hold ? [[b, a]] : [[a, b], [b, a]]) {
+            this.#command({ ...cmd, name: 'deliver', args: [from!, to!], kv: {} }, out);
+            for (const name of [...this.nodes.keys()].sort()) out.push(...this.collect(name).filter((l) => l.includes(': event ')));
+          }
+        }
+        break;
+      }
       case 'run':
         for (let i = 0; i < times; i++) {
           const budget = cmd.kv['budget'] !== undefined ? Number(cmd.kv['budget']) : undefined;
@@ -222,6 +242,16 @@ export class Harness {
             `held=${s.outputs.held} released=${s.outputs.released} suppressed=${s.outputs.suppressed} peer=${s.peer.state} silent=${s.peer.silentTicks} lag=${s.peer.lagInstructions}` +
             (s.reason ? ` reason="${s.reason}"` : ''),
         );
+        break;
+      }
+      case 'suspicion': {
+        const d = node(cmd.args[0]).suspicion();
+        out.push(d ? `suspicion window=${d.windowMs}ms gaps=${d.gaps} mean=${d.meanGapMs}ms longest=${d.longestGapMs}ms` : 'no detector');
+        break;
+      }
+      case 'lag': {
+        const l = node(cmd.args[0]).lagLimit();
+        out.push(`lag limit=${l.instructions} replay=${l.replayPerMs.toFixed(1)}/ms`);
         break;
       }
       case 'hash': {
