@@ -13,7 +13,7 @@
  * - time from kill -9 of the primary to the first answer from the new primary.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,17 +100,37 @@ async function metric(url: string, name: string, labels: string): Promise<number
   return sum;
 }
 
-async function ips(url: string, ms: number): Promise<{ ips: number; icount: number }> {
+/** CPU time (user + system, ms) a process has used, from /proc (0 where there is none). */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Instructions per second of wall time, and per second of the primary's own
+ * CPU time: on a machine others load, the second says what replication
+ * costs the primary itself, whatever share of a core it was given.
+ */
+async function ips(url: string, ms: number, pid: number | undefined): Promise<{ ips: number; ipcs: number; icount: number }> {
   const s0 = await status(url);
+  const c0 = cpuMs(pid);
   const t0 = performance.now();
   await sleep(ms);
   const s1 = await status(url);
   const t1 = performance.now();
-  return { ips: ((s1!.icount - s0!.icount) * 1000) / (t1 - t0), icount: s1!.icount };
+  const c1 = cpuMs(pid);
+  const d = s1!.icount - s0!.icount;
+  return { ips: (d * 1000) / (t1 - t0), ipcs: c1 > c0 ? (d * 1000) / (c1 - c0) : 0, icount: s1!.icount };
 }
 
 interface CpuRun {
   ips: number;
+  /** Instructions per second of the primary's CPU time. */
+  ipcs: number;
   backupLag: number;
   lagLimit: number;
   /** The pair stayed protected (no false failover) through the run. */
@@ -123,21 +143,22 @@ async function cpuThroughput(ctx: BenchContext, replicated: boolean, ms: number,
     await c.storage();
     let backup: string | undefined;
     if (replicated) backup = (await c.node('b', 'cpu', ['--role', 'backup'], pin ? 1 : undefined)).url;
-    const p = (await c.node('a', 'cpu', ['--role', 'primary', ...(backup ? ['--peer', backup] : [])], pin ? 0 : undefined)).url;
+    const primary = await c.node('a', 'cpu', ['--role', 'primary', ...(backup ? ['--peer', backup] : [])], pin ? 0 : undefined);
+    const p = primary.url;
     if (backup) await protectedPair(p, backup);
     else await until('the primary to be live', 20_000, async () => !!(await status(p))?.live);
     await sleep(500); // warm-up (JIT)
-    const r = await ips(p, ms);
+    const r = await ips(p, ms, primary.child.pid);
     const after = backup ? await status(p) : undefined;
     const lag = after ? after.peer.lagInstructions : 0;
     const lagLimit = backup ? await metric(p, 'ft_lag_limit_instructions', '') : 0;
     const protectedThrough = !backup || (after?.peer.state === 'connected' && after.epoch === 1);
     ctx.log(
-      `cpu guest ${replicated ? 'replicated' : 'alone     '} ${pin ? 'pinned  ' : 'unpinned'}: ${(r.ips / 1e6).toFixed(1)} M instructions/s` +
+      `cpu guest ${replicated ? 'replicated' : 'alone     '} ${pin ? 'pinned  ' : 'unpinned'}: ${(r.ips / 1e6).toFixed(1)} M instructions/s, ${(r.ipcs / 1e6).toFixed(1)} M per CPU-second of the primary` +
         (backup ? ` (backup trails by ${(lag / 1e6).toFixed(1)} M instructions, lag limit ${(lagLimit / 1e6).toFixed(1)} M)` : '') +
         (protectedThrough ? '' : ` WARNING: the pair lost protection (epoch ${after?.epoch}, peer ${after?.peer.state}): not a replicated figure`),
     );
-    return { ips: r.ips, backupLag: lag, lagLimit, protectedThrough };
+    return { ips: r.ips, ipcs: r.ipcs, backupLag: lag, lagLimit, protectedThrough };
   } finally {
     await c.close();
   }
@@ -145,30 +166,39 @@ async function cpuThroughput(ctx: BenchContext, replicated: boolean, ms: number,
 
 /** Alone and replicated runs, alternating (the machine's load changes over time): the ratio of the medians. */
 async function cpuRatio(ctx: BenchContext, ms: number, trials: number, pin: boolean) {
-  const alone: number[] = [];
-  const repl: number[] = [];
-  let unprotected = 0;
+  const alone: CpuRun[] = [];
+  const repl: CpuRun[] = [];
   for (let i = 0; i < trials; i++) {
-    alone.push((await cpuThroughput(ctx, false, ms, pin)).ips);
-    const r = await cpuThroughput(ctx, true, ms, pin);
-    repl.push(r.ips);
-    if (!r.protectedThrough) unprotected++;
+    alone.push(await cpuThroughput(ctx, false, ms, pin));
+    repl.push(await cpuThroughput(ctx, true, ms, pin));
   }
-  const ratio = median(repl) / median(alone);
-  ctx.log(`replicated / alone, ${pin ? 'pinned (taskset: primary core 0, backup core 1)' : 'unpinned'}: ${ratio.toFixed(3)} (medians of ${trials}; goal >= 0.95)`);
-  return { alone: median(alone), repl: median(repl), ratio, unprotected };
+  const unprotected = repl.filter((r) => !r.protectedThrough).length;
+  const m = (runs: CpuRun[], k: 'ips' | 'ipcs') => median(runs.map((r) => r[k]));
+  const ratio = m(repl, 'ips') / m(alone, 'ips');
+  const cpuRatio = m(repl, 'ipcs') / m(alone, 'ipcs');
+  ctx.log(
+    `replicated / alone, ${pin ? 'pinned (taskset: primary core 0, backup core 1)' : 'unpinned'}: ${ratio.toFixed(3)} wall, ` +
+      `${cpuRatio.toFixed(3)} per CPU-second of the primary (medians of ${trials}; goal >= 0.95)`,
+  );
+  return { alone: m(alone, 'ips'), repl: m(repl, 'ips'), ratio, cpuRatio, unprotected };
 }
 
 async function kvLoad(ctx: BenchContext, outputRule: boolean, requests: number, clients: number) {
   const c = new Cluster();
   try {
     await c.storage();
-    const b = (await c.node('b', 'kv', ['--role', 'backup'])).url;
-    const p = (await c.node('a', 'kv', ['--role', 'primary', '--peer', b, ...(outputRule ? [] : ['--drill-unsafe', '--no-output-rule'])])).url;
+    const bn = await c.node('b', 'kv', ['--role', 'backup']);
+    const pn = await c.node('a', 'kv', ['--role', 'primary', '--peer', bn.url, ...(outputRule ? [] : ['--drill-unsafe', '--no-output-rule'])]);
+    const [b, p] = [bn.url, pn.url];
     await protectedPair(p, b);
     await runLoad({ nodes: [p, b], vmId: 'vm1', requests: 200, clients, key: 'warm' }); // warm-up
     const bytes0 = await metric(p, 'ft_log_bytes_total', 'direction="sent"');
+    const cpu0 = [cpuMs(pn.child.pid), cpuMs(bn.child.pid), process.cpuUsage()] as const;
     const r = await runLoad({ nodes: [p, b], vmId: 'vm1', requests, clients, key: 'counter' });
+    const client = process.cpuUsage(cpu0[2]);
+    // CPU time per answered request (µs): what each part costs, whatever share of the machine it got.
+    const perReq = (ms: number) => Math.round((ms * 1000) / Math.max(1, r.answered));
+    const cpuUs = { primary: perReq(cpuMs(pn.child.pid) - cpu0[0]), backup: perReq(cpuMs(bn.child.pid) - cpu0[1]), client: perReq((client.user + client.system) / 1000) };
     const bytes = (await metric(p, 'ft_log_bytes_total', 'direction="sent"')) - bytes0;
     const after = await status(p);
     if (after?.peer.state !== 'connected' || after.epoch !== 1) {
@@ -181,8 +211,9 @@ async function kvLoad(ctx: BenchContext, outputRule: boolean, requests: number, 
       logBytesPerSec: Math.round((bytes * 1000) / r.elapsedMs),
       logBytesPerReq: Math.round(bytes / r.answered),
       failed: r.failed,
+      cpuUs,
     };
-    ctx.log(`kv ${clients} client(s), output rule ${outputRule ? 'on ' : 'OFF'}: p50 ${out.p50} ms, p99 ${out.p99} ms, ${out.rps.toFixed(0)} req/s, log ${out.logBytesPerReq} B/request, ${(out.logBytesPerSec / 1024).toFixed(1)} KiB/s`);
+    ctx.log(`kv ${clients} client(s), output rule ${outputRule ? 'on ' : 'OFF'}: p50 ${out.p50} ms, p99 ${out.p99} ms, ${out.rps.toFixed(0)} req/s, log ${out.logBytesPerReq} B/request, ${(out.logBytesPerSec / 1024).toFixed(1)} KiB/s; CPU per request: primary ${cpuUs.primary} µs, backup ${cpuUs.backup} µs, client ${cpuUs.client} µs`);
     return out;
   } finally {
     await c.close();
@@ -222,9 +253,11 @@ function cpuSummary(pinned: Awaited<ReturnType<typeof cpuRatio>>, unpinned: Awai
     ips_alone_M_pinned: +(pinned.alone / 1e6).toFixed(2),
     ips_replicated_M_pinned: +(pinned.repl / 1e6).toFixed(2),
     replicated_over_alone_pinned: +pinned.ratio.toFixed(3),
+    replicated_over_alone_per_primary_cpu_second_pinned: +pinned.cpuRatio.toFixed(3),
     ips_alone_M_unpinned: +(unpinned.alone / 1e6).toFixed(2),
     ips_replicated_M_unpinned: +(unpinned.repl / 1e6).toFixed(2),
     replicated_over_alone_unpinned: +unpinned.ratio.toFixed(3),
+    replicated_over_alone_per_primary_cpu_second_unpinned: +unpinned.cpuRatio.toFixed(3),
     replicated_runs_unprotected: pinned.unprotected + unpinned.unprotected,
     replicated_over_alone_goal: '>= 0.95 pinned',
   };
@@ -234,9 +267,10 @@ export const vmFt: Benchmark = {
   name: 'vm-ft',
   description: 'FT VM over real processes: replicated vs alone IPS, kv log bytes, latency with/without the output rule, failover time',
   async run(ctx): Promise<Record<string, number | string>> {
-    // VM_FT_ONLY=kv-off, cpu or failover runs one part alone (for looking into it); VM_FT_CPU_TRIALS alone/replicated pairs (default 3, quick 1).
+    // VM_FT_ONLY=kv (8 clients, rule on; VM_FT_KV_REQUESTS), kv-off, cpu or failover runs one part alone (for looking into it); VM_FT_CPU_TRIALS alone/replicated pairs (default 3, quick 1).
     const only = process.env['VM_FT_ONLY'];
     if (only === 'kv-off') return { p: JSON.stringify(await kvLoad(ctx, false, 1000, 8)) };
+    if (only === 'kv') return { p: JSON.stringify(await kvLoad(ctx, true, Number(process.env['VM_FT_KV_REQUESTS'] ?? 3000), 8)) };
     if (only === 'failover') {
       // FAILOVER_TRIALS (default 5) kill -9 trials; the median is the goal's figure (<= 100 ms).
       const fo: number[] = [];
@@ -261,6 +295,10 @@ export const vmFt: Benchmark = {
       kv_log_bytes_per_request: on8.logBytesPerReq,
       kv_log_bytes_per_sec: on8.logBytesPerSec,
       kv_rps_8_clients: +on8.rps.toFixed(0),
+      kv_rps_goal: '>= 5000 (8 clients, output rule on)',
+      kv_cpu_us_per_request_primary: on8.cpuUs.primary,
+      kv_cpu_us_per_request_backup: on8.cpuUs.backup,
+      kv_cpu_us_per_request_client: on8.cpuUs.client,
       latency_p50_ms_1_client_rule_on: on1.p50,
       latency_p99_ms_1_client_rule_on: on1.p99,
       latency_p50_ms_1_client_rule_off: off1.p50,

@@ -14,7 +14,9 @@
  * while no stream is up (the core resends it). Backpressure: the request
  * body's push() return value is respected; what does not fit waits in a
  * local queue that the body's _read() drains, and the core bounds the total
- * (maxUnackedBytes stalls the primary).
+ * (maxUnackedBytes stalls the primary). Frames sent in one go (one turn of the
+ * event loop: a client packet's entry and the guest's run after it) leave in
+ * one write, at the end of the turn (a microtask).
  *
  * The backup side is the route in ../routes/log.ts. The sender carries the
  * peer credential (MR_PEER_TOKEN) to the one configured URL it was built for.
@@ -25,6 +27,9 @@ import type { FastifyBaseLogger } from 'fastify';
 import { H2CClient } from 'undici';
 import { FrameDecoder, encodeFrame, type AckFrame, type Frame, type HelloFrame } from '@mr/vmft-protocol';
 import { ERR_BAD_LOG } from '../errors.ts';
+
+/** Frames of one turn are written together up to this many bytes. */
+const MAX_BATCH_BYTES = 64 * 1024;
 
 export type ChannelState = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
@@ -59,6 +64,10 @@ export class LogSender {
   #client: H2CClient;
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
+  /** Frames sent since the last flush (one write at the end of this turn), and the stream they are for. */
+  #batch: Uint8Array[] = [];
+  #batchBytes = 0;
+  #batchFor: AbortController | undefined;
   #body: Readable | undefined;
   #abort: AbortController | undefined;
   #handshaken = false;
@@ -101,11 +110,29 @@ export class LogSender {
   /** Sends an encoded frame on the open stream; dropped (false) when none is up: the core resends after link-up. */
   send(frame: Uint8Array): boolean {
     if (!this.up) return false;
-    if (this.#blocked) {
-      this.#pending.push(frame);
-      this.#pendingBytes += frame.byteLength;
-    } else this.#write(frame);
+    if (this.#batch.length === 0) {
+      this.#batchFor = this.#abort;
+      queueMicrotask(() => this.#flush());
+    }
+    this.#batch.push(frame);
+    this.#batchBytes += frame.byteLength;
+    // A big batch goes now, so that the body's backpressure still applies to a burst.
+    if (this.#batchBytes >= MAX_BATCH_BYTES) this.#flush();
     return true;
+  }
+
+  /** Writes the frames sent this turn as one chunk (dropped if their stream broke meanwhile: the core resends). */
+  #flush(): void {
+    const parts = this.#batch;
+    if (parts.length === 0) return;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    if (!this.up || this.#abort !== this.#batchFor) return;
+    const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    if (this.#blocked) {
+      this.#pending.push(bytes);
+      this.#pendingBytes += bytes.byteLength;
+    } else this.#write(bytes);
   }
 
   start(): void {
@@ -210,6 +237,7 @@ export class LogSender {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
+    this.#flush();
     const body = this.#body;
     const clean = body !== undefined && this.#pending.length === 0;
     const abort = this.#abort;

@@ -88,6 +88,14 @@ export interface VmNodeOptions {
 
 export { notLiveError, type NotLive } from '../errors.ts';
 
+/** Backup: the log stream taken (acks go back on it). */
+interface StreamSession {
+  send(ack: AckFrame): void;
+  epoch: number;
+  nodeId: string;
+  lastFrameAt: number;
+}
+
 export class VmDriver {
   readonly opts: VmNodeOptions & { tickMs: number; outputRule: boolean; testAndSet: boolean; dedup: boolean; requestTimeoutMs: number };
   readonly core: FtReplica;
@@ -97,7 +105,7 @@ export class VmDriver {
   /** URL of the other node (for 503 hints and status). */
   peerUrl: string | undefined;
   #sender: LogSender | undefined;
-  #session: { send(ack: AckFrame): void; epoch: number; nodeId: string; lastFrameAt: number } | undefined;
+  #session: StreamSession | undefined;
   /** Origins of the configured peers (the allow-list). */
   readonly peers: ReadonlySet<string>;
   readonly #requests: KvRequests;
@@ -247,7 +255,7 @@ export class VmDriver {
       this.#sender.send(bytes);
       this.metrics.logBytes.inc({ direction: 'sent' }, bytes.byteLength);
     }
-    if (fx.ack) this.#session?.send(fx.ack);
+    if (fx.ack) this.#sendAck(fx.ack);
     if (fx.tas) {
       const epoch = fx.tas.epoch;
       const f = this.#failover;
@@ -261,6 +269,26 @@ export class VmDriver {
     for (const ev of fx.events) this.#event(ev);
     this.core.advance();
     if (this.#backupTraces.size > 0) this.#backupTraces.replayed(this.core.replayedSeq, nowMs());
+  }
+
+  /** Backup: acks of one turn of the loop leave as one, at its end (each ack covers the ones before; a checkpoint is kept). */
+  #ackOut: { ack: AckFrame; session: StreamSession } | undefined;
+  #sendAck(ack: AckFrame): void {
+    const session = this.#session;
+    if (!session) return;
+    const prev = this.#ackOut;
+    if (prev && prev.session === session && prev.ack.epoch === ack.epoch) {
+      prev.ack = ack.checkpoint || !prev.ack.checkpoint ? ack : { ...ack, checkpoint: prev.ack.checkpoint };
+      return;
+    }
+    if (prev && this.#session === prev.session) prev.session.send(prev.ack);
+    const out = { ack, session };
+    this.#ackOut = out;
+    queueMicrotask(() => {
+      if (this.#ackOut !== out) return;
+      this.#ackOut = undefined;
+      if (this.#session === session) session.send(out.ack);
+    });
   }
 
   /** Traces of core events: a failover starts at suspicion and moves through its stages. */
@@ -602,7 +630,9 @@ export class VmDriver {
         }
         if (bytes) this.metrics.logBytes.inc({ direction: 'received' }, bytes);
         if (entries.length) this.#driveEntries(entries);
-        this.schedule();
+        // Replay what came now (a slice at most): the receipt ack and the replay's leave as one.
+        if (!this.#scheduled) this.#runSlice();
+        else this.schedule();
       },
       closed: (reason: string) => {
         if (this.#session !== session) return;
@@ -773,7 +803,8 @@ export class VmDriver {
     if (!acc.ok) return Promise.reject(notLiveError({ role: this.core.role, kind: 'backpressure', reason: `busy (${acc.reason}): retry`, live: this.selfUrl }));
     return this.#requests.add(req, span, (packet, tag) => {
       this.drive({ type: 'packet', packet, tag });
-      this.schedule();
+      // Run the guest on it now: its entry and the run's go out in one write, and no turn of the loop is spent waiting.
+      if (!this.#scheduled) this.#runSlice();
     }, receivedAt);
   }
 
