@@ -17,7 +17,7 @@ export const usage = `usage:
       Every storage route requires MR_PEER_TOKEN (the VM nodes' credential).
 
   mr vm node --id ID --role primary|backup --port P --storage URL [--peer URL] --guest NAME
-             [--peers URL,URL] [--vm vm1] [--host 127.0.0.1] [--tick 20ms] [--suspect-ticks 15]
+             [--peers URL,URL] [--vm vm1] [--host 127.0.0.1] [--advertise URL] [--tick 20ms] [--suspect-ticks 15]
              [--drill-unsafe --no-output-rule|--no-test-and-set|--no-dedup]
   mr vm node --id ID --join URL --port P --storage URL --guest NAME [--peers URL,URL] [--vm VM]
       a primary or backup node; --join brings a new backup up from a running primary
@@ -27,7 +27,10 @@ export const usage = `usage:
       credential goes to these and to storage only. A log stream is taken only from
       the node that holds the epoch its hello names at storage (checked there).
       A joiner and its primary allow each other 250 ticks (5 s) for the state
-      transfer before suspecting.
+      transfer before suspecting. --advertise is the URL the other node and
+      clients reach this one at (default http://HOST:PORT; required when --host
+      is a wildcard such as 0.0.0.0): it is sent in joins and log hellos and
+      named as the live node in 503 answers.
       Break-the-rule switches, for chaos drills (and measuring what a rule costs)
       only, each refused unless --drill-unsafe is given too, and announced loudly:
         --no-output-rule   release outputs without waiting for the backup's ack
@@ -49,6 +52,11 @@ export const usage = `usage:
 MR_TOKEN (the client token) and MR_PEER_TOKEN (the credential of the VM nodes
 and storage among themselves; must differ from MR_TOKEN, and is required when
 MR_TOKEN is set) are read from the environment.`;
+
+/** An address that means "every interface": not one a peer can be sent to. */
+export function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]' || host === '';
+}
 
 /** `--vm vm1=a,b` (repeatable) as VM id -> node ids; undefined when none is given. */
 export function parseVmNodes(specs: readonly string[]): Map<string, string[]> | undefined {
@@ -135,6 +143,7 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
     role: { type: 'string' },
     join: { type: 'string' },
     host: { type: 'string' },
+    advertise: { type: 'string' },
     port: { type: 'string' },
     storage: { type: 'string' },
     peer: { type: 'string' },
@@ -157,7 +166,7 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
   const guest = v.guest ?? 'kv';
   const vmId = v.vm ?? 'vm1';
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(vmId)) throw new UsageError(`mr vm node: bad --vm "${vmId}"`);
-  for (const [name, url] of [['--storage', v.storage], ['--peer', v.peer], ['--join', v.join]] as const) {
+  for (const [name, url] of [['--storage', v.storage], ['--peer', v.peer], ['--join', v.join], ['--advertise', v.advertise]] as const) {
     if (url !== undefined && !/^http:\/\/[^/\s]+\/?$/.test(url)) throw new UsageError(`mr vm node: ${name} must be a base URL like http://127.0.0.1:7081, got "${url}"`);
   }
   const peers = (v.peers ?? '').split(',').filter((u) => u !== '');
@@ -167,6 +176,7 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
   if (peers.length > 64) throw new UsageError('mr vm node: --peers: at most 64 URLs');
   const host = v.host ?? '127.0.0.1';
   const port = intOption(v.port, '--port', 7081, 0, 65535);
+  if (isWildcard(host) && !v.advertise) throw new UsageError(`mr vm node: --host ${host} listens on every address, so the URL peers and clients reach this node at is unknown: give --advertise URL (e.g. http://10.0.0.5:${port || 7081})`);
   const tickMs = v.tick ? durationMs(v.tick, '--tick') : 20;
   if (tickMs < 1 || tickMs > 10_000) throw new UsageError('mr vm node: --tick must be between 1ms and 10s');
   const suspectTicks = intOption(v['suspect-ticks'], '--suspect-ticks', 15, 3, 10_000);
@@ -205,6 +215,7 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
       peerToken,
       host,
       port,
+      ...(v.advertise ? { advertiseUrl: new URL(v.advertise).origin } : {}),
       tickMs,
       suspectTicks,
       outputRule: !broken.includes('output-rule'),
