@@ -27,6 +27,7 @@ export const VM_RULE_SWITCHES: readonly RuleSwitch[] = [
 
 export const MR_COORDINATOR_RULE_SWITCHES: readonly RuleSwitch[] = [
   { flag: 'no-attempt-fencing', rule: 'attempt-fencing', without: 'completions of stale attempts (a stalled worker\'s, a re-issued task\'s old holder) are accepted' },
+  { flag: 'no-map-reexecution', rule: 'map-reexecution', without: 'a worker-shuffle map whose worker was lost is not run again: reduces wait for output that is gone' },
 ];
 
 /** parseArgs options for the switches and --drill-unsafe. */

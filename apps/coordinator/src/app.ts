@@ -93,6 +93,12 @@ export interface CoordinatorOptions {
   backupTasks?: boolean;
   backupAfterMs?: number;
   backupSlowness?: number;
+  /** Where jobs that do not choose keep map output: 'shared' (the job's work dir; the default) or 'worker' (served by the map worker). */
+  shuffle?: 'shared' | 'worker';
+  /** Worker shuffle: fetch failures reported against one map output before it is run again (default 3). */
+  fetchFailuresToRerun?: number;
+  /** false BREAKS THE RULE (tests and drills only): lost map outputs are not run again. See SchedulerConfig.reexecuteLostMaps. */
+  reexecuteLostMaps?: boolean;
 }
 
 export function schedulerConfig(o: CoordinatorOptions): Partial<SchedulerConfig> {
@@ -117,6 +123,9 @@ export function schedulerConfig(o: CoordinatorOptions): Partial<SchedulerConfig>
     backupTasks: o.backupTasks ?? DEFAULT_CONFIG.backupTasks,
     backupMinTicks: ticks(o.backupAfterMs ?? 10_000),
     backupSlowness: o.backupSlowness ?? DEFAULT_CONFIG.backupSlowness,
+    shuffle: o.shuffle ?? DEFAULT_CONFIG.shuffle,
+    fetchFailuresToRerun: o.fetchFailuresToRerun ?? DEFAULT_CONFIG.fetchFailuresToRerun,
+    reexecuteLostMaps: o.reexecuteLostMaps ?? true,
   };
 }
 
@@ -156,6 +165,9 @@ export async function buildCoordinator(o: CoordinatorOptions): Promise<Service> 
     unlock();
     await app.close();
     throw err;
+  }
+  if (o.reexecuteLostMaps === false) {
+    app.log.warn({ brokenRules: ['map-reexecution'] }, 'DRILL-UNSAFE: re-execution of lost map outputs switched off on purpose: reduces wait for output that is gone; never run this outside a drill');
   }
   if (o.attemptFencing === false) {
     app.log.warn({ brokenRules: ['attempt-fencing'] }, 'DRILL-UNSAFE: attempt fencing switched off on purpose: completions of stale attempts are accepted; never run this outside a drill');

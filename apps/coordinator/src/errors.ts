@@ -22,3 +22,5 @@ export const ERR_WORKER_SECRET = createError<[string]>('MR_ERR_WORKER_SECRET', '
 export const ERR_BAD_COMPLETION = createError<[string]>('MR_ERR_BAD_COMPLETION', '%s', 400);
 export const ERR_OUTPUT_NOT_EMPTY = createError<[string, number]>('MR_ERR_OUTPUT_NOT_EMPTY', 'output "%s" already holds %d entries: give a new or empty directory (a job never overwrites files it did not write)', 409);
 export const ERR_BAD_CURSOR = createError<[string]>('MR_ERR_BAD_CURSOR', '%s', 400);
+/** A worker's fetch-failure report names no served map of a reduce of its job. */
+export const ERR_BAD_REPORT = createError<[string]>('MR_ERR_BAD_REPORT', '%s', 400);

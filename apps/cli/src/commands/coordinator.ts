@@ -54,10 +54,19 @@ options:
   --split-size SIZE    input bytes per map task (default 64MiB; e.g. 16MiB): bigger
                        files of line-oriented apps are split, smaller ones combined;
                        a job's splitSize overrides it
+  --shuffle MODE       where map output lives for jobs that do not choose (job option shuffle):
+                       shared (default: files in the job's work dir under --data, which
+                       every worker must share) or worker (kept on the map worker's disk and
+                       served by it over HTTP; a lost worker's maps run again)
+  --fetch-failures N   worker shuffle: fetch failures reduces report against one map output
+                       before that map runs again although its worker still heartbeats (default 3)
   --drill-unsafe --no-attempt-fencing
                        BREAKS A RULE on purpose, for chaos drills only (refused without
                        --drill-unsafe, announced loudly): completions of stale attempts
                        are accepted and heartbeats never make an attempt abandon
+  --drill-unsafe --no-map-reexecution
+                       BREAKS A RULE on purpose: a worker-shuffle map whose worker was lost
+                       (or whose output reduces cannot fetch) is not run again
   --plugins DIR        accept the user apps of the modules in DIR (default: $MR_PLUGIN_DIR;
                        workers need the same directory)
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
@@ -90,6 +99,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     'backup-after': { type: 'string' },
     'no-backup-tasks': { type: 'boolean' },
     'split-size': { type: 'string' },
+    shuffle: { type: 'string' },
+    'fetch-failures': { type: 'string' },
     'log-level': { type: 'string' },
     plugins: { type: 'string' },
     ...switchOptions(MR_COORDINATOR_RULE_SWITCHES),
@@ -113,6 +124,9 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const backupAfterMs = v['backup-after'] === undefined ? 10_000 : durationMs(v['backup-after'], '--backup-after');
   if (backupAfterMs < 100) throw new UsageError('--backup-after: must be at least 100ms');
   const splitBytes = bytesOption(v['split-size'], '--split-size', 64 * 1024 * 1024, 1, 2 ** 40);
+  const shuffle = v.shuffle ?? 'shared';
+  if (shuffle !== 'shared' && shuffle !== 'worker') throw new UsageError(`--shuffle: expected shared or worker, got "${shuffle}"`);
+  const fetchFailuresToRerun = intOption(v['fetch-failures'], '--fetch-failures', 3, 1, 1000);
   const broken = ruleSwitches('coordinator', v, MR_COORDINATOR_RULE_SWITCHES, ctx);
   const logLevel = v['log-level'] ?? 'info';
   if (!LEVELS.includes(logLevel)) throw new UsageError(`--log-level: expected one of ${LEVELS.join(', ')}, got "${logLevel}"`);
@@ -172,6 +186,9 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       workerToken: creds.roleTokens.worker,
       exitWhenDone: v['exit-when-done'] ?? false,
       attemptFencing: !broken.includes('attempt-fencing'),
+      reexecuteLostMaps: !broken.includes('map-reexecution'),
+      shuffle,
+      fetchFailuresToRerun,
       token,
       logLevel: logLevel === 'silent' ? false : logLevel,
       telemetry: telemetry.enabled,

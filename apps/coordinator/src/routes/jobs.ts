@@ -7,6 +7,7 @@ import { validateSubmission } from '../plugins/app/validate.ts';
 import {
   ERR_BAD_COMPLETION,
   ERR_BAD_CURSOR,
+  ERR_BAD_REPORT,
   ERR_BAD_IDEMPOTENCY_KEY,
   ERR_IDEMPOTENCY_CONFLICT,
   ERR_JOB_FINISHED,
@@ -68,6 +69,8 @@ export function refusal(body: ReplyBody): Error {
       return ERR_WORKER_SECRET(body.message);
     case 'bad-completion':
       return ERR_BAD_COMPLETION(body.message);
+    case 'bad-report':
+      return ERR_BAD_REPORT(body.message);
   }
 }
 

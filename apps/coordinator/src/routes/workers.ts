@@ -3,6 +3,10 @@ import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import {
   ErrorReply,
+  FetchFailure,
+  FetchFailureReply,
+  HeldIntermediates,
+  HeldIntermediatesReply,
   Heartbeat,
   HeartbeatReply,
   PollReply,
@@ -86,6 +90,7 @@ const workerRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const b = req.body;
     const r = await driver.request({
       type: 'complete', workerId, credential: requestCredential(req), jobId: b.jobId, taskId: b.taskId, attempt: b.attempt, durationMs: b.durationMs, files: b.files, counters: b.counters,
+      location: b.location,
     });
     return expect(r, 'ack').ack;
   });
@@ -100,7 +105,9 @@ const workerRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const credential = requestCredential(req);
       const replies = await Promise.all(
         completions.map((b) =>
-          driver.request({ type: 'complete', workerId, credential, jobId: b.jobId, taskId: b.taskId, attempt: b.attempt, durationMs: b.durationMs, files: b.files, counters: b.counters }),
+          driver.request({
+            type: 'complete', workerId, credential, jobId: b.jobId, taskId: b.taskId, attempt: b.attempt, durationMs: b.durationMs, files: b.files, counters: b.counters, location: b.location,
+          }),
         ),
       );
       // A refusal (unknown worker, another worker's secret, files that are not the attempt's) answers the request.
@@ -121,6 +128,30 @@ const workerRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const r = await driver.request({ type: 'heartbeat', workerId, credential: requestCredential(req), tasks: b.tasks });
     return expect(r, 'heartbeat').reply;
   });
+
+  // Worker shuffle: a reduce could not fetch a map's output; the answer says where it is now (or to wait, or to stop).
+  app.post(
+    '/v1/workers/:workerId/fetch-failure',
+    { config: worker, schema: { params: WorkerIdParams, body: FetchFailure, response: { 200: FetchFailureReply, ...errors } } },
+    async (req) => {
+      const { workerId } = req.params;
+      const b = req.body;
+      const r = await driver.request({
+        type: 'fetch-failed', workerId, credential: requestCredential(req), jobId: b.jobId, taskId: b.taskId, attempt: b.attempt, map: b.map, mapAttempt: b.mapAttempt, error: b.error,
+      });
+      return expect(r, 'fetch').reply;
+    },
+  );
+
+  // Worker shuffle: which of the jobs whose map output a worker keeps are over (it deletes their files).
+  app.post(
+    '/v1/workers/:workerId/intermediates',
+    { config: worker, schema: { params: WorkerIdParams, body: HeldIntermediates, response: { 200: HeldIntermediatesReply, ...errors } } },
+    async (req) => {
+      const r = await driver.request({ type: 'held', workerId: req.params.workerId, credential: requestCredential(req), jobs: req.body.jobs });
+      return { drop: expect(r, 'drop').jobs };
+    },
+  );
 };
 
 export default workerRoutes;

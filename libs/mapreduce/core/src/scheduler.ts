@@ -9,8 +9,12 @@
  * that step's replies.
  */
 import {
+  LIMITS,
   MAX_POLL_BATCH,
   type Assignment,
+  type FetchFailureReply,
+  type MapReexecution,
+  type MapSource,
   type HeartbeatTask,
   type JobState,
   type MapAssignment,
@@ -20,7 +24,7 @@ import {
   type TaskPhase,
   type TaskRef,
 } from '@mr/mapreduce-protocol';
-import { checkMapOutputs, mapAttemptDir, reduceAttemptDir, reduceInputs } from './partition.ts';
+import { checkMapOutputs, mapAttemptDir, partitionFile, reduceAttemptDir, reduceInputs } from './partition.ts';
 import {
   ATTEMPT_EPOCH,
   DEFAULT_CONFIG,
@@ -74,7 +78,12 @@ interface Task {
   adopted?: number | undefined;
   /** The worker lastAttempt was handed to: only it may complete or fail that attempt (also after its lease ran out, until the task is handed out again). */
   holder?: string | undefined;
-  winner?: { attempt: number; files: string[] } | undefined;
+  /** workerId, location: where a served map's output is kept (worker shuffle). */
+  winner?: { attempt: number; files: string[]; workerId?: string | undefined; location?: string | undefined } | undefined;
+  /** A map run again after its output was lost: its counters are in the job already (added once per task). */
+  counted?: boolean | undefined;
+  /** Fetch failures reduces reported for the winner's output (worker shuffle). */
+  fetchFailures?: number | undefined;
   /** A committed reduce whose output the shell renamed into the output dir. */
   published?: boolean | undefined;
   /** When the holder's attempt was handed out (this boot), for straggler detection. */
@@ -120,6 +129,8 @@ interface Job {
   /** The decision log: every backup launched (at most the job's cap). */
   backups: BackupDecision[];
   median?: { phase: TaskPhase; n: number; value: number } | undefined;
+  /** Maps run again because their output was lost (at most LIMITS.maxReexecutionLog kept). */
+  reexecutions: MapReexecution[];
 }
 
 interface Worker {
@@ -178,6 +189,8 @@ export function validateConfig(c: SchedulerConfig): string | undefined {
   if (!Number.isInteger(c.backupMinTicks) || c.backupMinTicks < 1) return `backupMinTicks must be a positive integer, got ${c.backupMinTicks}`;
   if (!(c.backupDoneFraction >= 0 && c.backupDoneFraction <= 1)) return `backupDoneFraction must be within 0..1, got ${c.backupDoneFraction}`;
   if (c.heartbeatIntervalTicks >= c.heartbeatTimeoutTicks) return 'heartbeatIntervalTicks must be below heartbeatTimeoutTicks';
+  if (c.shuffle !== 'shared' && c.shuffle !== 'worker') return `shuffle must be 'shared' or 'worker', got ${String(c.shuffle)}`;
+  if (!Number.isInteger(c.fetchFailuresToRerun) || c.fetchFailuresToRerun < 1) return `fetchFailuresToRerun must be a positive integer, got ${c.fetchFailuresToRerun}`;
   return undefined;
 }
 
@@ -232,6 +245,11 @@ function medianOf(xs: readonly number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 const terminal = (s: JobState): boolean => s === 'succeeded' || s === 'failed' || s === 'cancelled';
+/** The job's map output is kept and served by the workers that made it (worker shuffle). */
+const served = (job: Job): boolean => job.spec.settings?.shuffle === 'worker';
+/** Counters the scheduler itself keeps for a job (worker shuffle). */
+export const FETCH_FAILURES_COUNTER = 'fetchFailures';
+export const MAP_REEXECUTIONS_COUNTER = 'mapReexecutions';
 
 export class Scheduler {
   readonly config: SchedulerConfig;
@@ -326,7 +344,12 @@ export class Scheduler {
         const image: ActiveJobImage = {
           spec: job.spec,
           state: job.state === 'running' ? 'running' : 'queued',
-          committed: [...job.maps, ...job.reduces].filter((t) => t.state === 'done').map((t) => ({ taskId: t.id, attempt: t.winner!.attempt, files: t.winner!.files })),
+          committed: [...job.maps, ...job.reduces].filter((t) => t.state === 'done').map((t) => ({
+            taskId: t.id, attempt: t.winner!.attempt, files: t.winner!.files,
+            ...(t.winner!.workerId !== undefined ? { workerId: t.winner!.workerId, location: t.winner!.location } : {}),
+          })),
+          ...(job.maps.some((t) => t.counted && t.state !== 'done') ? { counted: job.maps.filter((t) => t.counted && t.state !== 'done').map((t) => t.id) } : {}),
+          ...(job.reexecutions.length ? { reexecutions: job.reexecutions } : {}),
           published: job.reduces.filter((t) => t.published).map((t) => t.id),
           leases: [...job.maps, ...job.reduces].flatMap((t) => (t.lease ? [{ taskId: t.id, attempt: t.lease.attempt, workerId: t.lease.workerId }] : [])),
           issued: Object.fromEntries([...job.maps, ...job.reduces].filter((t) => t.state !== 'done' && t.attemptsIssued > 0).map((t) => [t.id, t.attemptsIssued])),
@@ -420,6 +443,7 @@ export class Scheduler {
       counters: { ...job.counters },
       ...(job.idempotency ? { idempotency: job.idempotency } : {}),
       ...(job.backups.length ? { backups: job.backups } : {}),
+      ...(job.reexecutions.length ? { reexecutions: job.reexecutions } : {}),
     };
   }
 
@@ -443,6 +467,7 @@ export class Scheduler {
         job.attempts = { ...s.attempts };
         job.counters = { ...s.counters };
         job.backups = s.backups ?? [];
+        job.reexecutions = s.reexecutions ?? [];
         job.state = s.state;
         job.error = s.error;
         this.#active = this.#active.filter((j) => j !== job);
@@ -458,8 +483,13 @@ export class Scheduler {
           assert(task, `journal: job-image names unknown task ${r.jobId}/${c.taskId}`);
           task.lastAttempt = Math.max(task.lastAttempt, c.attempt);
           this.#setState(job, task, 'done');
-          task.winner = { attempt: c.attempt, files: task.phase === 'map' ? c.files : [] };
+          task.winner = { attempt: c.attempt, files: task.phase === 'map' ? c.files : [], ...(c.workerId !== undefined ? { workerId: c.workerId, location: c.location } : {}) };
         }
+        for (const id of im.counted ?? []) {
+          const task = this.#task(job, id);
+          if (task) task.counted = true;
+        }
+        job.reexecutions = im.reexecutions ?? [];
         for (const id of im.published ?? []) {
           const task = this.#task(job, id);
           if (task?.state === 'done') task.published = true;
@@ -502,8 +532,23 @@ export class Scheduler {
         if (task.backup) this.#replayEndBackup(job, task, r.attempt === task.backup.attempt ? 'backup-won' : 'original-won');
         this.#dropLease(task);
         this.#setState(job, task, 'done');
-        task.winner = { attempt: r.attempt, files: task.phase === 'map' ? r.files : [] };
-        this.#addCounters(job, r.counters);
+        task.winner = { attempt: r.attempt, files: task.phase === 'map' ? r.files : [], ...(r.workerId !== undefined ? { workerId: r.workerId, location: r.location } : {}) };
+        if (!task.counted) this.#addCounters(job, r.counters);
+        return;
+      }
+      case 'map-output-lost': {
+        const job = this.#jobs.get(r.jobId);
+        const task = job && !terminal(job.state) ? this.#task(job, r.taskId) : undefined;
+        if (!job || !task || task.state !== 'done' || task.winner?.attempt !== r.attempt) return;
+        this.#loseOutput(job, task, r.reason, r.reducesWaiting);
+        return;
+      }
+      case 'fetch-failed': {
+        const job = this.#jobs.get(r.jobId);
+        const task = job && !terminal(job.state) ? this.#task(job, r.taskId) : undefined;
+        if (!job || !task) return;
+        this.#addCounters(job, { [FETCH_FAILURES_COUNTER]: 1 });
+        if (task.state === 'done' && task.winner?.attempt === r.attempt) task.fetchFailures = (task.fetchFailures ?? 0) + 1;
         return;
       }
       case 'output-published': {
@@ -519,6 +564,7 @@ export class Scheduler {
         job.error = r.error;
         for (const t of [...job.maps, ...job.reduces]) if (t.backup) this.#replayEndBackup(job, t, 'job-ended');
         if (r.backups) job.backups = r.backups;
+        if (r.reexecutions) job.reexecutions = r.reexecutions;
         for (const t of [...job.maps, ...job.reduces]) {
           if (t.state !== 'leased') continue;
           this.#dropLease(t);
@@ -536,7 +582,7 @@ export class Scheduler {
         if (task.state === 'done') return;
         if (job.state === 'queued') job.state = 'running';
         job.attempts.started++;
-        if (task.attemptsIssued > 0) job.attempts.reissued++;
+        if (task.attemptsIssued > 0 || task.counted) job.attempts.reissued++;
         task.attemptsIssued++;
         this.#replayLease(job, r.taskId, r.attempt, r.workerId);
         return;
@@ -671,6 +717,12 @@ export class Scheduler {
         break;
       case 'heartbeat':
         this.#onHeartbeat(input.requestId, input.workerId, input.credential, input.tasks);
+        break;
+      case 'fetch-failed':
+        this.#onFetchFailed(input);
+        break;
+      case 'held':
+        this.#onHeld(input.requestId, input.workerId, input.credential, input.jobs);
         break;
       case 'published':
         this.#onPublished(input.jobId, input.taskId, input.attempt);
@@ -837,6 +889,7 @@ export class Scheduler {
       durations: { map: [], reduce: [] },
       wanted: new Map(),
       backups: [],
+      reexecutions: [],
     };
     this.#jobs.set(id, job);
     this.#active.push(job);
@@ -915,6 +968,12 @@ export class Scheduler {
     const id = `j${this.#jobSeq + 1}`;
     const root = `${this.config.workRoot}/${id}`;
     const resolved: ResolvedJobSpec = { ...spec, output: spec.output ?? `${root}/out`, workDir: spec.workDir ?? `${root}/work` };
+    // The shuffle mode is the job's from now on (a restart with another default does not change it); 'shared' is written as absent.
+    const { shuffle, ...rest } = spec.settings ?? {};
+    const mode = shuffle ?? this.config.shuffle;
+    const settings = mode === 'worker' ? { ...rest, shuffle: mode } : rest;
+    if (Object.keys(settings).length > 0) resolved.settings = settings;
+    else delete resolved.settings;
     if (resolved.name === undefined) delete resolved.name;
     this.#addJob(id, resolved, idempotency);
     this.#allDoneAnnounced = false;
@@ -1029,6 +1088,9 @@ export class Scheduler {
         return this.#reply(i.requestId, { kind: 'refused', code: 'bad-completion', message: `${job.id}/${task.id} attempt ${i.attempt}: ${checked.error}` });
       }
       files = checked.files;
+      if (served(job) && i.location === undefined) {
+        return this.#reply(i.requestId, { kind: 'refused', code: 'bad-completion', message: `${job.id}/${task.id} attempt ${i.attempt}: a served map's completion must name its location` });
+      }
     }
     // The first valid completion wins: the holder's attempt or its backup's. The
     // other is not current any more: its worker is told to abandon it on its next heartbeat.
@@ -1037,10 +1099,13 @@ export class Scheduler {
     if (started !== undefined) job.durations[task.phase].push(this.#tick - started);
     this.#dropLease(task);
     this.#setState(job, task, 'done');
-    const counters = i.counters ?? {};
-    task.winner = { attempt: i.attempt, files };
+    // A map run again after its output was lost counted once already: its counters are not added twice.
+    const counters = task.counted ? {} : (i.counters ?? {});
+    const where = task.phase === 'map' && served(job) ? { workerId: i.workerId, location: i.location } : {};
+    task.winner = { attempt: i.attempt, files, ...where };
+    task.fetchFailures = 0;
     this.#addCounters(job, counters);
-    this.#persist({ type: 'task-committed', jobId: job.id, taskId: task.id, attempt: i.attempt, files, counters });
+    this.#persist({ type: 'task-committed', jobId: job.id, taskId: task.id, attempt: i.attempt, files, counters, ...where });
     this.#event({ type: 'task-committed', jobId: job.id, taskId: task.id, phase: task.phase, attempt: i.attempt, workerId: i.workerId, durationMs: i.durationMs, counters });
     this.#reply(i.requestId, { kind: 'ack', ack: { accepted: true } });
     // A reduce's output becomes visible only through this accept: the shell renames it after the record is durable.
@@ -1177,6 +1242,8 @@ export class Scheduler {
         else this.#release(job, task, undefined, `worker ${w.id} lost`);
       }
       this.#workers.delete(w.id);
+      // Its served map outputs went with it: the maps run again where a reduce still needs them (paper §3.3).
+      this.#loseOutputsOf(w.id, `worker ${w.id} lost (no contact for ${(now - w.lastContactTick) * this.config.tickMs} ms)`);
       this.#lazy({ type: 'worker-lost', workerId: w.id });
       this.#event(leases.length ? { type: 'worker-lost', workerId: w.id, released: leases.length } : { type: 'worker-gone', workerId: w.id });
     }
@@ -1191,6 +1258,94 @@ export class Scheduler {
     }
     this.#parked = keep;
     this.#findStragglers();
+  }
+
+  // ------------------------------------------------------------ worker-served shuffle (paper §3.1, §3.3)
+
+  /** Where a reduce fetches a committed served map's output. */
+  #source(m: Task): MapSource | undefined {
+    const w = m.winner;
+    if (m.state !== 'done' || !w || w.location === undefined) return undefined;
+    return { map: m.index, attempt: w.attempt, location: w.location };
+  }
+
+  /** Every committed map output that `workerId` kept, in unfinished jobs whose reduces still need it, is lost. */
+  #loseOutputsOf(workerId: string, reason: string): void {
+    if (!this.config.reexecuteLostMaps) return;
+    for (const job of [...this.#active]) {
+      if (!served(job) || job.counts.reduce.done === job.counts.reduce.total) continue;
+      for (const m of job.maps) {
+        if (m.state === 'done' && m.winner?.workerId === workerId) this.#outputLost(job, m, reason);
+      }
+    }
+  }
+
+  /** A committed map's output is unreachable while reduces still need it: journaled, announced, and the map runs again. */
+  #outputLost(job: Job, task: Task, reason: string): void {
+    const w = task.winner!;
+    const waiting = job.counts.reduce.total - job.counts.reduce.done;
+    this.#lazy({ type: 'map-output-lost', jobId: job.id, taskId: task.id, attempt: w.attempt, workerId: w.workerId ?? '?', reason, reducesWaiting: waiting });
+    this.#event({ type: 'map-output-lost', jobId: job.id, taskId: task.id, attempt: w.attempt, workerId: w.workerId ?? '?', reason });
+    this.#loseOutput(job, task, reason, waiting);
+    this.#event({ type: 'job-progress', jobId: job.id });
+  }
+
+  /**
+   * The state change of a lost output (also replayed): the map is pending
+   * again, its counters stay counted, and the attempt that committed does not
+   * count toward maxAttempts (it succeeded).
+   */
+  #loseOutput(job: Job, task: Task, reason: string, reducesWaiting: number): void {
+    const w = task.winner!;
+    if (job.reexecutions.length < LIMITS.maxReexecutionLog) job.reexecutions.push({ taskId: task.id, attempt: w.attempt, workerId: w.workerId ?? '?', reason, reducesWaiting });
+    this.#addCounters(job, { [MAP_REEXECUTIONS_COUNTER]: 1 });
+    task.winner = undefined;
+    task.fetchFailures = 0;
+    task.counted = true;
+    task.holder = undefined;
+    task.attemptsIssued = Math.max(0, task.attemptsIssued - 1);
+    this.#setState(job, task, 'pending');
+  }
+
+  /**
+   * A reduce attempt could not fetch a map's output. Counted; the reply says
+   * where the output is now. The output is declared lost (the map runs again)
+   * after fetchFailuresToRerun reports against the same committed attempt.
+   */
+  #onFetchFailed(i: Extract<SchedulerInput, { type: 'fetch-failed' }>): void {
+    const w = this.#contact(i.requestId, i.workerId, i.credential);
+    if (!w) return;
+    const reply = (r: FetchFailureReply): void => this.#reply(i.requestId, { kind: 'fetch', reply: r });
+    const found = this.#lookup(i.jobId, i.taskId);
+    if ('ack' in found) return reply({ action: 'abandon' });
+    const { job, task } = found;
+    const map = job.maps[i.map];
+    if (task.phase !== 'reduce' || !served(job) || !map) {
+      return this.#reply(i.requestId, { kind: 'refused', code: 'bad-report', message: `${job.id}/${task.id}: no served map ${i.map} to fetch from` });
+    }
+    const current = this.#isBackup(task, i.attempt, i.workerId) || ((task.lastAttempt === i.attempt || task.adopted === i.attempt) && task.holder === i.workerId);
+    if (task.state !== 'leased' || job.state !== 'running' || !current) return reply({ action: 'abandon' });
+    this.#addCounters(job, { [FETCH_FAILURES_COUNTER]: 1 });
+    this.#lazy({ type: 'fetch-failed', jobId: job.id, taskId: map.id, attempt: i.mapAttempt });
+    this.#event({ type: 'fetch-failed', jobId: job.id, taskId: task.id, attempt: i.attempt, workerId: i.workerId, map: i.map, mapAttempt: i.mapAttempt, error: i.error });
+    if (map.state !== 'done') return reply({ action: 'wait' });
+    if (map.winner!.attempt !== i.mapAttempt) return reply({ action: 'retry', source: this.#source(map)! });
+    map.fetchFailures = (map.fetchFailures ?? 0) + 1;
+    if (this.config.reexecuteLostMaps && map.fetchFailures >= this.config.fetchFailuresToRerun) {
+      this.#outputLost(job, map, `${map.fetchFailures} fetch failures reported by reduces (last: ${task.id} attempt ${i.attempt} on ${i.workerId}: ${i.error.slice(0, 200)})`);
+      return reply({ action: 'wait' });
+    }
+    return reply({ action: 'retry', source: this.#source(map)! });
+  }
+
+  /** The jobs among `jobs` that are over (finished, retired or never known): their intermediates can go. */
+  #onHeld(requestId: string, workerId: string, credential: string, jobs: string[]): void {
+    if (!this.#contact(requestId, workerId, credential)) return;
+    const drop = jobs.filter((id) => {
+      const job = this.#jobs.get(id);
+      return !job || terminal(job.state);
+    });
+    this.#reply(requestId, { kind: 'drop', jobs: drop });
   }
 
   // ------------------------------------------------------------ backup tasks (paper §3.6)
@@ -1247,6 +1402,8 @@ export class Scheduler {
       for (const [task, reason] of job.wanted) {
         if (job.backups.length >= this.#backupCap(job)) break;
         if (task.state !== 'leased' || task.backup || task.holder === w.id || w.leases.has(key(job.id, task.id))) continue;
+        // A map running again (lost output) holds the reduces back: no reduce backup until it is done.
+        if (task.phase === 'reduce' && job.counts.map.done < job.counts.map.total) continue;
         job.wanted.delete(task);
         return this.#launchBackup(job, task, w, reason);
       }
@@ -1393,7 +1550,8 @@ export class Scheduler {
       job.state = 'running';
       this.#event({ type: 'job-started', jobId: job.id });
     }
-    const reissue = task.attemptsIssued > 0;
+    // A map run again after its output was lost is a re-issue too (its committed attempt no longer counts toward maxAttempts).
+    const reissue = task.attemptsIssued > 0 || task.counted === true;
     task.lastAttempt = Math.max(task.lastAttempt, task.backupAttempt ?? 0) + 1;
     task.startedTick = this.#tick;
     task.attemptsIssued++;
@@ -1447,8 +1605,16 @@ export class Scheduler {
         ...(first.name !== first.path ? { name: first.name } : {}),
         split: pieces,
         outputDir: mapAttemptDir(job.spec.workDir, task.index, attempt),
+        ...(served(job) ? { serve: true as const } : {}),
       };
       return a;
+    }
+    if (served(job)) {
+      const sources: MapSource[] = [];
+      for (const m of job.maps) {
+        if (partitionFile(m.winner!.files, m.index, task.index, job.spec.reduces) !== undefined) sources.push(this.#source(m)!);
+      }
+      return { type: 'reduce', ...common, inputs: [], sources, outputDir: reduceAttemptDir(job.spec.workDir, task.index, attempt) };
     }
     const a: ReduceAssignment = {
       type: 'reduce',
@@ -1506,7 +1672,10 @@ export class Scheduler {
     job.error = state === 'succeeded' ? undefined : error;
     job.wanted.clear();
     this.#active = this.#active.filter((j) => j !== job);
-    this.#persist({ type: 'job-finished', jobId: job.id, state, ...(job.error !== undefined ? { error: job.error } : {}), ...(job.backups.length ? { backups: job.backups } : {}) });
+    this.#persist({
+      type: 'job-finished', jobId: job.id, state, ...(job.error !== undefined ? { error: job.error } : {}), ...(job.backups.length ? { backups: job.backups } : {}),
+      ...(job.reexecutions.length ? { reexecutions: job.reexecutions } : {}),
+    });
     this.#event({ type: 'job-finished', jobId: job.id, state, ...(job.error !== undefined ? { error: job.error } : {}), workDir: job.spec.workDir, output: job.spec.output });
     this.#retain(job);
   }
@@ -1568,6 +1737,7 @@ export class Scheduler {
       attempts: { ...job.attempts },
       counters: { ...job.counters },
       ...(job.backups.length ? { backups: job.backups.map((b) => ({ ...b })) } : {}),
+      ...(job.reexecutions.length ? { reexecutions: job.reexecutions.map((r) => ({ ...r })) } : {}),
       outputFiles: job.state === 'succeeded' ? Array.from({ length: job.spec.reduces }, (_, r) => `${job.spec.output}/mr-out-${r}`) : [],
       ...(job.error !== undefined ? { error: job.error } : {}),
     };

@@ -1,6 +1,8 @@
-import type { BackupDecision, HeartbeatReply, HeartbeatTask, JobSettings, JobState, PollReply, TaskAck, TaskPhase, TaskRef } from '@mr/mapreduce-protocol';
+import type {
+  BackupDecision, FetchFailureReply, HeartbeatReply, HeartbeatTask, JobSettings, JobState, MapReexecution, MapSource, PollReply, Shuffle, TaskAck, TaskPhase, TaskRef,
+} from '@mr/mapreduce-protocol';
 
-export type { BackupDecision, JobSettings };
+export type { BackupDecision, JobSettings, MapReexecution, MapSource, Shuffle };
 
 /** Plain-object config with explicit limits; see validateConfig(). Units go last. */
 export interface SchedulerConfig {
@@ -76,6 +78,22 @@ export interface SchedulerConfig {
   backupSlowness: number;
   backupMinTicks: number;
   backupDoneFraction: number;
+  /** Where jobs that do not choose keep map output (JobSettings.shuffle): the shared filesystem, or the map worker. */
+  shuffle: Shuffle;
+  /**
+   * Worker-served shuffle: a committed map's output is declared lost (and the
+   * map run again) after this many fetch failures reported for it, even while
+   * its worker still heartbeats (reduces cannot reach it). A lost worker's
+   * outputs are lost at once.
+   */
+  fetchFailuresToRerun: number;
+  /**
+   * Worker-served shuffle: run again the committed maps of a lost worker (or
+   * of an unreachable output). false BREAKS THE RULE on purpose (tests that
+   * prove the rule; `mr coordinator` refuses it without --drill-unsafe): the
+   * reduces then wait for an output that never comes back.
+   */
+  reexecuteLostMaps: boolean;
 }
 
 export const DEFAULT_CONFIG: SchedulerConfig = {
@@ -100,6 +118,9 @@ export const DEFAULT_CONFIG: SchedulerConfig = {
   backupSlowness: 2,
   backupMinTicks: 10,
   backupDoneFraction: 0.5,
+  shuffle: 'shared',
+  fetchFailuresToRerun: 3,
+  reexecuteLostMaps: true,
 };
 
 /** Attempt numbers of boot b start above (b-1) * ATTEMPT_EPOCH, so a restart never reuses one. */
@@ -178,7 +199,13 @@ export type SchedulerInput =
       /** A map's declared outputs (checked to be its attempt's mr-<m>-<r> files); ignored for reduces. */
       files: string[];
       counters?: Record<string, number> | undefined;
+      /** A served map's output: the base URL of the worker's intermediate server (required for worker-shuffle maps). */
+      location?: string | undefined;
     }
+  /** A reduce attempt could not fetch map `map`'s output (attempt `mapAttempt`): answered with what to do (FetchFailureReply). */
+  | { type: 'fetch-failed'; requestId: string; workerId: string; credential: string; jobId: string; taskId: string; attempt: number; map: number; mapAttempt: number; error: string }
+  /** A worker names the jobs whose map output it keeps: answered with those that are over (it deletes their files). */
+  | { type: 'held'; requestId: string; workerId: string; credential: string; jobs: string[] }
   | { type: 'fail'; requestId: string; workerId: string; credential: string; jobId: string; taskId: string; attempt: number; error: string; retryable: boolean }
   /** tasks: the attempts the worker runs, each with its progress (a count that grows while it works). */
   | { type: 'heartbeat'; requestId: string; workerId: string; credential: string; tasks: HeartbeatTask[] }
@@ -198,6 +225,8 @@ export type ReplyBody =
   | { kind: 'poll'; reply: PollReply }
   | { kind: 'ack'; ack: TaskAck }
   | { kind: 'heartbeat'; reply: HeartbeatReply }
+  | { kind: 'fetch'; reply: FetchFailureReply }
+  | { kind: 'drop'; jobs: string[] }
   | { kind: 'registered'; workerId: string }
   /** existing: the idempotency key was seen before; this is the job it created. */
   | { kind: 'created'; jobId: string; state: JobState; existing?: boolean }
@@ -214,7 +243,8 @@ export type ReplyBody =
         | 'output-in-use'
         | 'unknown-worker'
         | 'worker-credential'
-        | 'bad-completion';
+        | 'bad-completion'
+        | 'bad-report';
       message: string;
     };
 
@@ -241,13 +271,18 @@ export interface JobSummary {
   counters: Record<string, number>;
   idempotency?: Idempotency | undefined;
   backups?: BackupDecision[] | undefined;
+  reexecutions?: MapReexecution[] | undefined;
 }
 
 /** An unfinished job as written in a snapshot: its spec, its committed tasks and totals. */
 export interface ActiveJobImage {
   spec: ResolvedJobSpec;
   state: 'queued' | 'running';
-  committed: { taskId: string; attempt: number; files: string[] }[];
+  /** workerId, location: a served map's output (worker shuffle). */
+  committed: { taskId: string; attempt: number; files: string[]; workerId?: string | undefined; location?: string | undefined }[];
+  /** Unfinished maps run again after their output was lost, whose counters the job already holds (absent: none). */
+  counted?: string[] | undefined;
+  reexecutions?: MapReexecution[] | undefined;
   /** Attempts holding a lease (absent: none): after a restart only their holder may report them. */
   leases?: { taskId: string; attempt: number; workerId: string }[] | undefined;
   /** Attempts handed out so far per unfinished task (absent: none), counted toward maxAttempts. */
@@ -276,7 +311,15 @@ export type PersistRecord =
   /** credential: what the shell derived from the worker's secret (a hash), so a restart still knows the worker. */
   | { type: 'worker-registered'; workerId: string; credential: string; worker: WorkerInfo }
   /** files: a map's checked outputs; a reduce's output is its attempt's (see Publish), files is []. */
-  | { type: 'task-committed'; jobId: string; taskId: string; attempt: number; files: string[]; counters: Record<string, number> }
+  | {
+      type: 'task-committed'; jobId: string; taskId: string; attempt: number; files: string[]; counters: Record<string, number>;
+      /** A served map's: the worker that keeps its output and where it serves it. */
+      workerId?: string | undefined; location?: string | undefined;
+    }
+  /** A committed map's output was lost (its worker lost, or fetch failures): the map runs again; lazy. */
+  | { type: 'map-output-lost'; jobId: string; taskId: string; attempt: number; workerId: string; reason: string; reducesWaiting: number }
+  /** A reduce reported a failed fetch of a map's output (counted; enough of them lose the output); lazy. */
+  | { type: 'fetch-failed'; jobId: string; taskId: string; attempt: number }
   /** A committed reduce's output was renamed into the output directory. */
   | { type: 'output-published'; jobId: string; taskId: string; attempt: number }
   /** An attempt was handed to a worker: durable before the worker hears of it (a backup taking over a lost original is journaled lazily). */
@@ -297,7 +340,10 @@ export type PersistRecord =
   /** The worker was declared lost (silent past the heartbeat timeout): a restart does not bring it back; lazy. */
   | { type: 'worker-lost'; workerId: string }
   /** backups: the job's backup decision log (kept with the finished job). */
-  | { type: 'job-finished'; jobId: string; state: 'succeeded' | 'failed' | 'cancelled'; error?: string | undefined; backups?: BackupDecision[] | undefined };
+  | {
+      type: 'job-finished'; jobId: string; state: 'succeeded' | 'failed' | 'cancelled'; error?: string | undefined; backups?: BackupDecision[] | undefined;
+      reexecutions?: MapReexecution[] | undefined;
+    };
 
 export type SchedulerEvent =
   | { type: 'job-accepted'; jobId: string }
@@ -314,6 +360,10 @@ export type SchedulerEvent =
   | { type: 'task-stalled'; jobId: string; taskId: string; phase: TaskPhase; attempt: number; workerId: string; progress: number }
   /** A backup attempt was launched for a straggler, or its race was decided (outcome). */
   | { type: 'backup'; jobId: string; taskId: string; outcome: BackupDecision['outcome']; attempt: number; workerId: string }
+  /** A committed map's output was lost and the map goes back to the queue (paper §3.3). */
+  | { type: 'map-output-lost'; jobId: string; taskId: string; attempt: number; workerId: string; reason: string }
+  /** A reduce attempt reported that it could not fetch map `map`'s output from the worker that keeps it. */
+  | { type: 'fetch-failed'; jobId: string; taskId: string; attempt: number; workerId: string; map: number; mapAttempt: number; error: string }
   | { type: 'stale-completion'; jobId: string; taskId: string; attempt: number; workerId: string; reason: string }
   | { type: 'worker-registered'; workerId: string }
   | { type: 'worker-lost'; workerId: string; released: number }
@@ -373,6 +423,7 @@ export interface CoreJobView {
   attempts: { started: number; reissued: number; failed: number };
   counters: Record<string, number>;
   backups?: BackupDecision[] | undefined;
+  reexecutions?: MapReexecution[] | undefined;
   outputFiles: string[];
   error?: string | undefined;
 }

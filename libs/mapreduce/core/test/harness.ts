@@ -16,6 +16,11 @@
  *   compact                                      the journal becomes the core's snapshot()
  *   lookup j1 j2                                 kept | retired | unknown
  *   jobs  |  workers  |  backups j1              views (backups: the job's decision log)
+ *   reexecutions j1                              the job's maps run again after their output was lost
+ * Worker shuffle (config shuffle=worker fetchrerun=N reexec=false, or submit shuffle=worker):
+ *   complete ... [location=URL]                  a served map's location (default http://<worker>/)
+ *   fetch-failed w3 j1 reduce-0 attempt=2 map=1 mattempt=1 [error=...]
+ *   held w1 j1 j2                                the jobs whose intermediates w1 keeps: which are over
  */
 import type { PollReply } from '@mr/mapreduce-protocol';
 import type { TranscriptCommand } from '@mr/sim';
@@ -29,6 +34,10 @@ export function formatBody(b: ReplyBody): string {
       return b.ack.accepted ? 'ack accepted' : `ack refused ${b.ack.reason}`;
     case 'heartbeat':
       return `heartbeat abandon=[${b.reply.abandon.map((r) => `${r.jobId}/${r.taskId}/${r.attempt}`).join(' ')}]`;
+    case 'fetch':
+      return `fetch ${b.reply.action}${b.reply.source ? ` m${b.reply.source.map}#${b.reply.source.attempt}@${b.reply.source.location}` : ''}`;
+    case 'drop':
+      return `drop [${b.jobs.join(' ')}]`;
     case 'registered':
       return `registered ${b.workerId}`;
     case 'created':
@@ -49,8 +58,9 @@ export function formatPoll(r: PollReply): string {
     case 'exit':
       return `exit (${r.reason})`;
     case 'map':
-      return `map ${r.jobId}/${r.taskId} attempt=${r.attempt} input=${r.input} dir=${r.outputDir} lease=${r.leaseMs}ms${formatSplit(r.split)}`;
+      return `map ${r.jobId}/${r.taskId} attempt=${r.attempt} input=${r.input} dir=${r.outputDir} lease=${r.leaseMs}ms${formatSplit(r.split)}${r.serve ? ' serve' : ''}`;
     case 'reduce':
+      if (r.sources) return `reduce ${r.jobId}/${r.taskId} attempt=${r.attempt} sources=[${r.sources.map((s) => `m${s.map}#${s.attempt}@${s.location}`).join(' ')}] dir=${r.outputDir}`;
       return `reduce ${r.jobId}/${r.taskId} attempt=${r.attempt} inputs=[${r.inputs.join(' ')}] dir=${r.outputDir}`;
   }
 }
@@ -70,7 +80,11 @@ export function formatPersist(p: PersistRecord): string {
     case 'job-started':
       return `persist job-started ${p.jobId}`;
     case 'task-committed':
-      return `persist task-committed ${p.jobId}/${p.taskId} attempt=${p.attempt} files=${p.files.length}`;
+      return `persist task-committed ${p.jobId}/${p.taskId} attempt=${p.attempt} files=${p.files.length}${p.location !== undefined ? ` on=${p.workerId} at=${p.location}` : ''}`;
+    case 'map-output-lost':
+      return `persist map-output-lost ${p.jobId}/${p.taskId} attempt=${p.attempt} worker=${p.workerId} waiting=${p.reducesWaiting} (${p.reason})`;
+    case 'fetch-failed':
+      return `persist fetch-failed ${p.jobId}/${p.taskId} attempt=${p.attempt}`;
     case 'job-finished':
       return `persist job-finished ${p.jobId} ${p.state}${p.error ? ` (${p.error})` : ''}`;
     case 'snapshot':
@@ -122,7 +136,7 @@ export class Harness {
   journal: PersistRecord[] = [];
   #req = 0;
   /** Map attempt -> its output dir (for default completion files). */
-  dirs = new Map<string, { dir: string; index: number; reduces: number }>();
+  dirs = new Map<string, { dir: string; index: number; reduces: number; serve: boolean }>();
   /** Worker id -> the credential it registered with. */
   creds = new Map<string, string>();
   #registrations = new Map<string, string>();
@@ -146,7 +160,7 @@ export class Harness {
       if (r.body.kind !== 'poll') continue;
       const reply = r.body.reply;
       for (const a of reply.type === 'batch' ? reply.tasks : [reply]) {
-        if (a.type === 'map') this.dirs.set(`${a.jobId}/${a.taskId}/${a.attempt}`, { dir: a.outputDir, index: a.index, reduces: a.reduces });
+        if (a.type === 'map') this.dirs.set(`${a.jobId}/${a.taskId}/${a.attempt}`, { dir: a.outputDir, index: a.index, reduces: a.reduces, serve: a.serve === true });
       }
     }
     const out = formatEffects(fx);
@@ -190,6 +204,9 @@ export class Harness {
           backupSlowness: num('slowness', 2)!,
           backupMinTicks: num('bmin', 3)!,
           backupDoneFraction: num('bdone', 0.5)!,
+          shuffle: kv['shuffle'] === 'worker' ? 'worker' : 'shared',
+          fetchFailuresToRerun: num('fetchrerun', 3)!,
+          reexecuteLostMaps: kv['reexec'] !== 'false',
         };
         this.core = new Scheduler(this.config);
         this.journal = [];
@@ -208,8 +225,14 @@ export class Harness {
             app: kv['app'] ?? 'wc',
             inputs: Array.from({ length: maps }, (_, i) => `/in/${i}`),
             ...(kv['names'] === 'true' ? { names: Array.from({ length: maps }, (_, i) => `in${i}.txt`) } : {}),
-            ...(kv['backups'] !== undefined || kv['maxbackups'] !== undefined
-              ? { settings: { ...(kv['backups'] === 'false' ? { backupTasks: false } : {}), ...(kv['maxbackups'] !== undefined ? { maxBackupTasks: Number(kv['maxbackups']) } : {}) } }
+            ...(kv['backups'] !== undefined || kv['maxbackups'] !== undefined || kv['shuffle'] !== undefined
+              ? {
+                  settings: {
+                    ...(kv['backups'] === 'false' ? { backupTasks: false } : {}),
+                    ...(kv['maxbackups'] !== undefined ? { maxBackupTasks: Number(kv['maxbackups']) } : {}),
+                    ...(kv['shuffle'] === 'worker' || kv['shuffle'] === 'shared' ? { shuffle: kv['shuffle'] } : {}),
+                  },
+                }
               : {}),
             // splits=0:0-10,0:10-|1:0-,2:0- : splits separated by |, pieces input:start-end (no end: to EOF).
             ...(kv['splits'] !== undefined
@@ -259,7 +282,23 @@ export class Harness {
           const [k, v] = kvp.split(':');
           counters[k!] = Number(v);
         }
-        return this.run({ type: 'complete', requestId: this.nextRequest(), workerId, credential: this.#cred(workerId, kv), jobId, taskId, attempt, durationMs: 5, files, counters });
+        const d = this.dirs.get(`${jobId}/${taskId}/${attempt}`);
+        const location = kv['location'] ?? (d?.serve ? `http://${workerId}/` : undefined);
+        return this.run({
+          type: 'complete', requestId: this.nextRequest(), workerId, credential: this.#cred(workerId, kv), jobId, taskId, attempt, durationMs: 5, files, counters,
+          ...(location !== undefined && location !== 'none' ? { location } : {}),
+        });
+      }
+      case 'fetch-failed': {
+        const [workerId, jobId, taskId] = cmd.args as [string, string, string];
+        return this.run({
+          type: 'fetch-failed', requestId: this.nextRequest(), workerId, credential: this.#cred(workerId, kv), jobId, taskId,
+          attempt: Number(kv['attempt']), map: Number(kv['map']), mapAttempt: Number(kv['mattempt']), error: kv['error'] ?? 'connection refused',
+        });
+      }
+      case 'held': {
+        const workerId = cmd.args[0]!;
+        return this.run({ type: 'held', requestId: this.nextRequest(), workerId, credential: this.#cred(workerId, kv), jobs: cmd.args.slice(1) });
       }
       case 'fail': {
         const [workerId, jobId, taskId] = cmd.args as [string, string, string];
@@ -331,6 +370,8 @@ export class Harness {
             `${b.taskId} original=${b.original.workerId}#${b.original.attempt} backup=${b.backup.workerId}#${b.backup.attempt} ${b.outcome} ` +
             `atLaunch=${b.originalRanMsAtLaunch}ms${b.originalRanMs !== undefined ? ` original=${b.originalRanMs}ms backup=${b.backupRanMs}ms` : ''} (${b.reason})`,
         );
+      case 'reexecutions':
+        return (this.core.job(cmd.args[0]!)?.reexecutions ?? []).map((r) => `${r.taskId} attempt=${r.attempt} worker=${r.workerId} waiting=${r.reducesWaiting} (${r.reason})`);
       case 'workers':
         return this.core.workers().map(
           (w) => `${w.id} last=${w.lastContactTick}${w.parked ? ' parked' : ''} tasks=[${w.tasks.map((t) => `${t.jobId}/${t.taskId}/${t.attempt}`).join(' ')}]`,

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createRng, SimClock, type Rng } from '@mr/sim';
-import type { PollReply, TaskRef } from '@mr/mapreduce-protocol';
+import type { MapSource, PollReply, TaskRef } from '@mr/mapreduce-protocol';
 import { Scheduler, walkImage, type PersistRecord, type ReplyBody, type SchedulerConfig, type SchedulerEvent, type SchedulerInput } from '../src/index.ts';
 
 export interface SimOptions {
@@ -29,6 +29,13 @@ export interface SimOptions {
    * every step's effects must equal the active's, and so must the images.
    */
   standby?: boolean;
+  /**
+   * Worker-served shuffle: map output lives in its worker's process (gone
+   * with a crash, unreachable while it stalls); reduces fetch each source and
+   * report fetch failures. reexecute: false switches the re-execution rule off.
+   */
+  shuffle?: boolean;
+  reexecute?: boolean;
 }
 
 export interface SimResult {
@@ -47,6 +54,10 @@ export interface SimResult {
   /** State transfers to the standby, and steps it followed. */
   transfers: number;
   followed: number;
+  /** Worker shuffle: map outputs declared lost, fetch failures reported, partitions fetched. */
+  lostOutputs: number;
+  fetchFailures: number;
+  fetches: number;
 }
 
 type Req = Extract<SchedulerInput, { requestId: string }>;
@@ -59,7 +70,14 @@ interface SimWorker {
   alive: boolean;
   id: string | undefined;
   pending: boolean;
-  task: { jobId: string; taskId: string; attempt: number; kind: 'map' | 'reduce'; index: number; dir: string; reduces: number; doneAt: number } | undefined;
+  task:
+    | {
+        jobId: string; taskId: string; attempt: number; kind: 'map' | 'reduce'; index: number; dir: string; reduces: number; doneAt: number;
+        serve: boolean; sources: MapSource[]; fetched: Set<number>; waitUntil: number;
+      }
+    | undefined;
+  /** Served map outputs this incarnation keeps (`job/map-m#attempt`): a crash loses them. */
+  store: Set<string>;
   stalledUntil: number;
   exited: boolean;
 }
@@ -87,7 +105,10 @@ export function simulate(o: SimOptions): SimResult {
   const clock = new SimClock();
   const journal: PersistRecord[] = [];
   const problems: string[] = [];
-  const result: SimResult = { seed: o.seed, problems, ticks: 0, restarts: 0, crashes: 0, stalls: 0, duplicates: 0, mapRuns: new Map(), jobs: 0, backups: {}, transfers: 0, followed: 0 };
+  const result: SimResult = {
+    seed: o.seed, problems, ticks: 0, restarts: 0, crashes: 0, stalls: 0, duplicates: 0, mapRuns: new Map(), jobs: 0, backups: {}, transfers: 0, followed: 0,
+    lostOutputs: 0, fetchFailures: 0, fetches: 0,
+  };
   // The standby's own draws, so a seed's world is the same with and without it.
   const standbyRng = createRng(o.seed ^ 0x5eed);
   let standby: Scheduler | undefined;
@@ -96,7 +117,9 @@ export function simulate(o: SimOptions): SimResult {
     standby = Scheduler.fromImage(structuredClone(core.image()));
     result.transfers++;
   };
-  const cfg: Partial<SchedulerConfig> = { ...config, backupTasks: o.backups ?? true };
+  const cfg: Partial<SchedulerConfig> = { ...config, backupTasks: o.backups ?? true, reexecuteLostMaps: o.reexecute ?? true };
+  /** Lazy records not yet written: they go into the journal before the next durable batch (or on a tick); a restart loses them. */
+  let lazy: PersistRecord[] = [];
   let core = new Scheduler(cfg);
   let epoch = 0;
   let reqSeq = 0;
@@ -114,6 +137,9 @@ export function simulate(o: SimOptions): SimResult {
     if (problems.length < 20) problems.push(`tick ${tick}: ${msg}`);
   };
 
+  /** Served map outputs ever committed: `job/map-m#attempt` -> location. */
+  const served = new Map<string, string>();
+  const lostSeen = new Set<string>();
   const checkPersist = (p: PersistRecord): void => {
     if (p.type === 'job-accepted') jobShape.set(p.jobId, { maps: p.job.inputs.length, reduces: p.job.reduces });
     if (p.type === 'task-committed') {
@@ -121,6 +147,14 @@ export function simulate(o: SimOptions): SimResult {
       commits.set(k, (commits.get(k) ?? 0) + 1);
       if (commits.get(k)! > 1) problem(`${k} committed twice`);
       winners.set(k, p.files);
+      if (p.location !== undefined) served.set(`${k}#${p.attempt}`, p.location);
+    }
+    // A lost map output: the map may commit once more.
+    if (p.type === 'map-output-lost') {
+      const k = `${p.jobId}/${p.taskId}`;
+      lostSeen.add(k);
+      commits.set(k, (commits.get(k) ?? 0) - 1);
+      winners.delete(k);
     }
     if (p.type === 'job-finished') {
       if (finished.has(p.jobId)) problem(`${p.jobId} finished twice`);
@@ -140,6 +174,14 @@ export function simulate(o: SimOptions): SimResult {
       }
       expected.push(files[r.index]!);
     }
+    if (r.sources) {
+      // Worker shuffle: one source per map, each the current winner's location.
+      for (let m = 0; m < shape.maps; m++) {
+        const s = r.sources.find((x) => x.map === m);
+        if (!s || served.get(`${r.jobId}/map-${m}#${s.attempt}`) !== s.location) problem(`reduce ${r.jobId}/${r.taskId}: source of map-${m} ${JSON.stringify(s)} is not a committed output`);
+      }
+      return;
+    }
     if (JSON.stringify(expected) !== JSON.stringify(r.inputs)) problem(`reduce ${r.jobId}/${r.taskId} inputs ${r.inputs} are not the winners' ${expected}`);
   };
 
@@ -153,9 +195,17 @@ export function simulate(o: SimOptions): SimResult {
       standby.advance();
       result.followed++;
     }
-    // Durable first: the journal gets the records before any reply leaves.
+    // Durable first: the journal gets the records before any reply leaves (lazy ones written before go with them).
+    if (fx.persist.length) {
+      journal.push(...lazy);
+      lazy = [];
+    }
     for (const p of fx.persist) {
       journal.push(p);
+      checkPersist(p);
+    }
+    for (const p of fx.persistLazy) {
+      lazy.push(p);
       checkPersist(p);
     }
     for (const r of fx.replies) {
@@ -177,6 +227,7 @@ export function simulate(o: SimOptions): SimResult {
 
   const onEvent = (e: SchedulerEvent): void => {
     if (e.type === 'backup') result.backups[e.outcome] = (result.backups[e.outcome] ?? 0) + 1;
+    if (e.type === 'map-output-lost') result.lostOutputs++;
     if (e.type === 'task-assigned' && e.phase === 'map') {
       const k = `${e.jobId}/${e.taskId}`;
       result.mapRuns.set(k, (result.mapRuns.get(k) ?? 0) + 1);
@@ -218,9 +269,38 @@ export function simulate(o: SimOptions): SimResult {
     }
     const t = w.task;
     if (t) {
-      if (tick < t.doneAt) return;
+      if (tick < t.doneAt || tick < t.waitUntil) return;
+      // A served reduce fetches each map's partition from the worker that keeps it; a failure is reported.
+      const src = t.sources.find((s) => !t.fetched.has(s.map));
+      if (src) {
+        const [n, inc] = src.location.slice('sim://'.length).split('/').map(Number);
+        const holder = workers[n!]!;
+        if (holder.alive && holder.incarnation === inc && tick >= holder.stalledUntil && holder.store.has(`${t.jobId}/map-${src.map}#${src.attempt}`)) {
+          if (served.get(`${t.jobId}/map-${src.map}#${src.attempt}`) !== src.location) problem(`${t.jobId}/${t.taskId} fetched map-${src.map}#${src.attempt} that was never committed at ${src.location}`);
+          t.fetched.add(src.map);
+          result.fetches++;
+          return;
+        }
+        result.fetchFailures++;
+        w.pending = true;
+        const ask = { type: 'fetch-failed' as const, workerId: w.id, credential: cred(w), jobId: t.jobId, taskId: t.taskId, attempt: t.attempt, map: src.map, mapAttempt: src.attempt, error: 'unreachable' };
+        send(w, ask, (b) => {
+          w.pending = false;
+          forgotten(w, b);
+          if (b.kind !== 'fetch' || w.task !== t) return;
+          if (b.reply.action === 'abandon') w.task = undefined;
+          else if (b.reply.action === 'wait') t.waitUntil = tick + 3;
+          else t.sources = t.sources.map((s) => (s.map === src.map ? b.reply.source! : s));
+        }, retry);
+        return;
+      }
       const files = t.kind === 'map' ? Array.from({ length: t.reduces }, (_, r) => `${t.dir}/mr-${t.index}-${r}`) : [`${t.dir}/mr-out-${t.index}`];
-      const complete = { type: 'complete' as const, workerId: w.id, credential: cred(w), jobId: t.jobId, taskId: t.taskId, attempt: t.attempt, durationMs: 1, files };
+      // A served map's files stay in this process, served at its location.
+      if (t.serve) w.store.add(`${t.jobId}/${t.taskId}#${t.attempt}`);
+      const complete = {
+        type: 'complete' as const, workerId: w.id, credential: cred(w), jobId: t.jobId, taskId: t.taskId, attempt: t.attempt, durationMs: 1, files,
+        ...(t.serve ? { location: `sim://${w.n}/${w.incarnation}` } : {}),
+      };
       w.pending = true;
       send(w, complete, (b) => {
         w.pending = false;
@@ -243,7 +323,10 @@ export function simulate(o: SimOptions): SimResult {
       if (r.type !== 'map' && r.type !== 'reduce') return;
       const slow = faultsOn && rng.chance(0.1);
       const dur = slow ? rng.range(20, 60) : rng.range(1, 12);
-      w.task = { jobId: r.jobId, taskId: r.taskId, attempt: r.attempt, kind: r.type, index: r.index, dir: r.outputDir, reduces: r.reduces, doneAt: tick + dur };
+      w.task = {
+        jobId: r.jobId, taskId: r.taskId, attempt: r.attempt, kind: r.type, index: r.index, dir: r.outputDir, reduces: r.reduces, doneAt: tick + dur,
+        serve: r.type === 'map' && r.serve === true, sources: r.type === 'reduce' ? [...(r.sources ?? [])] : [], fetched: new Set(), waitUntil: 0,
+      };
     }, retry);
   };
 
@@ -259,7 +342,7 @@ export function simulate(o: SimOptions): SimResult {
   };
 
   for (let i = 0; i < o.workers; i++) {
-    workers.push({ n: i, incarnation: 0, alive: true, id: undefined, pending: false, task: undefined, stalledUntil: 0, exited: false });
+    workers.push({ n: i, incarnation: 0, alive: true, id: undefined, pending: false, task: undefined, stalledUntil: 0, exited: false, store: new Set() });
   }
 
   // Jobs: some at once, the rest at random times during the fault phase.
@@ -267,7 +350,10 @@ export function simulate(o: SimOptions): SimResult {
   const submit = (): void => {
     const maps = rng.range(1, 6);
     const reduces = rng.range(1, 4);
-    drive({ type: 'submit', requestId: `s${++reqSeq}`, job: { app: 'wc', inputs: Array.from({ length: maps }, (_, i) => `/in/${i}`), reduces, options: {} } });
+    drive({
+      type: 'submit', requestId: `s${++reqSeq}`,
+      job: { app: 'wc', inputs: Array.from({ length: maps }, (_, i) => `/in/${i}`), reduces, options: {}, ...(o.shuffle ? { settings: { shuffle: 'worker' as const } } : {}) },
+    });
   };
 
   const total = o.faultTicks + o.livenessTicks;
@@ -282,6 +368,7 @@ export function simulate(o: SimOptions): SimResult {
           w.id = undefined;
           w.pending = false;
           w.task = undefined;
+          w.store = new Set();
         }
       }
     }
@@ -301,6 +388,7 @@ export function simulate(o: SimOptions): SimResult {
             w.id = undefined;
             w.pending = false;
             w.task = undefined;
+            w.store = new Set();
           });
         } else if (w.task && roll < 0.02) {
           // Stall: frozen past its lease and the heartbeat timeout, then it wakes up and carries on.
@@ -316,6 +404,7 @@ export function simulate(o: SimOptions): SimResult {
           if (wt.w.incarnation === wt.incarnation) wt.w.pending = false;
         });
         waiting.clear();
+        lazy = [];
         core = Scheduler.restore(cfg, journal);
         const fx = core.ready();
         for (const p of fx.persist) {
@@ -330,6 +419,11 @@ export function simulate(o: SimOptions): SimResult {
     }
     if (o.standby && (!standby || standbyRng.chance(0.01))) transfer();
     clock.runUntil(tick);
+    // The driver writes pending lazy records when no write is in flight: here, every other tick (no draw from the rng: seeds keep their runs).
+    if (tick % 2 === 0) {
+      journal.push(...lazy);
+      lazy = [];
+    }
     drive({ type: 'tick' });
     for (const w of workers) {
       if (tick % config.heartbeatIntervalTicks! === 0) heartbeat(w);
@@ -348,7 +442,11 @@ export function simulate(o: SimOptions): SimResult {
   for (const j of jobs) {
     if (j.state !== 'succeeded') problem(`${j.id} is ${j.state} after healing (${JSON.stringify(j.tasks)})${j.error ? `: ${j.error}` : ''}`);
     const shape = jobShape.get(j.id)!;
-    for (let m = 0; m < shape.maps; m++) if (commits.get(`${j.id}/map-${m}`) !== 1) problem(`${j.id}/map-${m} committed ${commits.get(`${j.id}/map-${m}`) ?? 0} times`);
+    // A map whose output was lost need not commit again when every reduce finished first (the job succeeds).
+    for (let m = 0; m < shape.maps; m++) {
+      const k = `${j.id}/map-${m}`;
+      if (commits.get(k) !== 1 && !(commits.get(k) === 0 && lostSeen.has(k))) problem(`${k} committed ${commits.get(k) ?? 0} times`);
+    }
     for (let r = 0; r < shape.reduces; r++) if (commits.get(`${j.id}/reduce-${r}`) !== 1) problem(`${j.id}/reduce-${r} committed ${commits.get(`${j.id}/reduce-${r}`) ?? 0} times`);
     if (finished.get(j.id) !== 'succeeded') problem(`${j.id} has no durable succeeded record`);
   }

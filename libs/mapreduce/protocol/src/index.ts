@@ -27,6 +27,10 @@ export type JobState = Static<typeof JobState>;
 export const TaskPhase = Type.Union([Type.Literal('map'), Type.Literal('reduce')]);
 export type TaskPhase = Static<typeof TaskPhase>;
 
+/** Where a job's map output lives until the reduces read it (see JobSubmit.shuffle). */
+export const Shuffle = Type.Union([Type.Literal('shared'), Type.Literal('worker')]);
+export type Shuffle = Static<typeof Shuffle>;
+
 /** Limits the coordinator enforces on a job submission. */
 export const LIMITS = {
   maxInputs: 10_000,
@@ -47,6 +51,12 @@ export const LIMITS = {
   maxBackupTasks: 10_000,
   /** Counter names in one task attempt's report (built-in + user counters; user code may use 32). */
   maxTaskCounters: 64,
+  /** Map re-executions listed per job (more are counted in the mapReexecutions counter only). */
+  maxReexecutionLog: 1000,
+  /** Jobs one intermediates check names. */
+  maxHeldJobs: 1000,
+  /** Characters of a map output's location (the serving worker's base URL). */
+  maxLocationLength: 2048,
 } as const;
 
 // ---------------------------------------------------------------- job API
@@ -96,6 +106,13 @@ export const JobSubmit = Type.Object(
     backupTasks: Type.Optional(Type.Boolean()),
     /** Most backup attempts the job may launch (default: a tenth of its tasks, at least 1). */
     maxBackupTasks: Type.Optional(Type.Integer({ minimum: 0, maximum: LIMITS.maxBackupTasks })),
+    /**
+     * Where map output lives until the reduces read it (default: the coordinator's --shuffle):
+     * 'shared', files in the job's work directory on a filesystem every worker shares;
+     * 'worker', on the map worker's own disk, served by that worker over HTTP (paper §3.1):
+     * a worker lost before every reduce read its output has its maps run again.
+     */
+    shuffle: Type.Optional(Shuffle),
   },
   { additionalProperties: false },
 );
@@ -119,6 +136,8 @@ export const JobSettings = Type.Object({
   partitioner: Type.Optional(Partitioner),
   backupTasks: Type.Optional(Type.Boolean()),
   maxBackupTasks: Type.Optional(Type.Integer()),
+  /** 'worker': map output served by the worker that made it (absent: the shared filesystem). */
+  shuffle: Type.Optional(Shuffle),
 });
 export type JobSettings = Static<typeof JobSettings>;
 
@@ -153,6 +172,22 @@ export const BackupDecision = Type.Object({
 });
 export type BackupDecision = Static<typeof BackupDecision>;
 
+/**
+ * A committed map whose output became unreachable before every reduce had
+ * read it (its worker was lost, or reduces reported fetch failures): the map
+ * was run again (paper §3.3). Times in ms of the coordinator's tick clock.
+ */
+export const MapReexecution = Type.Object({
+  taskId: Type.String(),
+  /** The attempt whose output was lost, and the worker that held it. */
+  attempt: Type.Integer(),
+  workerId: Type.String(),
+  reason: Type.String(),
+  /** Reduces of the job not yet committed when the output was lost (they needed it). */
+  reducesWaiting: Type.Integer(),
+});
+export type MapReexecution = Static<typeof MapReexecution>;
+
 export const JobView = Type.Object({
   id: Type.String(),
   name: Type.Optional(Type.String()),
@@ -174,6 +209,8 @@ export const JobView = Type.Object({
   counters: Type.Record(Type.String(), Type.Number()),
   /** Backup attempts launched for stragglers (the decision log), oldest first. */
   backups: Type.Optional(Type.Array(BackupDecision)),
+  /** Committed maps run again because their output was lost (worker-served shuffle), oldest first (at most LIMITS.maxReexecutionLog kept). */
+  reexecutions: Type.Optional(Type.Array(MapReexecution)),
   /** Output files (absolute paths), once the job succeeded. */
   outputFiles: Type.Array(Type.String()),
   error: Type.Optional(Type.String()),
@@ -318,14 +355,33 @@ export const MapAssignment = Type.Object({
   split: Type.Optional(Type.Array(SplitPiece)),
   /** Directory (absolute, attempt-private) to write mr-<map>-<reduce> files into. */
   outputDir: Type.String(),
+  /**
+   * Worker-served shuffle: keep the files on this worker (its intermediate
+   * store, outputDir's last component naming the attempt) and serve them;
+   * report the store's base URL as the completion's `location`.
+   */
+  serve: Type.Optional(Type.Literal(true)),
 });
 export type MapAssignment = Static<typeof MapAssignment>;
+
+/** Where a reduce fetches map `map`'s output (worker-served shuffle): attempt `attempt` on the worker serving at `location`. */
+export const MapSource = Type.Object({
+  map: Type.Integer({ minimum: 0 }),
+  attempt: Type.Integer({ minimum: 1 }),
+  location: Type.String(),
+});
+export type MapSource = Static<typeof MapSource>;
 
 export const ReduceAssignment = Type.Object({
   type: Type.Literal('reduce'),
   ...AssignmentCommon,
   /** The winning map attempts' intermediate files for this partition (absolute), named by the coordinator. */
   inputs: Type.Array(Type.String()),
+  /**
+   * Worker-served shuffle: fetch partition `index` of each map from its worker
+   * (inputs is then empty); maps with nothing for this partition are left out.
+   */
+  sources: Type.Optional(Type.Array(MapSource)),
   /**
    * Attempt-private directory in the job's work dir: write mr-out-<index> there
    * (temp file + rename). The coordinator renames the accepted attempt's file
@@ -368,6 +424,8 @@ export const TaskComplete = Type.Object(
     files: Type.Array(Type.String(), { maxItems: LIMITS.maxReduces }),
     /** The attempt's counters (built-in and user.<name>): at most LIMITS.maxTaskCounters names. */
     counters: Type.Optional(TaskCounters),
+    /** A served map's output (assignment `serve`): the base URL of this worker's intermediate server. */
+    location: Type.Optional(Type.String({ minLength: 1, maxLength: LIMITS.maxLocationLength, pattern: '^https?://' })),
   },
   { additionalProperties: false },
 );
@@ -421,6 +479,53 @@ export const HeartbeatReply = Type.Object({
   abandon: Type.Array(TaskRef),
 });
 export type HeartbeatReply = Static<typeof HeartbeatReply>;
+
+/**
+ * POST /v1/workers/:workerId/fetch-failure: a running reduce attempt could
+ * not fetch map `map`'s output (attempt `mapAttempt`) after its retries.
+ */
+export const FetchFailure = Type.Object(
+  {
+    ...TaskRef.properties,
+    map: Type.Integer({ minimum: 0 }),
+    mapAttempt: Type.Integer({ minimum: 1 }),
+    error: Type.String({ maxLength: 4096 }),
+  },
+  { additionalProperties: false },
+);
+export type FetchFailure = Static<typeof FetchFailure>;
+
+/**
+ * What the reduce does next: 'retry' from `source` (the map's current output:
+ * the same after a passing failure, a new one once the map ran again),
+ * 'wait' (the map is running again: ask again later), 'abandon' (the reduce
+ * attempt is not current any more).
+ */
+export const FetchFailureReply = Type.Object({
+  action: Type.Union([Type.Literal('retry'), Type.Literal('wait'), Type.Literal('abandon')]),
+  source: Type.Optional(MapSource),
+});
+export type FetchFailureReply = Static<typeof FetchFailureReply>;
+
+/** POST /v1/workers/:workerId/intermediates: the jobs whose map output this worker keeps. */
+export const HeldIntermediates = Type.Object(
+  { jobs: Type.Array(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }), { maxItems: LIMITS.maxHeldJobs }) },
+  { additionalProperties: false },
+);
+export type HeldIntermediates = Static<typeof HeldIntermediates>;
+
+/** The jobs among them that are over (finished or unknown): delete their intermediates. */
+export const HeldIntermediatesReply = Type.Object({ drop: Type.Array(Type.String()) });
+export type HeldIntermediatesReply = Static<typeof HeldIntermediatesReply>;
+
+/** GET <location>/v1/intermediates/:jobId/:map/:attempt/:partition on a worker: one partition of one map attempt's output. */
+export const IntermediateParams = Type.Object({
+  jobId: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }),
+  map: Type.Integer({ minimum: 0, maximum: 999_999_999 }),
+  attempt: Type.Integer({ minimum: 1, maximum: 999_999_999 }),
+  partition: Type.Integer({ minimum: 0, maximum: LIMITS.maxReduces - 1 }),
+});
+export type IntermediateParams = Static<typeof IntermediateParams>;
 
 export { ROUTES, WORKER_SECRET_HEADER } from './routes.ts';
 

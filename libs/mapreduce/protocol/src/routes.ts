@@ -13,6 +13,10 @@ export const ROUTES = {
   completeBatch: (w: string) => `/v1/workers/${encodeURIComponent(w)}/complete-batch`,
   fail: (w: string) => `/v1/workers/${encodeURIComponent(w)}/fail`,
   heartbeat: (w: string) => `/v1/workers/${encodeURIComponent(w)}/heartbeat`,
+  fetchFailure: (w: string) => `/v1/workers/${encodeURIComponent(w)}/fetch-failure`,
+  intermediates: (w: string) => `/v1/workers/${encodeURIComponent(w)}/intermediates`,
+  /** On a worker's intermediate server (worker-served shuffle). */
+  intermediate: (jobId: string, map: number, attempt: number, partition: number) => `/v1/intermediates/${encodeURIComponent(jobId)}/${map}/${attempt}/${partition}`,
 } as const;
 
 /**

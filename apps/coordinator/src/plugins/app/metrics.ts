@@ -110,6 +110,10 @@ export class CommitLedger {
         this.#expired.delete(k);
         return out;
       }
+      case 'map-output-lost':
+        // The committed output is gone (worker shuffle): the map runs again and may commit once more.
+        this.#committed.delete(this.#key(e.jobId, e.taskId));
+        return [];
       case 'job-finished': {
         for (const k of this.#byJob.get(e.jobId) ?? []) {
           this.#leases.delete(k);
@@ -158,6 +162,16 @@ export function coordinatorMetrics(registry: Registry, live: () => Scheduler, jo
       name: 'mr_job_counters_total',
       help: `Job counters (built-in and user.*) of committed task attempts, all jobs together; at most ${MAX_COUNTER_LABELS} names, later ones under name="other"`,
       labelNames: ['name'] as const,
+      registers,
+    }),
+    reexecutions: new Counter({
+      name: 'mr_map_reexecutions_total',
+      help: 'Committed maps run again because their output was lost (worker shuffle: worker lost, or fetch failures)',
+      registers,
+    }),
+    fetchFailures: new Counter({
+      name: 'mr_fetch_failures_total',
+      help: 'Fetch failures reduces reported (worker shuffle: a map output that could not be fetched after retries)',
       registers,
     }),
     invariants: new Counter({

@@ -416,6 +416,15 @@ export class SchedulerDriver extends EventEmitter {
       case 'worker-lost':
         this.#log.warn({ workerId: e.workerId, released: e.released }, 'worker lost; its tasks go to other workers');
         return;
+      case 'map-output-lost':
+        this.#m.reexecutions.inc();
+        this.#log.warn({ jobId: e.jobId, taskId: e.taskId, attempt: e.attempt, workerId: e.workerId, reason: e.reason }, 'map output lost; the map runs again');
+        this.#spans.get(e.jobId)?.addEvent('map-output-lost', { task: e.taskId, attempt: e.attempt, worker: e.workerId, reason: e.reason });
+        return;
+      case 'fetch-failed':
+        this.#m.fetchFailures.inc();
+        this.#log.info({ jobId: e.jobId, taskId: e.taskId, attempt: e.attempt, workerId: e.workerId, map: e.map, mapAttempt: e.mapAttempt, error: e.error }, 'a reduce could not fetch a map output');
+        return;
       case 'worker-gone':
         this.#log.info({ workerId: e.workerId }, 'idle worker gone');
         return;

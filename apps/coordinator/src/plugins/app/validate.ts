@@ -91,6 +91,7 @@ async function jobSettings(body: JobSubmit, app: MrApp, inputs: { real: string; 
   if (body.combiner === false) s.combiner = false;
   if (body.backupTasks === false) s.backupTasks = false;
   if (body.maxBackupTasks !== undefined) s.maxBackupTasks = body.maxBackupTasks;
+  if (body.shuffle !== undefined) s.shuffle = body.shuffle;
   if (body.partitioner === 'hash') s.partitioner = { type: 'hash' };
   if (body.partitioner === 'range') {
     const reduces = body.reduces ?? 10;
