@@ -7,6 +7,7 @@ import {
   PAGE_SHIFT, PAGE_SIZE, PORT, SP, ZR, IRQ,
 } from './isa.ts';
 import type { Program } from './program.ts';
+import { compileBlock, type Block } from './jit.ts';
 
 export const ErrBadProgram = createError<[string]>('FT_ERR_BAD_PROGRAM', 'bad program: %s', 400);
 export const ErrBadSnapshot = createError<[string]>('FT_ERR_BAD_SNAPSHOT', 'bad snapshot: %s', 400);
@@ -75,7 +76,18 @@ export const nullHost: DeviceHost = {
 export interface CpuOptions {
   /** Bytes of guest memory, a multiple of 4096 (default 1 MiB). */
   memorySize?: number;
+  /**
+   * 'blocks' (default): hot code runs as compiled blocks (jit.ts), the rest
+   * through the interpreter. 'interpreter': the reference interpreter only.
+   * Both give the same state at every instruction count.
+   */
+  engine?: 'blocks' | 'interpreter';
+  /** Entries into a pc before its block is compiled (default 16, 1..255; 1 compiles everything at once: for tests). */
+  hotEntries?: number;
 }
+
+/** Instructions the interpreter runs between two looks at the block table. */
+const INTERP_STEP = 32;
 
 const SNAP_MAGIC = 0x50434d56; // 'VMCP'
 const SNAP_VERSION = 1;
@@ -105,6 +117,12 @@ export class Cpu {
   private readonly code: Int32Array;
   private readonly ninstr: number;
   private host: DeviceHost;
+  /** Per instruction: its compiled block, null (not compilable), or undefined (not hot yet). Only with engine 'blocks'. */
+  private readonly blocks: (Block | null | undefined)[] | undefined;
+  private readonly heat: Uint8Array | undefined;
+  private readonly hotEntries: number;
+  /** A compiled block's out-parameter: instructions it executed. */
+  private readonly blockIo = new Int32Array(1);
 
   pc = 0;
   /** Instructions completed since the program started. */
@@ -156,6 +174,12 @@ export class Cpu {
     // Sentinel FAULT instruction after the last one: running off the end faults.
     this.code = new Int32Array(program.code.length + 4);
     this.code.set(program.code);
+    this.hotEntries = opts.hotEntries ?? 16;
+    if (!Number.isInteger(this.hotEntries) || this.hotEntries < 1 || this.hotEntries > 255) throw ErrBadProgram(`hotEntries must be 1..255, got ${opts.hotEntries}`);
+    if ((opts.engine ?? 'blocks') === 'blocks') {
+      this.blocks = new Array<Block | null | undefined>(this.ninstr + 1);
+      this.heat = new Uint8Array(this.ninstr + 1);
+    }
     this.reset();
   }
 
@@ -298,7 +322,7 @@ export class Cpu {
     this.stopRequested = false;
     try {
       for (;;) {
-        const why = this.loop(untilIcount);
+        const why = this.blocks ? this.loopBlocks(untilIcount) : this.loop(untilIcount);
         if (why !== 'limit' || this.icount >= untilIcount) return why;
       }
     } finally {
@@ -599,6 +623,43 @@ export class Cpu {
     this.icount = base + ic - 1;
     this.setFault(msg, pc0);
     return 'fault';
+  }
+
+  /**
+   * The 'blocks' engine: runs compiled blocks, chained, while one starts at
+   * pc and fits in what is left of the slice; otherwise the interpreter runs
+   * up to INTERP_STEP instructions. A block that would fault stops before the
+   * faulting instruction, which the interpreter then runs (and faults on).
+   */
+  private loopBlocks(limit: number): ExitReason {
+    const R = this.regs, M8 = this.mem8, M16 = this.mem16, M32 = this.mem32, D = this.dirty;
+    const blocks = this.blocks!, heat = this.heat!, io = this.blockIo, hot = this.hotEntries;
+    for (;;) {
+      let pc = this.pc;
+      let ic = this.icount;
+      for (;;) {
+        let blk = blocks[pc];
+        if (blk === undefined) {
+          if (++heat[pc]! < hot) break;
+          blk = blocks[pc] = compileBlock(this.code, this.ninstr, pc, this.memorySize) ?? null;
+        }
+        const left = limit - ic;
+        if (blk === null || left < blk.len) break;
+        const r = blk.fn(R, M8, M16, M32, D, left > 0x3fffffff ? 0x3fffffff : left, io);
+        ic += io[0]!;
+        if (r >= 0) {
+          pc = r;
+          continue;
+        }
+        pc = -r - 1;
+        break;
+      }
+      this.pc = pc;
+      this.icount = ic;
+      if (ic >= limit) return 'limit';
+      const why = this.loop(Math.min(limit, ic + INTERP_STEP));
+      if (why !== 'limit' || this.icount >= limit) return why;
+    }
   }
 
   private markDirty(addr: number, len: number): void {

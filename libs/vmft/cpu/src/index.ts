@@ -7,6 +7,17 @@
  * same snapshot) and receive the same events at the same instruction counts
  * reach identical states: `stateHash()` proves it.
  *
+ * ## Engines
+ *
+ * By default hot code runs as compiled blocks (jit.ts: QEMU-style
+ * translation blocks, traces with side exits, tight loops looped inside one
+ * function), the rest through the interpreter; `{ engine: 'interpreter' }`
+ * runs the reference interpreter alone. A block runs only when it fits in
+ * what is left of the slice and stops before an instruction that would
+ * fault, so both engines give the same state at every instruction count
+ * (test/blocks.test.ts checks random programs and event logs against the
+ * interpreter). `npm run bench -- vm-cpu` measures both side by side.
+ *
  * ## Driving it
  *
  * ```ts
