@@ -16,6 +16,7 @@ import { once } from 'node:events';
 import { request } from 'undici';
 import { Lab } from '../src/lab.ts';
 import { alive, runMr, sleep, type Proc } from '../src/procs.ts';
+import { isUlidJobId } from '@mr/mapreduce-protocol';
 
 /** A directory for job outputs, outside the input root. */
 function outputs(t: { after(fn: () => void): void }): string {
@@ -94,7 +95,9 @@ test('a coordinator with 100,000 finished jobs in its history restarts, keeps th
   assert.equal(jobs[0]!.id, 'j99001');
   assert.equal((await c.get('/v1/jobs/j1')).status, 410);
   assert.equal((await c.get(`/v1/jobs/j${N}`)).status, 200);
-  assert.equal((await c.post('/v1/jobs', { app: 'wc', inputs: [lab.corpus[0]], reduces: 1 })).body.id, `j${N + 1}`);
+  // A journal of format 1 (ids j<N>, as the coordinator wrote them before ULIDs): the next job gets a ULID.
+  const newest = (await c.post('/v1/jobs', { app: 'wc', inputs: [lab.corpus[0]], reduces: 1 })).body.id as string;
+  assert.ok(isUlidJobId(newest), newest);
   first.proc.child.kill('SIGTERM');
   await first.proc.wait();
   const after = statSync(file).size;
@@ -107,8 +110,9 @@ test('a coordinator with 100,000 finished jobs in its history restarts, keeps th
   assert.equal(page1.jobs.length, 1000);
   assert.ok(page1.next, 'a second page');
   const page2 = (await c2.get(`/v1/jobs?after=${page1.next}`)).body as { jobs: { id: string }[]; next?: string };
-  assert.deepEqual(page2.jobs.map((j) => j.id), [`j${N + 1}`]);
-  assert.equal((await c2.get(`/v1/jobs/j${N + 1}`)).body.state, 'queued');
+  assert.deepEqual(page2.jobs.map((j) => j.id), [newest]);
+  assert.equal((await c2.get(`/v1/jobs/${newest}`)).body.state, 'queued');
+  assert.equal((await c2.get('/v1/jobs/j2')).status, 410);
   const replayed = /"records":(\d+)/.exec(second.proc.stdout + second.proc.stderr);
   assert.ok(replayed && Number(replayed[1]) < 1100, `the second start replayed ${replayed?.[1]} records`);
   t.diagnostic(`start with ${N} finished jobs in a ${(before / 1e6).toFixed(1)} MB journal: ${first.ms.toFixed(0)} ms; after compaction (${(after / 1e6).toFixed(2)} MB): ${second.ms.toFixed(0)} ms (process start included)`);
@@ -117,7 +121,8 @@ test('a coordinator with 100,000 finished jobs in its history restarts, keeps th
 test('kill -9 in the middle of a journal compaction loses no acknowledged job', async (t) => {
   const lab = new Lab(t);
   const port = await freePort();
-  const acked = new Set<number>();
+  const acked = new Set<string>();
+  const unfinished: string[] = [];
   const temp = join(lab.data, '.journal.jsonl.compact');
   const flags = ['--journal-compact', '20', '--retain-jobs', '3'];
   // Unfinished jobs with many inputs make the snapshot (and each rewrite) big enough to be caught in the act.
@@ -127,7 +132,8 @@ test('kill -9 in the middle of a journal compaction loses no acknowledged job', 
     for (let i = 0; i < 10; i++) {
       const r = await api(lab, url).post('/v1/jobs', { app: 'wc', inputs: big, reduces: 1 });
       assert.equal(r.status, 201);
-      acked.add(Number(r.body.id.slice(1)));
+      acked.add(r.body.id);
+      unfinished.push(r.body.id);
     }
     proc.child.kill('SIGTERM');
     await proc.wait();
@@ -135,8 +141,8 @@ test('kill -9 in the middle of a journal compaction loses no acknowledged job', 
   const check = async (url: string, when: string) => {
     const c = api(lab, url);
     // Every acknowledged job is known: kept (200) or retired after newer ones finished (410), never unknown.
-    for (const n of acked) assert.ok([200, 410].includes((await c.get(`/v1/jobs/j${n}`)).status), `${when}: acknowledged job j${n} is known`);
-    for (let n = 1; n <= 10; n++) assert.equal((await c.get(`/v1/jobs/j${n}`)).body.state, 'queued', `${when}: unfinished job j${n} kept`);
+    for (const id of acked) assert.ok([200, 410].includes((await c.get(`/v1/jobs/${id}`)).status), `${when}: acknowledged job ${id} is known`);
+    for (const id of unfinished) assert.equal((await c.get(`/v1/jobs/${id}`)).body.state, 'queued', `${when}: unfinished job ${id} kept`);
   };
   let midCompaction = 0;
   for (let round = 0; round < 15 && midCompaction < 3; round++) {
@@ -148,7 +154,7 @@ test('kill -9 in the middle of a journal compaction loses no acknowledged job', 
       while (!stop) {
         try {
           const r = await c.post('/v1/jobs', { app: 'wc', inputs: [lab.corpus[0]], reduces: 1 });
-          if (r.status === 201) acked.add(Number(r.body.id.slice(1)));
+          if (r.status === 201) acked.add(r.body.id);
           if (r.status === 201 && !stop) await c.del(`/v1/jobs/${r.body.id}`);
         } catch {
           return; // the coordinator was killed
@@ -169,7 +175,9 @@ test('kill -9 in the middle of a journal compaction loses no acknowledged job', 
   await check(url, 'at the end');
   assert.ok(!existsSync(temp), 'the leftover compaction file is removed at start');
   const next = await api(lab, url).post('/v1/jobs', { app: 'wc', inputs: [lab.corpus[0]], reduces: 1 });
-  assert.ok(Number(next.body.id.slice(1)) > Math.max(...acked), 'no acknowledged job id is handed out again');
+  // ULIDs of one coordinator increase, across restarts too: the next is newer than every acknowledged one.
+  const newestAcked = [...acked].sort().at(-1)!;
+  assert.ok(next.body.id > newestAcked, `no acknowledged job id is handed out again (${next.body.id} > ${newestAcked})`);
   t.diagnostic(`${acked.size} acknowledged jobs, ${midCompaction} kills during a compaction`);
 });
 

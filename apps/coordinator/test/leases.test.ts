@@ -68,7 +68,7 @@ test('a worker declared lost stays lost after a restart: its leases are released
 test('--task-progress-timeout: an attempt whose heartbeats report no progress is abandoned (the worker is told to stop) and handed out again', async (t) => {
   const env = makeEnv(t);
   const app = await build(t, env, { tickMs: 20, heartbeatTimeoutMs: 2000, progressTimeoutMs: 300 });
-  await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: [env.files[0]], reduces: 1, output: env.out });
+  const j1 = (await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: [env.files[0]], reduces: 1, output: env.out })).body.id as string;
   const w1 = await registerWorker(app);
   const w2 = await registerWorker(app);
   const a = await poll(app, w1);
@@ -80,7 +80,7 @@ test('--task-progress-timeout: an attempt whose heartbeats report no progress is
     assert.deepEqual((await heartbeat(app, w1, [{ ...ref, progress: p * 100 }])).body.abandon, []);
     await sleep(50);
   }
-  assert.equal(app.scheduler.core.job('j1')!.tasks.map.running, 1);
+  assert.equal(app.scheduler.core.job(j1)!.tasks.map.running, 1);
   // Then the count stops growing while heartbeats go on: the attempt is abandoned and re-issued.
   let abandon: unknown[] = [];
   const stuck = Date.now();

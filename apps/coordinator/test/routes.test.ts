@@ -4,6 +4,7 @@ import { symlinkSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { authHeader } from '@mr/service-kit';
 import { checkOpenApi } from '@mr/service-kit/testing';
+import { isUlidJobId } from '@mr/mapreduce-protocol';
 import { build, json, makeEnv, registerWorker } from './helper.ts';
 
 test('a job runs end to end through the worker protocol and is visible in the job API', async (t) => {
@@ -20,40 +21,44 @@ test('a job runs end to end through the worker protocol and is visible in the jo
   const parked = json(app, 'POST', `/v1/workers/${w}/poll`, {}, h);
   const sub = await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 2, output: env.out, name: 'demo' });
   assert.equal(sub.status, 201);
-  assert.deepEqual(sub.body, { id: 'j1', state: 'queued' });
+  assert.equal(sub.body.state, 'queued');
+  const id = sub.body.id as string;
+  assert.ok(isUlidJobId(id), `a ULID: ${id}`);
   const a0 = (await parked).body;
   assert.equal(a0.type, 'map');
   assert.equal(a0.input, env.files[0]);
   assert.equal(a0.leaseMs, 10_000);
-  assert.equal(a0.outputDir, join(env.data, 'jobs', 'j1', 'work', 'm0-a1'));
+  assert.equal(a0.outputDir, join(env.data, 'jobs', id, 'work', 'm0-a1'));
 
   const a1 = (await json(app, 'POST', `/v1/workers/${w}/poll`, undefined, h)).body;
   assert.equal(a1.taskId, 'map-1');
   for (const a of [a0, a1]) {
     const files = [0, 1].map((r) => `${a.outputDir}/mr-${a.index}-${r}`);
-    const ack = await json(app, 'POST', `/v1/workers/${w}/complete`, { jobId: 'j1', taskId: a.taskId, attempt: a.attempt, durationMs: 12, files, counters: { records: 2 } }, h);
+    const ack = await json(app, 'POST', `/v1/workers/${w}/complete`, { jobId: id, taskId: a.taskId, attempt: a.attempt, durationMs: 12, files, counters: { records: 2 } }, h);
     assert.deepEqual(ack.body, { accepted: true });
   }
   // A stale attempt is answered as data.
-  const stale = await json(app, 'POST', `/v1/workers/${w}/complete`, { jobId: 'j1', taskId: 'map-0', attempt: 7, durationMs: 1, files: [] }, h);
+  const stale = await json(app, 'POST', `/v1/workers/${w}/complete`, { jobId: id, taskId: 'map-0', attempt: 7, durationMs: 1, files: [] }, h);
   assert.deepEqual(stale.body, { accepted: false, reason: 'already-done' });
 
   const r0 = (await json(app, 'POST', `/v1/workers/${w}/poll`, {}, h)).body;
   assert.equal(r0.type, 'reduce');
   assert.deepEqual(r0.inputs, [`${a0.outputDir}/mr-0-0`, `${a1.outputDir}/mr-1-0`]);
-  assert.equal(r0.outputDir, join(env.data, 'jobs', 'j1', 'work', 'r0-a1'));
+  assert.equal(r0.outputDir, join(env.data, 'jobs', id, 'work', 'r0-a1'));
   const workers = await json(app, 'GET', '/v1/workers');
-  assert.deepEqual(workers.body.workers[0].tasks, [{ jobId: 'j1', taskId: 'reduce-0', attempt: 1 }]);
+  assert.deepEqual(workers.body.workers[0].tasks, [{ jobId: id, taskId: 'reduce-0', attempt: 1 }]);
   const r1 = (await json(app, 'POST', `/v1/workers/${w}/poll`, {}, h)).body;
   for (const r of [r0, r1]) {
     // The worker writes into its attempt's directory; the coordinator's accept renames it into the output.
     mkdirSync(r.outputDir, { recursive: true });
     writeFileSync(`${r.outputDir}/mr-out-${r.index}`, `out ${r.index}\n`);
-    await json(app, 'POST', `/v1/workers/${w}/complete`, { jobId: 'j1', taskId: r.taskId, attempt: r.attempt, durationMs: 3, files: [] }, h);
+    await json(app, 'POST', `/v1/workers/${w}/complete`, { jobId: id, taskId: r.taskId, attempt: r.attempt, durationMs: 3, files: [] }, h);
   }
   assert.equal(readFileSync(join(env.out, 'mr-out-1'), 'utf8'), 'out 1\n');
-  const job = (await json(app, 'GET', '/v1/jobs/j1')).body;
+  const job = (await json(app, 'GET', `/v1/jobs/${id}`)).body;
   assert.equal(job.state, 'succeeded');
+  // ULIDs are case-insensitive: the lower-case form names the same job.
+  assert.equal((await json(app, 'GET', `/v1/jobs/${id.toLowerCase()}`)).body.id, id);
   assert.equal(job.name, 'demo');
   assert.deepEqual(job.tasks.map, { total: 2, pending: 0, running: 0, done: 2 });
   assert.deepEqual(job.counters, { records: 4 });
@@ -69,7 +74,7 @@ test('a job runs end to end through the worker protocol and is visible in the jo
   assert.match(metrics.body, /mr_workers\{service="mr-coordinator"\} 1/);
 
   // Cancelling a finished job is refused and changes nothing.
-  const del = await json(app, 'DELETE', '/v1/jobs/j1');
+  const del = await json(app, 'DELETE', `/v1/jobs/${id}`);
   assert.equal(del.status, 409);
   assert.equal(del.body.code, 'MR_ERR_JOB_FINISHED');
 });
@@ -126,7 +131,8 @@ test('bad submissions get a clear 4xx and create no job', async (t) => {
   assert.deepEqual(list.body.jobs, [], 'no job was created');
   const ok = await json(app, 'POST', '/v1/jobs', good, auth);
   assert.equal(ok.status, 201);
-  assert.equal(ok.body.id, 'j1', 'refused submissions used no job ids');
+  assert.ok(isUlidJobId(ok.body.id));
+  assert.equal((await json(app, 'GET', '/v1/jobs', undefined, auth)).body.jobs.length, 1);
 });
 
 test('without input roots every submission is refused with a message saying how to fix it', async (t) => {
@@ -144,54 +150,57 @@ test('unknown job ids are 404; cancel stops a running job and its workers are to
   assert.equal((await json(app, 'GET', '/v1/jobs/j9')).body.code, 'MR_ERR_JOB_NOT_FOUND');
   assert.equal((await json(app, 'DELETE', '/v1/jobs/j9')).status, 404);
   assert.equal((await json(app, 'GET', '/v1/jobs/bad$id')).status, 400);
-  await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1 });
+  assert.equal((await json(app, 'GET', '/v1/jobs/01JDZ8Y00000000000000000AB')).status, 404, 'a ULID never handed out');
+  const id = (await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1 })).body.id as string;
   const wx = await registerWorker(app);
   const a = (await json(app, 'POST', `/v1/workers/${wx.id}/poll`, {}, wx.headers)).body;
   assert.equal(a.type, 'map');
-  assert.equal(a.outputDir, join(env.data, 'jobs', 'j1', 'work', 'm0-a1'));
-  const del = await json(app, 'DELETE', '/v1/jobs/j1');
+  assert.equal(a.outputDir, join(env.data, 'jobs', id, 'work', 'm0-a1'));
+  const del = await json(app, 'DELETE', `/v1/jobs/${id}`);
   assert.equal(del.status, 200);
   assert.equal(del.body.state, 'cancelled');
-  const hb = await json(app, 'POST', `/v1/workers/${wx.id}/heartbeat`, { tasks: [{ jobId: 'j1', taskId: a.taskId, attempt: a.attempt }] }, wx.headers);
-  assert.deepEqual(hb.body.abandon, [{ jobId: 'j1', taskId: a.taskId, attempt: a.attempt }]);
-  const late = await json(app, 'POST', `/v1/workers/${wx.id}/complete`, { jobId: 'j1', taskId: a.taskId, attempt: a.attempt, durationMs: 1, files: [] }, wx.headers);
+  const hb = await json(app, 'POST', `/v1/workers/${wx.id}/heartbeat`, { tasks: [{ jobId: id, taskId: a.taskId, attempt: a.attempt }] }, wx.headers);
+  assert.deepEqual(hb.body.abandon, [{ jobId: id, taskId: a.taskId, attempt: a.attempt }]);
+  const late = await json(app, 'POST', `/v1/workers/${wx.id}/complete`, { jobId: id, taskId: a.taskId, attempt: a.attempt, durationMs: 1, files: [] }, wx.headers);
   assert.deepEqual(late.body, { accepted: false, reason: 'job-not-running' });
-  assert.equal((await json(app, 'GET', '/v1/jobs/j1')).body.output, join(env.data, 'jobs', 'j1', 'out'));
+  assert.equal((await json(app, 'GET', `/v1/jobs/${id}`)).body.output, join(env.data, 'jobs', id, 'out'));
 });
 
 test('a restarted coordinator still knows every accepted job and finishes unfinished ones', async (t) => {
   const env = makeEnv(t);
   const first = await build(t, env);
-  await json(first, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1, output: env.out });
-  await json(first, 'POST', '/v1/jobs', { app: 'wc', inputs: [env.files[0]], reduces: 1, output: `${env.out}2` });
+  const j1 = (await json(first, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1, output: env.out })).body.id as string;
+  const j2 = (await json(first, 'POST', '/v1/jobs', { app: 'wc', inputs: [env.files[0]], reduces: 1, output: `${env.out}2` })).body.id as string;
+  assert.ok(j1 < j2, 'ids sort in submission order');
   const w1 = await registerWorker(first);
   const a = (await json(first, 'POST', `/v1/workers/${w1.id}/poll`, {}, w1.headers)).body;
-  await json(first, 'POST', `/v1/workers/${w1.id}/complete`, { jobId: 'j1', taskId: a.taskId, attempt: a.attempt, durationMs: 1, files: [`${a.outputDir}/mr-0-0`] }, w1.headers);
-  await json(first, 'DELETE', '/v1/jobs/j2');
+  await json(first, 'POST', `/v1/workers/${w1.id}/complete`, { jobId: j1, taskId: a.taskId, attempt: a.attempt, durationMs: 1, files: [`${a.outputDir}/mr-0-0`] }, w1.headers);
+  await json(first, 'DELETE', `/v1/jobs/${j2}`);
   await first.close();
 
   // No recovery hold: nothing of the previous boot is still running here.
   const second = await build(t, env, { recoveryMs: 0 });
   const jobs = (await json(second, 'GET', '/v1/jobs')).body.jobs;
-  assert.deepEqual(jobs.map((j: any) => [j.id, j.state, j.tasks.map.done]), [['j1', 'running', 1], ['j2', 'cancelled', 0]]);
+  assert.deepEqual(jobs.map((j: any) => [j.id, j.state, j.tasks.map.done]), [[j1, 'running', 1], [j2, 'cancelled', 0]]);
   // The worker is still known after the restart (its registration is journaled); the task of the
   // previous boot's attempt that never reported runs again, with a new attempt number.
   const b = (await json(second, 'POST', `/v1/workers/${w1.id}/poll`, {}, w1.headers)).body;
   assert.equal(b.taskId, 'map-1');
   assert.ok(b.attempt > 1, 'attempt numbers never repeat across restarts');
-  await json(second, 'POST', `/v1/workers/${w1.id}/complete`, { jobId: 'j1', taskId: 'map-1', attempt: b.attempt, durationMs: 1, files: [`${b.outputDir}/mr-1-0`] }, w1.headers);
+  await json(second, 'POST', `/v1/workers/${w1.id}/complete`, { jobId: j1, taskId: 'map-1', attempt: b.attempt, durationMs: 1, files: [`${b.outputDir}/mr-1-0`] }, w1.headers);
   const r = (await json(second, 'POST', `/v1/workers/${w1.id}/poll`, {}, w1.headers)).body;
   assert.deepEqual(r.inputs, [`${a.outputDir}/mr-0-0`, `${b.outputDir}/mr-1-0`]);
   mkdirSync(r.outputDir, { recursive: true });
   writeFileSync(`${r.outputDir}/mr-out-0`, 'x 1\n');
-  await json(second, 'POST', `/v1/workers/${w1.id}/complete`, { jobId: 'j1', taskId: 'reduce-0', attempt: r.attempt, durationMs: 1, files: [] }, w1.headers);
+  await json(second, 'POST', `/v1/workers/${w1.id}/complete`, { jobId: j1, taskId: 'reduce-0', attempt: r.attempt, durationMs: 1, files: [] }, w1.headers);
   const sub = await json(second, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1 });
-  assert.equal(sub.body.id, 'j3');
+  const j3 = sub.body.id as string;
+  assert.ok(j3 > j2, 'a restarted coordinator hands out newer ids');
   await second.close();
 
   const third = await build(t, env);
   const after = (await json(third, 'GET', '/v1/jobs')).body.jobs;
-  assert.deepEqual(after.map((j: any) => [j.id, j.state]), [['j1', 'succeeded'], ['j2', 'cancelled'], ['j3', 'queued']]);
+  assert.deepEqual(after.map((j: any) => [j.id, j.state]), [[j1, 'succeeded'], [j2, 'cancelled'], [j3, 'queued']]);
   assert.ok(after[0].submittedAt < after[0].finishedAt);
 });
 
@@ -233,20 +242,25 @@ test('Idempotency-Key: a retry answers the job the key created (200), another bo
 test('finished jobs past --retain-jobs are retired: GET answers 410, the list keeps the newest, a restart agrees', async (t) => {
   const env = makeEnv(t);
   const app = await build(t, env, { retainJobs: 2 });
+  const ids: string[] = [];
   for (let i = 0; i < 4; i++) {
     const r = await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1 });
     assert.equal(r.status, 201);
+    ids.push(r.body.id);
     assert.equal((await json(app, 'DELETE', `/v1/jobs/${r.body.id}`)).status, 200);
   }
-  assert.deepEqual((await json(app, 'GET', '/v1/jobs')).body.jobs.map((j: any) => j.id), ['j3', 'j4']);
-  const gone = await json(app, 'GET', '/v1/jobs/j1');
+  assert.deepEqual((await json(app, 'GET', '/v1/jobs')).body.jobs.map((j: any) => j.id), ids.slice(2));
+  const gone = await json(app, 'GET', `/v1/jobs/${ids[0]}`);
   assert.deepEqual([gone.status, gone.body.code], [410, 'MR_ERR_JOB_RETIRED']);
   assert.equal((await json(app, 'GET', '/v1/jobs/j9')).status, 404);
+  assert.equal((await json(app, 'GET', '/v1/jobs/7ZZZZZZZZZZZZZZZZZZZZZZZZZ')).status, 404, 'a ULID newer than every retired one is unknown, not retired');
   await app.close();
   const second = await build(t, env, { retainJobs: 2 });
-  assert.deepEqual((await json(second, 'GET', '/v1/jobs')).body.jobs.map((j: any) => j.id), ['j3', 'j4']);
-  assert.equal((await json(second, 'GET', '/v1/jobs/j2')).status, 410);
-  assert.equal((await json(second, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1 })).body.id, 'j5');
+  assert.deepEqual((await json(second, 'GET', '/v1/jobs')).body.jobs.map((j: any) => j.id), ids.slice(2));
+  assert.equal((await json(second, 'GET', `/v1/jobs/${ids[1]}`)).status, 410);
+  const fifth = (await json(second, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1 })).body.id as string;
+  assert.ok(fifth > ids[3]!);
+  assert.deepEqual((await json(second, 'GET', '/v1/jobs')).body.jobs.map((j: any) => j.id), [...ids.slice(2), fifth]);
 });
 
 test('GET /v1/openapi.json documents every coordinator route and validates; GET /v1/version', async (t) => {

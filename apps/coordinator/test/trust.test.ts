@@ -37,9 +37,9 @@ test('a worker acts only for itself: other secrets and unregistered ids are refu
   const app = await build(t, env);
   const w1 = await registerWorker(app);
   const w2 = await registerWorker(app);
-  await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1 });
+  const j1 = (await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: env.files, reduces: 1 })).body.id as string;
   const a = (await json(app, 'POST', `/v1/workers/${w1.id}/poll`, {}, w1.headers)).body;
-  const ref = { jobId: 'j1', taskId: a.taskId, attempt: a.attempt };
+  const ref = { jobId: j1, taskId: a.taskId, attempt: a.attempt };
   const files = [`${a.outputDir}/mr-0-0`];
   for (const [what, headers] of [['w2 secret', w2.headers], ['no secret', {}], ['made-up secret', { 'x-mr-worker-secret': 'guess' }]] as const) {
     for (const [route, b] of [['poll', {}], ['heartbeat', { tasks: [ref] }], ['complete', { ...ref, durationMs: 1, files }], ['fail', { ...ref, error: 'x', retryable: false }]] as const) {
@@ -59,7 +59,7 @@ test('a worker acts only for itself: other secrets and unregistered ids are refu
   // Another registered worker cannot complete or fail w1's attempt.
   assert.deepEqual((await json(app, 'POST', `/v1/workers/${w2.id}/complete`, { ...ref, durationMs: 1, files }, w2.headers)).body, { accepted: false, reason: 'not-lease-holder' });
   assert.deepEqual((await json(app, 'POST', `/v1/workers/${w2.id}/fail`, { ...ref, error: 'x', retryable: false }, w2.headers)).body, { accepted: false, reason: 'not-lease-holder' });
-  const job = (await json(app, 'GET', '/v1/jobs/j1')).body;
+  const job = (await json(app, 'GET', `/v1/jobs/${j1}`)).body;
   assert.equal(job.state, 'running');
   assert.deepEqual(job.tasks.map, { total: 2, pending: 1, running: 1, done: 0 });
   assert.deepEqual((await json(app, 'POST', `/v1/workers/${w1.id}/complete`, { ...ref, durationMs: 1, files }, w1.headers)).body, { accepted: true });
@@ -71,23 +71,23 @@ test('the coordinator names the files: declared map outputs outside the attempt 
   const w = await registerWorker(app);
   const secret = join(env.dir, 'secret.txt');
   writeFileSync(secret, 'api_key 12345\n');
-  await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: [env.files[0]], reduces: 2, output: env.out });
+  const j1 = (await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: [env.files[0]], reduces: 2, output: env.out })).body.id as string;
   const a = (await json(app, 'POST', `/v1/workers/${w.id}/poll`, {}, w.headers)).body;
-  const ref = { jobId: 'j1', taskId: a.taskId, attempt: a.attempt, durationMs: 1 };
+  const ref = { jobId: j1, taskId: a.taskId, attempt: a.attempt, durationMs: 1 };
   for (const files of [[secret, `${a.outputDir}/mr-0-1`], [`${a.outputDir}/../../../../secret.txt`], [`${a.outputDir}/mr-0-2`], [`${a.outputDir}/mr-1-0`]]) {
     const r = await json(app, 'POST', `/v1/workers/${w.id}/complete`, { ...ref, files }, w.headers);
     assert.equal(r.status, 400, JSON.stringify(files));
     assert.equal(r.body.code, 'MR_ERR_BAD_COMPLETION');
   }
-  assert.equal((await json(app, 'GET', '/v1/jobs/j1')).body.tasks.map.done, 0, 'nothing changed');
+  assert.equal((await json(app, 'GET', `/v1/jobs/${j1}`)).body.tasks.map.done, 0, 'nothing changed');
   assert.deepEqual((await json(app, 'POST', `/v1/workers/${w.id}/complete`, { ...ref, files: [`${a.outputDir}/mr-0-0`, `${a.outputDir}/mr-0-1`] }, w.headers)).body, { accepted: true });
   const r0 = (await json(app, 'POST', `/v1/workers/${w.id}/poll`, {}, w.headers)).body;
   assert.deepEqual(r0.inputs, [`${a.outputDir}/mr-0-0`]);
-  assert.ok(r0.outputDir.startsWith(join(env.data, 'jobs', 'j1', 'work')), 'reduces write into the job work dir, not the output');
+  assert.ok(r0.outputDir.startsWith(join(env.data, 'jobs', j1, 'work')), 'reduces write into the job work dir, not the output');
   // A reduce completion's files are ignored; an attempt that wrote nothing cannot make the job succeed (empty output).
-  const forged = await json(app, 'POST', `/v1/workers/${w.id}/complete`, { jobId: 'j1', taskId: r0.taskId, attempt: r0.attempt, durationMs: 1, files: [secret] }, w.headers);
+  const forged = await json(app, 'POST', `/v1/workers/${w.id}/complete`, { jobId: j1, taskId: r0.taskId, attempt: r0.attempt, durationMs: 1, files: [secret] }, w.headers);
   assert.deepEqual(forged.body, { accepted: true });
-  const job = (await json(app, 'GET', '/v1/jobs/j1')).body;
+  const job = (await json(app, 'GET', `/v1/jobs/${j1}`)).body;
   assert.equal(job.state, 'failed');
   assert.match(job.error, /could not publish its output: the attempt's output .* does not exist/);
   assert.doesNotMatch(job.error, /api_key/);
@@ -102,9 +102,9 @@ test('a reduce output appears in the output dir only through the accept; a late 
   t.after(() => clearInterval(alive));
   const w1 = await registerWorker(app);
   const w2 = await registerWorker(app);
-  await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: [env.files[0]], reduces: 1, output: env.out });
+  const j1 = (await json(app, 'POST', '/v1/jobs', { app: 'wc', inputs: [env.files[0]], reduces: 1, output: env.out })).body.id as string;
   const m = (await json(app, 'POST', `/v1/workers/${w1.id}/poll`, {}, w1.headers)).body;
-  await json(app, 'POST', `/v1/workers/${w1.id}/complete`, { jobId: 'j1', taskId: m.taskId, attempt: m.attempt, durationMs: 1, files: [] }, w1.headers);
+  await json(app, 'POST', `/v1/workers/${w1.id}/complete`, { jobId: j1, taskId: m.taskId, attempt: m.attempt, durationMs: 1, files: [] }, w1.headers);
   const late = (await json(app, 'POST', `/v1/workers/${w1.id}/poll`, {}, w1.headers)).body;
   mkdirSync(late.outputDir, { recursive: true });
   writeFileSync(join(late.outputDir, 'mr-out-0'), 'stale 1\n');
@@ -118,10 +118,10 @@ test('a reduce output appears in the output dir only through the accept; a late 
   assert.notEqual(again.outputDir, late.outputDir);
   mkdirSync(again.outputDir, { recursive: true });
   writeFileSync(join(again.outputDir, 'mr-out-0'), 'fresh 1\n');
-  assert.deepEqual((await json(app, 'POST', `/v1/workers/${w2.id}/complete`, { jobId: 'j1', taskId: again.taskId, attempt: again.attempt, durationMs: 1, files: [] }, w2.headers)).body, { accepted: true });
-  assert.equal((await json(app, 'GET', '/v1/jobs/j1')).body.state, 'succeeded');
+  assert.deepEqual((await json(app, 'POST', `/v1/workers/${w2.id}/complete`, { jobId: j1, taskId: again.taskId, attempt: again.attempt, durationMs: 1, files: [] }, w2.headers)).body, { accepted: true });
+  assert.equal((await json(app, 'GET', `/v1/jobs/${j1}`)).body.state, 'succeeded');
   assert.equal(readFileSync(join(env.out, 'mr-out-0'), 'utf8'), 'fresh 1\n');
-  const refused = await json(app, 'POST', `/v1/workers/${w1.id}/complete`, { jobId: 'j1', taskId: late.taskId, attempt: late.attempt, durationMs: 1, files: [] }, w1.headers);
+  const refused = await json(app, 'POST', `/v1/workers/${w1.id}/complete`, { jobId: j1, taskId: late.taskId, attempt: late.attempt, durationMs: 1, files: [] }, w1.headers);
   assert.equal(refused.body.accepted, false);
   assert.equal(readFileSync(join(env.out, 'mr-out-0'), 'utf8'), 'fresh 1\n');
 });

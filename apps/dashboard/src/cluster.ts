@@ -198,8 +198,8 @@ export class Cluster {
         this.#get<{ workers: WorkerView[] }>(`${url}/v1/workers`),
         this.#get<Record<string, unknown>>(`${url}/healthz`),
       ]);
-      // Newest first; the views page through them.
-      const list = [...jobs.jobs].sort((a, b) => (a.submittedAt < b.submittedAt ? 1 : a.submittedAt > b.submittedAt ? -1 : 0));
+      // Newest first (the coordinator lists in submission order, whatever the ids); the views page through them.
+      const list = [...jobs.jobs].reverse();
       return { jobs: list, workers: workers.workers, health };
     } catch (err) {
       return { error: (err as Error).message };

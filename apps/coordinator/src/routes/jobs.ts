@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ErrorReply, JobCreated, JobIdParams, JobList, JobListQuery, JobSubmit, JobView, TaskList, TaskListQuery, type JobEvent } from '@mr/mapreduce-protocol';
+import { canonicalJobId, ErrorReply, JobCreated, JobIdParams, JobList, JobListQuery, JobSubmit, JobView, TaskList, TaskListQuery, type JobEvent } from '@mr/mapreduce-protocol';
 import type { ReplyBody, SchedulerEvent } from '@mr/mapreduce-core';
 import { validateSubmission } from '../plugins/app/validate.ts';
 import {
@@ -89,7 +89,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       return reply.status(200).send({ id: prior.jobId, state: driver.core.job(prior.jobId)?.state ?? prior.state });
     }
     const spec = await validateSubmission(req.body, app.inputRoots, app.splitBytes, app.outputPlaces);
-    const r = await driver.request({ type: 'submit', job: spec, idempotency });
+    const r = await driver.submit(spec, idempotency);
     if (r.kind !== 'created') throw refusal(r);
     return reply.status(r.existing ? 200 : 201).send({ id: r.jobId, state: r.state });
   });
@@ -100,7 +100,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const ids = driver.core.jobIds();
     let start = 0;
     if (after !== undefined) {
-      const i = ids.indexOf(after);
+      const i = ids.indexOf(canonicalJobId(after));
       if (i < 0) throw ERR_BAD_CURSOR(`after=${after}: no such job is kept (retired, or never existed)`);
       start = i + 1;
     }
@@ -119,7 +119,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   app.get('/v1/jobs/:id', { schema: { params: JobIdParams, response: { 200: JobView, ...errors } } }, async (req) => {
-    const { id } = req.params;
+    const id = canonicalJobId(req.params.id);
     const v = driver.jobView(id);
     if (!v) throw driver.core.isRetired(id) ? ERR_JOB_RETIRED(id, String(driver.core.config.retainJobs)) : ERR_JOB_NOT_FOUND(id);
     return v;
@@ -127,7 +127,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   // A job's tasks with their attempts, a page at a time (limit 1-1000, default 100; after = the previous page's next).
   app.get('/v1/jobs/:id/tasks', { schema: { params: JobIdParams, querystring: TaskListQuery, response: { 200: TaskList, ...errors } } }, async (req) => {
-    const { id } = req.params;
+    const id = canonicalJobId(req.params.id);
     const { limit = 100, after } = req.query;
     const job = driver.jobView(id);
     if (!job) throw driver.core.isRetired(id) ? ERR_JOB_RETIRED(id, String(driver.core.config.retainJobs)) : ERR_JOB_NOT_FOUND(id);
@@ -145,7 +145,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   app.delete('/v1/jobs/:id', { schema: { params: JobIdParams, response: { 200: JobView, ...errors } } }, async (req) => {
-    const { id } = req.params;
+    const id = canonicalJobId(req.params.id);
     if (driver.core.isRetired(id)) throw ERR_JOB_RETIRED(id, String(driver.core.config.retainJobs));
     const r = await driver.request({ type: 'cancel', jobId: id });
     if (r.kind !== 'cancelled') throw refusal(r);
@@ -154,7 +154,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   app.get('/v1/jobs/:id/events', { schema: { params: JobIdParams, response: { 404: ErrorReply, 401: ErrorReply, 410: ErrorReply } } }, async (req, reply) => {
-    const { id } = req.params;
+    const id = canonicalJobId(req.params.id);
     const first = driver.jobView(id);
     if (!first) throw driver.core.isRetired(id) ? ERR_JOB_RETIRED(id, String(driver.core.config.retainJobs)) : ERR_JOB_NOT_FOUND(id);
     reply.hijack();

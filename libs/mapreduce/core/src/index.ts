@@ -4,6 +4,7 @@ export { partitionFile, reduceInputs, mapAttemptDir, reduceAttemptDir, checkMapO
 export {
   ATTEMPT_EPOCH,
   DEFAULT_CONFIG,
+  JOURNAL_FORMAT,
   type SchedulerConfig,
   type SchedulerInput,
   type SchedulerImage,

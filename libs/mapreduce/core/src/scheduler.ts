@@ -11,6 +11,8 @@
 import {
   LIMITS,
   MAX_POLL_BATCH,
+  isUlidJobId,
+  legacyJobNumber,
   type Assignment,
   type FetchFailureReply,
   type MapReexecution,
@@ -28,6 +30,7 @@ import { checkMapOutputs, mapAttemptDir, partitionFile, reduceAttemptDir, reduce
 import {
   ATTEMPT_EPOCH,
   DEFAULT_CONFIG,
+  JOURNAL_FORMAT,
   type CoreJobView,
   type CoreWorkerView,
   type CoreTaskView,
@@ -107,7 +110,6 @@ interface Backup {
 
 interface Job {
   id: string;
-  seq: number;
   spec: ResolvedJobSpec;
   /** Number of inputs (kept when a finished job's input list is dropped). */
   inputCount: number;
@@ -155,6 +157,9 @@ interface Parked {
 interface ImageState {
   tick: number;
   jobSeq: number;
+  legacySeq: number;
+  lastId: string | undefined;
+  retiredThrough: string | undefined;
   workerSeq: number;
   jobs: Map<string, Job>;
   active: Job[];
@@ -255,8 +260,16 @@ export class Scheduler {
   readonly config: SchedulerConfig;
   readonly boot: number;
   #tick = 0;
+  /** Jobs accepted so far. */
   #jobSeq = 0;
+  /** The highest N of a job id j<N> (journals of format 1 named jobs so). */
+  #legacySeq = 0;
+  /** The newest ULID accepted: a new job's id must be newer. */
+  #lastId: string | undefined;
+  /** The newest ULID of a retired job: older ids not kept are retired (see isRetired). */
+  #retiredThrough: string | undefined;
   #workerSeq = 0;
+  /** Every job kept, in submission order (replay keeps it: a snapshot lists jobs in this order). */
   #jobs = new Map<string, Job>();
   /** FIFO of jobs not yet finished, in submission order. */
   #active: Job[] = [];
@@ -278,7 +291,7 @@ export class Scheduler {
     const problem = validateConfig(this.config);
     if (problem) throw new RangeError(`scheduler config: ${problem}`);
     this.boot = boot;
-    if (announce) this.#fx.persist.push({ type: 'boot', boot });
+    if (announce) this.#fx.persist.push({ type: 'boot', boot, format: JOURNAL_FORMAT });
   }
 
   /**
@@ -293,7 +306,10 @@ export class Scheduler {
     const s = new Scheduler(config, 1, false);
     let boots = 0;
     for (const r of records) {
-      if (r.type === 'boot' || r.type === 'snapshot') boots = Math.max(boots, r.boot);
+      if (r.type === 'boot' || r.type === 'snapshot') {
+        assert((r.format ?? 1) <= JOURNAL_FORMAT, `journal: format ${r.format} is newer than this coordinator's (${JOURNAL_FORMAT}); run a newer coordinator`);
+        boots = Math.max(boots, r.boot);
+      }
       s.#replay(r);
     }
     s.#startBoot(boots + 1);
@@ -326,7 +342,7 @@ export class Scheduler {
         }
       }
     }
-    this.#persist({ type: 'boot', boot });
+    this.#persist({ type: 'boot', boot, format: JOURNAL_FORMAT });
   }
 
   /**
@@ -335,10 +351,20 @@ export class Scheduler {
    * history; retired jobs are only counted.
    */
   snapshot(): PersistRecord[] {
-    const out: PersistRecord[] = [{ type: 'snapshot', boot: this.boot, jobSeq: this.#jobSeq, retired: { ...this.#retired } }];
+    const out: PersistRecord[] = [
+      {
+        type: 'snapshot',
+        format: JOURNAL_FORMAT,
+        boot: this.boot,
+        jobSeq: this.#jobSeq,
+        retired: { ...this.#retired },
+        ...(this.#legacySeq > 0 ? { legacySeq: this.#legacySeq } : {}),
+        ...(this.#lastId !== undefined ? { lastId: this.#lastId } : {}),
+        ...(this.#retiredThrough !== undefined ? { retiredThrough: this.#retiredThrough } : {}),
+      },
+    ];
     for (const w of this.#workers.values()) out.push({ type: 'worker-registered', workerId: w.id, credential: w.credential, worker: w.info });
-    const all = [...this.#finished, ...this.#active].sort((a, b) => a.seq - b.seq);
-    for (const job of all) {
+    for (const job of this.#jobs.values()) {
       if (terminal(job.state)) out.push({ type: 'job-summary', jobId: job.id, summary: this.#summary(job) });
       else {
         const image: ActiveJobImage = {
@@ -381,6 +407,9 @@ export class Scheduler {
       state: {
         tick: this.#tick,
         jobSeq: this.#jobSeq,
+        legacySeq: this.#legacySeq,
+        lastId: this.#lastId,
+        retiredThrough: this.#retiredThrough,
         workerSeq: this.#workerSeq,
         jobs: this.#jobs,
         active: this.#active,
@@ -403,6 +432,9 @@ export class Scheduler {
     const st = image.state as ImageState;
     s.#tick = st.tick;
     s.#jobSeq = st.jobSeq;
+    s.#legacySeq = st.legacySeq;
+    s.#lastId = st.lastId;
+    s.#retiredThrough = st.retiredThrough;
     s.#workerSeq = st.workerSeq;
     s.#jobs = st.jobs;
     s.#active = st.active;
@@ -456,6 +488,10 @@ export class Scheduler {
       case 'snapshot':
         this.#jobSeq = Math.max(this.#jobSeq, r.jobSeq);
         this.#retired = { ...r.retired };
+        // Format 1 named jobs j1..j<jobSeq>.
+        this.#legacySeq = Math.max(this.#legacySeq, r.format === undefined ? r.jobSeq : (r.legacySeq ?? 0));
+        if (r.lastId !== undefined) this.#noteUlid(r.lastId);
+        if (r.retiredThrough !== undefined && (this.#retiredThrough === undefined || r.retiredThrough > this.#retiredThrough)) this.#retiredThrough = r.retiredThrough;
         return;
       case 'job-summary': {
         const s = r.summary;
@@ -512,6 +548,7 @@ export class Scheduler {
         return;
       }
       case 'job-accepted':
+        this.#jobSeq++;
         this.#addJob(r.jobId, r.job, r.idempotency);
         return;
       case 'job-started': {
@@ -695,7 +732,7 @@ export class Scheduler {
         this.#onTick();
         break;
       case 'submit':
-        this.#onSubmit(input.requestId, input.job, input.idempotency);
+        this.#onSubmit(input.requestId, input.jobId, input.job, input.idempotency);
         break;
       case 'cancel':
         this.#onCancel(input.requestId, input.jobId);
@@ -804,6 +841,11 @@ export class Scheduler {
     return this.#parked.length;
   }
 
+  /** The newest ULID job id accepted (a new id must be newer), if any. */
+  lastJobId(): string | undefined {
+    return this.#lastId;
+  }
+
   /** True once exit-when-done applies: at least one job, all finished. */
   allDone(): boolean {
     return this.#jobSeq > 0 && this.#active.length === 0;
@@ -835,9 +877,29 @@ export class Scheduler {
     return this.#active.length;
   }
 
+  /**
+   * A job id not kept is retired when it is a legacy id j<N> with N at most
+   * the highest seen (those were handed out in sequence), or a ULID no newer
+   * than the newest retired one. ULIDs are not numbered, so the second rule
+   * also answers "retired" for an id that lies in that range but never named
+   * a job here (another coordinator's, say).
+   */
   #isRetired(id: string): boolean {
-    if (this.#jobs.has(id) || !/^j[1-9][0-9]{0,15}$/.test(id)) return false;
-    return Number(id.slice(1)) <= this.#jobSeq;
+    if (this.#jobs.has(id)) return false;
+    if (isUlidJobId(id)) return this.#retiredThrough !== undefined && id <= this.#retiredThrough;
+    const n = legacyJobNumber(id);
+    return n !== undefined && n <= this.#legacySeq;
+  }
+
+  /** True for an id a new job may take: a ULID newer than every one accepted, or j<N> above every N seen. */
+  #isFreshId(id: string): boolean {
+    if (isUlidJobId(id)) return this.#lastId === undefined || id > this.#lastId;
+    const n = legacyJobNumber(id);
+    return n !== undefined && n > this.#legacySeq;
+  }
+
+  #noteUlid(id: string): void {
+    if (this.#lastId === undefined || id > this.#lastId) this.#lastId = id;
   }
 
   // ------------------------------------------------------------ inputs
@@ -860,8 +922,9 @@ export class Scheduler {
 
   #addJob(id: string, spec: ResolvedJobSpec, idempotency?: Idempotency): Job {
     assert(!this.#jobs.has(id), `job ${id} added twice`);
-    const seq = Number(id.slice(1));
-    if (Number.isInteger(seq)) this.#jobSeq = Math.max(this.#jobSeq, seq);
+    const n = legacyJobNumber(id);
+    if (n !== undefined) this.#legacySeq = Math.max(this.#legacySeq, n);
+    else if (isUlidJobId(id)) this.#noteUlid(id);
     const mk = (phase: TaskPhase, index: number): Task => ({
       phase,
       index,
@@ -872,7 +935,6 @@ export class Scheduler {
     });
     const job: Job = {
       id,
-      seq,
       spec,
       inputCount: spec.inputs.length,
       ...(idempotency ? { idempotency } : {}),
@@ -910,11 +972,12 @@ export class Scheduler {
       const old = this.#finished.shift()!;
       this.#jobs.delete(old.id);
       if (old.idempotency && this.#keys.get(old.idempotency.key) === old) this.#keys.delete(old.idempotency.key);
+      if (isUlidJobId(old.id) && (this.#retiredThrough === undefined || old.id > this.#retiredThrough)) this.#retiredThrough = old.id;
       this.#retired[old.state as keyof RetiredCounts]++;
     }
   }
 
-  #onSubmit(requestId: string, spec: JobSpec, idempotency: Idempotency | undefined): void {
+  #onSubmit(requestId: string, id: string, spec: JobSpec, idempotency: Idempotency | undefined): void {
     if (idempotency) {
       const prior = this.#keys.get(idempotency.key);
       if (prior && prior.idempotency!.fingerprint !== idempotency.fingerprint) {
@@ -965,7 +1028,8 @@ export class Scheduler {
         });
       }
     }
-    const id = `j${this.#jobSeq + 1}`;
+    assert(this.#isFreshId(id), `submit: job id ${id} is not newer than every id accepted (newest ${this.#lastId ?? `j${this.#legacySeq}`})`);
+    this.#jobSeq++;
     const root = `${this.config.workRoot}/${id}`;
     const resolved: ResolvedJobSpec = { ...spec, output: spec.output ?? `${root}/out`, workDir: spec.workDir ?? `${root}/work` };
     // The shuffle mode is the job's from now on (a restart with another default does not change it); 'shared' is written as absent.

@@ -123,6 +123,14 @@ export const DEFAULT_CONFIG: SchedulerConfig = {
   reexecuteLostMaps: true,
 };
 
+/**
+ * The journal's format, written in every 'boot' and 'snapshot' record; it
+ * applies to the records after it. 1 (no format field): job ids j<N> and a
+ * snapshot's jobSeq is the highest N. 2: ULID job ids; a snapshot also carries
+ * legacySeq, lastId and retiredThrough. restore() reads both and refuses newer ones.
+ */
+export const JOURNAL_FORMAT = 2;
+
 /** Attempt numbers of boot b start above (b-1) * ATTEMPT_EPOCH, so a restart never reuses one. */
 export const ATTEMPT_EPOCH = 1000;
 
@@ -181,7 +189,14 @@ export type SchedulerInput =
    * hashes the body). A key already used answers the job it created (same
    * fingerprint) or is refused (another fingerprint).
    */
-  | { type: 'submit'; requestId: string; job: JobSpec; idempotency?: Idempotency | undefined }
+  /**
+   * jobId: the id the job gets if accepted, chosen by the shell (a ULID, see
+   * @mr/mapreduce-protocol job-id.ts) and newer than every id accepted before
+   * (a broken promise is an assertion); unused when the submission is refused
+   * or its idempotency key names an earlier job. A legacy id j<N> above every
+   * one seen is accepted too (transcripts use them).
+   */
+  | { type: 'submit'; requestId: string; jobId: string; job: JobSpec; idempotency?: Idempotency | undefined }
   | { type: 'cancel'; requestId: string; jobId: string }
   | { type: 'register'; requestId: string; worker: WorkerInfo; credential: string }
   | { type: 'poll'; requestId: string; workerId: string; credential: string; free?: number | undefined }
@@ -302,8 +317,22 @@ export interface ActiveJobImage {
  * 'snapshot' record, then one 'job-summary' or 'job-image' per job kept.
  */
 export type PersistRecord =
-  | { type: 'boot'; boot: number }
-  | { type: 'snapshot'; boot: number; jobSeq: number; retired: RetiredCounts }
+  | { type: 'boot'; boot: number; format?: number | undefined }
+  /**
+   * jobSeq: jobs accepted so far. Format 2 adds legacySeq (the highest N of a
+   * j<N> id, when there was one), lastId (the newest ULID accepted) and
+   * retiredThrough (the newest ULID of a retired job).
+   */
+  | {
+      type: 'snapshot';
+      boot: number;
+      jobSeq: number;
+      retired: RetiredCounts;
+      format?: number | undefined;
+      legacySeq?: number | undefined;
+      lastId?: string | undefined;
+      retiredThrough?: string | undefined;
+    }
   | { type: 'job-summary'; jobId: string; summary: JobSummary }
   | { type: 'job-image'; jobId: string; image: ActiveJobImage }
   | { type: 'job-accepted'; jobId: string; job: ResolvedJobSpec; idempotency?: Idempotency | undefined }

@@ -4,7 +4,8 @@
  *
  *   config lease=5 hb=3 poll=4 max=3 exit=true    new scheduler (ticks); retain= recovery= progress= jobs= inter= queued= limits;
  *                                                backup=true slowness=2 bmin=3 bdone=0.5: backup tasks (off by default)
- *   submit maps=2 reduces=1 [app=wc] [name=x] [key=K fp=F] [backups=false] [maxbackups=N]
+ *   submit maps=2 reduces=1 [id=ID] [app=wc] [name=x] [key=K fp=F] [backups=false] [maxbackups=N]
+ *                                                id: the job id the shell offers (default j<accepted so far + 1>)
  *   register [name=x]                            register a worker (its credential: cred<requestId>)
  *   poll w1 [free=N] [cred=x]                    long-poll (maybe parked); free > 1: a batch; cred overrides the worker's credential
  *   complete w1 j1 map-0 attempt=1 [files=a,b] [counters=k:1,l:2]
@@ -88,7 +89,11 @@ export function formatPersist(p: PersistRecord): string {
     case 'job-finished':
       return `persist job-finished ${p.jobId} ${p.state}${p.error ? ` (${p.error})` : ''}`;
     case 'snapshot':
-      return `persist snapshot boot=${p.boot} jobSeq=${p.jobSeq} retired=${p.retired.succeeded}/${p.retired.failed}/${p.retired.cancelled}`;
+      return (
+        `persist snapshot boot=${p.boot} jobSeq=${p.jobSeq} retired=${p.retired.succeeded}/${p.retired.failed}/${p.retired.cancelled}` +
+        (p.lastId !== undefined ? ` last=${p.lastId}` : '') +
+        (p.retiredThrough !== undefined ? ` retiredThrough=${p.retiredThrough}` : '')
+      );
     case 'job-summary':
       return `persist job-summary ${p.jobId} ${p.summary.state}`;
     case 'job-image':
@@ -128,6 +133,11 @@ export function formatEffects(fx: Effects): string[] {
     out.push(`event ${type} ${Object.entries(rest).map(([k, v]) => `${k}=${v}`).join(' ')}`.trimEnd());
   }
   return out;
+}
+
+/** A valid ULID job id made from a counter (deterministic; larger n, newer id). */
+export function testJobId(n: number): string {
+  return String(n).padStart(26, '0');
 }
 
 export class Harness {
@@ -220,6 +230,7 @@ export class Harness {
         return this.run({
           type: 'submit',
           requestId: this.nextRequest(),
+          jobId: kv['id'] ?? `j${n}`,
           ...(kv['key'] !== undefined ? { idempotency: { key: kv['key'], fingerprint: kv['fp'] ?? 'f' } } : {}),
           job: {
             app: kv['app'] ?? 'wc',

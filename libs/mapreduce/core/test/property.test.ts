@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { partitionFile, reduceInputs, Scheduler, type SchedulerInput } from '../src/index.ts';
+import { testJobId } from './harness.ts';
 
 test('reduceInputs picks each winning map file of the partition, like a dumb name search', () => {
   fc.assert(
@@ -43,6 +44,7 @@ test('under any sequence of inputs, the task counts agree with a recount of the 
     fc.property(fc.array(op, { maxLength: 120 }), (ops) => {
       const core = new Scheduler({ leaseTicks: 10, heartbeatTimeoutTicks: 5, heartbeatIntervalTicks: 1, pollTimeoutTicks: 7, maxAttempts: 4 });
       let req = 0;
+      let jobs = 0;
       const held = new Map<string, { jobId: string; taskId: string; attempt: number; files: string[] }[]>();
       // Worker slot n registers as needed (a lost worker registers again) with credential c<n>.
       const ids = new Map<number, string>();
@@ -106,7 +108,7 @@ test('under any sequence of inputs, the task counts agree with a recount of the 
             run({ type: 'heartbeat', requestId: id, workerId: wid(o.w), credential: `c${o.w}`, tasks: (held.get(`w${o.w}`) ?? []).map(({ jobId, taskId, attempt }) => ({ jobId, taskId, attempt })) });
             break;
           case 'submit':
-            run({ type: 'submit', requestId: id, job: { app: 'wc', inputs: Array.from({ length: o.maps }, (_, i) => `/in/${i}`), reduces: o.reduces, options: {} } });
+            run({ type: 'submit', requestId: id, jobId: testJobId(++jobs), job: { app: 'wc', inputs: Array.from({ length: o.maps }, (_, i) => `/in/${i}`), reduces: o.reduces, options: {} } });
             break;
           case 'cancel': {
             const ids = core.jobIds();

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { createRng, SimClock, type Rng } from '@mr/sim';
 import type { MapSource, PollReply, TaskRef } from '@mr/mapreduce-protocol';
 import { Scheduler, walkImage, type PersistRecord, type ReplyBody, type SchedulerConfig, type SchedulerEvent, type SchedulerInput } from '../src/index.ts';
+import { testJobId } from './harness.ts';
 
 export interface SimOptions {
   seed: number;
@@ -351,7 +352,7 @@ export function simulate(o: SimOptions): SimResult {
     const maps = rng.range(1, 6);
     const reduces = rng.range(1, 4);
     drive({
-      type: 'submit', requestId: `s${++reqSeq}`,
+      type: 'submit', requestId: `s${++reqSeq}`, jobId: testJobId(reqSeq),
       job: { app: 'wc', inputs: Array.from({ length: maps }, (_, i) => `/in/${i}`), reduces, options: {}, ...(o.shuffle ? { settings: { shuffle: 'worker' as const } } : {}) },
     });
   };

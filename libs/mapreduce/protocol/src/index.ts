@@ -528,6 +528,7 @@ export const IntermediateParams = Type.Object({
 export type IntermediateParams = Static<typeof IntermediateParams>;
 
 export { ROUTES, WORKER_SECRET_HEADER } from './routes.ts';
+export { canonicalJobId, isUlidJobId, legacyJobNumber } from './job-id.ts';
 
 /** How an attempt of a task ended (GET /v1/jobs/:id/tasks). */
 export const AttemptOutcome = Type.Union([

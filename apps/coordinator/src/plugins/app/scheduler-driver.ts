@@ -15,6 +15,7 @@ import { tracer, injectContext } from '@mr/observability';
 import { Journal, type JobTimes, type JournalLine } from './journal.ts';
 import { CommitLedger, coordinatorMetrics, MAX_COUNTER_LABELS, type CoordinatorMetrics } from './metrics.ts';
 import { AttemptLog } from './attempts.ts';
+import { JobIdSource } from './job-ids.ts';
 
 type Request = Extract<SchedulerInput, { requestId: string }>;
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
@@ -69,6 +70,8 @@ export class SchedulerDriver extends EventEmitter {
   #attempts = new AttemptLog();
   /** Counter names given a label of their own so far (at most MAX_COUNTER_LABELS; the rest go to 'other'). */
   #counterLabels = new Set<string>();
+  /** The id each submission offers the core (ULIDs, newer than the journal's newest). */
+  #jobIds: JobIdSource;
 
   private constructor(core: Scheduler, journal: Journal, times: Map<string, Times>, opts: DriverOptions) {
     super();
@@ -81,6 +84,7 @@ export class SchedulerDriver extends EventEmitter {
     this.#compactRecords = opts.compactRecords ?? DEFAULT_COMPACT_RECORDS;
     this.#keepIntermediates = opts.keepIntermediates ?? false;
     this.#m = coordinatorMetrics(opts.registry, () => this.core, () => journal.size);
+    this.#jobIds = new JobIdSource(core.lastJobId());
     this.#ledger.seed(
       core.workers().flatMap((w) => w.tasks.map((t) => ({ ...t, workerId: w.id }))),
       [],
@@ -238,6 +242,11 @@ export class SchedulerDriver extends EventEmitter {
       this.#pending.set(requestId, (r) => (r instanceof Error ? reject(r) : resolve(r)));
       this.#drive({ ...input, requestId } as SchedulerInput);
     });
+  }
+
+  /** Submits a job under a new id (the core keeps it only if it accepts the job). */
+  submit(job: Extract<RequestInput, { type: 'submit' }>['job'], idempotency: Extract<RequestInput, { type: 'submit' }>['idempotency']): Promise<ReplyBody> {
+    return this.request({ type: 'submit', jobId: this.#jobIds.next(), job, idempotency });
   }
 
   /** A long-poll client went away. */

@@ -18,6 +18,11 @@ export function progressBar(pct: number, label?: string): HTMLElement {
   return h('div', { class: 'bar', role: 'progressbar', 'aria-valuenow': pct, 'aria-valuemin': 0, 'aria-valuemax': 100 }, bar, h('span', { class: 'bar-label' }, label ?? `${pct} %`));
 }
 
+/** A job id short enough for a table cell: a ULID's last 8 characters (its first 10 are the time, shared by jobs submitted together). */
+export function shortJobId(id: string): string {
+  return id.length === 26 ? `…${id.slice(-8)}` : id;
+}
+
 export function jobLabel(j: Job): Child {
   return h('a', { href: `/jobs/${encodeURIComponent(j.id)}` }, j.name ? `${j.name}` : j.id);
 }

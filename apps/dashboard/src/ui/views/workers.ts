@@ -1,6 +1,6 @@
 import { h, replace, table, card, ago, badge } from '../dom.ts';
 import { state, type View } from '../app-state.ts';
-import { empty } from './common.ts';
+import { empty, shortJobId } from './common.ts';
 
 export function workersView(): View {
   let root!: HTMLElement;
@@ -23,7 +23,7 @@ export function workersView(): View {
                 s.workers.map((w) => [
                   h('strong', {}, w.name),
                   w.tasks.length ? badge('busy', 'info') : badge('idle', 'muted'),
-                  w.tasks.length ? w.tasks.map((t) => h('div', {}, h('a', { href: `/jobs/${encodeURIComponent(t.jobId)}` }, t.jobId.slice(0, 10)), ` ${t.taskId} #${t.attempt}`)) : '–',
+                  w.tasks.length ? w.tasks.map((t) => h('div', {}, h('a', { href: `/jobs/${encodeURIComponent(t.jobId)}`, title: t.jobId }, shortJobId(t.jobId)), ` ${t.taskId} #${t.attempt}`)) : '–',
                   ago(Date.parse(w.lastContactAt)),
                   w.pid,
                   w.host,
