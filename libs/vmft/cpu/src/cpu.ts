@@ -8,9 +8,13 @@ import {
 } from './isa.ts';
 import type { Program } from './program.ts';
 import { compileBlock, type Block } from './jit.ts';
+import { foldStateHash, HASH_P1, refreshPageHashes, type PageHashes } from './hash.ts';
+import { decodeSnapshot, encodeSnapshot, ErrBadSnapshot, loadPages } from './snapshot.ts';
+import { applyState, encodeState, readState } from './state.ts';
+
+export { ErrBadSnapshot };
 
 export const ErrBadProgram = createError<[string]>('FT_ERR_BAD_PROGRAM', 'bad program: %s', 400);
-export const ErrBadSnapshot = createError<[string]>('FT_ERR_BAD_SNAPSHOT', 'bad snapshot: %s', 400);
 export const ErrBadEvent = createError<[string]>('FT_ERR_BAD_EVENT', 'bad event: %s', 400);
 
 /** Why run() returned. */
@@ -91,10 +95,6 @@ const INTERP_STEP = 32;
 /** Compiled blocks run below this instruction count (every count and sum of counts is exact there). */
 const BLOCKS_MAX_ICOUNT = 2 ** 52;
 
-const SNAP_MAGIC = 0x50434d56; // 'VMCP'
-const SNAP_VERSION = 1;
-const HASH_P1 = 0x01000193;
-const HASH_P2 = 0x9e3779b1 | 0;
 
 /** Ops whose `c` operand is a static code target. */
 const STATIC_TARGET = new Set<number>([
@@ -114,8 +114,7 @@ export class Cpu {
   private readonly mem32: Int32Array;
   /** Per page: bit 0 = hash stale, bit 1 = written since takeDirtyPages(). */
   private readonly dirty: Uint8Array;
-  private readonly pageH1: Uint32Array;
-  private readonly pageH2: Uint32Array;
+  private readonly pageHash: PageHashes;
   private readonly code: Int32Array;
   private readonly ninstr: number;
   private host: DeviceHost;
@@ -170,8 +169,7 @@ export class Cpu {
     this.mem16 = new Uint16Array(buf);
     this.mem32 = new Int32Array(buf);
     this.dirty = new Uint8Array(this.numPages).fill(1);
-    this.pageH1 = new Uint32Array(this.numPages);
-    this.pageH2 = new Uint32Array(this.numPages);
+    this.pageHash = { mem32: this.mem32, dirty: this.dirty, h1: new Uint32Array(this.numPages), h2: new Uint32Array(this.numPages) };
     this.ninstr = program.code.length >>> 2;
     // Sentinel FAULT instruction after the last one: running off the end faults.
     this.code = new Int32Array(program.code.length + 4);
@@ -756,31 +754,13 @@ export class Cpu {
 
   // ------------------------------------------------------- hash, snapshot
 
-  private refreshPageHashes(): void {
-    const M = this.mem32;
-    const D = this.dirty;
-    for (let p = 0; p < this.numPages; p++) {
-      if ((D[p]! & 1) === 0) continue;
-      let h1 = 0x811c9dc5 ^ p, h2 = 0x2545f491 ^ p;
-      const end = (p + 1) << (PAGE_SHIFT - 2);
-      for (let i = p << (PAGE_SHIFT - 2); i < end; i++) {
-        const v = M[i]!;
-        h1 = Math.imul(h1 ^ v, HASH_P1);
-        h2 = Math.imul((h2 + v) | 0, HASH_P2) ^ (h2 >>> 15);
-      }
-      this.pageH1[p] = h1;
-      this.pageH2[p] = h2;
-      D[p] = D[p]! & ~1;
-    }
-  }
-
   /** Per-page hashes (two 32-bit lanes per page), for finding where two replicas differ. */
   pageHashes(): Uint32Array {
-    this.refreshPageHashes();
+    refreshPageHashes(this.pageHash);
     const out = new Uint32Array(this.numPages * 2);
     for (let p = 0; p < this.numPages; p++) {
-      out[2 * p] = this.pageH1[p]!;
-      out[2 * p + 1] = this.pageH2[p]!;
+      out[2 * p] = this.pageHash.h1[p]!;
+      out[2 * p + 1] = this.pageHash.h2[p]!;
     }
     return out;
   }
@@ -791,151 +771,33 @@ export class Cpu {
    * the last call are rehashed.
    */
   stateHash(): string {
-    this.refreshPageHashes();
-    const s = this.stateWords();
-    let h1 = 0x811c9dc5, h2 = 0x2545f491;
-    const mix = (v: number): void => {
-      h1 = Math.imul(h1 ^ v, HASH_P1);
-      h2 = Math.imul((h2 + v) | 0, HASH_P2) ^ (h2 >>> 15);
-    };
-    for (let i = 0; i < s.length; i++) mix(s[i]!);
-    for (let p = 0; p < this.numPages; p++) {
-      mix(this.pageH1[p]!);
-      mix(this.pageH2[p]!);
-    }
-    for (let i = 0; i < this.program.id.length; i++) mix(this.program.id.charCodeAt(i));
-    return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
+    refreshPageHashes(this.pageHash);
+    return foldStateHash(encodeState(this), this.pageHash, this.program.id);
   }
 
-  /** The non-memory state as 32-bit words (fixed layout, used by hash and snapshot). */
-  private stateWords(): Int32Array {
-    const s = new Int32Array(STATE_WORDS);
-    s.set(this.regs.subarray(0, NUM_REGS), 0);
-    let i = NUM_REGS;
-    s[i++] = this.pc;
-    s[i++] = this.icount % 4294967296 | 0;
-    s[i++] = Math.floor(this.icount / 4294967296);
-    s[i++] = (this.ie ? 1 : 0) | (this.halted ? 2 : 0) | (this.waiting ? 4 : 0) | (this.faultMessage !== null ? 8 : 0);
-    s[i++] = this.irqPending;
-    s[i++] = this.irqMask;
-    s.set(this.ivec, i); i += NUM_IRQ_LINES;
-    s[i++] = this.timerPeriodMs;
-    s[i++] = this.nicRxAddr;
-    s[i++] = this.nicRxCap;
-    s[i++] = this.nicRxLen;
-    s[i++] = this.nicTxAddr;
-    s[i++] = this.diskAddr;
-    s[i++] = this.diskBlock;
-    s[i++] = this.diskCount;
-    s[i++] = this.diskStatus;
-    s[i++] = this.diskReadAddr;
-    s[i++] = this.diskReadLen;
-    s[i++] = this.clockHi;
-    return s;
-  }
-
-  /**
-   * The full machine state as bytes: header, state words, fault message, then
-   * a bitmap of non-zero pages followed by those pages.
-   */
+  /** The full machine state as bytes (snapshot.ts has the format). */
   snapshot(): Uint8Array {
     this.assertIdle('snapshot');
-    const words = this.stateWords();
-    const fault = new TextEncoder().encode(this.faultMessage ?? '');
-    const bitmapBytes = (this.numPages + 7) >>> 3;
-    const nonzero: number[] = [];
-    const M = this.mem32;
-    for (let p = 0; p < this.numPages; p++) {
-      const start = p << (PAGE_SHIFT - 2), end = start + (PAGE_SIZE >>> 2);
-      for (let i = start; i < end; i++) if (M[i] !== 0) { nonzero.push(p); break; }
-    }
-    const idBytes = new TextEncoder().encode(this.program.id);
-    const headerWords = 6;
-    let size = headerWords * 4 + idBytes.length + words.length * 4 + fault.length + bitmapBytes;
-    size = (size + 3) & ~3;
-    const total = size + nonzero.length * PAGE_SIZE;
-    const out = new Uint8Array(total);
-    const dv = new DataView(out.buffer);
-    dv.setUint32(0, SNAP_MAGIC, true);
-    dv.setUint32(4, SNAP_VERSION, true);
-    dv.setUint32(8, this.memorySize, true);
-    dv.setUint32(12, idBytes.length, true);
-    dv.setUint32(16, words.length, true);
-    dv.setUint32(20, fault.length, true);
-    let off = 24;
-    out.set(idBytes, off); off += idBytes.length;
-    for (let i = 0; i < words.length; i++, off += 4) dv.setInt32(off, words[i]!, true);
-    out.set(fault, off); off += fault.length;
-    for (const p of nonzero) out[off + (p >>> 3)] |= 1 << (p & 7);
-    off = size;
-    for (const p of nonzero) {
-      out.set(this.mem8.subarray(p << PAGE_SHIFT, (p + 1) << PAGE_SHIFT), off);
-      off += PAGE_SIZE;
-    }
-    return out;
+    return encodeSnapshot({
+      memorySize: this.memorySize, programId: this.program.id, words: encodeState(this),
+      faultMessage: this.faultMessage ?? '', mem8: this.mem8,
+    });
   }
 
-  /** Replaces the whole state with a snapshot taken from a CPU running the same program. */
+  /** Replaces the whole state with a snapshot taken from a CPU running the same program. Nothing changes if it is refused. */
   restore(snap: Uint8Array): void {
     this.assertIdle('restore');
-    if (snap.length < 24) throw ErrBadSnapshot('too short');
-    const dv = new DataView(snap.buffer, snap.byteOffset, snap.byteLength);
-    if (dv.getUint32(0, true) !== SNAP_MAGIC) throw ErrBadSnapshot('bad magic');
-    if (dv.getUint32(4, true) !== SNAP_VERSION) throw ErrBadSnapshot(`unknown version ${dv.getUint32(4, true)}`);
-    if (dv.getUint32(8, true) !== this.memorySize) throw ErrBadSnapshot(`memory size ${dv.getUint32(8, true)} differs from ${this.memorySize}`);
-    const idLen = dv.getUint32(12, true), nWords = dv.getUint32(16, true), faultLen = dv.getUint32(20, true);
-    if (nWords !== STATE_WORDS) throw ErrBadSnapshot(`state has ${nWords} words, expected ${STATE_WORDS}`);
-    const bitmapBytes = (this.numPages + 7) >>> 3;
-    let size = 24 + idLen + nWords * 4 + faultLen + bitmapBytes;
-    size = (size + 3) & ~3;
-    if (snap.length < size) throw ErrBadSnapshot('truncated header');
-    let off = 24;
-    const id = new TextDecoder().decode(snap.subarray(off, off + idLen)); off += idLen;
-    if (id !== this.program.id) throw ErrBadSnapshot(`taken from program ${id}, this CPU runs ${this.program.id}`);
-    const s = new Int32Array(nWords);
-    for (let i = 0; i < nWords; i++, off += 4) s[i] = dv.getInt32(off, true);
-    const fault = new TextDecoder().decode(snap.subarray(off, off + faultLen)); off += faultLen;
-    const pc = s[NUM_REGS]!;
-    if (pc < 0 || pc > this.ninstr) throw ErrBadSnapshot(`pc ${pc} is outside the program`);
-    if (s[NUM_REGS + 2]! < 0) throw ErrBadSnapshot('negative icount');
-    const dra = s[STATE_WORDS - 3]! >>> 0, drl = s[STATE_WORDS - 2]! >>> 0;
-    if (dra + drl > this.memorySize) throw ErrBadSnapshot('disk read buffer outside memory');
-    const pages: number[] = [];
-    for (let p = 0; p < this.numPages; p++) if ((snap[off + (p >>> 3)]! >>> (p & 7)) & 1) pages.push(p);
-    if (snap.length !== size + pages.length * PAGE_SIZE) throw ErrBadSnapshot(`length ${snap.length}, expected ${size + pages.length * PAGE_SIZE}`);
-    this.mem8.fill(0);
-    off = size;
-    for (const p of pages) {
-      this.mem8.set(snap.subarray(off, off + PAGE_SIZE), p << PAGE_SHIFT);
-      off += PAGE_SIZE;
-    }
+    const d = decodeSnapshot(snap, { memorySize: this.memorySize, programId: this.program.id });
+    const v = readState(d.words);
+    if (v.pc < 0 || v.pc > this.ninstr) throw ErrBadSnapshot(`pc ${v.pc} is outside the program`);
+    // Beyond 2^53 a double cannot count one instruction at a time: run(until) could not stop exactly.
+    if (!Number.isSafeInteger(v.icount) || v.icount < 0) throw ErrBadSnapshot(`icount ${v.icount} is not a count the CPU can keep exactly`);
+    if (v.diskReadAddr + v.diskReadLen > this.memorySize) throw ErrBadSnapshot('disk read buffer outside memory');
+    loadPages(snap, d, this.mem8);
     this.dirty.fill(3);
-    this.regs.set(s.subarray(0, NUM_REGS));
+    applyState(this, d.words);
     this.regs[ZR] = 0;
-    let i = NUM_REGS;
-    this.pc = s[i++]!;
-    const lo = s[i++]! >>> 0, hi = s[i++]!;
-    this.icount = hi * 4294967296 + lo;
-    const flags = s[i++]!;
-    this.ie = (flags & 1) !== 0;
-    this.halted = (flags & 2) !== 0;
-    this.waiting = (flags & 4) !== 0;
-    this.faultMessage = (flags & 8) !== 0 ? fault : null;
-    this.irqPending = s[i++]!;
-    this.irqMask = s[i++]!;
-    this.ivec.set(s.subarray(i, i + NUM_IRQ_LINES)); i += NUM_IRQ_LINES;
-    this.timerPeriodMs = s[i++]!;
-    this.nicRxAddr = s[i++]! >>> 0;
-    this.nicRxCap = s[i++]!;
-    this.nicRxLen = s[i++]!;
-    this.nicTxAddr = s[i++]! >>> 0;
-    this.diskAddr = s[i++]! >>> 0;
-    this.diskBlock = s[i++]! >>> 0;
-    this.diskCount = s[i++]! >>> 0;
-    this.diskStatus = s[i++]!;
-    this.diskReadAddr = s[i++]!;
-    this.diskReadLen = s[i++]!;
-    this.clockHi = s[i++]!;
+    this.faultMessage = v.faulted ? d.faultMessage : null;
     this.stopRequested = false;
   }
 
@@ -951,8 +813,6 @@ export class Cpu {
     return out;
   }
 }
-
-const STATE_WORDS = NUM_REGS + 6 + NUM_IRQ_LINES + 12;
 
 function validateProgram(p: Program, memorySize: number): void {
   const code = p.code;
