@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { OP } from '../src/isa.ts';
-import { STATE, STATE_WORDS } from '../src/state.ts';
+import { STATE, STATE_WORDS, stateIndex } from '../src/state.ts';
 import { Cpu } from '../src/index.ts';
 import { prog } from './helpers.ts';
 
@@ -26,4 +26,16 @@ test('the state layout names each word once and a snapshot round-trips through i
   assert.equal(copy.nicRxAddr, 0xfffffffd);
   assert.equal(copy.timerPeriodMs, 5);
   assert.equal(copy.waiting, true);
+});
+
+test('a snapshot whose instruction count a double cannot step one by one (>= 2^53) is refused, and nothing changes', () => {
+  const cpu = new Cpu(prog('start:\n add r1, r1, 1\n jmp start'), undefined, { memorySize: 65536 });
+  cpu.run(10);
+  const snap = cpu.snapshot();
+  const at = 24 + cpu.program.id.length + 4 * stateIndex('icountHi');
+  const bad = snap.slice();
+  new DataView(bad.buffer).setInt32(at, 0x200000, true); // icount = 2^53 + 10
+  const before = cpu.stateHash();
+  assert.throws(() => cpu.restore(bad), { code: 'FT_ERR_BAD_SNAPSHOT' });
+  assert.equal(cpu.stateHash(), before);
 });
