@@ -168,6 +168,9 @@ export class VmDriver {
       ...(opts.suspectTicks ? { suspectTicks: opts.suspectTicks } : {}),
       ...(opts.heartbeatTicks ? { heartbeatTicks: opts.heartbeatTicks } : {}),
       progressInstructions: opts.progressInstructions ?? 2_000_000,
+      // A run slice of 1 M instructions (2 ms of guest time with compiled blocks): the per-slice cost
+      // (a turn of the event loop, a step of the core) stays small; a kv guest waits long before that.
+      sliceInstructions: 1_000_000,
     });
     // Scrapes count unseen time first, like status(): ft_live never says 1 for a node that may have been deposed.
     this.metrics = nodeMetrics(
