@@ -48,14 +48,17 @@ export class VmCluster {
   readonly #nodes: number;
   readonly #limitMs: number;
   readonly #extraEnv: Record<string, string>;
+  readonly #etcd: string | undefined;
 
   /**
    * `nodes`: how many nodes the test may start (their ports are reserved with the storage node);
    * `limitMs`: how long a process may run before it is killed (default 240 s);
-   * `env`: set in every process's environment (e.g. an OTLP endpoint: none by default).
+   * `env`: set in every process's environment (e.g. an OTLP endpoint: none by default);
+   * `etcd`: etcd endpoints (HOST:PORT,…): the nodes arbitrate there (`--storage etcd://… --disk STORAGE`).
    */
-  constructor(t: TestContext, opts: { nodes?: number; limitMs?: number; env?: Record<string, string> } = {}) {
+  constructor(t: TestContext, opts: { nodes?: number; limitMs?: number; env?: Record<string, string>; etcd?: string } = {}) {
     this.#extraEnv = opts.env ?? {};
+    this.#etcd = opts.etcd;
     this.#nodes = opts.nodes ?? 8;
     this.#limitMs = opts.limitMs ?? 240_000;
     this.dir = mkdtempSync(join(tmpdir(), 'mr-vm-test-'));
@@ -105,7 +108,7 @@ export class VmCluster {
       port = new URL(url).port;
     }
     const rest = own >= 0 ? [...args.slice(0, own), ...args.slice(own + 2)] : args;
-    return this.#start(`node ${id}`, ['vm', 'node', '--id', id, '--port', port, '--peers', this.peerUrls.join(','), '--storage', this.storageUrl, '--guest', 'kv', ...suspect, ...rest]);
+    return this.#start(`node ${id}`, ['vm', 'node', '--id', id, '--port', port, '--peers', this.peerUrls.join(','), ...(this.#etcd ? ['--storage', `etcd://${this.#etcd}`, '--disk', this.storageUrl] : ['--storage', this.storageUrl]), '--guest', 'kv', ...suspect, ...rest]);
   }
 
   /**

@@ -22,4 +22,6 @@ export { buildStorageApp, type StorageAppOptions } from './storage/app.ts';
 export { DiskStore, DEFAULT_MAX_OPEN_VMS, type TasResult, type DiskStoreOptions } from './storage/store.ts';
 export * from './storage/errors.ts';
 export { StorageClient, type WriteOutcome } from './node/storage-client.ts';
+export { EtcdArbiter, createArbiter, ERR_ARBITER_UNAVAILABLE, type Arbiter } from './node/arbiter.ts';
+export { parseStorageOptions, ERR_ARBITER_CONFIG, type ArbiterConfig, type StorageOptions } from './node/arbiter-config.ts';
 export * from './errors.ts';

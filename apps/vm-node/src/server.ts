@@ -3,6 +3,7 @@ import { createRegistry } from '@mr/observability';
 import { buildStorageApp } from './storage/app.ts';
 import { buildNodeApp, type NodeAppOptions } from './node/app.ts';
 import { StorageClient } from './node/storage-client.ts';
+import { createArbiter } from './node/arbiter.ts';
 import type { VmDriver } from './node/driver.ts';
 import type { ConnectionLimits } from './dual-server.ts';
 
@@ -75,9 +76,11 @@ export async function startNode(opts: StartNodeOptions): Promise<Listening & { d
   let startEpoch = 1;
   if (opts.role === 'primary' && !opts.joinUrl) {
     const storage = new StorageClient({ url: opts.storageUrl, vmId: opts.vmId, nodeId: opts.nodeId, token: opts.peerToken });
+    const arbiter = createArbiter(opts.arbiter ?? { kind: 'storage' }, { vmId: opts.vmId, nodeId: opts.nodeId, storage });
     try {
-      startEpoch = (await storage.flag()).epoch + 1;
+      startEpoch = (await arbiter.flag()).epoch + 1;
     } finally {
+      if (arbiter !== storage) await arbiter.close();
       await storage.close();
     }
   }

@@ -38,6 +38,24 @@ test('test-and-set: the next epoch wins, the current one by another node and an 
   assert.deepEqual((await app.inject({ url: '/v1/vms/other/tas' })).json(), { epoch: 0, owner: '' }, 'flags are per VM');
 });
 
+test('fence (an epoch arbitrated at etcd): may skip epochs, never goes back, registered nodes only; older epochs\' writes are refused after it', async (t) => {
+  const app = await build(t, undefined, { vms: new Map([['vm1', ['a', 'b']]]) });
+  const fence = (node: string, epoch: number) => app.inject({ method: 'POST', url: '/v1/vms/vm1/fence', payload: { nodeId: node, epoch } });
+  assert.deepEqual((await fence('a', 1)).json(), { won: true, epoch: 1, owner: 'a' });
+  const block = Buffer.alloc(64, 7).toString('base64');
+  const write = (node: string, epoch: number) => app.inject({ method: 'PUT', url: '/v1/vms/vm1/disk/0', payload: { nodeId: node, epoch, data: block } });
+  assert.equal((await write('a', 1)).statusCode, 200);
+  assert.deepEqual((await fence('b', 3)).json(), { won: true, epoch: 3, owner: 'b' }, 'a gap: the winner of 2 crashed before fencing');
+  assert.deepEqual((await fence('b', 3)).json(), { won: true, epoch: 3, owner: 'b' }, "the owner's retry");
+  assert.deepEqual((await fence('a', 2)).json(), { won: false, epoch: 3, owner: 'b' });
+  assert.deepEqual((await fence('a', 3)).json(), { won: false, epoch: 3, owner: 'b' });
+  assert.equal((await write('a', 1)).json().code, 'FT_ERR_STALE_EPOCH', 'the deposed primary cannot write');
+  assert.equal((await write('b', 3)).statusCode, 200);
+  assert.equal((await fence('c', 4)).statusCode, 403, 'unregistered node');
+  assert.equal((await fence('b', MAX_EPOCH + 1)).statusCode, 400);
+  assert.deepEqual((await app.inject({ url: '/v1/vms/vm1/tas' })).json(), { epoch: 3, owner: 'b' }, 'refusals changed nothing');
+});
+
 test('epoch 4294967295 (or anything past MAX_EPOCH) is refused and does not brick the VM', async (t) => {
   const app = await build(t);
   await tas(app, 'a', 1);

@@ -17,6 +17,7 @@ export const usage = `usage:
       Every storage route requires MR_PEER_TOKEN (the VM nodes' credential).
 
   mr vm node --id ID --role primary|backup --port P --storage URL [--peer URL] --guest NAME
+             [--storage etcd://HOST:PORT,HOST:PORT,... --disk URL]
              [--peers URL,URL] [--vm vm1] [--host 127.0.0.1] [--advertise URL] [--tick 20ms] [--suspect-ticks 15]
              [--drill-unsafe --no-output-rule|--no-test-and-set|--no-dedup]
   mr vm node --id ID --join URL --port P --storage URL --guest NAME [--peers URL,URL] [--vm VM]
@@ -27,7 +28,12 @@ export const usage = `usage:
       credential goes to these and to storage only. A log stream is taken only from
       the node that holds the epoch its hello names at storage (checked there).
       A joiner and its primary allow each other 250 ticks (5 s) for the state
-      transfer before suspecting. --advertise is the URL the other node and
+      transfer before suspecting.
+      --storage etcd://HOST:PORT,... makes an etcd v3 cluster the arbiter: test-and-set
+      and the epoch flag are etcd transactions (they survive the loss of a minority of
+      its members), and --disk names the storage node that keeps the virtual disk (the
+      winner of an epoch fences it there before going live). Both nodes of a VM must
+      use the same arbiter. --advertise is the URL the other node and
       clients reach this one at (default http://HOST:PORT; required when --host
       is a wildcard such as 0.0.0.0): it is sent in joins and log hellos and
       named as the live node in 503 answers.
@@ -146,6 +152,7 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
     advertise: { type: 'string' },
     port: { type: 'string' },
     storage: { type: 'string' },
+    disk: { type: 'string' },
     peer: { type: 'string' },
     peers: { type: 'string' },
     guest: { type: 'string' },
@@ -166,7 +173,7 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
   const guest = v.guest ?? 'kv';
   const vmId = v.vm ?? 'vm1';
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(vmId)) throw new UsageError(`mr vm node: bad --vm "${vmId}"`);
-  for (const [name, url] of [['--storage', v.storage], ['--peer', v.peer], ['--join', v.join], ['--advertise', v.advertise]] as const) {
+  for (const [name, url] of [['--peer', v.peer], ['--join', v.join], ['--advertise', v.advertise]] as const) {
     if (url !== undefined && !/^http:\/\/[^/\s]+\/?$/.test(url)) throw new UsageError(`mr vm node: ${name} must be a base URL like http://127.0.0.1:7081, got "${url}"`);
   }
   const peers = (v.peers ?? '').split(',').filter((u) => u !== '');
@@ -182,6 +189,13 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
   const suspectTicks = intOption(v['suspect-ticks'], '--suspect-ticks', 15, 3, 10_000);
   const broken = ruleSwitches('vm node', v, VM_RULE_SWITCHES, ctx);
   if (broken.includes('dedup') && guest !== 'kv') throw new UsageError('mr vm node: --no-dedup applies to the kv guest only');
+  const { parseStorageOptions } = await import('@mr/vm-node/arbiter-config');
+  let storage;
+  try {
+    storage = parseStorageOptions(v.storage, v.disk);
+  } catch (err) {
+    throw new UsageError(`mr vm node: ${(err as Error).message}`);
+  }
   const { checkBind, credentialsFromEnv } = await import('@mr/service-kit');
   const creds = credentialsFromEnv(ctx.env, ['peer']);
   if (creds.error !== undefined) {
@@ -208,7 +222,8 @@ async function node(argv: string[], ctx: CliContext): Promise<number> {
       role,
       joinUrl: v.join,
       guest,
-      storageUrl: v.storage,
+      storageUrl: storage.storageUrl,
+      arbiter: storage.arbiter,
       peerUrl: v.peer,
       peers,
       token,

@@ -17,6 +17,7 @@ import { ERR_STALE_EPOCH, ERR_NOT_HOLDER, ERR_STREAM_BUSY, ERR_PEER_NOT_ALLOWED,
 import { LogSender, type LogSession, type LogSink } from '../log-channel.ts';
 import { peerGone } from '../log-channel/peer-probe.ts';
 import { StorageClient } from './storage-client.ts';
+import { createArbiter, type Arbiter, type ArbiterConfig } from './arbiter.ts';
 import { StoragePort } from './storage-port.ts';
 import { joinPrimary } from './join.ts';
 import { countsUnprotected, nodeMetrics, type NodeInvariant, type NodeMetrics, type Protection } from './metrics.ts';
@@ -37,7 +38,10 @@ export interface VmNodeOptions {
   /** Join the running primary at this URL by state transfer (role backup). */
   joinUrl?: string | undefined;
   guest: string;
+  /** The storage node: the virtual disk, and arbitration unless `arbiter` names etcd. */
   storageUrl: string;
+  /** Who arbitrates epochs (default: the storage node). See arbiter.ts. */
+  arbiter?: ArbiterConfig | undefined;
   /** The other node's URL (primary: where to stream the log; backup: who is live). */
   peerUrl?: string | undefined;
   /** The client token (MR_TOKEN). */
@@ -100,6 +104,8 @@ export class VmDriver {
   readonly opts: VmNodeOptions & { tickMs: number; outputRule: boolean; testAndSet: boolean; dedup: boolean; requestTimeoutMs: number };
   readonly core: FtReplica;
   readonly storage: StorageClient;
+  /** Test-and-set and the epoch flag: the storage client itself, or etcd (which fences the storage node's disk). */
+  readonly arbiter: Arbiter;
   readonly metrics: NodeMetrics;
   selfUrl = '';
   /** URL of the other node (for 503 hints and status). */
@@ -142,8 +148,10 @@ export class VmDriver {
     const program = getGuest(opts.guest, { dedup: this.opts.dedup });
     const machine = opts.joinUrl ? undefined : this.#hook(new Cpu(program));
     this.storage = new StorageClient({ url: opts.storageUrl, vmId: opts.vmId, nodeId: opts.nodeId, token: opts.peerToken });
+    this.arbiter = createArbiter(opts.arbiter ?? { kind: 'storage' }, { vmId: opts.vmId, nodeId: opts.nodeId, storage: this.storage });
     this.#storagePort = new StoragePort({
       storage: this.storage,
+      arbiter: this.arbiter,
       log: opts.log,
       drive: (input) => this.drive(input),
       schedule: () => this.schedule(),
@@ -582,7 +590,7 @@ export class VmDriver {
     this.#refuseStream(hello);
     let flag;
     try {
-      flag = await this.storage.flag();
+      flag = await this.arbiter.flag();
     } catch (err) {
       throw ERR_CHECK_UNAVAILABLE((err as Error).message);
     }
@@ -837,6 +845,7 @@ export class VmDriver {
     this.#requests.rejectAll(() => notLiveError({ role: this.core.role, kind: 'stopped', reason: 'node shutting down', live: this.peerUrl }));
     await this.#sender?.close();
     await this.storage.close();
+    if (this.arbiter !== this.storage) await this.arbiter.close();
   }
 }
 

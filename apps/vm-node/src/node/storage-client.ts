@@ -4,6 +4,7 @@ import { createError, type CodedError } from '@mr/errors';
 import { DiskReadReply, DiskWriteReply, ErrorReply, TasFlagReply, TasReply, type TasFlag } from '@mr/vmft-protocol';
 import { ERR_NOT_OWNER, ERR_STALE_EPOCH } from '../errors.ts';
 import { ERR_STORAGE_UNAVAILABLE } from '../storage/errors.ts';
+import type { Arbiter } from './arbiter.ts';
 
 export type TasAnswer = TasReply;
 
@@ -25,7 +26,8 @@ const checkError = Compile(ErrorReply);
  * FT_ERR_STORAGE_UNAVAILABLE (retryable) when it cannot be reached or answers
  * outside its contract.
  */
-export class StorageClient {
+export class StorageClient implements Arbiter {
+  readonly kind = 'storage';
   readonly url: string;
   #pool: Pool;
   #headers: Record<string, string>;
@@ -86,6 +88,19 @@ export class StorageClient {
     const r = await this.#call('POST', path, { nodeId: this.#node, epoch });
     if (r.status !== 200) throw this.#error('POST', path, r);
     if (!checkTas.Check(r.json)) throw this.#bad('test-and-set', r.json);
+    return { won: r.json.won, epoch: r.json.epoch, owner: r.json.owner };
+  }
+
+  /**
+   * The disk fence for `epoch`, won at another arbiter (etcd): from now on the
+   * storage node refuses disk writes of older epochs. Lost (data) when storage
+   * already holds a newer epoch or this one for another node.
+   */
+  async fence(epoch: number): Promise<TasAnswer> {
+    const path = `/v1/vms/${this.#vm}/fence`;
+    const r = await this.#call('POST', path, { nodeId: this.#node, epoch });
+    if (r.status !== 200) throw this.#error('POST', path, r);
+    if (!checkTas.Check(r.json)) throw this.#bad('fence', r.json);
     return { won: r.json.won, epoch: r.json.epoch, owner: r.json.owner };
   }
 

@@ -7,12 +7,16 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { DiskOp, FtInput } from '@mr/vmft-core';
 import type { StorageClient } from './storage-client.ts';
+import type { Arbiter } from './arbiter.ts';
 
 /** Pause between attempts while storage does not answer. */
 const RETRY_MS = 50;
 
 export interface StoragePortOptions {
+  /** The disk. */
   storage: StorageClient;
+  /** Test-and-set: the storage node or etcd (arbiter.ts). */
+  arbiter: Arbiter;
   log: FastifyBaseLogger;
   /** Feeds a result to the core (and carries out its effects). */
   drive(input: FtInput): void;
@@ -30,19 +34,19 @@ export class StoragePort {
     this.#o = o;
   }
 
-  /** Asks test-and-set for `epoch` until storage answers (a node cut off from storage never goes live). */
+  /** Asks test-and-set for `epoch` until the arbiter answers (a node cut off from it never goes live). */
   tas(epoch: number): void {
-    const { storage, log, drive, closed } = this.#o;
+    const { arbiter, log, drive, closed } = this.#o;
     const attempt = (n: number) => {
       if (closed()) return;
-      storage.tas(epoch).then(
+      arbiter.tas(epoch).then(
         (r) => {
-          log.info({ epoch, won: r.won, owner: r.owner }, r.won ? 'won test-and-set' : 'lost test-and-set');
+          log.info({ epoch, won: r.won, owner: r.owner, arbiter: arbiter.kind }, r.won ? 'won test-and-set' : 'lost test-and-set');
           drive({ type: 'tas-result', epoch, won: r.won, owner: r.owner });
           this.#o.schedule();
         },
         (err: Error) => {
-          if (n % 20 === 0) log.warn({ epoch, err: err.message }, 'test-and-set: storage unreachable, retrying');
+          if (n % 20 === 0) log.warn({ epoch, err: err.message, arbiter: arbiter.kind }, 'test-and-set: arbiter unreachable, retrying');
           setTimeout(() => attempt(n + 1), RETRY_MS).unref();
         },
       );

@@ -1,6 +1,6 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readSync, readFileSync, readdirSync, renameSync, writeSync, existsSync, fstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { decideTas, decideWrite, MAX_BLOCKS_PER_OP, MAX_EPOCH, UNCLAIMED, type TasFlag } from '@mr/vmft-protocol';
+import { decideFence, decideTas, decideWrite, type TasDecision, MAX_BLOCKS_PER_OP, MAX_EPOCH, UNCLAIMED, type TasFlag } from '@mr/vmft-protocol';
 import { ERR_BAD_BLOCK, ERR_NOT_OWNER, ERR_STALE_EPOCH, ERR_UNKNOWN_VM } from '../errors.ts';
 import { ERR_BAD_EPOCH, ERR_BAD_FLAG_FILE, ERR_EPOCH_GAP, ERR_NODE_NOT_REGISTERED, ERR_TOO_MANY_VMS } from './errors.ts';
 
@@ -127,13 +127,26 @@ export class DiskStore {
    * refused with a coded error and change nothing.
    */
   testAndSet(vm: string, node: string, epoch: number): TasResult {
+    return this.#claim(vm, node, epoch, decideTas);
+  }
+
+  /**
+   * The disk fence for an epoch another service arbitrated (etcd): decideFence
+   * is the rule (it may skip epochs, never goes back). Same registration,
+   * range and cap checks as testAndSet; writes of older epochs are refused after it.
+   */
+  fence(vm: string, node: string, epoch: number): TasResult {
+    return this.#claim(vm, node, epoch, decideFence);
+  }
+
+  #claim(vm: string, node: string, epoch: number, decide: (flag: TasFlag, node: string, epoch: number) => TasDecision): TasResult {
     if (this.vms) {
       const nodes = this.vms.get(vm);
       if (!nodes) throw ERR_UNKNOWN_VM(vm);
       if (!nodes.has(node)) throw ERR_NODE_NOT_REGISTERED(node, vm);
     }
     const cur = this.flag(vm);
-    const d = decideTas(cur, node, epoch);
+    const d = decide(cur, node, epoch);
     if (d.outcome === 'refused') throw d.why === 'epoch-gap' ? ERR_EPOCH_GAP(epoch, cur.epoch) : ERR_BAD_EPOCH(epoch, MAX_EPOCH);
     if (d.outcome === 'won' && d.changed) {
       if (!this.#flags.has(vm) && this.#flags.size >= this.maxOpenVms) throw ERR_TOO_MANY_VMS(vm, this.maxOpenVms);

@@ -58,3 +58,18 @@ export function decideWrite(flag: TasFlag, nodeId: string, epoch: number): 'ok' 
   if (epoch < flag.epoch) return 'stale';
   return epoch === flag.epoch && nodeId === flag.owner ? 'ok' : 'not-owner';
 }
+
+/**
+ * The storage node's disk fence when another service arbitrates (etcd, `mr vm
+ * node --storage etcd://…`): the winner of `epoch` there tells the storage
+ * node before it goes live, so writes of any older epoch are refused from
+ * then on (decideWrite). The epoch was decided elsewhere, so it may skip
+ * (a winner can crash before fencing); it never goes back: an older epoch, or
+ * the current one named by another node, loses. Pure.
+ */
+export function decideFence(flag: TasFlag, nodeId: string, epoch: number): TasDecision {
+  if (!validEpoch(epoch)) return { outcome: 'refused', flag, why: 'epoch-range' };
+  if (epoch < flag.epoch) return { outcome: 'lost', flag };
+  if (epoch === flag.epoch) return flag.owner === nodeId ? { outcome: 'won', flag, changed: false } : { outcome: 'lost', flag };
+  return { outcome: 'won', flag: { epoch, owner: nodeId }, changed: true };
+}
