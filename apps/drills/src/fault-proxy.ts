@@ -14,6 +14,14 @@
  *   bytesPerSec  bandwidth limit per direction per connection
  *
  * Faults apply at once to every open connection and to new ones.
+ *
+ * Taps trigger a fault on an event instead of at a time: a tap watches each
+ * connection's request (client -> server bytes) and reply (server -> client
+ * bytes since that request) and, on the first reply that matches, holds that
+ * connection's replies (until release()), resets the connection (the reply
+ * is lost), or only reports it. A drill uses them to hit a narrow window
+ * every time, e.g. "the reply to an incr is in flight" or "a task was handed
+ * to this worker".
  */
 import net from 'node:net';
 import { createError } from '@mr/errors';
@@ -23,6 +31,33 @@ export const ERR_PROXY_CONFIG = createError<[string]>('DRILL_ERR_PROXY_CONFIG', 
 
 export interface ProxyFault extends LinkFault {
   drop?: boolean;
+}
+
+/** A tap: what to look for, and what to do to the connection where it is seen first. */
+export interface TapSpec {
+  /** Tested on the request the reply answers (its bytes, at most TAP_WINDOW_BYTES); absent: any request. */
+  request?: RegExp;
+  /** Tested on the reply so far; absent: the reply's first bytes fire it. */
+  reply?: RegExp;
+  /** hold: the reply waits (this connection's server -> client bytes) until release(); reset: the connection is reset, the reply lost; observe: nothing. */
+  effect: 'hold' | 'reset' | 'observe';
+  /** Fire on the (skip + 1)-th matching reply (default 0: the first). */
+  skip?: number;
+}
+
+/** What fired a tap: the named groups of the reply's (else the request's) match, and the matched text. */
+export interface TapHit {
+  groups: Record<string, string>;
+  text: string;
+}
+
+/** Bytes of a request or reply a tap looks at (the start of it). */
+const TAP_WINDOW_BYTES = 64 << 10;
+
+interface Tap {
+  spec: TapSpec;
+  skipped: number;
+  fire: (hit: TapHit) => void;
 }
 
 /** Bytes a direction may hold before it stops reading from its source (backpressure). */
@@ -48,13 +83,20 @@ class Direction {
   #lastAt = 0;
   #waitingDrain = false;
   lostBytes = 0;
+  /** A tap holds what this direction carries until the proxy's release(). */
+  held = false;
+  /** Sees each chunk before it is queued; false drops it (the connection was reset). */
+  onChunk: ((b: Buffer) => boolean) | undefined;
 
   constructor(
     readonly src: net.Socket,
     readonly dst: net.Socket,
     readonly proxy: FaultProxy,
   ) {
-    src.on('data', (b: Buffer) => this.#push(b));
+    src.on('data', (b: Buffer) => {
+      if (this.onChunk && !this.onChunk(b)) return;
+      this.#push(b);
+    });
     dst.on('drain', () => {
       this.#waitingDrain = false;
       this.pump();
@@ -87,7 +129,7 @@ class Direction {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    if (this.proxy.fault.blackhole || this.#waitingDrain || this.dst.destroyed) return;
+    if (this.proxy.fault.blackhole || this.held || this.#waitingDrain || this.dst.destroyed) return;
     const now = performance.now();
     while (this.#queue.length > 0 && this.#queue[0]!.at <= now) {
       const { buf } = this.#queue.shift()!;
@@ -130,6 +172,12 @@ class Link {
   readonly up: Direction;
   readonly down: Direction;
   closed = false;
+  /** The current request and its reply so far (their first TAP_WINDOW_BYTES), for taps. */
+  #request = '';
+  #reply = '';
+  #replying = false;
+  /** Numbers the replies on this connection (a tap decides each one once). */
+  #replyNo = 0;
 
   constructor(
     readonly client: net.Socket,
@@ -138,6 +186,22 @@ class Link {
   ) {
     this.up = new Direction(client, server, proxy);
     this.down = new Direction(server, client, proxy);
+    this.up.onChunk = (b) => {
+      // Requests and replies alternate on a connection (no pipelining): bytes after a reply start the next request.
+      if (this.#replying) {
+        this.#replying = false;
+        this.#replyNo++;
+        this.#request = '';
+        this.#reply = '';
+      }
+      if (this.#request.length < TAP_WINDOW_BYTES) this.#request += b.toString('latin1', 0, TAP_WINDOW_BYTES - this.#request.length);
+      return true;
+    };
+    this.down.onChunk = (b) => {
+      this.#replying = true;
+      if (this.#reply.length < TAP_WINDOW_BYTES) this.#reply += b.toString('latin1', 0, TAP_WINDOW_BYTES - this.#reply.length);
+      return proxy.tapReply(this, this.#replyNo, this.#request, this.#reply);
+    };
     // A half-close travels once what was queued before it has been delivered.
     const endWhenFlushed = (d: Direction, dst: net.Socket) => {
       const check = () => (d.pendingFlush ? setTimeout(check, 5) : dst.end());
@@ -173,6 +237,9 @@ export class FaultProxy {
   #server: net.Server;
   #links = new Set<Link>();
   #fault: ProxyFault = {};
+  #taps: Tap[] = [];
+  /** Replies already matched by a tap on this connection (a reply fires at most one tap, once). */
+  #tapped = new WeakMap<Link, number>();
   readonly stats: ProxyStats = { connections: 0, reset: 0 };
 
   private constructor(
@@ -257,7 +324,63 @@ export class FaultProxy {
     }
   }
 
+  /**
+   * Arms a tap: `hit` resolves when a reply matching `spec` passes (its effect applied), or
+   * never if cancelled first. Taps are tried in the order they were armed; a reply fires one.
+   */
+  tap(spec: TapSpec, onHit?: (hit: TapHit) => void): { hit: Promise<TapHit>; cancel: () => void } {
+    let resolve!: (hit: TapHit) => void;
+    const hit = new Promise<TapHit>((r) => (resolve = r));
+    // onHit runs at once, while the reply is being decided (e.g. to cancel taps armed beside this one).
+    const t: Tap = { spec, skipped: 0, fire: (h) => (onHit?.(h), resolve(h)) };
+    this.#taps.push(t);
+    return { hit, cancel: () => (this.#taps = this.#taps.filter((x) => x !== t)) };
+  }
+
+  /** Called by a link with its current request and reply; false: drop the chunk (the connection was reset). */
+  tapReply(link: Link, replyNo: number, request: string, reply: string): boolean {
+    if (this.#taps.length === 0 || this.#tapped.get(link) === replyNo) return true;
+    for (const t of this.#taps) {
+      const rq = t.spec.request ? t.spec.request.exec(request) : undefined;
+      if (rq === null) continue;
+      const rp = t.spec.reply ? t.spec.reply.exec(reply) : undefined;
+      if (rp === null) continue;
+      // This reply is decided for every tap: it counts once, even if later chunks arrive.
+      this.#tapped.set(link, replyNo);
+      if (t.skipped < (t.spec.skip ?? 0)) {
+        t.skipped++;
+        return true;
+      }
+      this.#taps = this.#taps.filter((x) => x !== t);
+      const m = rp ?? rq;
+      const hit: TapHit = { groups: { ...(m?.groups ?? {}) }, text: (m?.[0] ?? reply.slice(0, 200)).slice(0, 500) };
+      if (t.spec.effect === 'reset') {
+        this.stats.reset++;
+        link.destroy(true);
+        t.fire(hit);
+        return false;
+      }
+      if (t.spec.effect === 'hold') link.down.held = true;
+      t.fire(hit);
+      return true;
+    }
+    return true;
+  }
+
+  /** Lets every reply a tap holds go on (in order). */
+  release(): number {
+    let n = 0;
+    for (const l of this.#links) {
+      if (!l.down.held) continue;
+      n++;
+      l.down.held = false;
+      l.down.pump();
+    }
+    return n;
+  }
+
   async close(): Promise<void> {
+    this.#taps = [];
     for (const l of [...this.#links]) l.destroy(false);
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }

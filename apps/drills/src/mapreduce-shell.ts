@@ -13,6 +13,8 @@ import { checkRecoveries, checkSameLines, corpusFile, describeFault, progressRec
 import { drillEnv, Part, runMr, sleep } from './parts.ts';
 import type { DrillClock, DrillShell, Verdicts } from './runner.ts';
 import { MonitorScraper } from './monitors.ts';
+import { FaultProxy } from './fault-proxy.ts';
+import { isTapAction, Taps } from './taps.ts';
 
 /** A job that has not ended this long after submission fails the drill. */
 const JOB_DEADLINE_MS = 180_000;
@@ -44,6 +46,13 @@ export class MapReduceShell implements DrillShell {
   readonly #monitors = new MonitorScraper();
   /** The biggest input file's size: the jobs' split size. */
   #splitSize = 1;
+  /** Fault proxies between each worker and the coordinator (proxyWorkers). */
+  #proxies: FaultProxy[] = [];
+  readonly #taps = new Taps(async (link) => this.#links(link));
+  /** Event-driven drills submit their job once the first tap is armed (the runner's first fault, at time 0). */
+  readonly #tapDriven: boolean;
+  #firstArmed!: () => void;
+  readonly #armed = new Promise<void>((r) => (this.#firstArmed = r));
 
   constructor(
     readonly schedule: Schedule,
@@ -53,6 +62,15 @@ export class MapReduceShell implements DrillShell {
     env: NodeJS.ProcessEnv,
   ) {
     this.#env = drillEnv(env);
+    this.#tapDriven = schedule.faults.some((f) => f.action.type === 'tap');
+  }
+
+  #links(link: string): { name: string; proxy: FaultProxy }[] {
+    const all = this.#proxies.map((proxy, i) => ({ name: `worker-${i}->coordinator`, proxy }));
+    if (link === 'workers->coordinator') return all;
+    const one = all.find((p) => p.name === link);
+    if (!one) throw new Error(`no fault proxy on link ${link} (this drill has ${all.map((p) => p.name).join(', ') || 'none'})`);
+    return [one];
   }
 
   get url(): string {
@@ -73,10 +91,12 @@ export class MapReduceShell implements DrillShell {
     if (seq.code !== 0) throw new Error(`mr seq exited ${seq.code}: ${seq.stderr.slice(-500)}`);
     this.#want = sortedLines(join(this.dir, 'seq'));
     await this.#startCoordinator();
+    if (this.w.proxyWorkers) for (let i = 0; i < this.w.workers; i++) this.#proxies.push(await FaultProxy.start(this.url, `worker-${i}->coordinator`));
     for (let i = 0; i < this.w.workers; i++) this.#startWorker(i);
     await this.#workersRegistered(60_000);
-    // The job is accepted before time 0, so that the first faults hit a running job.
-    await this.#submit();
+    // The job is accepted before time 0, so that the first faults hit a running job; an
+    // event-driven drill's at time 0, once its first tap is armed, so that the tap sees every reply.
+    if (!this.#tapDriven) await this.#submit();
   }
 
   /** Waits until every worker has registered (a cold start of a process can take seconds on a loaded machine). */
@@ -119,7 +139,7 @@ export class MapReduceShell implements DrillShell {
     const name = `worker-${i}`;
     const wd = join(this.dir, name);
     mkdirSync(wd, { recursive: true });
-    const p = new Part(name, ['worker', '--coordinator', this.url, '--name', name, '--work-dir', wd, '--unreachable', '10s'], { cwd: wd, env: this.#env });
+    const p = new Part(name, ['worker', '--coordinator', this.#proxies[i]?.url ?? this.url, '--name', name, '--work-dir', wd, '--unreachable', '10s'], { cwd: wd, env: this.#env });
     this.#parts.push(p);
     this.#workers[i] = p;
     this.#workersStarted++;
@@ -158,6 +178,10 @@ export class MapReduceShell implements DrillShell {
   async workload(): Promise<void> {
     this.#monitors.start();
     try {
+      if (this.#tapDriven) {
+        await this.#armed;
+        await this.#submit();
+      }
       await this.#jobsUntilLastFault();
     } finally {
       await this.#monitors.stop();
@@ -239,6 +263,16 @@ export class MapReduceShell implements DrillShell {
   }
 
   async exec(action: FaultAction): Promise<{ text: string; atMs: number }> {
+    if (isTapAction(action)) {
+      const atMs = this.clock.now();
+      let armedAt = atMs;
+      const text = await this.#taps.exec(action, () => {
+        armedAt = this.clock.now();
+        this.#firstArmed();
+      });
+      // A waiting tap took effect when it fired, an await when its tap had; an armed tap or a release at once.
+      return { text, atMs: (action.type === 'tap' && action.wait !== false) || action.type === 'await' ? this.clock.now() : armedAt };
+    }
     if (action.type === 'link') throw new Error('this drill has no fault proxy');
     const { part, worker } = this.#target(action.target);
     const atMs = this.clock.now();
@@ -269,8 +303,9 @@ export class MapReduceShell implements DrillShell {
     const notOk = jobs.find((j) => j.state !== 'succeeded');
     const recoveries = this.schedule.faults.flatMap((f, i) => {
       const at = firedAt[i];
-      if (at === undefined || (f.action.type !== 'kill' && f.action.type !== 'stop')) return [];
-      if (f.action.target === 'coordinator') {
+      const disruptive = f.action.type === 'kill' || f.action.type === 'stop' || (f.action.type === 'tap' && f.action.effect !== 'observe');
+      if (at === undefined || !disruptive) return [];
+      if ('target' in f.action && f.action.target === 'coordinator') {
         // Measured from when the coordinator listened again: a process's cold start is not the job's recovery.
         const up = this.#coordinatorUp.find((t) => t >= at);
         if (up === undefined) return [{ fault: describeFault(f), what: 'the coordinator listened again', recoveredMs: null }];
@@ -312,8 +347,11 @@ export class MapReduceShell implements DrillShell {
 
   async teardown(): Promise<void> {
     this.#tearingDown = true;
+    this.#taps.close();
+    this.#firstArmed();
     for (const p of this.#parts) p.signal('SIGKILL');
     await Promise.all(this.#parts.map((p) => p.exited));
+    await Promise.all(this.#proxies.map((p) => p.close()));
   }
 }
 

@@ -100,14 +100,22 @@ export async function runDrill(opts: RunOptions): Promise<DrillReport & { dir: s
     for (const [i, f] of schedule.faults.entries()) {
       const due = f.atMs + shiftMs;
       while (!over && clock.now() < due) await sleep(Math.min(10, Math.max(1, due - clock.now())));
-      // After the workload ended, only faults that undo earlier ones (SIGCONT, start, heal) still run.
-      const restores = f.action.type === 'cont' || f.action.type === 'start' || (f.action.type === 'link' && Object.keys(f.action.fault).length === 0);
+      // After the workload ended, only faults that undo earlier ones (SIGCONT, start, heal, release) still run.
+      const restores = f.action.type === 'cont' || f.action.type === 'start' || f.action.type === 'release' || (f.action.type === 'link' && Object.keys(f.action.fault).length === 0);
       if (over && !restores) {
         clock.record('skipped', `${describeFault(f)}: the workload had ended`);
         continue;
       }
       try {
-        const done = await shell.exec(f.action);
+        // A tap or await waits for its event; if the workload ends first, the event will not come.
+        const waits = (f.action.type === 'tap' && f.action.wait !== false) || f.action.type === 'await';
+        const exec = shell.exec(f.action);
+        const done = waits ? await Promise.race([exec, workload.then(() => undefined, () => undefined)]) : await exec;
+        if (!done) {
+          exec.catch(() => {});
+          clock.record('skipped', `${describeFault(f)}: the workload ended before the event`);
+          continue;
+        }
         firedAt[i] = done.atMs;
         clock.record('fault', `${describeFault(f)}: ${done.text} (at +${Math.round(done.atMs)}ms)`);
         if (f.action.type === 'start' && clock.now() - f.atMs > shiftMs) {

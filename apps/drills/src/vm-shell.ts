@@ -16,6 +16,7 @@ import { drillEnv, Part, sleep } from './parts.ts';
 import type { DrillClock, DrillShell, Verdicts } from './runner.ts';
 import { checkHistory, type HistoryOp } from './history.ts';
 import { MonitorScraper } from './monitors.ts';
+import { isTapAction, Taps } from './taps.ts';
 
 const VM = 'vm1';
 const COUNTER = 'counter';
@@ -69,6 +70,9 @@ export class VmShell implements DrillShell {
   #stopping = false;
   #lastFaultMs = 0;
   readonly #monitors = new MonitorScraper();
+  /** Fault proxies in front of each node for the clients (proxyClients), by node id. */
+  #clientProxies = new Map<string, FaultProxy>();
+  readonly #taps = new Taps((link) => this.#links(link));
 
   constructor(
     readonly schedule: Schedule,
@@ -108,6 +112,7 @@ export class VmShell implements DrillShell {
     }
     const a = await node('a', ['--role', 'primary', '--peer', peer]);
     this.#nodes = [{ id: 'a', ...a }, { id: 'b', ...b }];
+    if (this.w.proxyClients) for (const n of this.#nodes) this.#clientProxies.set(n.id, await FaultProxy.start(n.url, `clients->${n.id}`));
     this.#monitors.watch('storage', this.#storageUrl);
     for (const n of this.#nodes) this.#monitors.watch(`node ${n.id} (pid ${n.part.pid})`, n.url);
     const deadline = performance.now() + 30_000;
@@ -143,10 +148,14 @@ export class VmShell implements DrillShell {
     this.#polling = true;
     this.#pollers = this.#nodes.map((n) => this.#poll(n));
     this.#monitors.start();
-    const byUrl = { get: (url: string) => this.#nodes.find((n) => new URL(n.url).origin === url)?.id };
+    const byUrl = {
+      get: (url: string) => this.#nodes.find((n) => new URL(n.url).origin === url)?.id ?? [...this.#clientProxies].find(([, p]) => p.url === url)?.[0],
+    };
+    // With proxyClients the clients know the nodes by their proxies (a hint to a node's own URL is followed directly).
+    const nodeUrls = () => this.#nodes.map((n) => this.#clientProxies.get(n.id)?.url ?? n.url);
     const runClient = async (c: number) => {
       const clientId = `c${c}`;
-      const client = new VmClient({ nodes: this.#nodes.map((n) => n.url), vmId: VM, attemptTimeoutMs: 1500, deadlineMs: 20_000, connections: 1 });
+      const client = new VmClient({ nodes: nodeUrls(), vmId: VM, attemptTimeoutMs: 1500, deadlineMs: 20_000, connections: 1 });
       this.#clients.push(client);
       const rng = createDrillRng((this.schedule.seed ^ Math.imul(c + 1, 0x85ebca6b)) >>> 0);
       let n = 0;
@@ -176,12 +185,14 @@ export class VmShell implements DrillShell {
     };
     await Promise.all(Array.from({ length: this.w.clients }, (_, c) => runClient(c)));
     // The final value of the counter, read from whoever is live.
-    const reader = new VmClient({ nodes: this.#nodes.map((n) => n.url), vmId: VM, attemptTimeoutMs: 1500, deadlineMs: 20_000 });
+    const reader = new VmClient({ nodes: nodeUrls(), vmId: VM, attemptTimeoutMs: 1500, deadlineMs: 20_000 });
     this.#clients.push(reader);
     const invoke = this.clock.now();
     const a = await reader.get(COUNTER);
     this.#final = a.value === null ? 0 : Number(a.value);
-    this.#history.push({ clientId: 'drill-final-read', op: 'get', key: COUNTER, invoke, response: this.clock.now(), result: { value: a.value === null ? null : String(a.value) } });
+    const response = this.clock.now();
+    this.#history.push({ clientId: 'drill-final-read', op: 'get', key: COUNTER, invoke, response, result: { value: a.value === null ? null : String(a.value) } });
+    this.#answers.push({ atMs: response, node: byUrl.get(a.node) ?? a.node });
     this.clock.record('event', `final read: ${COUNTER} = ${this.#final} (from ${byUrl.get(a.node) ?? a.node})`);
     if (this.#joins.length > 0) this.#agree = await this.#replicasAgree(10_000);
     await sleep(300);
@@ -235,7 +246,20 @@ export class VmShell implements DrillShell {
     }
   }
 
+  async #links(link: string): Promise<{ name: string; proxy: FaultProxy }[]> {
+    const m = /^clients->(.+)$/.exec(link);
+    const id = m?.[1] === 'primary' ? (await this.#resolve('primary')).id : m?.[1];
+    const proxy = id === undefined ? undefined : this.#clientProxies.get(id);
+    if (!proxy) throw new Error(`no fault proxy on link ${link} (this drill has ${[...this.#clientProxies.keys()].map((k) => `clients->${k}`).join(', ') || 'none'})`);
+    return [{ name: `clients->${id}`, proxy }];
+  }
+
   async #exec(action: FaultAction): Promise<{ text: string; atMs: number }> {
+    if (isTapAction(action)) {
+      const atMs = this.clock.now();
+      const text = await this.#taps.exec(action);
+      return { text, atMs: (action.type === 'tap' && action.wait !== false) || action.type === 'await' ? this.clock.now() : atMs };
+    }
     if (action.type === 'link') {
       if (action.link !== 'primary->backup' || !this.#proxy) throw new Error(`no fault proxy on link ${action.link}`);
       const atMs = this.clock.now();
@@ -334,10 +358,11 @@ export class VmShell implements DrillShell {
       const f = faults[i]!;
       const a = f.action;
       const at = firedAt[i];
-      const disruptive = a.type === 'kill' || a.type === 'stop' || (a.type === 'link' && (a.fault.blackhole || a.fault.reset));
+      const disruptive = a.type === 'kill' || a.type === 'stop' || (a.type === 'link' && (a.fault.blackhole || a.fault.reset)) || (a.type === 'tap' && a.effect !== 'observe');
       if (!disruptive || at === undefined) continue;
       // The fault ends when the next fault on the same target undoes it (SIGCONT, heal); a kill ends at once.
-      const j = a.type === 'kill' ? i : faults.findIndex((g, k) => k > i && (a.type === 'stop' ? g.action.type === 'cont' : g.action.type === 'link'));
+      const ends = (g: FaultAction): boolean => (a.type === 'stop' ? g.type === 'cont' : a.type === 'tap' ? g.type === 'release' : g.type === 'link');
+      const j = a.type === 'kill' || (a.type === 'tap' && a.effect === 'reset') ? i : faults.findIndex((g, k) => k > i && ends(g.action));
       const r = vmRecovery(describeFault(f), at, (j >= 0 ? firedAt[j] : undefined) ?? at, epoch0, this.#samples, this.#answers);
       recoveries.push({ fault: r.fault, what: r.what, recoveredMs: r.recoveredMs });
       if (r.failoverMs !== null) failover = r.failoverMs;
@@ -382,10 +407,12 @@ export class VmShell implements DrillShell {
   async teardown(): Promise<void> {
     this.#stopping = true;
     this.#polling = false;
+    this.#taps.close();
     await Promise.all(this.#clients.map((c) => c.close().catch(() => {})));
     for (const p of this.#parts) p.signal('SIGKILL');
     await Promise.all(this.#parts.map((p) => p.exited));
     await this.#proxy?.close();
+    await Promise.all([...this.#clientProxies.values()].map((p) => p.close()));
     await Promise.all(this.#pollers);
   }
 }

@@ -159,3 +159,38 @@ test('bad fault settings are refused with a coded error and change nothing', asy
   }
   assert.deepEqual(proxy.fault, { delayMs: 5 });
 });
+
+test('taps: the matching reply is held until release (skip counts matches), a reset tap drops its reply, an observing tap changes nothing', async (t) => {
+  const { proxy, connect } = await setup(t);
+  const a = await connect();
+  const b = await connect();
+  // The echo server answers each request with its bytes: the reply to "incr 2" is "incr 2".
+  const hold = proxy.tap({ request: /incr (?<n>\d)/, effect: 'hold', skip: 1 });
+  a.sock.write('get 1');
+  await a.until(5, 2000);
+  a.sock.write('incr 1');
+  await a.until(11, 2000);
+  b.sock.write('incr 2');
+  const hit = await hold.hit;
+  assert.deepEqual(hit.groups, { n: '2' });
+  await assert.rejects(b.until(6, 300), /got 0 of 6/);
+  a.sock.write('incr 3');
+  await a.until(17, 2000);
+  assert.equal(proxy.release(), 1);
+  await b.until(6, 2000);
+  assert.equal(b.received.toString(), 'incr 2');
+
+  const observed = proxy.tap({ reply: /put/, effect: 'observe' });
+  const reset = proxy.tap({ request: /incr/, effect: 'reset' });
+  a.sock.write('put 4');
+  assert.equal((await observed.hit).text, 'put');
+  await a.until(22, 2000);
+  a.sock.write('incr 5');
+  await reset.hit;
+  await assert.rejects(a.until(28, 2000), /closed after 22 of 28 .*ECONNRESET/);
+  const cancelled = proxy.tap({ effect: 'reset' });
+  cancelled.cancel();
+  const c = await connect();
+  c.sock.write('incr 6');
+  await c.until(6, 2000);
+});

@@ -6,7 +6,7 @@
  */
 import { createError } from '@mr/errors';
 import { createDrillRng, type DrillRng } from './rng.ts';
-import { SCHEDULE_VERSION, type DrillScale, type Schedule, type ScheduledFault, type Workload, type MapReduceWorkload, type VmWorkload } from './schedule.ts';
+import { SCHEDULE_VERSION, type DrillScale, type Schedule, type ScheduledFault, type TapAction, type Workload, type MapReduceWorkload, type VmWorkload } from './schedule.ts';
 
 export const ERR_UNKNOWN_DRILL = createError<[string, string]>('DRILL_ERR_UNKNOWN', 'unknown drill "%s"; known drills: %s', 400, { retryable: false });
 export const ERR_NO_CONTROL = createError<[string]>('DRILL_ERR_NO_CONTROL', 'drill "%s" breaks no rule: it has no control run', 400, { retryable: false });
@@ -216,35 +216,27 @@ export const CATALOG: readonly DrillDefinition[] = [
   {
     name: 'break-attempt-fencing',
     system: 'mapreduce',
-    summary: 'BREAK THE RULE: the coordinator accepts completions from any attempt (--no-attempt-fencing); SIGSTOP one worker mid-task past the task timeout (its task goes to another worker), then stall the others too (the new attempt cannot finish) and SIGCONT the first: its stale attempt\'s completion is accepted',
+    summary: 'BREAK THE RULE: the coordinator accepts completions from any attempt (--no-attempt-fencing); event-driven through a fault proxy per worker: hold the reply that hands a map task to one worker until the task\'s lease expired and it was handed to another (hold that reply too), then let the first worker run it: its stale attempt\'s completion is accepted',
     invariants: MR_INVARIANTS,
     expectBroken: ['monitors-zero'],
     recoveryBoundMs: 60_000,
     plan(rng, scale) {
-      // A 3 s lease: the others' short stall (about 1 s) never outlasts a lease renewed by
-      // heartbeats every second, so with the rule on no attempt but the first one goes stale.
-      // The first worker's stall (past its lease, until its task was surely handed out again on a
-      // loaded machine) is longer than the default heartbeat timeout: 10 s, so that it is not lost.
-      const workload: MapReduceWorkload = { ...mrWorkload(scale, 4), files: scale === 'full' ? 24 : 14, taskTimeoutMs: 3000, heartbeatTimeoutMs: 10_000, breakRule: 'attempt-fencing' };
-      const faults: ScheduledFault[] = [];
-      let t = rng.range(400, 900);
-      for (let round = 0; round < (scale === 'full' ? 2 : 1); round++) {
-        const first = rng.range(0, workload.workers - 1);
-        const others = Array.from({ length: workload.workers }, (_, i) => i).filter((i) => i !== first);
-        // The first worker's lease expires after the task timeout and its task is handed to a
-        // free worker; then every other worker stalls, so that the new attempt cannot finish
-        // before the first worker's stale one completes. Every stall stays within the heartbeat
-        // timeout, so that no worker is lost; the others' within their leases.
-        const othersStop = t + workload.taskTimeoutMs + rng.range(1500, 2000);
-        const firstCont = othersStop + rng.range(200, 300);
-        const othersCont = firstCont + rng.range(600, 800);
-        faults.push({ atMs: t, action: { type: 'stop', target: `worker-${first}` } });
-        for (const i of others) faults.push({ atMs: othersStop, action: { type: 'stop', target: `worker-${i}` } });
-        faults.push({ atMs: firstCont, action: { type: 'cont', target: `worker-${first}` } });
-        for (const i of others) faults.push({ atMs: othersCont, action: { type: 'cont', target: `worker-${i}` } });
-        t = othersCont + rng.range(1000, 1500);
-      }
-      return { workload, faults: sortFaults(faults) };
+      // A 3 s lease: the task handed to the held worker goes to another one 3 s later.
+      const workload: MapReduceWorkload = { ...mrWorkload(scale, 4), files: scale === 'full' ? 16 : 8, taskTimeoutMs: 3000, breakRule: 'attempt-fencing', proxyWorkers: true };
+      const first = rng.range(0, workload.workers - 1);
+      const link = `worker-${first}->coordinator`;
+      const tap = (t: Omit<TapAction, 'type'>): ScheduledFault => ({ atMs: 0, action: { type: 'tap', ...t } });
+      return {
+        workload,
+        faults: [
+          tap({ link, request: '/poll', reply: '"taskId":"(?<taskId>map-\\d+)"', effect: 'hold', means: `worker-${first} is handed a map task` }),
+          tap({ link: 'workers->coordinator', request: '/poll', reply: '"taskId":"{{taskId}}"', effect: 'hold', means: 'that task is handed out again (its lease expired)' }),
+          tap({ link, request: '/complete', reply: '"accepted"', effect: 'observe', wait: false, id: 'stale-reported', means: `worker-${first}'s report of the stale attempt is answered` }),
+          { atMs: 0, action: { type: 'release', link } },
+          { atMs: 0, action: { type: 'await', id: 'stale-reported' } },
+          { atMs: 0, action: { type: 'release', link: 'workers->coordinator' } },
+        ],
+      };
     },
   },
   {
@@ -266,19 +258,17 @@ export const CATALOG: readonly DrillDefinition[] = [
   {
     name: 'break-dedup',
     system: 'vm',
-    summary: 'BREAK THE RULE: the kv guest applies retried requests again (--no-dedup on both nodes); delay the log channel (fault proxy) so that requests the backup holds are still unanswered, and kill -9 the primary: the clients retry them on the new primary, which applies them a second time',
+    summary: 'BREAK THE RULE: the kv guest applies retried requests again (--no-dedup on both nodes); event-driven through a fault proxy in front of each node: when the reply to an incr is in flight to its client, reset the connection: the client retries the same request, which is applied a second time',
     invariants: VM_INVARIANTS,
     expectBroken: ['no-ack-lost-or-doubled', 'linearizable'],
     recoveryBoundMs: 10_000,
     plan(rng, scale) {
-      const delay = rng.range(80, 200);
-      const slow = scale === 'full' ? rng.range(1000, 2000) : rng.range(600, 1000);
-      const kill = slow + rng.range(500, 1000);
+      const skip = rng.range(0, scale === 'full' ? 200 : 30);
       return {
-        workload: vmWorkload(kill + (scale === 'full' ? 4000 : 2500), true, 'dedup'),
+        // No failover is needed here: a 5 s suspicion window keeps a loaded machine's pauses from causing one.
+        workload: { ...vmWorkload(scale === 'full' ? 4000 : 1000, false, 'dedup'), suspectTicks: 250, proxyClients: true },
         faults: [
-          { atMs: slow, action: { type: 'link', link: 'primary->backup', fault: { delayMs: delay } } },
-          { atMs: kill, action: { type: 'kill', target: 'primary' } },
+          { atMs: 0, action: { type: 'tap', link: 'clients->primary', request: '"op":"incr"', effect: 'reset', ...(skip ? { skip } : {}), means: `the reply to incr number ${skip + 1} is in flight` } },
         ],
       };
     },

@@ -24,15 +24,47 @@ export interface LinkFault {
   bytesPerSec?: number;
 }
 
+/**
+ * A fault triggered by an event instead of a time: the fault proxy on `link` watches each
+ * request and its reply, and the first reply matching (`request`, `reply`: regular
+ * expressions; `{{name}}` is replaced by what an earlier tap's named group `name` captured,
+ * escaped) gets `effect`: held until a `release` of the link, the connection reset (the
+ * reply is lost), or only observed. Named groups of the match become variables for later
+ * taps. With `wait` (the default) the schedule goes on only once the tap fired; without
+ * it the tap is armed and an `await` of its `id` waits for it later.
+ */
+export interface TapAction {
+  type: 'tap';
+  link: LinkName;
+  request?: string;
+  reply?: string;
+  effect: 'hold' | 'reset' | 'observe';
+  /** Fire on the (skip + 1)-th matching reply. */
+  skip?: number;
+  /** false: arm it and go on (see `await`). Default true. */
+  wait?: boolean;
+  id?: string;
+  /** What the tap stands for, for the timeline: e.g. "the first reply to an incr is in flight". */
+  means: string;
+}
+
 export type FaultAction =
   | { type: 'kill'; target: ProcessTarget }
   | { type: 'stop'; target: ProcessTarget }
   | { type: 'cont'; target: ProcessTarget }
   | { type: 'start'; target: ProcessTarget }
-  | { type: 'link'; link: LinkName; fault: LinkFault };
+  | { type: 'link'; link: LinkName; fault: LinkFault }
+  | TapAction
+  /** Waits until the tap armed with this id fired. */
+  | { type: 'await'; id: string }
+  /** Lets the replies held by taps on the link go on. */
+  | { type: 'release'; link: LinkName };
 
 export interface ScheduledFault {
-  /** Milliseconds after the workload started. */
+  /**
+   * Milliseconds after the workload started: the fault fires then, or, when the fault before
+   * it (a tap, an await) finished later, at once after it. Event-driven drills use 0.
+   */
   atMs: number;
   action: FaultAction;
 }
@@ -53,6 +85,8 @@ export interface MapReduceWorkload {
   heartbeatTimeoutMs?: number;
   /** A rule the drill switches off on purpose (break-the-rule drills): attempt-fencing (the coordinator accepts stale attempts' completions). */
   breakRule?: 'attempt-fencing';
+  /** Put a fault proxy between each worker and the coordinator (links `worker-<i>->coordinator`; `workers->coordinator`: all of them). */
+  proxyWorkers?: boolean;
 }
 
 export interface VmWorkload {
@@ -65,6 +99,8 @@ export interface VmWorkload {
   suspectTicks: number;
   /** Put a fault proxy on the primary -> backup log channel. */
   proxyLogChannel: boolean;
+  /** Clients reach each node through a fault proxy (links `clients-><node>`, `clients->primary`: the primary's when the fault fires). */
+  proxyClients?: boolean;
   /**
    * A rule the drill switches off on purpose to show what it prevents (break-the-rule drills):
    * output-rule (answers before the backup's ack), test-and-set (the backup goes live without
@@ -104,9 +140,11 @@ export const SCHEDULE_VERSION = 1 as const;
 export function describeFault(f: ScheduledFault): string {
   const a = f.action;
   const what =
-    a.type === 'link'
-      ? `link ${a.link} ${describeLinkFault(a.fault)}`
-      : `${a.type} ${a.target}`;
+    a.type === 'link' ? `link ${a.link} ${describeLinkFault(a.fault)}`
+    : a.type === 'tap' ? `on ${a.means} (link ${a.link}${a.request ? `, request matching ${JSON.stringify(a.request)}` : ''}${a.reply ? `, reply matching ${JSON.stringify(a.reply)}` : ''}${a.skip ? `, the ${a.skip + 1}th match` : ''}): ${a.effect === 'hold' ? 'hold the reply' : a.effect === 'reset' ? 'reset the connection' : 'note it'}${a.wait === false ? ` (armed as ${a.id})` : ''}`
+    : a.type === 'await' ? `await ${a.id}`
+    : a.type === 'release' ? `release link ${a.link}`
+    : `${a.type} ${a.target}`;
   return `+${f.atMs}ms ${what}`;
 }
 
