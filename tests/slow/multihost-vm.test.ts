@@ -7,7 +7,8 @@
  * correct (every unique incr answered once, values 1..N), and no epoch ever
  * has two live primaries (each node is watched from inside its own host, so
  * the partitioned one is seen too). After the heal the old primary loses
- * test-and-set and stops.
+ * test-and-set and stops. Runs with the storage node as the arbiter and with
+ * three etcd members on h1, h2 and h4 (the partition takes one of them too).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { NetLab, type NetHost } from '../src/netns.ts';
+import { EtcdCluster, needEtcd } from '../src/etcd.ts';
 import { VmClient, isProtected } from '@mr/vmft-client';
 import { until, oneTo } from '../src/vm-cluster.ts';
 import type { Proc } from '../src/procs.ts';
@@ -48,7 +50,8 @@ function tsMain(net: NetLab, h: NetHost, main: string, args: string[], env: Node
   return child;
 }
 
-test('multi-host VM pair: storage, primary, backup and client on four hosts; the primary\'s link goes down: one live primary per epoch, the client history stays correct', async (t) => {
+for (const arbiter of ['storage', 'etcd'] as const) test(`multi-host VM pair (${arbiter === 'etcd' ? 'arbitrated by 3 etcd members on h1, h2, h4' : 'arbitrated by the storage node'}): storage, primary, backup and client on four hosts; the primary's link goes down: one live primary per epoch, the client history stays correct`, async (t) => {
+  if (arbiter === 'etcd' && !needEtcd(t)) return;
   const net = await NetLab.open(t, { hosts: 4 });
   if (!net) return;
   const t0 = Date.now();
@@ -64,11 +67,15 @@ test('multi-host VM pair: storage, primary, backup and client on four hosts; the
   const [a, b] = [net.url(h2, PORT), net.url(h3, PORT)];
 
   const storageUrl = net.url(h1, 7080);
+  // etcd: one member on h1, h2 (the primary's host: the partition takes it too) and h4; same ports on each host.
+  const etcdHosts = [h1, h2, h4];
+  const etcd = arbiter === 'etcd' ? await EtcdCluster.start(t, { addrs: etcdHosts.map((h) => h.addr), ports: [2379, 2380, 2379, 2380, 2379, 2380], prefix: (i) => net.prefix(etcdHosts[i]!) }) : undefined;
+  const arbiterArgs = etcd ? ['--storage', `etcd://${etcd.endpoints}`, '--disk', storageUrl] : ['--storage', storageUrl];
   const storage = net.spawnMr(h1, 'storage', ['vm', 'storage', '--host', h1.addr, '--port', '7080', '--data', join(dir, 'storage'), '--vm', 'vm1=a,b'], opts);
   // a binds its own address; b binds every address of its host and advertises the one peers reach.
   const bind = (h: NetHost, id: string) => (id === 'a' ? ['--host', h.addr] : ['--host', '0.0.0.0', '--advertise', net.url(h, PORT)]);
   const node = (h: NetHost, id: string, args: string[]): Proc =>
-    net.spawnMr(h, `node ${id}`, ['vm', 'node', '--id', id, ...bind(h, id), '--port', String(PORT), '--storage', storageUrl, '--peers', [a, b].join(','), '--guest', 'kv', '--suspect-ticks', '50', ...args], opts);
+    net.spawnMr(h, `node ${id}`, ['vm', 'node', '--id', id, ...bind(h, id), '--port', String(PORT), ...arbiterArgs, '--peers', [a, b].join(','), '--guest', 'kv', '--suspect-ticks', '50', ...args], opts);
   // Each node watched from inside its own host, from before it starts.
   const seen: Seen[] = [];
   for (const [h, url] of [[h2, a], [h3, b]] as const) {
