@@ -9,6 +9,13 @@ export interface BenchContext {
   /** Smaller sizes / fewer repetitions (BENCH_QUICK=1 or --quick). */
   quick: boolean;
   log(line: string): void;
+  /** Write CPU profiles, flame graphs and top-function summaries (--cpu-prof; MapReduce benches). */
+  cpuProf: boolean;
+  /**
+   * Another checkout (BENCH_AGAINST=DIR, built) to run side by side with this
+   * one in the same run, for before/after ratios (benches that spawn `mr`).
+   */
+  against: string | undefined;
 }
 
 /** Median of some numbers. */

@@ -28,9 +28,11 @@ export const benchmarks: Benchmark[] = [
 
 async function main(argv: string[]): Promise<number> {
   const quick = argv.includes('--quick') || process.env['BENCH_QUICK'] === '1';
+  const cpuProf = argv.includes('--cpu-prof') || process.env['BENCH_CPU_PROF'] === '1';
+  const against = process.env['BENCH_AGAINST'] || undefined;
   const names = argv.filter((a) => !a.startsWith('--'));
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(`usage: bench [--quick] [NAME...]\n\n${benchmarks.map((b) => `  ${b.name.padEnd(14)} ${b.description}`).join('\n')}\n`);
+    process.stdout.write(`usage: bench [--quick] [--cpu-prof] [NAME...]   (BENCH_AGAINST=DIR: another built checkout side by side)\n\n${benchmarks.map((b) => `  ${b.name.padEnd(14)} ${b.description}`).join('\n')}\n`);
     return 0;
   }
   const unknown = names.filter((n) => !benchmarks.some((b) => b.name === n));
@@ -42,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
   const summary: Record<string, Record<string, number | string>> = {};
   for (const b of chosen) {
     process.stdout.write(`== ${b.name}: ${b.description}\n`);
-    summary[b.name] = await b.run({ quick, log: (l) => process.stdout.write(`   ${l}\n`) });
+    summary[b.name] = await b.run({ quick, cpuProf, against, log: (l) => process.stdout.write(`   ${l}\n`) });
   }
   process.stdout.write(`== summary\n${JSON.stringify(summary, null, 2)}\n`);
   return 0;

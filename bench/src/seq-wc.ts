@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createRng } from '@mr/sim';
 import { getApp, runSequential } from '@mr/mapreduce-apps';
 import { median, type Benchmark } from './benchmark.ts';
+import { profileDir, profileInProcess, report } from './profile.ts';
 
 const SYLLABLES = ['the', 'an', 'qu', 'is', 'er', 'on', 'st', 'ch', 'ou', 'ing', 'ae', 'ly', 'ré', 'ß', 'ña', 'λο', 'γο', '中', '文', 'ж', 'ка', '𝔘', 'ø'];
 
@@ -70,7 +71,7 @@ async function naiveWc(inputs: string[], outFile: string): Promise<void> {
 export const seqWc: Benchmark = {
   name: 'seq-wc',
   description: 'runSequential wc throughput (MB/s) vs a naive mrsequential, same corpus, same run',
-  async run({ quick, log }) {
+  async run({ quick, log, cpuProf }) {
     const files = 8;
     const perFile = quick ? 256 * 1024 : 1024 * 1024;
     const reps = quick ? 3 : 5;
@@ -104,6 +105,12 @@ export const seqWc: Benchmark = {
       log(`runSequential wc: median ${fastMs.toFixed(1)} ms = ${(mb / (fastMs / 1000)).toFixed(1)} MB/s (first run ${fast[0]!.toFixed(1)} ms)`);
       log(`naive mrsequential: median ${naiveMs.toFixed(1)} ms = ${(mb / (naiveMs / 1000)).toFixed(1)} MB/s`);
       log(`speed-up: ${(naiveMs / fastMs).toFixed(2)}x (keys: ${a.length - 1})`);
+      if (cpuProf) {
+        // A separate, profiled run: where runSequential's time goes per record (tokenizing, grouping, sorting, writing).
+        const pdir = profileDir('seq-wc');
+        const { file } = await profileInProcess(pdir, 'runSequential-wc', () => runSequential({ app, inputs, outputDir: join(dir, 'out') }));
+        for (const l of report(file, 'runSequential wc')) log(l);
+      }
       return { mb: Number(mb.toFixed(2)), fastMs: Number(fastMs.toFixed(1)), fastMBps: Number((mb / (fastMs / 1000)).toFixed(1)), naiveMs: Number(naiveMs.toFixed(1)), speedup: Number((naiveMs / fastMs).toFixed(2)) };
     } finally {
       await rm(dir, { recursive: true, force: true });

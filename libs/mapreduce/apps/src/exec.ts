@@ -23,7 +23,7 @@ import { rangePartition } from './range.ts';
 import { ChunkWriter, tempNameFor, writeAtomically } from './files.ts';
 import { partitionOf } from './hash.ts';
 import { Grouper, jsonLines, MEMORY_BYTES, strBytes } from './grouper.ts';
-import { countLines, lineChunks, openInput } from './input.ts';
+import { closeInput, countLines, lineChunks, openInputSync, readWhole } from './input.ts';
 import { ERR_BAD_INTERMEDIATE, ERR_BAD_OPTIONS, ERR_BAD_PARTITION } from './errors.ts';
 import { UserCounters } from './counters.ts';
 
@@ -69,12 +69,12 @@ async function feed(
   let bytes = 0;
   const numbered = app.splittable === false;
   for (const piece of pieces) {
-    const fh = await openInput(piece, cwd);
+    const fh = openInputSync(piece, cwd);
     try {
       const name = piece.name ?? piece.path;
       const index = piece.index ?? 0;
       if ((app.input ?? 'whole-file') === 'whole-file') {
-        const contents = await fh.readFile();
+        const contents = readWhole(fh);
         bytes += contents.length;
         await app.map(name, contents, emit, { options, cwd, count, input: { index, offset: 0, line: 1 } });
         progress?.(contents.length);
@@ -92,7 +92,7 @@ async function feed(
         await after();
       }
     } finally {
-      await fh.close();
+      closeInput(fh);
     }
   }
   return bytes;

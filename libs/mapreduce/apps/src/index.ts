@@ -6,7 +6,7 @@ export { decodeUtf8, decodeSegments, SEGMENT_BYTES, words, countWords, tallyWord
 export { runMapTask, runReduceTask, runSequential, partitionerOf, intermediateName, outputName, type SequentialSpec, type SequentialResult } from './exec.ts';
 export { writeAtomically, tempNameFor } from './files.ts';
 export { Grouper, MEMORY_BYTES } from './grouper.ts';
-export { CHUNK_BYTES, lineChunks, openInput } from './input.ts';
+export { CHUNK_BYTES, lineChunks, openInput, openInputSync, closeInput, type InputFd, type InputSource } from './input.ts';
 export { planSplits, DEFAULT_SPLIT_BYTES, MIN_SPLIT_BYTES, type Split, type SplitPiece } from './splits.ts';
 export { getApp, listApps, registerApp, loadPluginApps, appProblem, PLUGIN_DIR_ENV } from './registry.ts';
 export { ERR_INPUT_NOT_FOUND, ERR_INPUT_UNREADABLE, ERR_INPUT_ESCAPED, ERR_BAD_OPTIONS, ERR_BAD_PARTITION, ERR_BAD_INTERMEDIATE, ERR_UNKNOWN_APP, ERR_BAD_PLUGIN, ERR_BAD_COUNTER } from './errors.ts';

@@ -6,7 +6,7 @@
  * line, and a split reads past its end to finish its last line. Lines start
  * at byte 0 and after every \n, so each line is read by exactly one split.
  */
-import { constants } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { open, readlink, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { InputPiece } from './types.ts';
@@ -45,20 +45,66 @@ export async function openInput(piece: InputPiece, cwd: string): Promise<FileHan
   }
 }
 
-async function readAt(fh: FileHandle, pos: number, size: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(size);
-  let got = 0;
-  while (got < size) {
-    const { bytesRead } = await fh.read(buf, got, size - got, pos + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
+/**
+ * An input opened for a map task: read with blocking calls. A task runs in a
+ * thread of its own (or in `mr seq`), so blocking costs nothing there, while
+ * each asynchronous call is a round trip through libuv's thread pool, which
+ * all of a worker's slots share: for a split of 64 tiny files that was most
+ * of the task's time. The coordinator (sampling for the range partitioner)
+ * uses the asynchronous openInput instead.
+ */
+export interface InputFd {
+  fd: number;
+  /** Size when opened (reads go on to the real end of the file). */
+  size: number;
+}
+
+/** openInput with blocking calls (same checks): for task threads and `mr seq`. */
+export function openInputSync(piece: InputPiece, cwd: string): InputFd {
+  const path = resolve(cwd, piece.path);
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw ERR_INPUT_NOT_FOUND(piece.path);
+    throw ERR_INPUT_UNREADABLE(piece.path, (err as Error).message);
   }
-  return got === size ? buf : buf.subarray(0, got);
+  try {
+    if (piece.verifyRealPath && readlinkSync(`/proc/self/fd/${fd}`) !== path) throw ERR_INPUT_ESCAPED(piece.path);
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw ERR_INPUT_UNREADABLE(piece.path, 'not a regular file');
+    return { fd, size: st.size };
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
+
+export function closeInput(f: InputFd): void {
+  closeSync(f.fd);
 }
 
 /** Reads a whole file (for 'whole-file' apps). */
-export async function readWhole(fh: FileHandle): Promise<Buffer> {
-  return fh.readFile();
+export function readWhole(f: InputFd): Buffer {
+  return readFileSync(f.fd);
+}
+
+/** An open input: a FileHandle (asynchronous reads) or an InputFd (blocking reads). */
+export type InputSource = FileHandle | InputFd;
+
+const blocking = (src: InputSource): src is InputFd => !('read' in src);
+
+/** Reads up to `size` bytes at `pos` (fewer only at the end of the file). */
+async function readAt(src: InputSource, pos: number, size: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(size);
+  let got = 0;
+  while (got < size) {
+    const n = blocking(src) ? readSync(src.fd, buf, got, size - got, pos + got) : (await src.read(buf, got, size - got, pos + got)).bytesRead;
+    if (n === 0) break;
+    got += n;
+  }
+  return got === size ? buf : buf.subarray(0, got);
 }
 
 export interface LineChunk {
@@ -71,9 +117,18 @@ export interface LineChunk {
 /**
  * The lines that start in [start, end) (end undefined: to the end of the
  * file), in chunks of about `chunkBytes` cut after a \n. Memory: about two
- * chunks, or the longest line if that is longer.
+ * chunks, or the longest line if that is longer. Reads are sized to what is
+ * left of the file as it was when opened (an InputFd knows it; plus one byte,
+ * to see the end in the same read), so a tiny file costs a tiny buffer, not
+ * a chunk; a file that grew since is read on in whole chunks.
  */
-export async function* lineChunks(fh: FileHandle, start = 0, end?: number, chunkBytes = CHUNK_BYTES): AsyncGenerator<LineChunk> {
+export async function* lineChunks(fh: InputSource, start = 0, end?: number, chunkBytes = CHUNK_BYTES): AsyncGenerator<LineChunk> {
+  let known = blocking(fh) ? fh.size : undefined;
+  /** How much to read at `pos`: the rest of the known size and a byte (at most a chunk), or a chunk. */
+  const want = (pos: number): number => {
+    if (known === undefined) return chunkBytes;
+    return Math.max(1, Math.min(chunkBytes, known - pos + 1));
+  };
   const stop = end ?? Number.POSITIVE_INFINITY;
   let off = start;
   if (start > 0) {
@@ -118,8 +173,11 @@ export async function* lineChunks(fh: FileHandle, start = 0, end?: number, chunk
       if (buf.length > 0) yield { buf, offset: off };
       return;
     }
-    const more = await readAt(fh, off + buf.length, chunkBytes);
-    if (more.length < chunkBytes) eof = true;
+    const size = want(off + buf.length);
+    const more = await readAt(fh, off + buf.length, size);
+    if (more.length < size) eof = true;
+    // Bigger than when opened: read on in whole chunks.
+    else if (size < chunkBytes) known = undefined;
     buf = buf.length === 0 ? more : Buffer.concat([buf, more]);
   }
 }

@@ -4,7 +4,7 @@ import { readdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { hasCode } from '@mr/errors';
-import { getApp, lineChunks, openInput, planSplits, runMapTask, runSequential, Grouper } from '../src/index.ts';
+import { closeInput, getApp, lineChunks, openInput, openInputSync, planSplits, runMapTask, runSequential, Grouper } from '../src/index.ts';
 import { cSortedLines, distributedOutput, seqOutput, tempDir, writeInputs } from './helpers.ts';
 
 /** Splits the text into lines the way a reader of the whole file does (a last line without \n included). */
@@ -21,13 +21,15 @@ function allLines(text: Buffer): string[] {
   return out;
 }
 
-test('line-aligned splits: every line is read by exactly one split, whatever the split size and chunk size', async () => {
+test('line-aligned splits: every line is read by exactly one split, whatever the split size and chunk size, with either reader', async () => {
   const dir = await tempDir();
   const text = fc.array(fc.constantFrom('a', 'b', ' ', '\n', '\n\n', 'é'), { maxLength: 200 }).map((a) => Buffer.from(a.join('')));
-  await fc.assert(fc.asyncProperty(text, fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 16 }), async (buf, splitBytes, chunkBytes) => {
+  await fc.assert(fc.asyncProperty(text, fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 16 }), fc.constantFrom('async', 'blocking', 'grown'), async (buf, splitBytes, chunkBytes, reader) => {
     const path = join(dir, 'f');
-    await writeFile(path, buf);
-    const fh = await openInput({ path }, dir);
+    // 'grown': the file was shorter when opened (reads sized to the old size must still reach the end).
+    await writeFile(path, reader === 'grown' ? buf.subarray(0, buf.length >> 1) : buf);
+    const fh = reader === 'async' ? await openInput({ path }, dir) : openInputSync({ path }, dir);
+    if (reader === 'grown') await writeFile(path, buf);
     try {
       const got: string[] = [];
       for (const [split] of planSplits({ input: 'lines' }, [buf.length], splitBytes)) {
@@ -38,7 +40,8 @@ test('line-aligned splits: every line is read by exactly one split, whatever the
       }
       assert.deepEqual(got, allLines(buf));
     } finally {
-      await fh.close();
+      if ('read' in fh) await fh.close();
+      else closeInput(fh);
     }
   }), { numRuns: 300 });
 });
