@@ -30,6 +30,11 @@ export const MR_COORDINATOR_RULE_SWITCHES: readonly RuleSwitch[] = [
   { flag: 'no-map-reexecution', rule: 'map-reexecution', without: 'a worker-shuffle map whose worker was lost is not run again: reduces wait for output that is gone' },
 ];
 
+/** --drill-unsafe was given (alone it mounts a service's fault-injection routes, e.g. the coordinator's journal disk faults). */
+export function drillUnsafe(values: Record<string, unknown>): boolean {
+  return values[DRILL_UNSAFE_FLAG] === true;
+}
+
 /** parseArgs options for the switches and --drill-unsafe. */
 export function switchOptions(switches: readonly RuleSwitch[]): Record<string, { type: 'boolean' }> {
   return Object.fromEntries([...switches.map((s) => s.flag), DRILL_UNSAFE_FLAG].map((f) => [f, { type: 'boolean' as const }]));

@@ -6,7 +6,7 @@ import { realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { LogController } from 'fastify';
 import { DEFAULT_SPLIT_BYTES } from '@mr/mapreduce-apps';
-import { buildInfo, createService, type BuildInfo, type Service } from '@mr/service-kit';
+import { buildInfo, createService, DiskFaults, diskFaultRoutes, type BuildInfo, type Service } from '@mr/service-kit';
 import { createRegistry } from '@mr/observability';
 import { DEFAULT_CONFIG, type SchedulerConfig } from '@mr/mapreduce-core';
 import { SchedulerDriver } from './plugins/app/scheduler-driver.ts';
@@ -85,6 +85,13 @@ export interface CoordinatorOptions {
   /** false BREAKS THE RULE (chaos drills only): see SchedulerConfig.fencing. Default true. */
   attemptFencing?: boolean;
   /**
+   * Chaos drills only (mr coordinator --drill-unsafe): the journal's writes and fsyncs go
+   * through injectable disk faults, set with PUT /v1/drill/disk (client credential).
+   */
+  drillUnsafe?: boolean;
+  /** Retry period of a journal write while the disk is full (default 1000). */
+  journalSpaceRetryMs?: number;
+  /**
    * Backup tasks (paper §3.6): a straggler gets a backup attempt once it has
    * run backupSlowness times its phase's median and at least backupAfterMs
    * (default 10000, so tasks of a few seconds are never doubled), with no
@@ -142,10 +149,15 @@ export async function buildCoordinator(o: CoordinatorOptions): Promise<Service> 
     // Long polls would flood the log; job and worker lifecycle lines are logged by the driver.
     fastify: { logController: new LogController({ disableRequestLogging: o.requestLogging !== true }) },
     build: o.build ?? buildInfo(new URL('../package.json', import.meta.url), process.env),
-    health: () => ({ jobs: app.scheduler?.core.jobIds().length ?? 0, workers: app.scheduler?.core.workers().length ?? 0 }),
+    health: () => ({
+      jobs: app.scheduler?.core.jobIds().length ?? 0,
+      workers: app.scheduler?.core.workers().length ?? 0,
+      ...(app.scheduler?.journalFull ? { journal: `full (${app.scheduler.journalFull.code}): new work refused` } : {}),
+    }),
   });
   let unlock: () => void;
   let driver: SchedulerDriver;
+  const diskFaults = o.drillUnsafe ? new DiskFaults() : undefined;
   try {
     unlock = lockDataDir(resolve(o.dataDir));
   } catch (err) {
@@ -160,6 +172,8 @@ export async function buildCoordinator(o: CoordinatorOptions): Promise<Service> 
       log: app.log,
       compactRecords: o.compactRecords,
       keepIntermediates: o.keepIntermediates,
+      diskFaults,
+      journalSpaceRetryMs: o.journalSpaceRetryMs,
     });
   } catch (err) {
     unlock();
@@ -173,6 +187,10 @@ export async function buildCoordinator(o: CoordinatorOptions): Promise<Service> 
     app.log.warn({ brokenRules: ['attempt-fencing'] }, 'DRILL-UNSAFE: attempt fencing switched off on purpose: completions of stale attempts are accepted; never run this outside a drill');
   }
   app.decorate('scheduler', driver);
+  if (diskFaults) {
+    app.log.warn('DRILL-UNSAFE: the journal\'s disk faults can be injected (PUT /v1/drill/disk); never run this outside a drill');
+    diskFaultRoutes(app, diskFaults, 'client');
+  }
   const inputRoots = await resolveRoots(o.inputRoots ?? []);
   app.decorate('inputRoots', inputRoots);
   app.decorate('outputPlaces', { outputRoots: o.outputRoots ? await resolveRoots(o.outputRoots) : inputRoots, dataDir: await realpath(resolve(o.dataDir)) });

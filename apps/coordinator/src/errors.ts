@@ -24,3 +24,4 @@ export const ERR_OUTPUT_NOT_EMPTY = createError<[string, number]>('MR_ERR_OUTPUT
 export const ERR_BAD_CURSOR = createError<[string]>('MR_ERR_BAD_CURSOR', '%s', 400);
 /** A worker's fetch-failure report names no served map of a reduce of its job. */
 export const ERR_BAD_REPORT = createError<[string]>('MR_ERR_BAD_REPORT', '%s', 400);
+export const ERR_JOURNAL_FULL = createError<[string]>('MR_ERR_JOURNAL_FULL', '%s', 507);

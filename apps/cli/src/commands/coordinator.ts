@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { EXIT, type CliContext } from '../context.ts';
 import { parse, bytesOption, durationMs, intOption, UsageError } from '../args.ts';
-import { MR_COORDINATOR_RULE_SWITCHES, ruleSwitches, switchOptions } from '../rule-switches.ts';
+import { drillUnsafe, MR_COORDINATOR_RULE_SWITCHES, ruleSwitches, switchOptions } from '../rule-switches.ts';
 
 export const summary = 'run the MapReduce coordinator (job API + worker protocol)';
 
@@ -67,6 +67,9 @@ options:
   --drill-unsafe --no-map-reexecution
                        BREAKS A RULE on purpose: a worker-shuffle map whose worker was lost
                        (or whose output reduces cannot fetch) is not run again
+  --drill-unsafe       (alone, or with a switch) for chaos drills: also mounts
+                       PUT/GET /v1/drill/disk, injected journal disk faults (slow writes
+                       and fsyncs, ENOSPC, EIO); announced loudly
   --plugins DIR        accept the user apps of the modules in DIR (default: $MR_PLUGIN_DIR;
                        workers need the same directory)
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
@@ -128,6 +131,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (shuffle !== 'shared' && shuffle !== 'worker') throw new UsageError(`--shuffle: expected shared or worker, got "${shuffle}"`);
   const fetchFailuresToRerun = intOption(v['fetch-failures'], '--fetch-failures', 3, 1, 1000);
   const broken = ruleSwitches('coordinator', v, MR_COORDINATOR_RULE_SWITCHES, ctx);
+  if (drillUnsafe(v)) ctx.stderr.write('mr coordinator: !!! DRILL-UNSAFE: journal disk faults can be injected (PUT /v1/drill/disk). Never run this outside a drill. !!!\n');
   const logLevel = v['log-level'] ?? 'info';
   if (!LEVELS.includes(logLevel)) throw new UsageError(`--log-level: expected one of ${LEVELS.join(', ')}, got "${logLevel}"`);
   const dataDir = resolve(v.data ?? 'mr-data');
@@ -189,6 +193,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       reexecuteLostMaps: !broken.includes('map-reexecution'),
       shuffle,
       fetchFailuresToRerun,
+      drillUnsafe: drillUnsafe(v),
       token,
       logLevel: logLevel === 'silent' ? false : logLevel,
       telemetry: telemetry.enabled,

@@ -20,11 +20,18 @@ import {
   ERR_TOO_MANY_WORKERS,
   ERR_WORKER_SECRET,
   ERR_WORKER_UNKNOWN,
+  ERR_JOURNAL_FULL,
 } from '../errors.ts';
 
 const errors = {
-  400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 410: ErrorReply, 413: ErrorReply, 422: ErrorReply, 429: ErrorReply, 503: ErrorReply,
+  400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 410: ErrorReply, 413: ErrorReply, 422: ErrorReply, 429: ErrorReply, 503: ErrorReply, 507: ErrorReply,
 };
+
+/** New work is refused while the journal cannot be written (a full disk): 507, nothing changes; reads go on. */
+export function refuseWhileJournalFull(driver: { journalFull: NodeJS.ErrnoException | undefined }): void {
+  const err = driver.journalFull;
+  if (err) throw ERR_JOURNAL_FULL(`the coordinator's journal cannot be written (${err.code}: ${err.message}); new work is refused until space returns (reads are served; retry later)`);
+}
 
 /** Idempotency-Key: 1-255 visible ASCII characters. */
 const KEY_RE = /^[\x21-\x7e]{1,255}$/;
@@ -79,6 +86,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   // With an Idempotency-Key, a retry answers the job the key created (200) instead of creating another (201).
   app.post('/v1/jobs', { schema: { body: JobSubmit, response: { 200: JobCreated, 201: JobCreated, ...errors } } }, async (req, reply) => {
+    refuseWhileJournalFull(driver);
     const key = idempotencyKey(req);
     const idempotency = key === undefined ? undefined : { key, fingerprint: fingerprint(req.body) };
     const prior = key === undefined ? undefined : driver.core.jobForKey(key);
@@ -147,6 +155,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete('/v1/jobs/:id', { schema: { params: JobIdParams, response: { 200: JobView, ...errors } } }, async (req) => {
     const id = canonicalJobId(req.params.id);
     if (driver.core.isRetired(id)) throw ERR_JOB_RETIRED(id, String(driver.core.config.retainJobs));
+    refuseWhileJournalFull(driver);
     const r = await driver.request({ type: 'cancel', jobId: id });
     if (r.kind !== 'cancelled') throw refusal(r);
     if (r.state !== 'cancelled') throw ERR_JOB_FINISHED(id, r.state);

@@ -25,6 +25,9 @@ import {
 import type { ReplyBody } from '@mr/mapreduce-core';
 import { refusal } from './jobs.ts';
 
+/** How long a poll is held while the journal is full before 'wait' (the worker polls again). */
+const JOURNAL_FULL_POLL_WAIT_MS = 2000;
+
 const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 413: ErrorReply, 429: ErrorReply, 503: ErrorReply };
 
 /** What the core compares: a hash of the worker's secret (the secret itself is never stored). */
@@ -78,6 +81,11 @@ const workerRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const gone = (): void => {
         if (!reply.raw.writableFinished) driver.forget(requestId);
       };
+      // No new hand-outs while the journal cannot be written (their lease records could not be made durable): 'wait'.
+      if (driver.journalFull) {
+        await driver.writableOrAfter(Math.min(cfg.pollTimeoutTicks * cfg.tickMs, JOURNAL_FULL_POLL_WAIT_MS));
+        if (driver.journalFull) return { type: 'wait' as const };
+      }
       reply.raw.once('close', gone);
       const r = await driver.request({ type: 'poll', workerId, credential: requestCredential(req), free }, (id) => (requestId = id));
       reply.raw.off('close', gone);

@@ -8,11 +8,19 @@
  * (write a temporary file, fsync it, rename it over the journal, fsync the
  * directory), so its size stays bounded by the state, not by the history; a
  * crash at any point leaves either the old journal or the new one, whole.
+ *
+ * A full disk (ENOSPC, EDQUOT) is not fatal: a write that fails for want of
+ * space is cut off again (the file is truncated to its last whole record) and
+ * retried every second until space returns; meanwhile the records wait in
+ * memory, their callers wait, and `full` says why (the coordinator refuses new
+ * work then). A compaction that finds no space is given up, and the journal
+ * goes on as it was. Any other error (EIO) rejects: the coordinator stops.
  */
 import { closeSync, fstatSync, openSync, readSync, rmSync, truncateSync } from 'node:fs';
-import { open, mkdir, rename, type FileHandle } from 'node:fs/promises';
+import { open, mkdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { PersistRecord } from '@mr/mapreduce-core';
+import type { DiskFaults } from '@mr/service-kit';
 
 /** Wall-clock times of a job, carried by snapshot records (the core has no clock). */
 export interface JobTimes {
@@ -31,6 +39,21 @@ export interface ReplayStats {
 }
 
 const READ_CHUNK = 1 << 20;
+/** How often a journal waiting for space tries its write again. */
+export const JOURNAL_SPACE_RETRY_MS = 1000;
+
+/** Errors that mean "no space": the write can succeed later, once space returns. */
+export function isNoSpace(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+export interface JournalOptions {
+  /** Injected disk faults (drills only: --drill-unsafe), asked before every write and fsync. */
+  faults?: DiskFaults | undefined;
+  /** Retry period while the disk is full (default JOURNAL_SPACE_RETRY_MS). */
+  spaceRetryMs?: number | undefined;
+}
 /** A line longer than this is corruption, not a record (a job spec with 10,000 long paths is ~40 MiB). */
 const MAX_LINE_BYTES = 256 << 20;
 
@@ -118,17 +141,34 @@ export class Journal {
   #flushing: Promise<void> | undefined;
   #durable: Promise<void> = Promise.resolve();
   #closed = false;
-  /** Records and bytes written since the journal was last rewritten from a snapshot. */
+  #closing = false;
+  /** Records and bytes written since the journal was last rewritten from a snapshot (#bytes: the file's size). */
   #records = 0;
   #bytes = 0;
+  /** Set while a write waits for space: the error it got. */
+  #full: NodeJS.ErrnoException | undefined;
+  readonly #faults: DiskFaults | undefined;
+  readonly #spaceRetryMs: number;
   onFsync: ((seconds: number, records: number) => void) | undefined;
   onCompact: ((info: { seconds: number; records: number; bytes: number }) => void) | undefined;
+  /** The disk is full (a write failed for want of space; it is retried) / a write succeeded again. */
+  onFull: ((err: NodeJS.ErrnoException, waitingRecords: number) => void) | undefined;
+  onSpace: ((fullForMs: number) => void) | undefined;
+  /** A compaction was given up for want of space (the journal goes on as it was). */
+  onCompactNoSpace: ((err: NodeJS.ErrnoException) => void) | undefined;
 
-  private constructor(file: string, fh: FileHandle, records: number, bytes: number) {
+  private constructor(file: string, fh: FileHandle, records: number, bytes: number, opts: JournalOptions) {
     this.file = file;
     this.#fh = fh;
     this.#records = records;
     this.#bytes = bytes;
+    this.#faults = opts.faults;
+    this.#spaceRetryMs = opts.spaceRetryMs ?? JOURNAL_SPACE_RETRY_MS;
+  }
+
+  /** The error of the write waiting for space, or undefined when the journal writes normally. */
+  get full(): NodeJS.ErrnoException | undefined {
+    return this.#full;
   }
 
   /**
@@ -136,7 +176,7 @@ export class Journal {
    * iterator it must drain), e.g. Scheduler.restore; a torn tail is cut off
    * afterwards and a leftover compaction file is removed.
    */
-  static async open<T>(file: string, consume: (lines: Iterable<JournalLine>) => T): Promise<{ journal: Journal; result: T; stats: ReplayStats }> {
+  static async open<T>(file: string, consume: (lines: Iterable<JournalLine>) => T, opts: JournalOptions = {}): Promise<{ journal: Journal; result: T; stats: ReplayStats }> {
     await mkdir(dirname(file), { recursive: true });
     rmSync(Journal.#tempName(file), { force: true });
     const stats = { records: 0, bytes: 0, tornTail: false, goodBytes: 0, endsWithNewline: true };
@@ -149,7 +189,7 @@ export class Journal {
     const fh = await open(file, 'a');
     if (!stats.tornTail && stats.goodBytes > 0 && !stats.endsWithNewline) await fh.appendFile('\n');
     const size = fstatSync(fh.fd).size;
-    return { journal: new Journal(file, fh, stats.records, size), result, stats: { records: stats.records, bytes: size, tornTail: stats.tornTail } };
+    return { journal: new Journal(file, fh, stats.records, size, opts), result, stats: { records: stats.records, bytes: size, tornTail: stats.tornTail } };
   }
 
   /** Reads every record (tests and tools; a coordinator streams them into the core instead). */
@@ -234,8 +274,30 @@ export class Journal {
     this.#owed = 0;
     const t0 = performance.now();
     const text = lines.join('\n') + '\n';
-    await this.#fh.appendFile(text);
-    await this.#fh.datasync();
+    let fullSince = 0;
+    for (;;) {
+      try {
+        await this.#faults?.beforeWrite();
+        await this.#fh.appendFile(text);
+        await this.#faults?.beforeSync('fdatasync');
+        await this.#fh.datasync();
+        break;
+      } catch (err) {
+        if (!isNoSpace(err) || this.#closing) throw err;
+        // Part of the text may be in the file: cut it off, so the retry starts on a line of its own.
+        await this.#fh.truncate(this.#bytes);
+        if (!this.#full) {
+          fullSince = performance.now();
+          this.#full = err as NodeJS.ErrnoException;
+          this.onFull?.(this.#full, lines.length + this.#buffer.length);
+        }
+        await new Promise((r) => setTimeout(r, this.#spaceRetryMs));
+      }
+    }
+    if (this.#full) {
+      this.#full = undefined;
+      this.onSpace?.(performance.now() - fullSince);
+    }
     this.#records += lines.length;
     this.#bytes += Buffer.byteLength(text);
     this.onFsync?.((performance.now() - t0) / 1000, lines.length);
@@ -244,35 +306,51 @@ export class Journal {
   async #rewrite(snapshot: () => JournalLine[]): Promise<void> {
     const t0 = performance.now();
     const lines = snapshot();
-    // Records still buffered are part of the snapshot's state.
+    // Records still buffered are part of the snapshot's state (kept until the new journal is in place).
+    const covered = this.#buffer;
+    const owed = this.#owed;
     this.#buffer = [];
     this.#owed = 0;
     const tmp = Journal.#tempName(this.file);
-    const fh = await open(tmp, 'w');
     let bytes = 0;
     try {
-      let chunk: string[] = [];
-      let size = 0;
-      for (const l of lines) {
-        const s = JSON.stringify(l);
-        chunk.push(s);
-        size += s.length;
-        if (size >= READ_CHUNK) {
+      const fh = await open(tmp, 'w');
+      try {
+        let chunk: string[] = [];
+        let size = 0;
+        for (const l of lines) {
+          const s = JSON.stringify(l);
+          chunk.push(s);
+          size += s.length;
+          if (size >= READ_CHUNK) {
+            const text = chunk.join('\n') + '\n';
+            await this.#faults?.beforeWrite();
+            await fh.write(text);
+            bytes += Buffer.byteLength(text);
+            chunk = [];
+            size = 0;
+          }
+        }
+        if (chunk.length) {
           const text = chunk.join('\n') + '\n';
+          await this.#faults?.beforeWrite();
           await fh.write(text);
           bytes += Buffer.byteLength(text);
-          chunk = [];
-          size = 0;
         }
+        await this.#faults?.beforeSync();
+        await fh.sync();
+      } finally {
+        await fh.close();
       }
-      if (chunk.length) {
-        const text = chunk.join('\n') + '\n';
-        await fh.write(text);
-        bytes += Buffer.byteLength(text);
-      }
-      await fh.sync();
-    } finally {
-      await fh.close();
+    } catch (err) {
+      await rm(tmp, { force: true });
+      if (!isNoSpace(err)) throw err;
+      // No room for the snapshot: the journal stays as it was, and the records it covered are appended after all.
+      this.#buffer = covered.concat(this.#buffer);
+      this.#owed += owed;
+      this.onCompactNoSpace?.(err as NodeJS.ErrnoException);
+      await this.#flush();
+      return;
     }
     await rename(tmp, this.file);
     const dir = await open(dirname(this.file), 'r');
@@ -291,6 +369,8 @@ export class Journal {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    // A write waiting for space gives up (its records were never acknowledged).
+    this.#closing = true;
     this.flushNotes();
     await this.#durable.catch(() => {});
     this.#closed = true;

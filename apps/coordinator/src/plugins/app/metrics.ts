@@ -138,7 +138,7 @@ export class CommitLedger {
  * Creates the coordinator's metrics on `registry`; `live()` is the scheduler
  * core the gauges read when scraped.
  */
-export function coordinatorMetrics(registry: Registry, live: () => Scheduler, journal: () => { records: number; bytes: number }) {
+export function coordinatorMetrics(registry: Registry, live: () => Scheduler, journal: () => { records: number; bytes: number; full: boolean }) {
   const registers = [registry];
   const m = {
     tasks: new Counter({ name: 'mr_tasks_total', help: 'Task attempts by phase and outcome', labelNames: ['phase', 'outcome'] as const, registers }),
@@ -188,6 +188,7 @@ export function coordinatorMetrics(registry: Registry, live: () => Scheduler, jo
 
   new Gauge({ name: 'mr_journal_records', help: 'Records in the journal file (since its last compaction)', registers, collect() { this.set(journal().records); } });
   new Gauge({ name: 'mr_journal_bytes', help: 'Size of the journal file in bytes', registers, collect() { this.set(journal().bytes); } });
+  new Gauge({ name: 'mr_journal_full', help: '1 while the journal cannot be written for want of space (new work refused with 507, the write retried every second)', registers, collect() { this.set(journal().full ? 1 : 0); } });
   new Gauge({
     name: 'mr_jobs',
     help: 'Jobs by state',

@@ -12,6 +12,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Scheduler, type CoreJobView, type PersistRecord, type Publish, type ReplyBody, type SchedulerConfig, type SchedulerEvent, type SchedulerInput } from '@mr/mapreduce-core';
 import type { Assignment, JobView, TaskList, TaskView, WorkerView } from '@mr/mapreduce-protocol';
 import { tracer, injectContext } from '@mr/observability';
+import type { DiskFaults } from '@mr/service-kit';
 import { Journal, type JobTimes, type JournalLine } from './journal.ts';
 import { CommitLedger, coordinatorMetrics, MAX_COUNTER_LABELS, type CoordinatorMetrics } from './metrics.ts';
 import { AttemptLog } from './attempts.ts';
@@ -35,6 +36,10 @@ export interface DriverOptions {
   compactRecords?: number | undefined;
   /** Keep a finished job's intermediate files (debugging). Default false: removed when the job ends. */
   keepIntermediates?: boolean | undefined;
+  /** Injected disk faults for the journal (drills only: --drill-unsafe). */
+  diskFaults?: DiskFaults | undefined;
+  /** Retry period of a journal write while the disk is full (default 1 s). */
+  journalSpaceRetryMs?: number | undefined;
 }
 
 export const DEFAULT_COMPACT_RECORDS = 10_000;
@@ -83,7 +88,7 @@ export class SchedulerDriver extends EventEmitter {
     this.#times = times;
     this.#compactRecords = opts.compactRecords ?? DEFAULT_COMPACT_RECORDS;
     this.#keepIntermediates = opts.keepIntermediates ?? false;
-    this.#m = coordinatorMetrics(opts.registry, () => this.core, () => journal.size);
+    this.#m = coordinatorMetrics(opts.registry, () => this.core, () => ({ ...journal.size, full: journal.full !== undefined }));
     this.#jobIds = new JobIdSource(core.lastJobId());
     this.#ledger.seed(
       core.workers().flatMap((w) => w.tasks.map((t) => ({ ...t, workerId: w.id }))),
@@ -94,6 +99,15 @@ export class SchedulerDriver extends EventEmitter {
       this.#m.compactions.observe(c.seconds);
       this.#log.info({ records: c.records, bytes: c.bytes, ms: Math.round(c.seconds * 1000) }, 'journal compacted');
     };
+    journal.onFull = (err, waiting) => {
+      this.#log.error({ err, waitingRecords: waiting }, 'journal disk full: new work refused (507 MR_ERR_JOURNAL_FULL), polls answered "wait", reads served; the write is retried every second');
+      this.emit('journal-full', err);
+    };
+    journal.onSpace = (ms) => {
+      this.#log.warn({ fullForMs: Math.round(ms) }, 'journal writable again: taking new work');
+      this.emit('journal-space');
+    };
+    journal.onCompactNoSpace = (err) => this.#log.warn({ err }, 'journal compaction given up for want of space; the journal goes on as it was');
   }
 
   /**
@@ -114,7 +128,7 @@ export class SchedulerDriver extends EventEmitter {
         }
       };
       return Scheduler.restore(opts.config, noted());
-    });
+    }, { faults: opts.diskFaults, spaceRetryMs: opts.journalSpaceRetryMs });
     for (const id of [...times.keys()]) if (!core.job(id)) times.delete(id);
     const d = new SchedulerDriver(core, journal, times, opts);
     const unfinished = core.jobs().filter((j) => j.state === 'queued' || j.state === 'running');
@@ -209,6 +223,23 @@ export class SchedulerDriver extends EventEmitter {
       .finally(() => {
         this.#compacting = undefined;
       });
+  }
+
+  /** Why new work is refused now: the journal's write waiting for space, or undefined. */
+  get journalFull(): NodeJS.ErrnoException | undefined {
+    return this.journal.full;
+  }
+
+  /** Resolves once the journal is writable again, or after `ms`, whichever comes first. */
+  async writableOrAfter(ms: number): Promise<void> {
+    if (!this.journal.full) return;
+    let done!: () => void;
+    const p = new Promise<void>((r) => (done = r));
+    const timer = setTimeout(done, ms);
+    this.once('journal-space', done);
+    await p;
+    clearTimeout(timer);
+    this.off('journal-space', done);
   }
 
   /** Waits for a compaction in progress (tests). */
