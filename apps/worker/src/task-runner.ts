@@ -9,7 +9,8 @@
 import { readdir, rm } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { Worker as Thread } from 'node:worker_threads';
-import type { InputPiece, MapTaskResult, MapTaskSpec, MrApp, PartitionerSpec, ReduceTaskResult, ReduceTaskSpec } from '@mr/mapreduce-apps';
+import type { InputPiece, InputRecord, MapTaskResult, MapTaskSpec, MrApp, PartitionerSpec, ReduceTaskResult, ReduceTaskSpec } from '@mr/mapreduce-apps';
+import { RecordSlot } from './record-slot.ts';
 import { ERR_TASK_CANCELLED, ERR_TASK_THREAD, ERR_UNKNOWN_APP } from './errors.ts';
 
 /** What the worker runs tasks with in-process (the apps library, or a stand-in in tests). */
@@ -28,6 +29,8 @@ interface Common {
   tempTag: string;
   /** False: the job turned the app's combiner off. */
   combine?: boolean | undefined;
+  /** The job skips bad records (the assignment's skip): records to leave out, and whether map goes per record. */
+  skip?: { perRecord: boolean; records: InputRecord[] } | undefined;
 }
 export type TaskRequest =
   | (Common & { kind: 'map'; pieces: InputPiece[]; mapIndex: number; reduces: number; partitioner?: PartitionerSpec | undefined })
@@ -46,23 +49,26 @@ export interface TaskRunner {
   cancel(slot: number): Promise<void>;
   /** Work the slot's tasks did so far (bytes and records processed): grows while a task makes progress. */
   progress(slot: number): number;
+  /** The record the slot's task's user code is on (tasks that skip bad records), or undefined. */
+  record(slot: number): InputRecord | undefined;
   close(): Promise<void>;
 }
 
-/** Runs a request with the given executors (in this thread). */
-export async function execute(executors: Executors, req: TaskRequest, progress?: (units: number) => void): Promise<TaskResult> {
+/** Runs a request with the given executors (in this thread); `at` is told each record user code is called on (tasks that skip bad records). */
+export async function execute(executors: Executors, req: TaskRequest, progress?: (units: number) => void, at?: (r: InputRecord) => void): Promise<TaskResult> {
   const app = await executors.getApp(req.app);
   if (!app) throw ERR_UNKNOWN_APP(req.app);
+  const skip = req.skip && { ...req.skip, at };
   if (req.kind === 'map') {
     const r = await executors.runMapTask({
       app, options: req.options, pieces: req.pieces, mapIndex: req.mapIndex, reduces: req.reduces, outputDir: req.outputDir, cwd: req.cwd, tempTag: req.tempTag, progress,
-      combine: req.combine, partitioner: req.partitioner,
+      combine: req.combine, partitioner: req.partitioner, skip,
     });
     return { files: r.files, counters: r.counters };
   }
   const r = await executors.runReduceTask({
     app, options: req.options, reduceIndex: req.reduceIndex, inputs: req.inputs, outputDir: req.outputDir, cwd: req.cwd, tempTag: req.tempTag, spillDir: req.spillDir, progress,
-    combine: req.combine,
+    combine: req.combine, skip,
   });
   return { files: [r.file], counters: r.counters };
 }
@@ -70,13 +76,18 @@ export async function execute(executors: Executors, req: TaskRequest, progress?:
 /** Runs tasks on the calling thread: app code that computes blocks the worker's protocol meanwhile. */
 export class InlineRunner implements TaskRunner {
   readonly #progress: number[] = [];
+  readonly #record: (InputRecord | undefined)[] = [];
   constructor(private readonly executors: Executors) {}
   start(): void {}
   run(slot: number, req: TaskRequest): Promise<TaskResult> {
-    return execute(this.executors, req, (n) => (this.#progress[slot] = (this.#progress[slot] ?? 0) + n));
+    this.#record[slot] = undefined;
+    return execute(this.executors, req, (n) => (this.#progress[slot] = (this.#progress[slot] ?? 0) + n), (r) => (this.#record[slot] = r));
   }
   progress(slot: number): number {
     return this.#progress[slot] ?? 0;
+  }
+  record(slot: number): InputRecord | undefined {
+    return this.#record[slot];
   }
   async cancel(): Promise<void> {}
   async close(): Promise<void> {}
@@ -89,7 +100,7 @@ async function removeTemps(req: TaskRequest): Promise<void> {
   await Promise.all(names.filter((n) => n.startsWith('.tmp-') && n.endsWith(`-${req.tempTag}`)).map((n) => rm(`${dir}/${n}`, { force: true })));
 }
 
-type Reply = { id: number; ok: true; result: TaskResult } | { id: number; ok: false; error: { message: string; code?: string; statusCode?: number; retryable?: boolean } };
+type Reply = { id: number; ok: true; result: TaskResult } | { id: number; ok: false; error: { message: string; code?: string; statusCode?: number; retryable?: boolean; record?: InputRecord } };
 
 interface Pending {
   id: number;
@@ -111,16 +122,22 @@ class SlotThread {
   #closed = false;
   /** The slot's progress counter, shared with its thread (which adds to it as its tasks work); kept across threads. */
   readonly #progress = new BigInt64Array(new SharedArrayBuffer(8));
+  /** The record its task's user code is on, written by the thread (tasks that skip bad records). */
+  readonly #record = new RecordSlot();
   constructor(private readonly opts: ThreadRunnerOptions) {}
 
   get progress(): number {
     return Number(Atomics.load(this.#progress, 0));
   }
 
+  get record(): InputRecord | undefined {
+    return this.#record.read();
+  }
+
   #ensure(): Thread {
     if (this.#thread) return this.#thread;
     const t = new Thread(ENTRY, {
-      workerData: { pluginDir: this.opts.pluginDir, progress: this.#progress },
+      workerData: { pluginDir: this.opts.pluginDir, progress: this.#progress, record: this.#record.buffer },
       // Stack traces from app code point at the .ts sources through the maps beside the JS.
       ...(FROM_SOURCE ? {} : { execArgv: [...process.execArgv, '--enable-source-maps'] }),
       ...(this.opts.maxHeapMb ? { resourceLimits: { maxOldGenerationSizeMb: this.opts.maxHeapMb } } : {}),
@@ -131,14 +148,16 @@ class SlotThread {
       if (!p || p.id !== m.id) return;
       this.#pending = undefined;
       if (m.ok) p.resolve(m.result);
-      else p.reject(Object.assign(new Error(m.error.message), { code: m.error.code, statusCode: m.error.statusCode, retryable: m.error.retryable }));
+      else p.reject(Object.assign(new Error(m.error.message), { code: m.error.code, statusCode: m.error.statusCode, retryable: m.error.retryable, ...(m.error.record ? { record: m.error.record } : {}) }));
     });
     t.on('error', (err) => {
       // An exception the app threw outside the task's promise chain, or the heap limit: the thread is gone.
       const p = this.#pending;
       this.#pending = undefined;
       if (this.#thread === t) this.#thread = undefined;
-      p?.reject(ERR_TASK_THREAD(err.message));
+      // It died in user code on a record (a throw outside the task's promises, the heap limit): that record is named.
+      const record = p?.req.skip ? this.#record.read() : undefined;
+      p?.reject(Object.assign(ERR_TASK_THREAD(err.message), record ? { record } : {}));
     });
     t.on('exit', (code) => {
       if (this.#thread === t) this.#thread = undefined;
@@ -161,6 +180,7 @@ class SlotThread {
     if (this.#pending) return Promise.reject(new Error('slot busy'));
     const t = this.#ensure();
     const id = ++this.#seq;
+    this.#record.clear();
     return new Promise((resolve, reject) => {
       this.#pending = { id, req, resolve, reject };
       t.postMessage({ id, req });
@@ -227,6 +247,10 @@ export class ThreadRunner implements TaskRunner {
 
   progress(slot: number): number {
     return this.#slot(slot).progress;
+  }
+
+  record(slot: number): InputRecord | undefined {
+    return this.#slot(slot).record;
   }
 
   async close(): Promise<void> {

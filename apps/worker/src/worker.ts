@@ -4,7 +4,8 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import { context, trace, SpanStatusCode, type Span } from '@opentelemetry/api';
 import { extractContext, tracer } from '@mr/observability/telemetry';
 import { hasCode } from '@mr/errors';
-import type { MapAssignment, PollReply, ReduceAssignment, TaskAck, TaskComplete, TaskRef, WorkerRegistered } from '@mr/mapreduce-protocol';
+import { Compile } from 'typebox/compile';
+import { RecordRef, type MapAssignment, type PollReply, type ReduceAssignment, type TaskAck, type TaskComplete, type TaskRef, type WorkerRegistered } from '@mr/mapreduce-protocol';
 import type { Registry } from 'prom-client';
 import { CoordinatorClient, type CoordinatorClientOptions } from './client.ts';
 import { workerMetrics, type WorkerMetrics } from './metrics.ts';
@@ -71,6 +72,16 @@ interface Running {
   ref: TaskRef;
   slot: number;
   abandoned: boolean;
+  /** The job skips bad records: heartbeats name the record the task's user code is on. */
+  skip: boolean;
+}
+
+const checkRecord = Compile(RecordRef);
+/** The record a failed task's error names (user code failed on it; jobs that skip bad records), if well-formed. */
+function failedRecord(err: unknown): RecordRef | undefined {
+  if (typeof err !== 'object' || err === null || !('record' in err)) return undefined;
+  const r = err.record;
+  return checkRecord.Check(r) ? r : undefined;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -335,7 +346,7 @@ export class Worker {
   async #runTask(slot: number, a: MapAssignment | ReduceAssignment): Promise<void> {
     const ref: TaskRef = { jobId: a.jobId, taskId: a.taskId, attempt: a.attempt };
     const key = `${a.jobId}/${a.taskId}/${a.attempt}`;
-    const entry: Running = { ref, slot, abandoned: false };
+    const entry: Running = { ref, slot, abandoned: false, skip: a.skip !== undefined };
     this.#running.set(key, entry);
     this.#startHeartbeats();
     this.#log('debug', `running ${a.type} ${a.taskId} attempt ${a.attempt} of job ${a.jobId}`);
@@ -347,13 +358,14 @@ export class Worker {
       parent,
     );
     const started = performance.now();
-    let outcome: { ok: true; files: string[]; counters: Record<string, number> } | { ok: false; error: string; retryable: boolean };
+    let outcome: { ok: true; files: string[]; counters: Record<string, number> } | { ok: false; error: string; retryable: boolean; record?: RecordRef | undefined };
     try {
       outcome = await context.with(trace.setSpan(parent, span), () => this.#execute(slot, a));
     } catch (err) {
       const e = err as Error & { retryable?: boolean };
       const retryable = hasCode(err, ERR_UNKNOWN_APP.code) ? false : e?.retryable !== false;
-      outcome = { ok: false, error: (e?.message ?? String(err)).slice(0, 4000), retryable };
+      const record = a.skip ? failedRecord(err) : undefined;
+      outcome = { ok: false, error: (e?.message ?? String(err)).slice(0, 4000), retryable, ...(record ? { record } : {}) };
       recordError(span, e);
     } finally {
       this.#running.delete(key);
@@ -375,7 +387,7 @@ export class Worker {
       span.setAttribute('mr.worker.id', id);
       const ack = outcome.ok
         ? await this.#complete({ ...ref, durationMs, files: outcome.files, counters: outcome.counters })
-        : await this.#retrying('fail', () => this.#client.fail(id, { ...ref, error: outcome.error, retryable: outcome.retryable }));
+        : await this.#retrying('fail', () => this.#client.fail(id, { ...ref, error: outcome.error, retryable: outcome.retryable, ...(outcome.record ? { record: outcome.record } : {}) }));
       this.#tasksDone++;
       span.setAttribute('mr.task.accepted', ack.accepted);
       if (!ack.accepted || !outcome.ok) await this.#discard(a);
@@ -447,6 +459,7 @@ export class Worker {
     const common = {
       app: a.app, options: a.options, outputDir: a.outputDir, cwd: this.#cwd, tempTag: `${a.jobId}-${a.taskId}-a${a.attempt}`,
       ...(a.combiner === false ? { combine: false } : {}),
+      ...(a.skip ? { skip: a.skip } : {}),
     };
     const req: TaskRequest =
       a.type === 'map'
@@ -481,7 +494,11 @@ export class Worker {
     try {
       const { workerId } = await reg;
       // Each attempt with its slot's progress count: the coordinator abandons an attempt whose count stops growing.
-      const tasks = [...this.#running.values()].slice(0, 64).map((r) => ({ ...r.ref, progress: this.#runner.progress(r.slot) }));
+      // Jobs that skip bad records: also the record its user code is on (where it is stuck, if the count stops).
+      const tasks = [...this.#running.values()].slice(0, 64).map((r) => {
+        const record = r.skip ? this.#runner.record(r.slot) : undefined;
+        return { ...r.ref, progress: this.#runner.progress(r.slot), ...(record ? { record } : {}) };
+      });
       const reply = await this.#client.heartbeat(workerId, { tasks });
       this.#unreachableSince = undefined;
       for (const t of reply.abandon) {

@@ -119,7 +119,14 @@ function settingsLine(s: NonNullable<JobView['settings']>): string {
   if (s.partitioner) parts.push(s.partitioner.type === 'range' ? `range partitioner (${s.partitioner.points.length} split points)` : 'hash partitioner');
   if (s.backupTasks === false) parts.push('no backup tasks');
   if (s.maxBackupTasks !== undefined) parts.push(`at most ${s.maxBackupTasks} backup tasks`);
+  if (s.skipBadRecords) parts.push(`skips bad records (at most ${s.maxSkippedRecords ?? 10})`);
   return parts.join(', ') || '-';
+}
+
+/** A skipped record for people: `file @byte (line n)` or `key "k" (group g)`. */
+function recordLine(k: NonNullable<JobView['skipped']>[number]): string {
+  const r = k.record;
+  return r.phase === 'map' ? `${k.file ?? `input ${r.input}`} @${r.offset}${r.line !== undefined ? ` (line ${r.line})` : ''}` : `key ${JSON.stringify(r.key)} (group ${r.group})`;
 }
 
 export function formatJob(j: JobView): string {
@@ -143,6 +150,9 @@ export function formatJob(j: JobView): string {
   const counters = Object.entries(j.counters);
   if (counters.length) {
     lines.push('', table(['COUNTER', 'VALUE'], counters.sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, n]) => [k, String(n)])).trimEnd());
+  }
+  if (j.skipped?.length) {
+    lines.push('', table(['SKIPPED', 'TASK', 'FAILURES', 'ERROR'], j.skipped.map((k) => [recordLine(k), k.taskId, String(k.failures), k.error])).trimEnd());
   }
   if (j.outputFiles.length) lines.push('', `output files (${j.outputFiles.length}):`, ...j.outputFiles.map((f) => `  ${f}`));
   return lines.join('\n') + '\n';

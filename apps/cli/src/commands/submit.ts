@@ -30,6 +30,8 @@ options:
                          default: the app's own partitioner, else hash
   --no-backup-tasks      launch no backup attempts for straggling tasks
   --max-backup-tasks N   most backup attempts (default: a tenth of the tasks, at least 1)
+  --skip-bad-records     skip records the app's map or reduce fails on twice (paper §4.6)
+  --max-skipped-records N  most records skipped (default 10); one more fails the job
   --wait                 wait for the job to finish
   --json                 machine-readable stdout: {"id","state"} once submitted (JobCreated);
                          with --wait, then the finished job (the coordinator's JobView) on
@@ -60,6 +62,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       partitioner: { type: 'string' },
       'no-backup-tasks': { type: 'boolean' },
       'max-backup-tasks': { type: 'string' },
+      'skip-bad-records': { type: 'boolean' },
+      'max-skipped-records': { type: 'string' },
       wait: { type: 'boolean' },
       json: { type: 'boolean' },
       'idempotency-key': { type: 'string' },
@@ -95,7 +99,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     body.partitioner = v.partitioner;
   }
   if (v['no-backup-tasks']) body.backupTasks = false;
-  for (const [flag, field] of [['max-backup-tasks', 'maxBackupTasks']] as const) {
+  if (v['skip-bad-records']) body.skipBadRecords = true;
+  for (const [flag, field] of [['max-backup-tasks', 'maxBackupTasks'], ['max-skipped-records', 'maxSkippedRecords']] as const) {
     const raw = v[flag];
     if (raw === undefined) continue;
     // Range checks are the coordinator's: its message says what is allowed.

@@ -126,7 +126,7 @@ const workerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/workers/:workerId/fail', { config: worker, schema: { params: WorkerIdParams, body: TaskFail, response: { 200: TaskAck, ...errors } } }, async (req) => {
     const { workerId } = req.params;
     const b = req.body;
-    const r = await driver.request({ type: 'fail', workerId, credential: requestCredential(req), jobId: b.jobId, taskId: b.taskId, attempt: b.attempt, error: b.error, retryable: b.retryable });
+    const r = await driver.request({ type: 'fail', workerId, credential: requestCredential(req), jobId: b.jobId, taskId: b.taskId, attempt: b.attempt, error: b.error, retryable: b.retryable, ...(b.record ? { record: b.record } : {}) });
     return expect(r, 'ack').ack;
   });
 

@@ -11,3 +11,5 @@ export const ERR_BAD_PLUGIN = createError<[string, string]>('MR_BAD_PLUGIN', 'pl
 export const ERR_INPUT_ESCAPED = createError<[string]>('MR_INPUT_ESCAPED', 'input %s no longer opens the file accepted with the job (a symlink or directory on its path changed): refusing to read it', 400, { retryable: false });
 /** App code called ctx.count with a bad name or increment, or too many names: a bug in the app. */
 export const ERR_BAD_COUNTER = createError<[string, string]>('MR_BAD_COUNTER', 'counter "%s": %s', 500, { retryable: false });
+/** The app's map or reduce threw on a record (the error carries it as `record`): the task may run again, skipping it (jobs that skip bad records). */
+export const ERR_RECORD_FAILED = createError<[string, string, string]>('MR_RECORD_FAILED', '%s failed on %s: %s', 500, { retryable: true });

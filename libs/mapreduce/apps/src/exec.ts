@@ -18,13 +18,13 @@
  */
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Emit, InputPiece, MapTaskResult, MapTaskSpec, MrApp, PartitionerSpec, ReduceTaskResult, ReduceTaskSpec, TaskContext } from './types.ts';
+import type { Emit, InputPiece, InputRecord, MapTaskResult, MapTaskSpec, MrApp, PartitionerSpec, ReduceTaskResult, ReduceTaskSpec, SkipSpec, TaskContext } from './types.ts';
 import { rangePartition } from './range.ts';
 import { ChunkWriter, tempNameFor, writeAtomically } from './files.ts';
 import { partitionOf } from './hash.ts';
 import { Grouper, jsonLines, MEMORY_BYTES, strBytes } from './grouper.ts';
 import { closeInput, countLines, lineChunks, openInputSync, readWhole } from './input.ts';
-import { ERR_BAD_INTERMEDIATE, ERR_BAD_OPTIONS, ERR_BAD_PARTITION } from './errors.ts';
+import { ERR_BAD_INTERMEDIATE, ERR_BAD_OPTIONS, ERR_BAD_PARTITION, ERR_RECORD_FAILED } from './errors.ts';
 import { UserCounters } from './counters.ts';
 
 /** The partition function of a task: the job's choice, else the app's own, else the lab's hash. */
@@ -51,10 +51,33 @@ function str(x: unknown): string {
   return typeof x === 'string' ? x : String(x);
 }
 
+/** A key as a bad record names it: at most 256 UTF-8 bytes. */
+function recordKey(key: string): string {
+  if (key.length <= 64) return key;
+  const b = Buffer.from(key);
+  return b.length <= 256 ? key : b.subarray(0, 256).toString('utf8');
+}
+
+/**
+ * User code failed on `rec`: an MR_RECORD_FAILED error that names it
+ * (`record`), unless the error says retrying cannot help (a bad counter name).
+ */
+function failedOn(err: unknown, fn: 'map' | 'reduce', rec: InputRecord): unknown {
+  if ((err as { retryable?: unknown } | null)?.retryable === false) return err;
+  const where = rec.phase === 'map' ? `input ${rec.input} at byte ${rec.offset}${rec.records > 1 ? ` (a chunk of ${rec.records} lines)` : ''}` : `key ${JSON.stringify(rec.key)}`;
+  return Object.assign(ERR_RECORD_FAILED(fn, where, err instanceof Error ? err.message : String(err)), { record: rec });
+}
+
+/** Lines in a chunk of whole lines (the last one may lack its \n). */
+const linesIn = (buf: Buffer): number => countLines(buf) + (buf.length > 0 && buf[buf.length - 1] !== 10 ? 1 : 0);
+
 /**
  * Feeds the pieces to the app's map, in order: a whole file per call for
  * 'whole-file' apps, chunks of whole lines for 'lines' apps. `after` runs
- * after every map call (to write out or spill what it emitted).
+ * after every map call (to write out or spill what it emitted). With `skip`
+ * (a job that skips bad records) each call's record is told to skip.at and
+ * named by a failure; skip.perRecord: one call per line; skip.records are
+ * not handed to map.
  */
 async function feed(
   app: MrApp,
@@ -65,18 +88,35 @@ async function feed(
   emit: Emit,
   after: () => Promise<void>,
   progress?: (units: number) => void,
-): Promise<number> {
+  skip?: SkipSpec,
+): Promise<{ bytes: number; skipped: number }> {
   let bytes = 0;
+  let skipped = 0;
   const numbered = app.splittable === false;
+  const skipSet = new Set(skip?.records.flatMap((r) => (r.phase === 'map' ? [`${r.input}:${r.offset}`] : [])));
+  const perRecord = skip !== undefined && (skip.perRecord || skipSet.size > 0);
   for (const piece of pieces) {
     const fh = openInputSync(piece, cwd);
     try {
       const name = piece.name ?? piece.path;
       const index = piece.index ?? 0;
+      const call = async (contents: Buffer, ctx: TaskContext, rec: InputRecord | undefined): Promise<void> => {
+        if (!rec) return app.map(name, contents, emit, ctx);
+        skip?.at?.(rec);
+        try {
+          await app.map(name, contents, emit, ctx);
+        } catch (err) {
+          throw failedOn(err, 'map', rec);
+        }
+      };
       if ((app.input ?? 'whole-file') === 'whole-file') {
         const contents = readWhole(fh);
         bytes += contents.length;
-        await app.map(name, contents, emit, { options, cwd, count, input: { index, offset: 0, line: 1 } });
+        if (skipSet.has(`${index}:0`)) skipped++;
+        else {
+          const rec: InputRecord | undefined = skip && { phase: 'map', input: index, offset: 0, bytes: contents.length, records: 1 };
+          await call(contents, { options, cwd, count, input: { index, offset: 0, line: 1 } }, rec);
+        }
         progress?.(contents.length);
         await after();
         continue;
@@ -85,17 +125,36 @@ async function feed(
       let line = numbered && start === 0 ? 1 : undefined;
       for await (const c of lineChunks(fh, start, piece.end)) {
         bytes += c.buf.length;
-        const ctx: TaskContext = { options, cwd, count, input: { index, offset: c.offset, line } };
-        await app.map(name, c.buf, emit, ctx);
-        progress?.(c.buf.length);
-        if (line !== undefined) line += countLines(c.buf);
+        if (!perRecord) {
+          const ctx: TaskContext = { options, cwd, count, input: { index, offset: c.offset, line } };
+          const rec: InputRecord | undefined = skip && { phase: 'map', input: index, offset: c.offset, bytes: c.buf.length, records: linesIn(c.buf), ...(line !== undefined ? { line } : {}) };
+          await call(c.buf, ctx, rec);
+          progress?.(c.buf.length);
+          if (line !== undefined) line += countLines(c.buf);
+          await after();
+          continue;
+        }
+        // One record (line) per call, so that a failure names its line; the skipped ones are left out.
+        for (let at = 0; at < c.buf.length; ) {
+          const nl = c.buf.indexOf(10, at);
+          const end = nl < 0 ? c.buf.length : nl + 1;
+          const offset = c.offset + at;
+          if (skipSet.has(`${index}:${offset}`)) skipped++;
+          else {
+            const rec: InputRecord = { phase: 'map', input: index, offset, bytes: end - at, records: 1, ...(line !== undefined ? { line } : {}) };
+            await call(c.buf.subarray(at, end), { options, cwd, count, input: { index, offset, line } }, rec);
+          }
+          progress?.(end - at);
+          if (line !== undefined) line++;
+          at = end;
+        }
         await after();
       }
     } finally {
       closeInput(fh);
     }
   }
-  return bytes;
+  return { bytes, skipped };
 }
 
 interface PartitionFile {
@@ -177,14 +236,16 @@ export async function runMapTask(spec: MapTaskSpec): Promise<MapTaskResult> {
         place(str(k), str(v));
       };
     }
-    counters['mapInputBytes'] = await feed(app, pieces, spec.options, cwd, user.count, emit, async () => {
+    const fed = await feed(app, pieces, spec.options, cwd, user.count, emit, async () => {
       // Past half the budget the combiner's table is written out (combining again later is allowed).
       if (grouped > budget / 2) {
         drain();
         counters['mapSpills'] = (counters['mapSpills'] ?? 0) + 1;
       }
       await writeOut(false);
-    }, spec.progress);
+    }, spec.progress, spec.skip);
+    counters['mapInputBytes'] = fed.bytes;
+    if (spec.skip) counters['skippedRecords'] = fed.skipped;
     drain();
     if (app.combine && spec.combine !== false) counters['combineInputRecords'] = counters['mapOutputRecords']!;
     await writeOut(true);
@@ -226,18 +287,42 @@ async function readIntermediate(path: string, g: Grouper, progress?: (units: num
   return records;
 }
 
-/** Reduces every group in byte order of keys and writes `key value\n` per key. */
-async function reduceGroups(app: MrApp, g: Grouper, ctx: TaskContext, w: ChunkWriter, progress?: (units: number) => void): Promise<number> {
+/**
+ * Reduces every group in byte order of keys and writes `key value\n` per key.
+ * With `skip` (a job that skips bad records), groups are numbered in that
+ * order: each is told to skip.at and named by a failure; skip.records' groups
+ * are left out (skipped counts them).
+ */
+async function reduceGroups(app: MrApp, g: Grouper, ctx: TaskContext, w: ChunkWriter, progress?: (units: number) => void, skip?: SkipSpec): Promise<{ written: number; skipped: number }> {
   let n = 0;
+  let group = -1;
+  let skipped = 0;
+  const skipSet = new Set(skip?.records.flatMap((r) => (r.phase === 'reduce' ? [r.group] : [])));
   for await (const [key, values] of g.groups()) {
     progress?.(1);
-    const r = app.reduce(key, values, ctx);
-    const value = typeof r === 'string' ? r : str(await r);
+    group++;
+    let value: string;
+    if (!skip) {
+      const r = app.reduce(key, values, ctx);
+      value = typeof r === 'string' ? r : str(await r);
+    } else if (skipSet.has(group)) {
+      skipped++;
+      continue;
+    } else {
+      const rec: InputRecord = { phase: 'reduce', group, key: recordKey(key) };
+      skip.at?.(rec);
+      try {
+        const r = app.reduce(key, values, ctx);
+        value = typeof r === 'string' ? r : str(await r);
+      } catch (err) {
+        throw failedOn(err, 'reduce', rec);
+      }
+    }
     const p = w.write(`${key} ${value}\n`);
     if (p) await p;
     n++;
   }
-  return n;
+  return { written: n, skipped };
 }
 
 /** Runs one reduce task: its intermediate files -> mr-out-<reduceIndex>. */
@@ -262,9 +347,11 @@ export async function runReduceTask(spec: ReduceTaskSpec): Promise<ReduceTaskRes
     }
     const file = join(outDir, outputName(spec.reduceIndex));
     counters['outputBytes'] = await writeAtomically(file, async (w) => {
-      counters['outputRecords'] = await reduceGroups(spec.app, g, ctx, w, spec.progress);
+      const r = await reduceGroups(spec.app, g, ctx, w, spec.progress, spec.skip);
+      counters['outputRecords'] = r.written;
+      if (spec.skip) counters['skippedRecords'] = r.skipped;
     }, spec.tempTag);
-    counters['reduceInputGroups'] = counters['outputRecords']!;
+    counters['reduceInputGroups'] = counters['outputRecords']! + (counters['skippedRecords'] ?? 0);
     if (g.spills) counters['reduceSpills'] = g.spills;
     if (g.combineIn) {
       counters['reduceCombineInputRecords'] = g.combineIn;
@@ -340,16 +427,16 @@ export async function runSequential(spec: SequentialSpec): Promise<SequentialRes
       groupers[p]!.add(key, str(v));
     };
     const pieces = spec.inputs.map((path, index): InputPiece => ({ path, index }));
-    counters['mapInputBytes'] = await feed(app, pieces, options, cwd, user.count, emit, async () => {
+    counters['mapInputBytes'] = (await feed(app, pieces, options, cwd, user.count, emit, async () => {
       for (const g of groupers) await g.maybeSpill();
-    });
+    })).bytes;
     counters['mapOutputRecords'] = emitted;
     await mkdir(outDir, { recursive: true });
     const files: string[] = [];
     for (const [r, g] of groupers.entries()) {
       const file = join(outDir, outputName(r));
       counters['outputBytes']! += await writeAtomically(file, async (w) => {
-        counters['outputRecords']! += await reduceGroups(app, g, ctx, w);
+        counters['outputRecords']! += (await reduceGroups(app, g, ctx, w)).written;
       });
       if (g.spills) counters['reduceSpills'] = (counters['reduceSpills'] ?? 0) + g.spills;
       if (g.combineIn) {

@@ -1,4 +1,4 @@
-export type { Emit, TaskContext, MrApp, InputMode, InputPiece, MapTaskSpec, MapTaskResult, ReduceTaskSpec, ReduceTaskResult, PartitionerSpec } from './types.ts';
+export type { Emit, TaskContext, MrApp, InputMode, InputPiece, MapTaskSpec, MapTaskResult, ReduceTaskSpec, ReduceTaskResult, PartitionerSpec, InputRecord, SkipSpec } from './types.ts';
 export { rangePartition, splitPoints, sampleSplitPoints, RANGE_SAMPLES, RANGE_SAMPLE_BYTES, type SampleSpec } from './range.ts';
 export { ihash, partitionOf } from './hash.ts';
 export { compareBytes, sortBytes } from './order.ts';
@@ -9,5 +9,5 @@ export { Grouper, MEMORY_BYTES } from './grouper.ts';
 export { CHUNK_BYTES, lineChunks, openInput, openInputSync, closeInput, type InputFd, type InputSource } from './input.ts';
 export { planSplits, DEFAULT_SPLIT_BYTES, MIN_SPLIT_BYTES, type Split, type SplitPiece } from './splits.ts';
 export { getApp, listApps, registerApp, loadPluginApps, appProblem, PLUGIN_DIR_ENV } from './registry.ts';
-export { ERR_INPUT_NOT_FOUND, ERR_INPUT_UNREADABLE, ERR_INPUT_ESCAPED, ERR_BAD_OPTIONS, ERR_BAD_PARTITION, ERR_BAD_INTERMEDIATE, ERR_UNKNOWN_APP, ERR_BAD_PLUGIN, ERR_BAD_COUNTER } from './errors.ts';
+export { ERR_INPUT_NOT_FOUND, ERR_INPUT_UNREADABLE, ERR_INPUT_ESCAPED, ERR_BAD_OPTIONS, ERR_BAD_PARTITION, ERR_BAD_INTERMEDIATE, ERR_UNKNOWN_APP, ERR_BAD_PLUGIN, ERR_BAD_COUNTER, ERR_RECORD_FAILED } from './errors.ts';
 export { UserCounters, MAX_USER_COUNTERS, COUNTER_NAME, USER_PREFIX } from './counters.ts';

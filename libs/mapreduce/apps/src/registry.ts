@@ -12,12 +12,13 @@ import { wc } from './apps/wc.ts';
 import { indexer } from './apps/indexer.ts';
 import { grep } from './apps/grep.ts';
 import { sort } from './apps/sort.ts';
+import { bad } from './apps/bad.ts';
 import { crash, earlyExit, jobcount, mtiming, nocrash, rtiming } from './apps/lab.ts';
 
 /** Environment variable naming the plugin directory (services and the CLI read it). */
 export const PLUGIN_DIR_ENV = 'MR_PLUGIN_DIR';
 
-const builtins: readonly MrApp[] = [wc, indexer, grep, sort, crash, nocrash, jobcount, earlyExit, mtiming, rtiming];
+const builtins: readonly MrApp[] = [wc, indexer, grep, sort, crash, nocrash, jobcount, earlyExit, mtiming, rtiming, bad];
 const apps = new Map<string, MrApp>(builtins.map((a) => [a.name, a]));
 
 /** The app named `name`, built in or registered, or undefined. */

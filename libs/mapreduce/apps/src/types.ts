@@ -116,6 +116,28 @@ export interface MapTaskSpec {
   partitioner?: PartitionerSpec | undefined;
   /** Called as the task works (input bytes read, records read, groups reduced): the worker reports the sum as progress. */
   progress?: ((units: number) => void) | undefined;
+  /** The job skips bad records: user code's failures name their record (error.record), these records are skipped. */
+  skip?: SkipSpec | undefined;
+}
+
+/**
+ * An input record as the worker protocol names it (RecordRef): a map's line
+ * ('lines' apps) or whole file, with `records` the number of records in the
+ * user call (1: exactly this one); a reduce's key group, by its number in the
+ * task's sorted key order (key cut to 256 UTF-8 bytes, for people).
+ */
+export type InputRecord =
+  | { phase: 'map'; input: number; offset: number; bytes: number; records: number; line?: number | undefined }
+  | { phase: 'reduce'; group: number; key: string };
+
+/** Bad-record skipping (paper §4.6) for a task of a job that asks for it. */
+export interface SkipSpec {
+  /** Call map once per record (line or whole file) instead of with chunks of lines, so a failure names its record. */
+  perRecord: boolean;
+  /** Records not handed to user code (counted in `skippedRecords`). */
+  records: readonly InputRecord[];
+  /** Told the record before each call of user code: where it is, should it hang. */
+  at?: ((r: InputRecord) => void) | undefined;
 }
 
 /** A partitioner a job chose: the lab's hash, or range split points (sorted in byte order). */
@@ -147,6 +169,8 @@ export interface ReduceTaskSpec {
   combine?: boolean | undefined;
   /** Called as the task works (input bytes read, records read, groups reduced): the worker reports the sum as progress. */
   progress?: ((units: number) => void) | undefined;
+  /** The job skips bad records: user code's failures name their record (error.record), these records are skipped. */
+  skip?: SkipSpec | undefined;
 }
 
 export interface ReduceTaskResult {

@@ -8,7 +8,7 @@ import { seqOutput, tempDir, writeInputs } from './helpers.ts';
 
 test('built-in apps are listed with descriptions', () => {
   const names = listApps().map((a) => a.name);
-  for (const n of ['wc', 'indexer', 'grep', 'sort', 'crash', 'nocrash', 'jobcount', 'early_exit', 'mtiming', 'rtiming']) assert.ok(names.includes(n), n);
+  for (const n of ['wc', 'indexer', 'grep', 'sort', 'crash', 'nocrash', 'jobcount', 'early_exit', 'mtiming', 'rtiming', 'bad']) assert.ok(names.includes(n), n);
   assert.ok(listApps().every((a) => a.description.length > 0));
   assert.equal(getApp('nope'), undefined);
 });

@@ -31,6 +31,9 @@ import {
   ATTEMPT_EPOCH,
   DEFAULT_CONFIG,
   JOURNAL_FORMAT,
+  DEFAULT_MAX_SKIPPED_RECORDS,
+  type RecordRef,
+  type SkippedRecord,
   type CoreJobView,
   type CoreWorkerView,
   type CoreTaskView,
@@ -65,7 +68,31 @@ interface Lease {
   /** The highest progress its worker reported, and the tick it last grew (or the lease began). */
   progress: number;
   progressTick: number;
+  /** The record its user code was on at the last heartbeat (jobs that skip bad records). */
+  record?: RecordRef | undefined;
 }
+
+/** A task's bad-record state (jobs that skip bad records; paper §4.6). */
+interface TaskSkip {
+  /** Attempts call map once per record (after a failure, so a failure names its record). */
+  perRecord: boolean;
+  /** Failures per record (recordKey) not yet skipped. */
+  failures: Map<string, number>;
+  /** Records the task's attempts skip. */
+  records: RecordRef[];
+}
+
+/** The task's bad-record state (made on first use). */
+function skipOf(task: Task): TaskSkip {
+  if (!task.skip) {
+    const records: RecordRef[] = [];
+    task.skip = { perRecord: false, failures: new Map(), records };
+  }
+  return task.skip;
+}
+
+/** What identifies a record within its task. */
+const recordKey = (r: RecordRef): string => (r.phase === 'map' ? `m${r.input}:${r.offset}` : `r${r.group}`);
 
 interface Task {
   phase: TaskPhase;
@@ -95,6 +122,7 @@ interface Task {
   backup?: Backup | undefined;
   /** Highest attempt number given to a backup (the next hand-out goes above it). */
   backupAttempt?: number | undefined;
+  skip?: TaskSkip | undefined;
 }
 
 /** A running backup attempt: its own lease on another worker, and its entry in the job's decision log. */
@@ -130,6 +158,8 @@ interface Job {
   wanted: Map<Task, string>;
   /** The decision log: every backup launched (at most the job's cap). */
   backups: BackupDecision[];
+  /** Bad records skipped (at most the job's maxSkippedRecords). */
+  skipped: SkippedRecord[];
   median?: { phase: TaskPhase; n: number; value: number } | undefined;
   /** Maps run again because their output was lost (at most LIMITS.maxReexecutionLog kept). */
   reexecutions: MapReexecution[];
@@ -193,6 +223,7 @@ export function validateConfig(c: SchedulerConfig): string | undefined {
   if (!(c.backupSlowness >= 1)) return `backupSlowness must be at least 1, got ${c.backupSlowness}`;
   if (!Number.isInteger(c.backupMinTicks) || c.backupMinTicks < 1) return `backupMinTicks must be a positive integer, got ${c.backupMinTicks}`;
   if (!(c.backupDoneFraction >= 0 && c.backupDoneFraction <= 1)) return `backupDoneFraction must be within 0..1, got ${c.backupDoneFraction}`;
+  if (!Number.isInteger(c.skipAfterFailures) || c.skipAfterFailures < 1) return `skipAfterFailures must be a positive integer, got ${c.skipAfterFailures}`;
   if (c.heartbeatIntervalTicks >= c.heartbeatTimeoutTicks) return 'heartbeatIntervalTicks must be below heartbeatTimeoutTicks';
   if (c.shuffle !== 'shared' && c.shuffle !== 'worker') return `shuffle must be 'shared' or 'worker', got ${String(c.shuffle)}`;
   if (!Number.isInteger(c.fetchFailuresToRerun) || c.fetchFailuresToRerun < 1) return `fetchFailuresToRerun must be a positive integer, got ${c.fetchFailuresToRerun}`;
@@ -383,6 +414,7 @@ export class Scheduler {
           counters: { ...job.counters },
           ...(job.idempotency ? { idempotency: job.idempotency } : {}),
           ...(job.backups.length ? { backups: job.backups.map((b) => ({ ...b })) } : {}),
+          ...(job.skipped.length ? { skipped: [...job.skipped] } : {}),
         };
         out.push({ type: 'job-image', jobId: job.id, image });
       }
@@ -476,6 +508,7 @@ export class Scheduler {
       ...(job.idempotency ? { idempotency: job.idempotency } : {}),
       ...(job.backups.length ? { backups: job.backups } : {}),
       ...(job.reexecutions.length ? { reexecutions: job.reexecutions } : {}),
+      ...(job.skipped.length ? { skipped: job.skipped } : {}),
     };
   }
 
@@ -504,6 +537,7 @@ export class Scheduler {
         job.counters = { ...s.counters };
         job.backups = s.backups ?? [];
         job.reexecutions = s.reexecutions ?? [];
+        job.skipped = s.skipped ?? [];
         job.state = s.state;
         job.error = s.error;
         this.#active = this.#active.filter((j) => j !== job);
@@ -543,8 +577,14 @@ export class Scheduler {
           task.backupAttempt = Math.max(task.backupAttempt ?? 0, d.backup.attempt);
           if (d.outcome === 'running') this.#replayBackup(job, task, log);
         }
+        for (const sk of im.skipped ?? []) this.#replaySkipped(job, sk);
         job.attempts = { ...im.attempts };
         job.counters = { ...im.counters };
+        return;
+      }
+      case 'record-skipped': {
+        const job = this.#jobs.get(r.jobId);
+        if (job && !terminal(job.state)) this.#replaySkipped(job, r.skipped);
         return;
       }
       case 'job-accepted':
@@ -697,6 +737,15 @@ export class Scheduler {
     task.holder = workerId;
     w.leases.set(key(job.id, taskId), lease);
     this.#setState(job, task, 'leased');
+  }
+
+  #replaySkipped(job: Job, sk: SkippedRecord): void {
+    const task = this.#task(job, sk.taskId);
+    assert(task, `journal: skipped record of unknown task ${job.id}/${sk.taskId}`);
+    const s = skipOf(task);
+    s.perRecord = true;
+    s.records.push(sk.record);
+    job.skipped.push(sk);
   }
 
   /** A journaled backup attempt racing the task's holder again (its worker known and the task still leased), else ended as lost. */
@@ -952,6 +1001,7 @@ export class Scheduler {
       wanted: new Map(),
       backups: [],
       reexecutions: [],
+      skipped: [],
     };
     this.#jobs.set(id, job);
     this.#active.push(job);
@@ -1225,7 +1275,8 @@ export class Scheduler {
     job.attempts.failed++;
     this.#event({ type: 'task-failed', jobId: job.id, taskId: task.id, phase: task.phase, attempt: i.attempt, workerId: i.workerId, error: i.error, retryable: i.retryable });
     this.#reply(i.requestId, { kind: 'ack', ack: { accepted: true } });
-    const fatal = i.retryable ? undefined : `${task.id} failed and cannot be retried: ${i.error}`;
+    let fatal = i.retryable ? undefined : `${task.id} failed and cannot be retried: ${i.error}`;
+    if (fatal === undefined && i.record) fatal = this.#badRecord(job, task, i.record, i.error);
     // A failed backup leaves the holder's attempt running alone.
     if (fromBackup && fatal === undefined) return this.#endBackup(job, task, 'backup-lost');
     this.#release(job, task, fatal, i.error);
@@ -1251,6 +1302,11 @@ export class Scheduler {
       if (t.progress !== undefined && t.progress > lease.progress) {
         lease.progress = t.progress;
         lease.progressTick = this.#tick;
+        lease.record = undefined;
+      } else if (t.record) {
+        // No progress since the last heartbeat: the record user code is on is where it is stuck
+        // (a record named while it still moves may be one it just finished).
+        lease.record = t.record;
       }
       // The lease holder says the task is still running: its lease is renewed (a lock kept by
       // heartbeats, as BullMQ's), so a long task (a big split, grep over a big file) is not
@@ -1290,7 +1346,9 @@ export class Scheduler {
         this.#event({ type: 'task-stalled', jobId: job.id, taskId: task.id, phase: task.phase, attempt: lease.attempt, workerId: w.id, progress: lease.progress });
         // Nobody may report this attempt any more: its worker's next heartbeat is told to abandon it.
         task.holder = undefined;
-        this.#release(job, task, undefined, `no progress for ${stallTicks} ticks`);
+        const why = `no progress for ${stallTicks} ticks`;
+        // A stuck user function (a record that hangs it) counts against the record it was on.
+        this.#release(job, task, lease.record ? this.#badRecord(job, task, lease.record, why) : undefined, why);
       }
     }
     // Workers silent past the heartbeat timeout (and not parked) are lost: release their leases at once.
@@ -1410,6 +1468,47 @@ export class Scheduler {
       return !job || terminal(job.state);
     });
     this.#reply(requestId, { kind: 'drop', jobs: drop });
+  }
+
+  // ------------------------------------------------------------ bad records (paper §4.6)
+
+  /**
+   * User code failed on `record` (threw, or made no progress) in an attempt
+   * of a job that skips bad records. The task's next attempts call map per
+   * record; a record named skipAfterFailures times goes on the task's skip
+   * list (journaled before an attempt that skips it goes out). Returns the
+   * reason the job fails when one more skipped record would pass its limit.
+   */
+  #badRecord(job: Job, task: Task, record: RecordRef, error: string): string | undefined {
+    if (!job.spec.settings?.skipBadRecords || record.phase !== task.phase) return undefined;
+    if (record.phase === 'map' && record.input >= job.inputCount) return undefined;
+    const s = skipOf(task);
+    s.perRecord = true;
+    // A chunk of many lines names no single record: the next attempt, per record, will.
+    if (record.phase === 'map' && record.records !== 1) return undefined;
+    const k = recordKey(record);
+    if (s.records.some((r) => recordKey(r) === k)) return undefined;
+    const failures = (s.failures.get(k) ?? 0) + 1;
+    s.failures.set(k, failures);
+    if (failures < this.config.skipAfterFailures) return undefined;
+    const cap = job.spec.settings.maxSkippedRecords ?? DEFAULT_MAX_SKIPPED_RECORDS;
+    const file = record.phase === 'map' ? (job.spec.names?.[record.input] ?? job.spec.inputs[record.input]) : undefined;
+    const what = record.phase === 'map' ? `${file} at byte ${record.offset}${record.line !== undefined ? ` (line ${record.line})` : ''}` : `key ${JSON.stringify(record.key)} (group ${record.group})`;
+    if (job.skipped.length >= cap) {
+      return `${task.id}: bad record ${what} failed ${failures} times (${error}), and the job already skipped ${job.skipped.length} records, its limit (maxSkippedRecords ${cap})`;
+    }
+    s.failures.delete(k);
+    s.records.push(record);
+    const skipped: SkippedRecord = { taskId: task.id, record, ...(file !== undefined ? { file } : {}), failures, error: error.slice(0, 500) };
+    job.skipped.push(skipped);
+    this.#persist({ type: 'record-skipped', jobId: job.id, skipped });
+    this.#event({ type: 'record-skipped', jobId: job.id, taskId: task.id, record, failures });
+    return undefined;
+  }
+
+  /** Attempts a task may take beyond maxAttempts: the one that switched it to per-record calls, and skipAfterFailures per skipped record. */
+  #skipAllowance(task: Task): number {
+    return task.skip ? 1 + task.skip.records.length * this.config.skipAfterFailures : 0;
   }
 
   // ------------------------------------------------------------ backup tasks (paper §3.6)
@@ -1651,6 +1750,7 @@ export class Scheduler {
       leaseMs: this.config.leaseTicks * this.config.tickMs,
       ...(job.spec.settings?.combiner === false ? { combiner: false } : {}),
       ...(job.spec.settings?.partitioner ? { partitioner: job.spec.settings.partitioner } : {}),
+      ...(job.spec.settings?.skipBadRecords ? { skip: { perRecord: task.skip?.perRecord ?? false, records: [...(task.skip?.records ?? [])] } } : {}),
     };
     if (task.phase === 'map') {
       const split = mapSplits(job.spec)[task.index]!;
@@ -1717,7 +1817,7 @@ export class Scheduler {
     this.#dropLease(task);
     if (task.state === 'leased') this.#setState(job, task, 'pending');
     if (fatal !== undefined) return this.#finish(job, 'failed', fatal);
-    if (task.attemptsIssued >= this.config.maxAttempts) {
+    if (task.attemptsIssued >= this.config.maxAttempts + this.#skipAllowance(task)) {
       return this.#finish(job, 'failed', `${task.id} gave up after ${task.attemptsIssued} attempts (last: ${why})`);
     }
     this.#event({ type: 'job-progress', jobId: job.id });
@@ -1802,6 +1902,7 @@ export class Scheduler {
       counters: { ...job.counters },
       ...(job.backups.length ? { backups: job.backups.map((b) => ({ ...b })) } : {}),
       ...(job.reexecutions.length ? { reexecutions: job.reexecutions.map((r) => ({ ...r })) } : {}),
+      ...(job.skipped.length ? { skipped: [...job.skipped] } : {}),
       outputFiles: job.state === 'succeeded' ? Array.from({ length: job.spec.reduces }, (_, r) => `${job.spec.output}/mr-out-${r}`) : [],
       ...(job.error !== undefined ? { error: job.error } : {}),
     };

@@ -1,8 +1,8 @@
 import type {
-  BackupDecision, FetchFailureReply, HeartbeatReply, HeartbeatTask, JobSettings, JobState, MapReexecution, MapSource, PollReply, Shuffle, TaskAck, TaskPhase, TaskRef,
+  BackupDecision, FetchFailureReply, HeartbeatReply, HeartbeatTask, JobSettings, JobState, MapReexecution, MapSource, PollReply, RecordRef, Shuffle, SkippedRecord, TaskAck, TaskPhase, TaskRef,
 } from '@mr/mapreduce-protocol';
 
-export type { BackupDecision, JobSettings, MapReexecution, MapSource, Shuffle };
+export type { BackupDecision, JobSettings, MapReexecution, MapSource, RecordRef, Shuffle, SkippedRecord };
 
 /** Plain-object config with explicit limits; see validateConfig(). Units go last. */
 export interface SchedulerConfig {
@@ -94,7 +94,18 @@ export interface SchedulerConfig {
    * reduces then wait for an output that never comes back.
    */
   reexecuteLostMaps: boolean;
+  /**
+   * Bad-record skipping (paper §4.6, jobs with settings.skipBadRecords): a
+   * record the worker names as the one user code failed on (threw, or made
+   * no progress for progressTimeoutTicks) this many times is skipped by the
+   * task's next attempts. Each skipped record gives its task this many more
+   * attempts beyond maxAttempts.
+   */
+  skipAfterFailures: number;
 }
+
+/** Records a job skips at most when it does not say (settings.maxSkippedRecords). */
+export const DEFAULT_MAX_SKIPPED_RECORDS = 10;
 
 export const DEFAULT_CONFIG: SchedulerConfig = {
   tickMs: 100,
@@ -121,6 +132,7 @@ export const DEFAULT_CONFIG: SchedulerConfig = {
   shuffle: 'shared',
   fetchFailuresToRerun: 3,
   reexecuteLostMaps: true,
+  skipAfterFailures: 2,
 };
 
 /**
@@ -221,7 +233,8 @@ export type SchedulerInput =
   | { type: 'fetch-failed'; requestId: string; workerId: string; credential: string; jobId: string; taskId: string; attempt: number; map: number; mapAttempt: number; error: string }
   /** A worker names the jobs whose map output it keeps: answered with those that are over (it deletes their files). */
   | { type: 'held'; requestId: string; workerId: string; credential: string; jobs: string[] }
-  | { type: 'fail'; requestId: string; workerId: string; credential: string; jobId: string; taskId: string; attempt: number; error: string; retryable: boolean }
+  /** record: the record user code failed on (jobs that skip bad records). */
+  | { type: 'fail'; requestId: string; workerId: string; credential: string; jobId: string; taskId: string; attempt: number; error: string; retryable: boolean; record?: RecordRef | undefined }
   /** tasks: the attempts the worker runs, each with its progress (a count that grows while it works). */
   | { type: 'heartbeat'; requestId: string; workerId: string; credential: string; tasks: HeartbeatTask[] }
   /** The shell carried out a Publish (renamed the attempt's output into the job's output dir). */
@@ -287,6 +300,7 @@ export interface JobSummary {
   idempotency?: Idempotency | undefined;
   backups?: BackupDecision[] | undefined;
   reexecutions?: MapReexecution[] | undefined;
+  skipped?: SkippedRecord[] | undefined;
 }
 
 /** An unfinished job as written in a snapshot: its spec, its committed tasks and totals. */
@@ -309,6 +323,8 @@ export interface ActiveJobImage {
   idempotency?: Idempotency | undefined;
   /** The decision log so far (absent: none); a decision still 'running' is a backup attempt whose holder may report it after a restart. */
   backups?: BackupDecision[] | undefined;
+  /** Records skipped so far (absent: none); their tasks' next attempts skip them. */
+  skipped?: SkippedRecord[] | undefined;
 }
 
 /**
@@ -366,6 +382,8 @@ export type PersistRecord =
    * 'original-lost': the backup became the task's holder. Lazy.
    */
   | { type: 'backup-ended'; jobId: string; taskId: string; attempt: number; outcome: Exclude<BackupDecision['outcome'], 'running' | 'job-ended'>; originalRanMs: number; backupRanMs: number }
+  /** A bad record is skipped from now on by its task's attempts: durable before an attempt that skips it is handed out. */
+  | { type: 'record-skipped'; jobId: string; skipped: SkippedRecord }
   /** The worker was declared lost (silent past the heartbeat timeout): a restart does not bring it back; lazy. */
   | { type: 'worker-lost'; workerId: string }
   /** backups: the job's backup decision log (kept with the finished job). */
@@ -393,6 +411,8 @@ export type SchedulerEvent =
   | { type: 'map-output-lost'; jobId: string; taskId: string; attempt: number; workerId: string; reason: string }
   /** A reduce attempt reported that it could not fetch map `map`'s output from the worker that keeps it. */
   | { type: 'fetch-failed'; jobId: string; taskId: string; attempt: number; workerId: string; map: number; mapAttempt: number; error: string }
+  /** A bad record was put on its task's skip list (its next attempts skip it). */
+  | { type: 'record-skipped'; jobId: string; taskId: string; record: RecordRef; failures: number }
   | { type: 'stale-completion'; jobId: string; taskId: string; attempt: number; workerId: string; reason: string }
   | { type: 'worker-registered'; workerId: string }
   | { type: 'worker-lost'; workerId: string; released: number }
@@ -453,6 +473,7 @@ export interface CoreJobView {
   counters: Record<string, number>;
   backups?: BackupDecision[] | undefined;
   reexecutions?: MapReexecution[] | undefined;
+  skipped?: SkippedRecord[] | undefined;
   outputFiles: string[];
   error?: string | undefined;
 }

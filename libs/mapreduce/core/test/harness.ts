@@ -3,27 +3,27 @@
  * printed one per line.
  *
  *   config lease=5 hb=3 poll=4 max=3 exit=true    new scheduler (ticks); retain= recovery= progress= jobs= inter= queued= limits;
- *                                                backup=true slowness=2 bmin=3 bdone=0.5: backup tasks (off by default)
- *   submit maps=2 reduces=1 [id=ID] [app=wc] [name=x] [key=K fp=F] [backups=false] [maxbackups=N]
+ *                                                backup=true slowness=2 bmin=3 bdone=0.5: backup tasks (off by default); skipafter=2
+ *   submit maps=2 reduces=1 [id=ID] [app=wc] [name=x] [key=K fp=F] [backups=false] [maxbackups=N] [skip=true] [maxskip=N]
  *                                                id: the job id the shell offers (default j<accepted so far + 1>)
  *   register [name=x]                            register a worker (its credential: cred<requestId>)
  *   poll w1 [free=N] [cred=x]                    long-poll (maybe parked); free > 1: a batch; cred overrides the worker's credential
  *   complete w1 j1 map-0 attempt=1 [files=a,b] [counters=k:1,l:2]
- *   fail w1 j1 map-0 attempt=1 [retryable=false] [error=boom]
- *   heartbeat w1 j1/map-0/1[@progress] ...
+ *   fail w1 j1 map-0 attempt=1 [retryable=false] [error=boom] [record=map:0@40+8]   (see parseRecord)
+ *   heartbeat w1 j1/map-0/1[@progress][#record] ...
  *   tick [n]  |  cancel j1  |  shutdown  |  gone <requestId>
  *   restart [lose-lazy=true]                     rebuild from the persisted records (lose-lazy: without the lazy ones after the last durable batch), then carry out owed publishes
  *   hold-publishes                               from now on, publishes are printed but not carried out (a crash before the rename)
  *   compact                                      the journal becomes the core's snapshot()
  *   lookup j1 j2                                 kept | retired | unknown
- *   jobs  |  workers  |  backups j1              views (backups: the job's decision log)
+ *   jobs  |  workers  |  backups j1  |  skipped j1   views (backups: the job's decision log; skipped: its bad records)
  *   reexecutions j1                              the job's maps run again after their output was lost
  * Worker shuffle (config shuffle=worker fetchrerun=N reexec=false, or submit shuffle=worker):
  *   complete ... [location=URL]                  a served map's location (default http://<worker>/)
  *   fetch-failed w3 j1 reduce-0 attempt=2 map=1 mattempt=1 [error=...]
  *   held w1 j1 j2                                the jobs whose intermediates w1 keeps: which are over
  */
-import type { PollReply } from '@mr/mapreduce-protocol';
+import type { PollReply, RecordRef } from '@mr/mapreduce-protocol';
 import type { TranscriptCommand } from '@mr/sim';
 import { Scheduler, type Effects, type PersistRecord, type ReplyBody, type SchedulerConfig, type SchedulerInput } from '../src/index.ts';
 
@@ -59,17 +59,36 @@ export function formatPoll(r: PollReply): string {
     case 'exit':
       return `exit (${r.reason})`;
     case 'map':
-      return `map ${r.jobId}/${r.taskId} attempt=${r.attempt} input=${r.input} dir=${r.outputDir} lease=${r.leaseMs}ms${formatSplit(r.split)}${r.serve ? ' serve' : ''}`;
+      return `map ${r.jobId}/${r.taskId} attempt=${r.attempt} input=${r.input} dir=${r.outputDir} lease=${r.leaseMs}ms${formatSplit(r.split)}${r.serve ? ' serve' : ''}${formatSkip(r.skip)}`;
     case 'reduce':
-      if (r.sources) return `reduce ${r.jobId}/${r.taskId} attempt=${r.attempt} sources=[${r.sources.map((s) => `m${s.map}#${s.attempt}@${s.location}`).join(' ')}] dir=${r.outputDir}`;
-      return `reduce ${r.jobId}/${r.taskId} attempt=${r.attempt} inputs=[${r.inputs.join(' ')}] dir=${r.outputDir}`;
+      if (r.sources) return `reduce ${r.jobId}/${r.taskId} attempt=${r.attempt} sources=[${r.sources.map((s) => `m${s.map}#${s.attempt}@${s.location}`).join(' ')}] dir=${r.outputDir}${formatSkip(r.skip)}`;
+      return `reduce ${r.jobId}/${r.taskId} attempt=${r.attempt} inputs=[${r.inputs.join(' ')}] dir=${r.outputDir}${formatSkip(r.skip)}`;
   }
+}
+
+/** A job that skips bad records: ` skip=chunks|per-record[records...]`. */
+function formatSkip(skip: Extract<PollReply, { type: 'map' }>['skip']): string {
+  if (!skip) return '';
+  return ` skip=${skip.perRecord ? 'per-record' : 'chunks'}${skip.records.length ? `[${skip.records.map(formatRecord).join(' ')}]` : ''}`;
 }
 
 /** The split, when it is more than one whole input: ` split=[path@start-end name=... ...]`. */
 function formatSplit(split: Extract<PollReply, { type: 'map' }>['split']): string {
   if (!split || (split.length === 1 && split[0]!.start === 0 && split[0]!.end === undefined && split[0]!.name === split[0]!.path)) return '';
   return ` split=[${split.map((p) => `#${p.index}:${p.path}@${p.start}-${p.end ?? ''}${p.name !== p.path ? ` name=${p.name}` : ''}`).join(' ')}]`;
+}
+
+export function formatRecord(r: RecordRef): string {
+  return r.phase === 'map' ? `input=${r.input}@${r.offset}+${r.bytes}${r.records !== 1 ? `x${r.records}` : ''}` : `group=${r.group}(${r.key})`;
+}
+
+/** 'map:0@120+10' (input 0, offset 120, 10 bytes, one record; 'x5': five) or 'reduce:3:key' (group 3). */
+export function parseRecord(s: string): RecordRef {
+  const m = /^map:(\d+)@(\d+)\+(\d+)(?:x(\d+))?$/.exec(s);
+  if (m) return { phase: 'map', input: Number(m[1]), offset: Number(m[2]), bytes: Number(m[3]), records: Number(m[4] ?? 1) };
+  const r = /^reduce:(\d+):(.*)$/.exec(s);
+  if (r) return { phase: 'reduce', group: Number(r[1]), key: r[2]! };
+  throw new Error(`bad record ${s}`);
 }
 
 export function formatPersist(p: PersistRecord): string {
@@ -112,6 +131,8 @@ export function formatPersist(p: PersistRecord): string {
       return `persist backup-launched ${p.jobId}/${p.taskId} attempt=${p.attempt} worker=${p.workerId} original=${p.decision.original.attempt}@${p.decision.original.workerId}`;
     case 'backup-ended':
       return `persist backup-ended ${p.jobId}/${p.taskId} attempt=${p.attempt} ${p.outcome}`;
+    case 'record-skipped':
+      return `persist record-skipped ${p.jobId}/${p.skipped.taskId} ${formatRecord(p.skipped.record)} failures=${p.skipped.failures}`;
   }
 }
 
@@ -130,7 +151,7 @@ export function formatEffects(fx: Effects): string[] {
       delete (rest as { workDir?: string }).workDir;
       delete (rest as { output?: string }).output;
     }
-    out.push(`event ${type} ${Object.entries(rest).map(([k, v]) => `${k}=${v}`).join(' ')}`.trimEnd());
+    out.push(`event ${type} ${Object.entries(rest).map(([k, v]) => `${k}=${k === 'record' ? formatRecord(v as RecordRef) : v}`).join(' ')}`.trimEnd());
   }
   return out;
 }
@@ -217,6 +238,7 @@ export class Harness {
           shuffle: kv['shuffle'] === 'worker' ? 'worker' : 'shared',
           fetchFailuresToRerun: num('fetchrerun', 3)!,
           reexecuteLostMaps: kv['reexec'] !== 'false',
+          skipAfterFailures: num('skipafter', 2)!,
         };
         this.core = new Scheduler(this.config);
         this.journal = [];
@@ -236,12 +258,14 @@ export class Harness {
             app: kv['app'] ?? 'wc',
             inputs: Array.from({ length: maps }, (_, i) => `/in/${i}`),
             ...(kv['names'] === 'true' ? { names: Array.from({ length: maps }, (_, i) => `in${i}.txt`) } : {}),
-            ...(kv['backups'] !== undefined || kv['maxbackups'] !== undefined || kv['shuffle'] !== undefined
+            ...(kv['backups'] !== undefined || kv['maxbackups'] !== undefined || kv['shuffle'] !== undefined || kv['skip'] !== undefined
               ? {
                   settings: {
                     ...(kv['backups'] === 'false' ? { backupTasks: false } : {}),
                     ...(kv['maxbackups'] !== undefined ? { maxBackupTasks: Number(kv['maxbackups']) } : {}),
                     ...(kv['shuffle'] === 'worker' || kv['shuffle'] === 'shared' ? { shuffle: kv['shuffle'] } : {}),
+                    ...(kv['skip'] === 'true' ? { skipBadRecords: true } : {}),
+                    ...(kv['maxskip'] !== undefined ? { maxSkippedRecords: Number(kv['maxskip']) } : {}),
                   },
                 }
               : {}),
@@ -323,14 +347,21 @@ export class Harness {
           attempt: Number(kv['attempt']),
           error: kv['error'] ?? 'boom',
           retryable: kv['retryable'] !== 'false',
+          ...(kv['record'] !== undefined ? { record: parseRecord(kv['record']) } : {}),
         });
       }
       case 'heartbeat': {
-        // j1/map-0/1@500: attempt 1 of j1/map-0, progress 500.
+        // j1/map-0/1@500: attempt 1 of j1/map-0, progress 500; j1/map-0/1@500#map:0@40+8: on that record (see parseRecord).
         const tasks = cmd.args.slice(1).map((s) => {
-          const [ref, progress] = s.split('@');
-          const [jobId, taskId, attempt] = ref!.split('/');
-          return { jobId: jobId!, taskId: taskId!, attempt: Number(attempt), ...(progress !== undefined ? { progress: Number(progress) } : {}) };
+          const [head, record] = s.split('#');
+          const at = head!.indexOf('@');
+          const [ref, progress] = at < 0 ? [head!, undefined] : [head!.slice(0, at), head!.slice(at + 1)];
+          const [jobId, taskId, attempt] = ref.split('/');
+          return {
+            jobId: jobId!, taskId: taskId!, attempt: Number(attempt),
+            ...(progress !== undefined ? { progress: Number(progress) } : {}),
+            ...(record !== undefined ? { record: parseRecord(record) } : {}),
+          };
         });
         return this.run({ type: 'heartbeat', requestId: this.nextRequest(), workerId: cmd.args[0]!, credential: this.#cred(cmd.args[0]!, kv), tasks });
       }
@@ -375,6 +406,8 @@ export class Harness {
             (j.outputFiles.length ? ` out=${j.outputFiles.join(',')}` : '') +
             (j.error ? ` error=${j.error}` : ''),
         );
+      case 'skipped':
+        return (this.core.job(cmd.args[0]!)?.skipped ?? []).map((k) => `${k.taskId} ${formatRecord(k.record)}${k.file ? ` file=${k.file}` : ''} failures=${k.failures} error=${k.error}`);
       case 'backups':
         return (this.core.job(cmd.args[0]!)?.backups ?? []).map(
           (b) =>

@@ -57,6 +57,10 @@ export const LIMITS = {
   maxHeldJobs: 1000,
   /** Characters of a map output's location (the serving worker's base URL). */
   maxLocationLength: 2048,
+  /** Bad records one job may skip (maxSkippedRecords). */
+  maxSkippedRecords: 10_000,
+  /** UTF-8 bytes of a reduce key shown for a bad record (a longer key is cut; the record is named by its group number). */
+  maxRecordKeyBytes: 256,
 } as const;
 
 // ---------------------------------------------------------------- job API
@@ -113,6 +117,15 @@ export const JobSubmit = Type.Object(
      * a worker lost before every reduce read its output has its maps run again.
      */
     shuffle: Type.Optional(Shuffle),
+    /**
+     * Skip bad records (paper §4.6; default false): a record on which the
+     * app's map or reduce throws, or makes no progress, more than once is
+     * skipped when the task runs again; skipped records are counted
+     * (`skippedRecords`) and listed in the job (`skipped`).
+     */
+    skipBadRecords: Type.Optional(Type.Boolean()),
+    /** Most records the job may skip (default 10); one more bad record fails the job. */
+    maxSkippedRecords: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.maxSkippedRecords })),
   },
   { additionalProperties: false },
 );
@@ -138,6 +151,8 @@ export const JobSettings = Type.Object({
   maxBackupTasks: Type.Optional(Type.Integer()),
   /** 'worker': map output served by the worker that made it (absent: the shared filesystem). */
   shuffle: Type.Optional(Shuffle),
+  skipBadRecords: Type.Optional(Type.Boolean()),
+  maxSkippedRecords: Type.Optional(Type.Integer()),
 });
 export type JobSettings = Static<typeof JobSettings>;
 
@@ -188,6 +203,46 @@ export const MapReexecution = Type.Object({
 });
 export type MapReexecution = Static<typeof MapReexecution>;
 
+/**
+ * One input record of a task: a map's is a line of a 'lines' app (input =
+ * the input's position in the job, offset = its first byte, bytes = its
+ * length) or a whole file ('whole-file' apps: offset 0); `records` is how many
+ * records the user's call had (1: exactly this record; more: a chunk of
+ * lines, which names no single record). A reduce's is a key group: its
+ * number in the task's sorted key order (what identifies it) and the key
+ * (cut to LIMITS.maxRecordKeyBytes).
+ */
+export const RecordRef = Type.Union([
+  Type.Object({
+    phase: Type.Literal('map'),
+    input: Type.Integer({ minimum: 0 }),
+    offset: Type.Integer({ minimum: 0 }),
+    bytes: Type.Integer({ minimum: 0 }),
+    records: Type.Integer({ minimum: 1 }),
+    /** 1-based line number, when known (from the file's start). */
+    line: Type.Optional(Type.Integer({ minimum: 1 })),
+  }, { additionalProperties: false }),
+  Type.Object({
+    phase: Type.Literal('reduce'),
+    group: Type.Integer({ minimum: 0 }),
+    key: Type.String({ maxLength: LIMITS.maxRecordKeyBytes }),
+  }, { additionalProperties: false }),
+]);
+export type RecordRef = Static<typeof RecordRef>;
+
+/** A record the job skipped (paper §4.6), with what the failed attempts said. */
+export const SkippedRecord = Type.Object({
+  taskId: Type.String(),
+  record: RecordRef,
+  /** A map record's input file, as the job names it. */
+  file: Type.Optional(Type.String()),
+  /** Failed attempts on this record before it was skipped. */
+  failures: Type.Integer(),
+  /** The last failure: the user code's error, or 'no progress for ...'. */
+  error: Type.String(),
+});
+export type SkippedRecord = Static<typeof SkippedRecord>;
+
 export const JobView = Type.Object({
   id: Type.String(),
   name: Type.Optional(Type.String()),
@@ -211,6 +266,8 @@ export const JobView = Type.Object({
   backups: Type.Optional(Type.Array(BackupDecision)),
   /** Committed maps run again because their output was lost (worker-served shuffle), oldest first (at most LIMITS.maxReexecutionLog kept). */
   reexecutions: Type.Optional(Type.Array(MapReexecution)),
+  /** Bad records skipped (skipBadRecords), in the order they were skipped. */
+  skipped: Type.Optional(Type.Array(SkippedRecord)),
   /** Output files (absolute paths), once the job succeeded. */
   outputFiles: Type.Array(Type.String()),
   error: Type.Optional(Type.String()),
@@ -324,6 +381,12 @@ const AssignmentCommon = {
   combiner: Type.Optional(Type.Boolean()),
   /** The job's partitioner when it is not the app's own: the hash, or range split points (sorted, reduces - 1 of them). */
   partitioner: Type.Optional(Partitioner),
+  /**
+   * The job skips bad records: report the record user code failed on (fail,
+   * heartbeats); `perRecord`: call map once per record (after a failure, so
+   * that the next one names its record); `records`: skip these.
+   */
+  skip: Type.Optional(Type.Object({ perRecord: Type.Boolean(), records: Type.Array(RecordRef) })),
   /** W3C trace context of the job's span, so task spans join the job's trace. */
   traceparent: Type.Optional(Type.String()),
   tracestate: Type.Optional(Type.String()),
@@ -445,6 +508,8 @@ export const TaskFail = Type.Object(
     error: Type.String({ maxLength: 4096 }),
     /** False when retrying cannot help (bad input, unknown app): the job fails. */
     retryable: Type.Boolean(),
+    /** The record the app's map or reduce failed on (the error came from user code on it). */
+    record: Type.Optional(RecordRef),
   },
   { additionalProperties: false },
 );
@@ -468,6 +533,8 @@ export type TaskAckBatch = Static<typeof TaskAckBatch>;
 export const HeartbeatTask = Type.Object({
   ...TaskRef.properties,
   progress: Type.Optional(Type.Number({ minimum: 0 })),
+  /** The record the attempt's user code is on (jobs that skip bad records): where it hangs, if it stops making progress. */
+  record: Type.Optional(RecordRef),
 });
 export type HeartbeatTask = Static<typeof HeartbeatTask>;
 

@@ -492,6 +492,10 @@ export class SchedulerDriver extends EventEmitter {
         this.#log.info({ jobId: e.jobId, taskId: e.taskId, attempt: e.attempt, workerId: e.workerId, outcome: e.outcome }, e.outcome === 'running' ? 'backup attempt launched for a straggler' : 'backup race decided');
         this.#spans.get(e.jobId)?.addEvent('backup', { task: e.taskId, attempt: e.attempt, worker: e.workerId, outcome: e.outcome });
         return;
+      case 'record-skipped':
+        this.#log.warn({ jobId: e.jobId, taskId: e.taskId, record: e.record, failures: e.failures }, 'bad record skipped from now on');
+        this.#spans.get(e.jobId)?.addEvent('record-skipped', { task: e.taskId, failures: e.failures, record: JSON.stringify(e.record) });
+        return;
       case 'job-progress':
       case 'all-done':
         return;

@@ -92,6 +92,9 @@ async function jobSettings(body: JobSubmit, app: MrApp, inputs: { real: string; 
   if (body.backupTasks === false) s.backupTasks = false;
   if (body.maxBackupTasks !== undefined) s.maxBackupTasks = body.maxBackupTasks;
   if (body.shuffle !== undefined) s.shuffle = body.shuffle;
+  if (body.maxSkippedRecords !== undefined && body.skipBadRecords !== true) throw ERR_BAD_OPTIONS(body.app, 'maxSkippedRecords needs skipBadRecords: true');
+  if (body.skipBadRecords === true) s.skipBadRecords = true;
+  if (body.maxSkippedRecords !== undefined) s.maxSkippedRecords = body.maxSkippedRecords;
   if (body.partitioner === 'hash') s.partitioner = { type: 'hash' };
   if (body.partitioner === 'range') {
     const reduces = body.reduces ?? 10;
