@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { hasCode } from '@mr/errors';
 import { ERR_RECORD_FAILED, getApp, runMapTask, runReduceTask, runSequential, type InputRecord, type SkipSpec } from '../src/index.ts';
 import { tempDir, writeInputs } from './helpers.ts';
