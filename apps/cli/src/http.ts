@@ -40,13 +40,25 @@ export function normalizeBase(url: string): string {
 }
 
 export class Api {
-  readonly base: string;
+  /** The coordinators given (an active and its standby: comma-separated); calls go to the current one. */
+  readonly bases: string[];
+  #cur = 0;
   readonly #token: string | undefined;
   readonly #agent = new Agent({ connectTimeout: 3000, keepAliveTimeout: 10_000 });
 
   constructor(base: string, token: string | undefined) {
-    this.base = normalizeBase(base);
+    this.bases = base.split(',').map((b) => normalizeBase(b.trim()));
     this.#token = token || undefined;
+  }
+
+  get base(): string {
+    return this.bases[this.#cur]!;
+  }
+
+  /** The current coordinator did not serve (unreachable, 5xx such as a standby's 503): use the next one. */
+  #failover(at: number, err: unknown): void {
+    if (this.bases.length < 2 || this.#cur !== at) return;
+    if (err instanceof ApiError && (err.kind === 'unreachable' || (err.kind === 'server' && err.statusCode === 503))) this.#cur = (at + 1) % this.bases.length;
   }
 
   headers(extra: Record<string, string> = {}): Record<string, string> {
@@ -73,6 +85,19 @@ export class Api {
     const minTimeout = 250;
     const maxTimeout = 4000;
     const started = Date.now();
+    if (this.bases.length > 1) {
+      // Several coordinators: each retry may go to the other one (the key makes a repeat harmless).
+      for (let n = 1; ; n++) {
+        try {
+          return (await this.#json('POST', path, body, { 'idempotency-key': key })) as T;
+        } catch (err) {
+          const retryable = err instanceof ApiError && (err.kind === 'unreachable' || (err.kind === 'server' && [500, 502, 503, 504].includes(err.statusCode ?? 0)) || err.statusCode === 429);
+          if (!retryable || Date.now() - started >= retryForMs) throw err;
+          const cap = Math.min(maxTimeout, minTimeout * 2 ** Math.min(n - 1, 10));
+          await new Promise((r) => setTimeout(r, cap / 2 + Math.random() * (cap / 2)));
+        }
+      }
+    }
     const retrying = this.#agent.compose(
       interceptors.retry({
         methods: ['POST'],
@@ -100,6 +125,16 @@ export class Api {
 
   /** Opens a streaming GET (server-sent events). The caller consumes res.body. */
   async stream(path: string, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const at = this.#cur;
+    try {
+      return await this.#stream(path, signal);
+    } catch (err) {
+      this.#failover(at, err);
+      throw err;
+    }
+  }
+
+  async #stream(path: string, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
     let res: Dispatcher.ResponseData;
     try {
       res = await request(this.base + path, {
@@ -125,6 +160,16 @@ export class Api {
   }
 
   async #json(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, extra: Record<string, string> = {}, dispatcher: Dispatcher = this.#agent): Promise<unknown> {
+    const at = this.#cur;
+    try {
+      return await this.#json1(method, path, body, extra, dispatcher);
+    } catch (err) {
+      this.#failover(at, err);
+      throw err;
+    }
+  }
+
+  async #json1(method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, extra: Record<string, string>, dispatcher: Dispatcher): Promise<unknown> {
     let res: Dispatcher.ResponseData;
     let text: string;
     try {

@@ -28,6 +28,7 @@ export const VM_RULE_SWITCHES: readonly RuleSwitch[] = [
 export const MR_COORDINATOR_RULE_SWITCHES: readonly RuleSwitch[] = [
   { flag: 'no-attempt-fencing', rule: 'attempt-fencing', without: 'completions of stale attempts (a stalled worker\'s, a re-issued task\'s old holder) are accepted' },
   { flag: 'no-map-reexecution', rule: 'map-reexecution', without: 'a worker-shuffle map whose worker was lost is not run again: reduces wait for output that is gone' },
+  { flag: 'no-output-rule', rule: 'output-rule', without: 'replies leave before the standby acknowledged their inputs: a failover can lose what a worker or client was told, and a partitioned old active can still commit' },
 ];
 
 /** --drill-unsafe was given (alone it mounts a service's fault-injection routes, e.g. the coordinator's journal disk faults). */

@@ -25,3 +25,8 @@ export const ERR_BAD_CURSOR = createError<[string]>('MR_ERR_BAD_CURSOR', '%s', 4
 /** A worker's fetch-failure report names no served map of a reduce of its job. */
 export const ERR_BAD_REPORT = createError<[string]>('MR_ERR_BAD_REPORT', '%s', 400);
 export const ERR_JOURNAL_FULL = createError<[string]>('MR_ERR_JOURNAL_FULL', '%s', 507);
+export const ERR_ARBITER_UNAVAILABLE = createError<[string, string]>('MR_ERR_ARBITER_UNAVAILABLE', 'arbiter %s: %s', 503, { retryable: true });
+/** This coordinator does not serve: it is a standby, or it was deposed; `active` names the live one when known. */
+export const ERR_NOT_ACTIVE = createError<[string]>('MR_ERR_NOT_ACTIVE', '%s', 503);
+export const ERR_STANDBY_REFUSED = createError<[string]>('MR_ERR_STANDBY_REFUSED', '%s', 409);
+export const ERR_BAD_ACK = createError<[string]>('MR_ERR_BAD_ACK', '%s', 409);

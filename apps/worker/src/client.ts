@@ -1,4 +1,5 @@
 import { Pool, interceptors, errors as undiciErrors, type Dispatcher } from 'undici';
+import { hasCode } from '@mr/errors';
 import type {
   Heartbeat,
   HeartbeatReply,
@@ -20,7 +21,12 @@ import {
 } from './errors.ts';
 
 export interface CoordinatorClientOptions {
-  /** Base URL of the coordinator, http://host:port (no path). */
+  /**
+   * Base URL of the coordinator, http://host:port (no path); or several,
+   * comma-separated (an active coordinator and its standby): calls go to one
+   * until it is unavailable (unreachable, or 503 such as a standby's
+   * MR_ERR_NOT_ACTIVE), then to the next.
+   */
   url: string;
   /** Bearer token (MR_TOKEN), if the coordinator requires one. */
   token?: string | undefined;
@@ -60,15 +66,19 @@ const NETWORK_CODES = new Set([
  * MR_ERR_COORDINATOR_UNAVAILABLE (retryable), _UNAUTHORIZED, _REJECTED,
  * MR_ERR_WORKER_UNKNOWN.
  */
+interface Target {
+  origin: string;
+  pool: Pool;
+  dispatcher: Dispatcher;
+}
+
 export class CoordinatorClient {
-  readonly url: string;
-  readonly #origin: string;
+  readonly #targets: Target[];
+  #cur = 0;
   readonly #token: string | undefined;
   /** The secret each registration returned, sent with every later request of that worker id. */
   readonly #secrets = new Map<string, string>();
   readonly #requestTimeoutMs: number;
-  readonly #pool: Pool;
-  readonly #dispatcher: Dispatcher;
   #closed = false;
 
   constructor(opts: CoordinatorClientOptions) {
@@ -76,14 +86,19 @@ export class CoordinatorClient {
     for (const [old, now] of Object.entries(REMOVED_OPTIONS)) {
       if (old in opts) throw ERR_WORKER_CONFIG(`${old} was removed; use ${now}`);
     }
-    let u: URL;
-    try {
-      u = new URL(opts.url);
-    } catch {
-      throw ERR_WORKER_CONFIG(`url must be an absolute http(s) URL, got "${String(opts.url)}"`);
+    const urls: URL[] = [];
+    for (const one of String(opts.url).split(',')) {
+      let u: URL;
+      try {
+        u = new URL(one.trim());
+      } catch {
+        throw ERR_WORKER_CONFIG(`url must be an absolute http(s) URL (or several, comma-separated), got "${String(opts.url)}"`);
+      }
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw ERR_WORKER_CONFIG(`url must be http(s), got "${opts.url}"`);
+      if (u.pathname !== '/' && u.pathname !== '') throw ERR_WORKER_CONFIG(`url must have no path, got "${opts.url}"`);
+      urls.push(u);
     }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw ERR_WORKER_CONFIG(`url must be http(s), got "${opts.url}"`);
-    if (u.pathname !== '/' && u.pathname !== '') throw ERR_WORKER_CONFIG(`url must have no path, got "${opts.url}"`);
+    if (urls.length > 8) throw ERR_WORKER_CONFIG(`at most 8 coordinator URLs, got ${urls.length}`);
     if (opts.token !== undefined && (typeof opts.token !== 'string' || /[\r\n]/.test(opts.token))) throw ERR_WORKER_CONFIG('token must be a single-line string');
     const connections = intInRange('connections', opts.connections, 4, 1, 256);
     const connectTimeoutMs = intInRange('connectTimeoutMs', opts.connectTimeoutMs, 2000, 1, 600_000);
@@ -91,17 +106,26 @@ export class CoordinatorClient {
     const maxRetries = intInRange('maxRetries', opts.maxRetries, 2, 0, 100);
     const retryMinMs = intInRange('retryMinMs', opts.retryMinMs, 100, 1, 60_000);
 
-    this.#origin = u.origin;
-    this.url = u.origin;
     this.#token = opts.token || undefined;
-    this.#pool = new Pool(this.#origin, {
-      connections,
-      connectTimeout: connectTimeoutMs,
-      keepAliveTimeout: 30_000,
-      headersTimeout: this.#requestTimeoutMs,
-      bodyTimeout: this.#requestTimeoutMs,
+    this.#targets = urls.map((u) => {
+      const pool = new Pool(u.origin, {
+        connections,
+        connectTimeout: connectTimeoutMs,
+        keepAliveTimeout: 30_000,
+        headersTimeout: this.#requestTimeoutMs,
+        bodyTimeout: this.#requestTimeoutMs,
+      });
+      return { origin: u.origin, pool, dispatcher: this.#compose(pool, maxRetries, retryMinMs) };
     });
-    this.#dispatcher = this.#pool.compose(
+  }
+
+  /** The coordinator calls go to now. */
+  get url(): string {
+    return this.#targets[this.#cur]!.origin;
+  }
+
+  #compose(pool: Pool, maxRetries: number, retryMinMs: number): Dispatcher {
+    return pool.compose(
       interceptors.retry({
         maxRetries,
         minTimeout: retryMinMs,
@@ -112,6 +136,11 @@ export class CoordinatorClient {
         statusCodes: [502, 503, 504],
       }),
     );
+  }
+
+  /** The current coordinator is unavailable: the next call goes to the next one (an active's standby). */
+  #rotate(from: number): void {
+    if (this.#targets.length > 1 && this.#cur === from) this.#cur = (from + 1) % this.#targets.length;
   }
 
   async register(body: WorkerRegister): Promise<WorkerRegistered> {
@@ -147,7 +176,7 @@ export class CoordinatorClient {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#pool.destroy().catch(() => {});
+    await Promise.all(this.#targets.map((t) => t.pool.destroy().catch(() => {})));
   }
 
   async #call(
@@ -160,10 +189,29 @@ export class CoordinatorClient {
     if (this.#token) headers['authorization'] = `Bearer ${this.#token}`;
     const secret = o.workerId === undefined ? undefined : this.#secrets.get(o.workerId);
     if (secret !== undefined) headers[WORKER_SECRET_HEADER] = secret;
+    const at = this.#cur;
+    const target = this.#targets[at]!;
+    try {
+      return await this.#send(target, method, path, body, o, headers);
+    } catch (err) {
+      if (hasCode(err, ERR_COORDINATOR_UNAVAILABLE.code)) this.#rotate(at);
+      throw err;
+    }
+  }
+
+  async #send(
+    target: Target,
+    method: 'POST' | 'GET',
+    path: string,
+    body: unknown,
+    o: { idempotent: boolean; timeoutMs?: number; signal?: AbortSignal | undefined; workerId?: string },
+    headers: Record<string, string>,
+  ): Promise<unknown> {
+    const url = target.origin;
     let res: Dispatcher.ResponseData;
     try {
-      res = await this.#dispatcher.request({
-        origin: this.#origin,
+      res = await target.dispatcher.request({
+        origin: target.origin,
         method,
         path,
         headers,
@@ -174,20 +222,20 @@ export class CoordinatorClient {
         ...(o.idempotent ? { retryOptions: { methods: ['POST'] } } : {}),
       } as Dispatcher.RequestOptions);
     } catch (err) {
-      throw this.#networkError(err);
+      throw this.#networkError(url, err);
     }
     let text: string;
     try {
       text = await res.body.text();
     } catch (err) {
-      throw this.#networkError(err);
+      throw this.#networkError(url, err);
     }
     const status = res.statusCode;
     if (status >= 200 && status < 300) {
       try {
         return JSON.parse(text) as unknown;
       } catch {
-        throw ERR_COORDINATOR_UNAVAILABLE(this.url, `unparseable ${status} answer to ${method} ${path}`);
+        throw ERR_COORDINATOR_UNAVAILABLE(url, `unparseable ${status} answer to ${method} ${path}`);
       }
     }
     let message = text.slice(0, 500);
@@ -199,19 +247,19 @@ export class CoordinatorClient {
     } catch {
       // not JSON: keep the text
     }
-    if (status === 401) throw ERR_COORDINATOR_UNAUTHORIZED(this.url, message);
+    if (status === 401) throw ERR_COORDINATOR_UNAUTHORIZED(url, message);
     if (status === 404 && o.workerId && code !== 'MR_ERR_ROUTE_NOT_FOUND') throw ERR_WORKER_UNKNOWN(o.workerId);
-    if (status >= 500 || status === 429 || status === 408) throw ERR_COORDINATOR_UNAVAILABLE(this.url, `${status} ${message}`);
-    throw ERR_COORDINATOR_REJECTED(this.url, status, message);
+    if (status >= 500 || status === 429 || status === 408) throw ERR_COORDINATOR_UNAVAILABLE(url, `${status} ${message}`);
+    throw ERR_COORDINATOR_REJECTED(url, status, message);
   }
 
-  #networkError(err: unknown): Error {
+  #networkError(url: string, err: unknown): Error {
     const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string } };
     if (e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED') return err as Error;
     const code = e?.code ?? e?.cause?.code;
     if ((code && NETWORK_CODES.has(code)) || err instanceof undiciErrors.UndiciError) {
-      return ERR_COORDINATOR_UNAVAILABLE(this.url, code ?? e?.message ?? 'network error');
+      return ERR_COORDINATOR_UNAVAILABLE(url, code ?? e?.message ?? 'network error');
     }
-    return ERR_COORDINATOR_UNAVAILABLE(this.url, e?.message ?? String(err));
+    return ERR_COORDINATOR_UNAVAILABLE(url, e?.message ?? String(err));
   }
 }

@@ -70,6 +70,20 @@ options:
   --drill-unsafe       (alone, or with a switch) for chaos drills: also mounts
                        PUT/GET /v1/drill/disk, injected journal disk faults (slow writes
                        and fsyncs, ENOSPC, EIO); announced loudly
+  --drill-unsafe --no-output-rule
+                       BREAKS A RULE on purpose (drills and the standby tests only): the
+                       active answers before its standby acknowledged the input
+  --storage URL        the arbiter: the FT storage node (mr vm storage). The coordinator
+                       claims an epoch there at start (refused when another coordinator
+                       holds the newest one) and can then hand over to a standby
+  --standby-of URL     run as the standby of the active coordinator at URL (needs
+                       --storage): state transfer, then every scheduler input of the
+                       active, acknowledged; the active answers a worker or client only
+                       after that. When the active fails (its process is gone, or it is
+                       silent for --suspect) the standby claims the next epoch and serves
+  --arbiter-key KEY    the pair's key at the arbiter (default mr-coordinator)
+  --node-id ID         this coordinator's id at the arbiter (default: DIR/node-id, made once)
+  --suspect DUR        silence that counts as the peer's failure (default 2s)
   --plugins DIR        accept the user apps of the modules in DIR (default: $MR_PLUGIN_DIR;
                        workers need the same directory)
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
@@ -77,7 +91,9 @@ options:
 
 environment: MR_TOKEN (client token: the job API), MR_WORKER_TOKEN (worker credential:
 the worker protocol; required when MR_TOKEN is set, and must differ from it),
-OTEL_EXPORTER_OTLP_ENDPOINT (export traces over OTLP/HTTP).
+MR_PEER_TOKEN (the log stream between active and standby, and the storage node;
+required with --storage when MR_TOKEN is set), OTEL_EXPORTER_OTLP_ENDPOINT (export
+traces over OTLP/HTTP).
 
 exit codes: 0 stopped cleanly (signal, or every job finished with --exit-when-done,
 whatever its outcome: see mr status), 1 stopped on an error, 2 bad usage.`;
@@ -106,6 +122,11 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     'fetch-failures': { type: 'string' },
     'log-level': { type: 'string' },
     plugins: { type: 'string' },
+    storage: { type: 'string' },
+    'standby-of': { type: 'string' },
+    'arbiter-key': { type: 'string' },
+    'node-id': { type: 'string' },
+    suspect: { type: 'string' },
     ...switchOptions(MR_COORDINATOR_RULE_SWITCHES),
   });
   if (!args) {
@@ -159,7 +180,15 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     }
   }
   const { checkBind, credentialsFromEnv } = await import('@mr/service-kit');
-  const creds = credentialsFromEnv(ctx.env, ['worker']);
+  if (v['standby-of'] !== undefined && v.storage === undefined) throw new UsageError('mr coordinator: --standby-of needs --storage URL (the arbiter it claims the epoch from)');
+  for (const [flag, u] of [['--storage', v.storage], ['--standby-of', v['standby-of']]] as const) {
+    if (u !== undefined && !/^https?:\/\/[^/\s]+\/?$/.test(u)) throw new UsageError(`mr coordinator: ${flag}: expected a base URL like http://127.0.0.1:7000, got "${u}"`);
+  }
+  if (v['arbiter-key'] !== undefined && !/^[\w.-]{1,64}$/.test(v['arbiter-key'])) throw new UsageError('mr coordinator: --arbiter-key: 1-64 letters, digits, ., _ or -');
+  if (v['node-id'] !== undefined && !/^[\w.-]{1,64}$/.test(v['node-id'])) throw new UsageError('mr coordinator: --node-id: 1-64 letters, digits, ., _ or -');
+  const suspectMs = v.suspect === undefined ? 2000 : durationMs(v.suspect, '--suspect');
+  if (suspectMs < 100) throw new UsageError('--suspect: must be at least 100ms');
+  const creds = credentialsFromEnv(ctx.env, v.storage !== undefined ? ['worker', 'peer'] : ['worker']);
   if (creds.error !== undefined) throw new UsageError(`mr coordinator: ${creds.error}`);
   const token = creds.token;
   const refused = checkBind(host, token);
@@ -194,6 +223,13 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       shuffle,
       fetchFailuresToRerun,
       drillUnsafe: drillUnsafe(v),
+      outputRule: !broken.includes('output-rule'),
+      storage: v.storage,
+      standbyOf: v['standby-of'],
+      arbiterKey: v['arbiter-key'],
+      nodeId: v['node-id'],
+      peerToken: creds.roleTokens.peer ?? (ctx.env['MR_PEER_TOKEN'] || undefined),
+      suspectMs,
       token,
       logLevel: logLevel === 'silent' ? false : logLevel,
       telemetry: telemetry.enabled,

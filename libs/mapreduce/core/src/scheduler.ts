@@ -895,6 +895,11 @@ export class Scheduler {
     return this.#lastId;
   }
 
+  /** Request ids of the parked polls (a standby that goes live forgets those its dead active held). */
+  parkedRequestIds(): string[] {
+    return this.#parked.map((p) => p.requestId);
+  }
+
   /** True once exit-when-done applies: at least one job, all finished. */
   allDone(): boolean {
     return this.#jobSeq > 0 && this.#active.length === 0;

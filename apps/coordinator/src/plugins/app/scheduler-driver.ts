@@ -9,7 +9,8 @@ import { dirname, join } from 'node:path';
 import { context, trace, type Span } from '@opentelemetry/api';
 import type { Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
-import { Scheduler, type CoreJobView, type PersistRecord, type Publish, type ReplyBody, type SchedulerConfig, type SchedulerEvent, type SchedulerInput } from '@mr/mapreduce-core';
+import { hasCode } from '@mr/errors';
+import { Scheduler, type SchedulerImage, type CoreJobView, type PersistRecord, type Publish, type ReplyBody, type SchedulerConfig, type SchedulerEvent, type SchedulerInput } from '@mr/mapreduce-core';
 import type { Assignment, JobView, TaskList, TaskView, WorkerView } from '@mr/mapreduce-protocol';
 import { tracer, injectContext } from '@mr/observability';
 import type { DiskFaults } from '@mr/service-kit';
@@ -17,6 +18,7 @@ import { Journal, type JobTimes, type JournalLine } from './journal.ts';
 import { CommitLedger, coordinatorMetrics, MAX_COUNTER_LABELS, type CoordinatorMetrics } from './metrics.ts';
 import { AttemptLog } from './attempts.ts';
 import { JobIdSource } from './job-ids.ts';
+import { ERR_NOT_ACTIVE } from '../../errors.ts';
 
 type Request = Extract<SchedulerInput, { requestId: string }>;
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
@@ -40,6 +42,30 @@ export interface DriverOptions {
   diskFaults?: DiskFaults | undefined;
   /** Retry period of a journal write while the disk is full (default 1 s). */
   journalSpaceRetryMs?: number | undefined;
+  /**
+   * Request ids are this prefix and a counter. Two coordinators that may
+   * follow one another (active and standby) need different ones: polls the
+   * old active parked are still in the core the standby takes over.
+   */
+  requestPrefix?: string | undefined;
+}
+
+/**
+ * The active's side of replication (replication/source.ts): every input is
+ * recorded before it is stepped, and a step's publishes and replies wait
+ * for `released(seq)` (the output rule; undefined: nothing to wait for).
+ */
+export interface InputLog {
+  record(input: SchedulerInput, at: string): number;
+  stepped(seq: number, input: SchedulerInput): void;
+  released(seq: number): Promise<void> | undefined;
+}
+
+/** One replicated step, as a standby applies it. */
+export interface LogEntry {
+  seq: number;
+  at: string;
+  input: SchedulerInput;
 }
 
 export const DEFAULT_COMPACT_RECORDS = 10_000;
@@ -48,11 +74,15 @@ export { MAX_COUNTER_LABELS } from './metrics.ts';
 const tr = tracer('mr-coordinator');
 
 export class SchedulerDriver extends EventEmitter {
-  readonly core: Scheduler;
+  #core: Scheduler;
   readonly journal: Journal;
-  readonly tickMs: number;
   #log: FastifyBaseLogger;
   #seq = 0;
+  #requestPrefix: string;
+  /** The replication log (active with an arbiter); undefined: alone, as without one. */
+  #inputLog: InputLog | undefined;
+  /** A standby applies the active's inputs (apply()) and sends nothing until it goes live. */
+  #following = false;
   #pending = new Map<string, (body: ReplyBody | Error) => void>();
   /** Worker of each outstanding poll, to report who was told to exit. */
   #pollWorker = new Map<string, string>();
@@ -81,19 +111,16 @@ export class SchedulerDriver extends EventEmitter {
   private constructor(core: Scheduler, journal: Journal, times: Map<string, Times>, opts: DriverOptions) {
     super();
     this.setMaxListeners(0);
-    this.core = core;
+    this.#core = core;
+    this.#requestPrefix = opts.requestPrefix ?? 'q';
     this.journal = journal;
-    this.tickMs = core.config.tickMs;
     this.#log = opts.log;
     this.#times = times;
     this.#compactRecords = opts.compactRecords ?? DEFAULT_COMPACT_RECORDS;
     this.#keepIntermediates = opts.keepIntermediates ?? false;
     this.#m = coordinatorMetrics(opts.registry, () => this.core, () => ({ ...journal.size, full: journal.full !== undefined }));
     this.#jobIds = new JobIdSource(core.lastJobId());
-    this.#ledger.seed(
-      core.workers().flatMap((w) => w.tasks.map((t) => ({ ...t, workerId: w.id }))),
-      [],
-    );
+    this.#seedLedger();
     journal.onFsync = (s) => this.#m.fsync.observe(s);
     journal.onCompact = (c) => {
       this.#m.compactions.observe(c.seconds);
@@ -151,13 +178,117 @@ export class SchedulerDriver extends EventEmitter {
     return d;
   }
 
+  get core(): Scheduler {
+    return this.#core;
+  }
+
+  get tickMs(): number {
+    return this.#core.config.tickMs;
+  }
+
+  /**
+   * A standby's driver: the active's state (its image) in a fresh journal
+   * (whatever the data dir held is replaced), following: apply() steps the
+   * active's inputs, nothing is sent, published or ticked until goLive().
+   */
+  static async follow(opts: DriverOptions, image: { core: SchedulerImage; times: [string, Times][] } = { core: new Scheduler(opts.config, 1, false).image(), times: [] }): Promise<SchedulerDriver> {
+    await rm(opts.journalFile, { force: true });
+    const { journal } = await Journal.open(opts.journalFile, (lines) => {
+      for (const _ of lines) void _;
+    }, { faults: opts.diskFaults, spaceRetryMs: opts.journalSpaceRetryMs });
+    const d = new SchedulerDriver(Scheduler.fromImage(image.core), journal, new Map(image.times), opts);
+    d.#following = true;
+    await journal.compact(() => d.#snapshotLines());
+    return d;
+  }
+
+  /** A standby's new state transfer (its stream to the active was re-opened): the state is replaced. */
+  async reload(image: { core: SchedulerImage; times: [string, Times][] }): Promise<void> {
+    if (!this.#following) throw new Error('reload() is for a standby');
+    this.#core = Scheduler.fromImage(image.core);
+    this.#times = new Map(image.times);
+    this.#ledger = new CommitLedger();
+    this.#seedLedger();
+    await this.journal.compact(() => this.#snapshotLines());
+  }
+
+  #seedLedger(): void {
+    this.#ledger.seed(
+      this.#core.workers().flatMap((w) => w.tasks.map((t) => ({ ...t, workerId: w.id }))),
+      [],
+    );
+  }
+
+  /** True while this driver is a standby's (following an active). */
+  get following(): boolean {
+    return this.#following;
+  }
+
+  /** The active's side of replication: inputs recorded, replies held by the output rule. */
+  setInputLog(log: InputLog | undefined): void {
+    this.#inputLog = log;
+  }
+
+  /** The exact state for a standby (between steps only): clone it at once. */
+  image(): { core: SchedulerImage; times: [string, Times][] } {
+    return { core: this.#core.image(), times: [...this.#times] };
+  }
+
+  /**
+   * A standby steps one of the active's inputs: same records into its own
+   * journal, same events (metrics, attempt log, job times from the active's
+   * clock); replies and publishes are the active's, so they are dropped.
+   * Resolves once the step's records are durable here (then it may be acked).
+   */
+  apply(e: LogEntry): Promise<void> {
+    if (!this.#following) return Promise.reject(new Error('apply() is for a standby'));
+    if (this.#failed) return Promise.reject(this.#failed);
+    try {
+      this.#core.step(e.input);
+    } catch (err) {
+      this.#fail(err as Error, 'scheduler invariant broken while following the active; stopping');
+      return Promise.reject(err as Error);
+    }
+    const fx = this.#core.ready();
+    const persist = fx.persist.slice();
+    const lazy = fx.persistLazy.slice();
+    const events = fx.events.slice();
+    this.#core.advance();
+    const durable = persist.length ? this.journal.append(persist) : this.journal.durable();
+    this.journal.note(lazy);
+    for (const p of persist) noteTime(this.#times, { ...p, at: e.at });
+    for (const ev of events) this.#record(ev, e.at);
+    if (persist.length) this.#maybeCompact();
+    return durable;
+  }
+
+  /**
+   * The standby won arbitration: it serves from the state it holds. Polls the
+   * dead active had parked are forgotten (their clients are gone), owed
+   * publishes are redone, and the clock starts.
+   */
+  async goLive(): Promise<void> {
+    if (!this.#following) return;
+    this.#following = false;
+    // New job ids continue after the newest the active made (it may have had a faster clock).
+    this.#jobIds = new JobIdSource(this.#core.lastJobId());
+    for (const id of this.#core.parkedRequestIds()) this.#drive({ type: 'poll-gone', requestId: id });
+    for (const j of this.#core.jobs()) if (j.state === 'queued' || j.state === 'running') this.#startSpan(j.id);
+    for (const p of this.#core.owedPublishes()) {
+      const error = await publishOutput(p, true);
+      this.#log.info({ jobId: p.jobId, taskId: p.taskId, attempt: p.attempt, error }, 'owed output publish redone');
+      this.#drive(error === undefined ? { type: 'published', jobId: p.jobId, taskId: p.taskId, attempt: p.attempt } : { type: 'publish-failed', jobId: p.jobId, taskId: p.taskId, attempt: p.attempt, error });
+    }
+    this.startTicking();
+  }
+
   /**
    * Starts the clock. Called once the server is ready to take requests: a
    * restored worker is lost after the heartbeat timeout counted in ticks, so
    * the time a slow start spends before it can hear from workers must not count.
    */
   startTicking(): void {
-    if (this.#timer || this.#failed) return;
+    if (this.#timer || this.#failed || this.#following) return;
     this.#timer = setInterval(() => {
       this.#drive({ type: 'tick' });
       // Lazy records (leases) not carried by a durable write meanwhile go to disk within a tick.
@@ -257,7 +388,7 @@ export class SchedulerDriver extends EventEmitter {
 
   #snapshotLines(): JournalLine[] {
     const at = new Date().toISOString();
-    return this.core.snapshot().map((r) => {
+    return this.#core.snapshot().map((r) => {
       const t = 'jobId' in r ? this.#times.get(r.jobId) : undefined;
       return { ...r, at, ...(t ? { times: t } : {}) };
     });
@@ -266,7 +397,8 @@ export class SchedulerDriver extends EventEmitter {
   /** Steps the core with a request input and resolves with its reply (maybe much later: long polls). */
   request(input: RequestInput, onRequestId?: (id: string) => void): Promise<ReplyBody> {
     if (this.#failed) return Promise.reject(this.#failed);
-    const requestId = `q${++this.#seq}`;
+    if (this.#following) return Promise.reject(ERR_NOT_ACTIVE('this coordinator is a standby'));
+    const requestId = `${this.#requestPrefix}${++this.#seq}`;
     onRequestId?.(requestId);
     if (input.type === 'poll') this.#pollWorker.set(requestId, input.workerId);
     return new Promise<ReplyBody>((resolve, reject) => {
@@ -282,13 +414,20 @@ export class SchedulerDriver extends EventEmitter {
 
   /** A long-poll client went away. */
   forget(requestId: string): void {
+    if (this.#following) return;
     this.#pollWorker.delete(requestId);
     if (!this.#pending.delete(requestId)) return;
     this.#drive({ type: 'poll-gone', requestId });
   }
 
+  /** Stops serving (a deposed coordinator): waiting requests fail, 'fatal' tells the server to close. */
+  halt(why: string): void {
+    this.#fail(ERR_NOT_ACTIVE(why), why);
+  }
+
   /** Answers every parked poll with 'exit' and refuses new work. */
   shutdown(reason: string): void {
+    if (this.#following) return;
     this.#drive({ type: 'shutdown', reason });
   }
 
@@ -303,30 +442,38 @@ export class SchedulerDriver extends EventEmitter {
   }
 
   #drive(input: SchedulerInput): void {
-    if (this.#failed) return;
+    if (this.#failed || this.#following) return;
+    const at = new Date().toISOString();
+    // Recorded before it is stepped: the standby steps the inputs in this order.
+    const seq = this.#inputLog?.record(input, at);
     try {
-      this.core.step(input);
+      this.#core.step(input);
     } catch (err) {
       // A broken invariant: stop serving; a restart replays the journal.
       this.#fail(err as Error, 'scheduler invariant broken; stopping');
       return;
     }
-    this.#flush();
+    if (seq !== undefined) this.#inputLog!.stepped(seq, input);
+    this.#flush(at, seq);
   }
 
-  #flush(): void {
-    const fx = this.core.ready();
+  #flush(at = new Date().toISOString(), seq?: number): void {
+    const fx = this.#core.ready();
     const persist = fx.persist.slice();
     const lazy = fx.persistLazy.slice();
     const replies = fx.replies.slice();
     const events = fx.events.slice();
     const publish = fx.publish.slice();
-    this.core.advance();
+    this.#core.advance();
+    // The output rule: the step's publishes and replies wait for the standby's ack of its input.
+    const replicated = seq === undefined ? undefined : this.#inputLog?.released(seq);
+    // Awaited below, after the journal: a deposal's rejection must not count as unhandled meanwhile.
+    replicated?.catch(() => {});
     // Lazy records go into the journal after the step's durable ones, and are written with them or with a later write.
     const durable = persist.length ? this.journal.append(persist) : undefined;
     this.journal.note(lazy);
-    for (const p of persist) noteTime(this.#times, { ...p, at: new Date().toISOString() });
-    for (const e of events) this.#record(e);
+    for (const p of persist) noteTime(this.#times, { ...p, at });
+    for (const e of events) this.#record(e, at);
     const send = (): void => {
       for (const r of replies) {
         const resolve = this.#pending.get(r.requestId);
@@ -342,11 +489,12 @@ export class SchedulerDriver extends EventEmitter {
     // Durable first: replies of a step wait for its records and every record before them,
     // then for the step's publishes (a reduce's output renamed into the job's output dir
     // only after the core accepted it and the commit is durable), and for earlier steps.
-    if (persist.length === 0 && publish.length === 0 && !this.journal.pending && this.#inflight === 0) return send();
+    if (persist.length === 0 && publish.length === 0 && !this.journal.pending && this.#inflight === 0 && replicated === undefined) return send();
     this.#inflight++;
     const prev = this.#tail;
     const step = (async () => {
       await (durable ?? this.journal.durable());
+      if (replicated) await replicated;
       if (prev) await prev;
       for (const p of publish) {
         const error = await publishOutput(p, false);
@@ -361,7 +509,7 @@ export class SchedulerDriver extends EventEmitter {
       },
       (err: Error) => {
         this.#inflight--;
-        this.#fail(err, 'journal write failed; stopping');
+        this.#fail(err, hasCode(err, ERR_NOT_ACTIVE.code) ? 'deposed: another coordinator holds a newer epoch; stopping' : 'journal write failed; stopping');
       },
     );
     if (persist.length) this.#maybeCompact();
@@ -408,8 +556,7 @@ export class SchedulerDriver extends EventEmitter {
     }
   }
 
-  #record(e: SchedulerEvent): void {
-    const now = new Date().toISOString();
+  #record(e: SchedulerEvent, now: string): void {
     this.#attempts.observe(e, now);
     for (const invariant of this.#ledger.observe(e)) {
       this.#m.invariants.inc({ invariant });
