@@ -62,7 +62,7 @@ async function rate(tasks: number, workers: number, slots: number, log: (l: stri
     const r = Math.round((tasks + 1) / s);
     // Group commit: journal batches written (each one write + fdatasync) for the job's records.
     const metrics = (await c.app.inject({ method: 'GET', url: '/metrics' })).body;
-    const fsyncs = Number(/^mr_journal_fsync_seconds_count (\d+)/m.exec(metrics)?.[1] ?? NaN);
+    const fsyncs = Number(/^mr_journal_fsync_seconds_count(?:{[^}]*})? (\d+)/m.exec(metrics)?.[1] ?? NaN);
     log(`${tasks} tasks, ${workers} workers x ${slots} slot(s): ${s.toFixed(2)} s, ${r} tasks/s; CPU ${cpuMsPerTask.toFixed(2)} ms a task (coordinator and workers: ${Math.round(1000 / cpuMsPerTask)} tasks per CPU second); ${fsyncs} fsyncs (${((tasks + 1) / fsyncs).toFixed(1)} tasks each)`);
     return { rate: r, cpuMsPerTask };
   } finally {
