@@ -1,6 +1,10 @@
 import { Pool, interceptors, errors as undiciErrors, type Dispatcher } from 'undici';
 import { hasCode } from '@mr/errors';
 import type {
+  FetchFailure,
+  FetchFailureReply,
+  HeldIntermediates,
+  HeldIntermediatesReply,
   Heartbeat,
   HeartbeatReply,
   PollReply,
@@ -171,6 +175,16 @@ export class CoordinatorClient {
 
   async heartbeat(workerId: string, body: Heartbeat): Promise<HeartbeatReply> {
     return (await this.#call('POST', ROUTES.heartbeat(workerId), body, { idempotent: true, workerId })) as HeartbeatReply;
+  }
+
+  /** Worker shuffle: a reduce could not fetch a map's output; the answer says what to do (idempotent enough: a repeat counts one more failure). */
+  async fetchFailure(workerId: string, body: FetchFailure): Promise<FetchFailureReply> {
+    return (await this.#call('POST', ROUTES.fetchFailure(workerId), body, { idempotent: true, workerId })) as FetchFailureReply;
+  }
+
+  /** Worker shuffle: which of the jobs this worker keeps map output for are over. */
+  async heldIntermediates(workerId: string, body: HeldIntermediates): Promise<HeldIntermediatesReply> {
+    return (await this.#call('POST', ROUTES.intermediates(workerId), body, { idempotent: true, workerId })) as HeldIntermediatesReply;
   }
 
   async close(): Promise<void> {

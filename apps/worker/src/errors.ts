@@ -16,3 +16,9 @@ export const ERR_UNKNOWN_APP = createError<[string]>('MR_ERR_UNKNOWN_APP', 'unkn
 export const ERR_TASK_CANCELLED = createError('MR_ERR_TASK_CANCELLED', 'task stopped: the coordinator cancelled it', 409, { retryable: false });
 /** The task's thread died (an exception outside the task, the heap limit, process.exit in app code). */
 export const ERR_TASK_THREAD = createError<[string]>('MR_ERR_TASK_THREAD', 'task thread failed: %s', 500, { retryable: true });
+/** A reduce stopped fetching its input: the coordinator said the attempt is not current, or the worker is stopping. */
+export const ERR_FETCH_ABANDONED = createError<[string]>('MR_ERR_FETCH_ABANDONED', '%s: the reduce attempt is not current any more; fetch stopped', 409, { retryable: true });
+/** A served map cannot start: the worker's intermediate store is full (another worker runs it). */
+export const ERR_SHUFFLE_FULL = createError<[number, number]>('MR_ERR_SHUFFLE_FULL', 'intermediate store full (%d of %d bytes): the map goes to another worker', 507, { retryable: true });
+/** A served map was handed to a worker that keeps no intermediates (no shuffle server). */
+export const ERR_NO_SHUFFLE_SERVER = createError('MR_ERR_NO_SHUFFLE_SERVER', 'this worker serves no intermediates (start it with a shuffle server): the map goes to another worker', 503, { retryable: true });

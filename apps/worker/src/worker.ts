@@ -1,6 +1,6 @@
 import { rm, rmdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname, resolve as resolvePath } from 'node:path';
+import { basename, dirname, resolve as resolvePath } from 'node:path';
 import { context, trace, SpanStatusCode, type Span } from '@opentelemetry/api';
 import { extractContext, tracer } from '@mr/observability/telemetry';
 import { hasCode } from '@mr/errors';
@@ -9,7 +9,9 @@ import { RecordRef, type MapAssignment, type PollReply, type ReduceAssignment, t
 import type { Registry } from 'prom-client';
 import { CoordinatorClient, type CoordinatorClientOptions } from './client.ts';
 import { workerMetrics, type WorkerMetrics } from './metrics.ts';
-import { ERR_COORDINATOR_UNAVAILABLE, ERR_UNKNOWN_APP, ERR_WORKER_CONFIG } from './errors.ts';
+import { ERR_COORDINATOR_UNAVAILABLE, ERR_NO_SHUFFLE_SERVER, ERR_SHUFFLE_FULL, ERR_UNKNOWN_APP, ERR_WORKER_CONFIG } from './errors.ts';
+import type { IntermediateStore, IntermediateStoreOptions } from './intermediate-store.ts';
+import { ShuffleFetcher, type ShuffleFetcherOptions } from './shuffle-fetch.ts';
 import { InlineRunner, ThreadRunner, type Executors, type TaskRequest, type TaskRunner } from './task-runner.ts';
 
 export type { Executors } from './task-runner.ts';
@@ -60,6 +62,19 @@ export interface WorkerOptions {
   client?: Omit<CoordinatorClientOptions, 'url' | 'token'>;
   /** Where this worker's metrics go (see metrics.ts; `mr worker --metrics-port` serves them). Default: none. */
   registry?: Registry | undefined;
+  /**
+   * Worker shuffle: keep served maps' output in `dir` and serve it at host:port
+   * (advertised as `advertise`); tokens come from `token` (MR_TOKEN) and
+   * `workerToken`. Absent: this worker serves no intermediates (served maps fail
+   * retryably and go to other workers).
+   */
+  shuffle?: Omit<IntermediateStoreOptions, 'token' | 'workerToken'> | undefined;
+  /** The worker credential (MR_WORKER_TOKEN) for the shuffle: served on our server, sent to others'. Default: `token`. */
+  workerToken?: string | undefined;
+  /** Fetch retries and parallelism of served reduces. */
+  fetch?: Omit<ShuffleFetcherOptions, 'workerToken'>;
+  /** How often the worker asks which jobs it keeps output for are over (then deletes it). Default 2000. */
+  heldCheckMs?: number;
 }
 
 export interface WorkerExit {
@@ -72,6 +87,10 @@ interface Running {
   ref: TaskRef;
   slot: number;
   abandoned: boolean;
+  /** Aborts what the main thread does for the task (a served reduce's fetches). */
+  abort: AbortController;
+  /** Bytes a served reduce fetched (its progress before the reduce runs). */
+  fetched: number;
   /** The job skips bad records: heartbeats name the record the task's user code is on. */
   skip: boolean;
 }
@@ -133,6 +152,15 @@ export class Worker {
   /** Slots (thread indices) not running a task, and the poll loop's wake-up when one frees. */
   #freeSlots: number[] = [];
   #slotFreed: (() => void) | undefined;
+  readonly #shuffleOptions: WorkerOptions['shuffle'];
+  readonly #token: string | undefined;
+  readonly #workerToken: string | undefined;
+  readonly #fetcher: ShuffleFetcher;
+  readonly #heldCheckMs: number;
+  #store: IntermediateStore | undefined;
+  /** The store's start (its server and the service kit load in the background after registration: a worker that runs only shared-shuffle jobs starts as fast as before). */
+  #storeStart: Promise<IntermediateStore | undefined> | undefined;
+  #heldTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(opts: WorkerOptions) {
     if (typeof opts !== 'object' || opts === null) throw ERR_WORKER_CONFIG('options must be an object');
@@ -166,6 +194,12 @@ export class Worker {
       });
     }
     this.#spillDir = opts.spillDir;
+    this.#shuffleOptions = opts.shuffle;
+    this.#token = opts.token;
+    this.#workerToken = opts.workerToken ?? opts.token;
+    this.#fetcher = new ShuffleFetcher({ ...opts.fetch, workerToken: this.#workerToken });
+    this.#heldCheckMs = opts.heldCheckMs ?? 2000;
+    if (!Number.isFinite(this.#heldCheckMs) || this.#heldCheckMs < 10) throw ERR_WORKER_CONFIG(`heldCheckMs must be >= 10, got ${String(opts.heldCheckMs)}`);
     this.#client = new CoordinatorClient({ connections: slots + 2, ...opts.client, url: opts.coordinator, token: opts.token });
     this.#exited = new Promise((r) => (this.#resolveExit = r));
   }
@@ -179,6 +213,43 @@ export class Worker {
     return this.#tasksDone;
   }
 
+  /** The base URL this worker serves map output at (worker shuffle), once run() started it. */
+  get shuffleLocation(): string | undefined {
+    return this.#store?.location;
+  }
+
+  /**
+   * Starts the intermediate store and its server once (worker shuffle). A
+   * store that cannot start (address in use, bad directory) ends the worker
+   * (code 2): it could not serve what it is asked to.
+   */
+  #startStore(): Promise<IntermediateStore | undefined> {
+    const o = this.#shuffleOptions;
+    if (!o) return Promise.resolve(undefined);
+    this.#storeStart ??= import('./intermediate-store.ts')
+      .then((m) => m.IntermediateStore.open({ ...o, token: this.#token, workerToken: this.#workerToken }))
+      .then(
+        async (store) => {
+          if (this.#exit) {
+            await store.close();
+            return undefined;
+          }
+          this.#store = store;
+          this.#log('info', `serving map output at ${store.location} from ${store.root}`);
+          this.#heldTimer = setInterval(() => void this.#checkHeld(), this.#heldCheckMs);
+          this.#heldTimer.unref();
+          return store;
+        },
+        (err: unknown) => {
+          const reason = `cannot start the shuffle server: ${String((err as { message?: unknown }).message)}`;
+          this.#log('error', reason);
+          this.#finish({ code: 2, reason });
+          return undefined;
+        },
+      );
+    return this.#storeStart;
+  }
+
   async run(): Promise<WorkerExit> {
     this.#runner.start(this.#slots);
     void this.#pollLoop().catch((err: unknown) => {
@@ -186,9 +257,31 @@ export class Worker {
     });
     const exit = await this.#exited;
     this.#stopHeartbeats();
+    await this.#storeStart;
+    if (this.#heldTimer) clearInterval(this.#heldTimer);
     await this.#runner.close();
+    // The worker's map output goes with it (a killed worker's is removed by the next one started on the same directory).
+    await this.#store?.close().catch((err: unknown) => this.#log('warn', `cannot remove the intermediate store: ${String((err as { message?: unknown }).message)}`));
+    await this.#fetcher.close();
     await this.#client.close();
     return exit;
+  }
+
+  /** Deletes the map output of jobs the coordinator says are over (success, failure, cancel, or forgotten). */
+  async #checkHeld(): Promise<void> {
+    const store = this.#store;
+    const reg = this.#registration;
+    if (!store || !reg || store.jobs.length === 0 || this.#exit) return;
+    try {
+      const { workerId } = await reg;
+      const { drop } = await this.#client.heldIntermediates(workerId, { jobs: store.jobs.slice(0, 1000) });
+      for (const jobId of drop) {
+        await store.drop(jobId);
+        this.#log('debug', `job ${jobId} is over: its map output here was deleted`);
+      }
+    } catch (err) {
+      this.#log('debug', `intermediates check failed: ${String((err as { message?: unknown }).message)}`);
+    }
   }
 
   /**
@@ -200,7 +293,10 @@ export class Worker {
     this.#stopping = true;
     const reg = this.#registration;
     const running = [...this.#running.values()];
-    for (const r of running) r.abandoned = true;
+    for (const r of running) {
+      r.abandoned = true;
+      r.abort.abort();
+    }
     this.#abort.abort();
     if (reg && running.length) {
       const id = await reg.then((r) => r.workerId).catch(() => undefined);
@@ -227,6 +323,7 @@ export class Worker {
     ).then((r) => {
       this.#heartbeatMs = Math.max(50, r.heartbeatIntervalMs);
       this.#log('info', `registered as ${r.workerId} with ${this.#client.url} (${this.#slots} slot${this.#slots > 1 ? 's' : ''})`);
+      void this.#startStore();
       return r;
     });
     try {
@@ -346,7 +443,7 @@ export class Worker {
   async #runTask(slot: number, a: MapAssignment | ReduceAssignment): Promise<void> {
     const ref: TaskRef = { jobId: a.jobId, taskId: a.taskId, attempt: a.attempt };
     const key = `${a.jobId}/${a.taskId}/${a.attempt}`;
-    const entry: Running = { ref, slot, abandoned: false, skip: a.skip !== undefined };
+    const entry: Running = { ref, slot, abandoned: false, skip: a.skip !== undefined, abort: new AbortController(), fetched: 0 };
     this.#running.set(key, entry);
     this.#startHeartbeats();
     this.#log('debug', `running ${a.type} ${a.taskId} attempt ${a.attempt} of job ${a.jobId}`);
@@ -358,9 +455,9 @@ export class Worker {
       parent,
     );
     const started = performance.now();
-    let outcome: { ok: true; files: string[]; counters: Record<string, number> } | { ok: false; error: string; retryable: boolean; record?: RecordRef | undefined };
+    let outcome: Executed | { ok: false; error: string; retryable: boolean; record?: RecordRef | undefined };
     try {
-      outcome = await context.with(trace.setSpan(parent, span), () => this.#execute(slot, a));
+      outcome = await context.with(trace.setSpan(parent, span), () => this.#execute(slot, a, entry));
     } catch (err) {
       const e = err as Error & { retryable?: boolean };
       const retryable = hasCode(err, ERR_UNKNOWN_APP.code) ? false : e?.retryable !== false;
@@ -386,11 +483,12 @@ export class Worker {
       const id = await this.#workerId();
       span.setAttribute('mr.worker.id', id);
       const ack = outcome.ok
-        ? await this.#complete({ ...ref, durationMs, files: outcome.files, counters: outcome.counters })
+        ? await this.#complete({ ...ref, durationMs, files: outcome.files, counters: outcome.counters, ...(outcome.location ? { location: outcome.location } : {}) })
         : await this.#retrying('fail', () => this.#client.fail(id, { ...ref, error: outcome.error, retryable: outcome.retryable, ...(outcome.record ? { record: outcome.record } : {}) }));
       this.#tasksDone++;
       span.setAttribute('mr.task.accepted', ack.accepted);
       if (!ack.accepted || !outcome.ok) await this.#discard(a);
+      else if (outcome.local && this.#store) await this.#store.committed(a.jobId, outcome.local);
       if (!ack.accepted) this.#log('debug', `${a.taskId} attempt ${a.attempt}: not accepted (${ack.reason ?? 'no reason'})`);
       else if (!outcome.ok) this.#log('warn', `${a.type} ${a.taskId} attempt ${a.attempt} failed: ${outcome.error}`);
     } catch (err) {
@@ -446,6 +544,10 @@ export class Worker {
    */
   async #discard(a: MapAssignment | ReduceAssignment): Promise<void> {
     if (a.type !== 'map') return;
+    if (a.serve) {
+      if (this.#store) await rm(this.#store.attemptDir(a.jobId, a.outputDir), { recursive: true, force: true }).catch(() => {});
+      return;
+    }
     const dir = resolvePath(this.#cwd, a.outputDir);
     try {
       await rm(dir, { recursive: true, force: true });
@@ -455,12 +557,34 @@ export class Worker {
     }
   }
 
-  async #execute(slot: number, a: MapAssignment | ReduceAssignment): Promise<{ ok: true; files: string[]; counters: Record<string, number> }> {
+  async #execute(slot: number, a: MapAssignment | ReduceAssignment, entry: Running): Promise<Executed> {
+    // A served map writes into this worker's store (the coordinator's outputDir names the attempt) and reports the logical names.
+    let outputDir = a.outputDir;
+    if (a.type === 'map' && a.serve) {
+      const store = await this.#startStore();
+      if (!store) throw ERR_NO_SHUFFLE_SERVER();
+      if (store.usedBytes >= store.maxBytes) throw ERR_SHUFFLE_FULL(store.usedBytes, store.maxBytes);
+      outputDir = store.attemptDir(a.jobId, a.outputDir);
+    }
     const common = {
-      app: a.app, options: a.options, outputDir: a.outputDir, cwd: this.#cwd, tempTag: `${a.jobId}-${a.taskId}-a${a.attempt}`,
+      app: a.app, options: a.options, outputDir, cwd: this.#cwd, tempTag: `${a.jobId}-${a.taskId}-a${a.attempt}`,
       ...(a.combiner === false ? { combine: false } : {}),
       ...(a.skip ? { skip: a.skip } : {}),
     };
+    if (a.type === 'reduce' && a.sources) {
+      // A served reduce: fetch its partition of every map's output from the workers that keep it, then reduce the local copies.
+      const fetched = await this.#fetcher.fetchAll({
+        jobId: a.jobId, taskId: a.taskId, attempt: a.attempt, partition: a.index, sources: a.sources, dir: this.#spillDir, signal: entry.abort.signal,
+        progress: (n) => (entry.fetched += n),
+        report: async (body) => this.#client.fetchFailure(await this.#workerId(), body),
+      });
+      try {
+        const r = await this.#runner.run(slot, { kind: 'reduce', ...common, reduceIndex: a.index, inputs: fetched.files, spillDir: this.#spillDir });
+        return { ok: true, files: r.files, counters: { ...r.counters, shuffleFetchedBytes: fetched.bytes } };
+      } finally {
+        await fetched.cleanup();
+      }
+    }
     const req: TaskRequest =
       a.type === 'map'
         ? {
@@ -474,6 +598,9 @@ export class Worker {
           }
         : { kind: 'reduce', ...common, reduceIndex: a.index, inputs: a.inputs, spillDir: this.#spillDir };
     const r = await this.#runner.run(slot, req);
+    if (a.type === 'map' && a.serve) {
+      return { ok: true, files: r.files.map((f) => `${a.outputDir}/${basename(f)}`), counters: r.counters, location: this.#store!.location, local: r.files };
+    }
     return { ok: true, files: r.files, counters: r.counters };
   }
 
@@ -497,7 +624,7 @@ export class Worker {
       // Jobs that skip bad records: also the record its user code is on (where it is stuck, if the count stops).
       const tasks = [...this.#running.values()].slice(0, 64).map((r) => {
         const record = r.skip ? this.#runner.record(r.slot) : undefined;
-        return { ...r.ref, progress: this.#runner.progress(r.slot), ...(record ? { record } : {}) };
+        return { ...r.ref, progress: this.#runner.progress(r.slot) + r.fetched, ...(record ? { record } : {}) };
       });
       const reply = await this.#client.heartbeat(workerId, { tasks });
       this.#unreachableSince = undefined;
@@ -505,6 +632,7 @@ export class Worker {
         const r = this.#running.get(`${t.jobId}/${t.taskId}/${t.attempt}`);
         if (r && !r.abandoned) {
           r.abandoned = true;
+          r.abort.abort();
           this.#log('debug', `coordinator says abandon ${t.taskId} attempt ${t.attempt}: stopping it`);
           void this.#runner.cancel(r.slot);
         }
@@ -514,6 +642,15 @@ export class Worker {
       this.#log('debug', `heartbeat failed: ${(err as Error)?.message ?? String(err)}`);
     }
   }
+}
+
+/** A task's result: a served map's also names where its output is served and its local files. */
+interface Executed {
+  ok: true;
+  files: string[];
+  counters: Record<string, number>;
+  location?: string | undefined;
+  local?: string[] | undefined;
 }
 
 class Stopped extends Error {

@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { EXIT, type CliContext } from '../context.ts';
-import { parse, durationMs, intOption, UsageError, coordinatorUrl } from '../args.ts';
+import { parse, durationMs, intOption, bytesOption, UsageError, coordinatorUrl } from '../args.ts';
 import type { Registry } from '@mr/observability';
 
 export const summary = 'run a MapReduce worker that polls a coordinator for tasks';
@@ -26,6 +27,18 @@ options:
   --metrics-port P      serve this worker's Prometheus metrics at http://HOST:P/metrics
                         (0: a free port; the URL is printed); default: no metrics server
   --metrics-host H      address of that server (default 127.0.0.1; another needs MR_TOKEN)
+  --shuffle-host H      address of this worker's map-output server (worker shuffle: jobs with
+                        shuffle=worker keep map output on the worker that made it and reduces
+                        fetch it from there); default 127.0.0.1, another needs MR_TOKEN
+  --shuffle-port P      its port (default 0: a free one)
+  --shuffle-advertise URL  the base URL reduces fetch from (default http://HOST:PORT; required
+                        with a wildcard --shuffle-host such as 0.0.0.0)
+  --shuffle-dir DIR     where map output is kept (default: the OS temp dir); the worker makes
+                        worker-<pid>-<random> in it, deletes it at exit, and removes those of
+                        dead workers at start
+  --shuffle-max-bytes SIZE  map output kept at most (default 10GiB): past it served maps go to
+                        other workers; a job's output is deleted once the job is over
+  --no-shuffle-server   serve no map output (served maps go to other workers)
   -v, --verbose         log every task (default: only warnings and errors)
 
 environment: MR_WORKER_TOKEN (the worker credential the coordinator was given; required
@@ -43,6 +56,12 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     plugins: { type: 'string' },
     'metrics-port': { type: 'string' },
     'metrics-host': { type: 'string' },
+    'shuffle-host': { type: 'string' },
+    'shuffle-port': { type: 'string' },
+    'shuffle-advertise': { type: 'string' },
+    'shuffle-dir': { type: 'string' },
+    'shuffle-max-bytes': { type: 'string' },
+    'no-shuffle-server': { type: 'boolean' },
     verbose: { type: 'boolean', short: 'v' },
   });
   if (!args) {
@@ -61,6 +80,15 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const metricsPort = v['metrics-port'] === undefined ? undefined : intOption(v['metrics-port'], '--metrics-port', 0, 0, 65535);
   const metricsHost = v['metrics-host'] ?? '127.0.0.1';
   if (v['metrics-host'] !== undefined && metricsPort === undefined) throw new UsageError('mr worker: --metrics-host needs --metrics-port');
+  const shuffleHost = v['shuffle-host'] ?? '127.0.0.1';
+  const shufflePort = intOption(v['shuffle-port'], '--shuffle-port', 0, 0, 65535);
+  const shuffleMaxBytes = bytesOption(v['shuffle-max-bytes'], '--shuffle-max-bytes', 10 * 1024 ** 3, 1, 2 ** 50);
+  const shuffleDir = resolve(v['shuffle-dir'] ?? join(tmpdir(), 'mr-shuffle'));
+  if (!v['no-shuffle-server']) {
+    const { checkBind } = await import('@mr/service-kit');
+    const refused = checkBind(shuffleHost, ctx.env['MR_TOKEN'] || undefined);
+    if (refused && v['shuffle-host'] !== undefined) throw new UsageError(`mr worker: --shuffle-host: ${refused}`);
+  }
   const pluginDir = v.plugins ?? ctx.env['MR_PLUGIN_DIR'];
   const pluginPath = pluginDir ? resolve(pluginDir) : undefined;
   let cwd = process.cwd();
@@ -103,7 +131,11 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       registry: metrics?.registry,
       coordinator,
       token: workerToken,
+      workerToken,
       slots,
+      ...(v['no-shuffle-server']
+        ? {}
+        : { shuffle: { host: shuffleHost, port: shufflePort, dir: shuffleDir, maxBytes: shuffleMaxBytes, ...(v['shuffle-advertise'] ? { advertise: v['shuffle-advertise'] } : {}) } }),
       cwd,
       unreachableMs,
       pluginDir: pluginPath,

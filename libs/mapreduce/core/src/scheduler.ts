@@ -1455,14 +1455,26 @@ export class Scheduler {
     this.#addCounters(job, { [FETCH_FAILURES_COUNTER]: 1 });
     this.#lazy({ type: 'fetch-failed', jobId: job.id, taskId: map.id, attempt: i.mapAttempt });
     this.#event({ type: 'fetch-failed', jobId: job.id, taskId: task.id, attempt: i.attempt, workerId: i.workerId, map: i.map, mapAttempt: i.mapAttempt, error: i.error });
-    if (map.state !== 'done') return reply({ action: 'wait' });
-    if (map.winner!.attempt !== i.mapAttempt) return reply({ action: 'retry', source: this.#source(map)! });
-    map.fetchFailures = (map.fetchFailures ?? 0) + 1;
-    if (this.config.reexecuteLostMaps && map.fetchFailures >= this.config.fetchFailuresToRerun) {
+    if (map.state === 'done' && map.winner!.attempt !== i.mapAttempt) return reply({ action: 'retry', source: this.#source(map)! });
+    if (map.state === 'done') {
+      map.fetchFailures = (map.fetchFailures ?? 0) + 1;
+      if (!this.config.reexecuteLostMaps || map.fetchFailures < this.config.fetchFailuresToRerun) return reply({ action: 'retry', source: this.#source(map)! });
       this.#outputLost(job, map, `${map.fetchFailures} fetch failures reported by reduces (last: ${task.id} attempt ${i.attempt} on ${i.workerId}: ${i.error.slice(0, 200)})`);
-      return reply({ action: 'wait' });
     }
-    return reply({ action: 'retry', source: this.#source(map)! });
+    // The map runs again: the reduce gives its slot back (a worker's slots held by waiting
+    // reduces could leave none for the map) and is handed out again, with the new
+    // location, once every map is done. The attempt it gives up does not count toward maxAttempts.
+    this.#yieldReduce(job, task, i.attempt, i.workerId);
+    return reply({ action: 'abandon' });
+  }
+
+  /** A reduce attempt waiting for a map that runs again stops: its task goes back to the queue. */
+  #yieldReduce(job: Job, task: Task, attempt: number, workerId: string): void {
+    if (this.#isBackup(task, attempt, workerId)) return this.#endBackup(job, task, 'backup-lost');
+    task.attemptsIssued = Math.max(0, task.attemptsIssued - 1);
+    // Nobody may report this attempt any more: its worker's next heartbeat is told to abandon it.
+    task.holder = undefined;
+    this.#release(job, task, undefined, 'waits for a lost map output');
   }
 
   /** The jobs among `jobs` that are over (finished, retired or never known): their intermediates can go. */

@@ -290,8 +290,10 @@ export function simulate(o: SimOptions): SimResult {
           forgotten(w, b);
           if (b.kind !== 'fetch' || w.task !== t) return;
           if (b.reply.action === 'abandon') w.task = undefined;
-          else if (b.reply.action === 'wait') t.waitUntil = tick + 3;
-          else t.sources = t.sources.map((s) => (s.map === src.map ? b.reply.source! : s));
+          else {
+            t.sources = t.sources.map((s) => (s.map === src.map ? b.reply.source! : s));
+            t.waitUntil = tick + 2;
+          }
         }, retry);
         return;
       }

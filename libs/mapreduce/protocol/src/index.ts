@@ -564,12 +564,12 @@ export type FetchFailure = Static<typeof FetchFailure>;
 
 /**
  * What the reduce does next: 'retry' from `source` (the map's current output:
- * the same after a passing failure, a new one once the map ran again),
- * 'wait' (the map is running again: ask again later), 'abandon' (the reduce
- * attempt is not current any more).
+ * the same after a passing failure, a new one once the map ran again), or
+ * 'abandon': the attempt is over (not current any more, or the map runs
+ * again: the reduce gives its slot back and is handed out again later).
  */
 export const FetchFailureReply = Type.Object({
-  action: Type.Union([Type.Literal('retry'), Type.Literal('wait'), Type.Literal('abandon')]),
+  action: Type.Union([Type.Literal('retry'), Type.Literal('abandon')]),
   source: Type.Optional(MapSource),
 });
 export type FetchFailureReply = Static<typeof FetchFailureReply>;
