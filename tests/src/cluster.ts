@@ -23,8 +23,8 @@ export class Cluster {
     this.lab.env['MR_PLUGIN_DIR'] = this.plugins;
   }
 
-  async start(coordinatorArgs: string[], workers: number): Promise<void> {
-    const c = this.lab.spawn('coordinator', ['coordinator', '--port', '0', '--data', this.lab.data, '--input-root', this.lab.root, ...coordinatorArgs], LIMIT_MS);
+  async start(coordinatorArgs: string[], workers: number, limitMs = LIMIT_MS): Promise<void> {
+    const c = this.lab.spawn('coordinator', ['coordinator', '--port', '0', '--data', this.lab.data, '--input-root', this.lab.root, ...coordinatorArgs], limitMs);
     this.url = (await c.waitFor(/coordinator listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
     for (let i = 0; i < workers; i++) this.worker();
     await this.untilApi('/v1/workers', (b) => b.workers.length >= workers);
