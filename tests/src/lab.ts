@@ -4,7 +4,7 @@
  * lab), the coordinator's state in root/data, and every child killed and
  * the dir removed when the test ends.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -156,4 +156,16 @@ export function diffLines(got: Buffer[], want: Buffer[]): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * Writes `clean` (a copy of `from`) and `to` (the same with `line` inserted after its first
+ * `after` lines: a bad record); returns the inserted line's byte offset.
+ */
+export function withLine(from: string, to: string, clean: string, line: string, after: number): number {
+  const lines = readFileSync(from, 'utf8').split('\n');
+  writeFileSync(clean, lines.join('\n'));
+  const head = lines.slice(0, after).join('\n') + '\n';
+  writeFileSync(to, head + line + '\n' + lines.slice(after).join('\n'));
+  return Buffer.byteLength(head);
 }

@@ -7,20 +7,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cluster } from '../src/cluster.ts';
 import { runMr } from '../src/procs.ts';
-import { sortedLines } from '../src/lab.ts';
-
-/** A copy of `from` with `line` inserted after its first `after` lines; returns the inserted line's byte offset. */
-function withLine(from: string, to: string, clean: string, line: string, after: number): number {
-  const lines = readFileSync(from, 'utf8').split('\n');
-  writeFileSync(clean, lines.join('\n'));
-  const head = lines.slice(0, after).join('\n') + '\n';
-  writeFileSync(to, head + line + '\n' + lines.slice(after).join('\n'));
-  return Buffer.byteLength(head);
-}
+import { sortedLines, withLine } from '../src/lab.ts';
 
 test('bad records: a map that throws on a line and a reduce that throws on a key are skipped after two failures each; output = mr seq without them; counted, listed, capped; without skipping the job fails', async (t) => {
   const c = new Cluster(t, 'export default [];');
