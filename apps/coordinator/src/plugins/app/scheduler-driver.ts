@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { copyFile, mkdir, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { context, trace, type Span } from '@opentelemetry/api';
+import { ROOT_CONTEXT, trace, type Span } from '@opentelemetry/api';
 import type { Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
 import { hasCode } from '@mr/errors';
@@ -537,7 +537,8 @@ export class SchedulerDriver extends EventEmitter {
   #traced<A extends Assignment>(a: A): A {
     const span = this.#spans.get(a.jobId);
     if (!span) return a;
-    const carrier = injectContext(trace.setSpan(context.active(), span));
+    // The job's span alone, not the context this reply is sent in (a later step's, maybe an untraced poll's or none).
+    const carrier = injectContext(trace.setSpan(ROOT_CONTEXT, span));
     return { ...a, ...(carrier['traceparent'] ? { traceparent: carrier['traceparent'] } : {}), ...(carrier['tracestate'] ? { tracestate: carrier['tracestate'] } : {}) };
   }
 
